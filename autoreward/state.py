@@ -1,0 +1,480 @@
+"""A named, batched view of a MuJoCo simulation, built from the model alone.
+
+`StateLayout` reads a MuJoCo model once and knows where every body, joint,
+site and sensor lives in `MjData`. It copies the raw arrays of one simulation
+into one row of a batch (`capture`), and turns a batch of raw arrays into a
+`State` whose fields have names (`state.bodies.torso.pos`) and the batch as
+their first axis. The same `State` is built on every backend: a CPU vector of
+gymnasium environments fills the batch row by row, a batched simulator fills
+it at once.
+
+Cartesian quantities (bodies, sites, centre of mass, contact forces) are the
+ones MuJoCo computed at the start of the last physics substep, while joint
+positions and velocities are those after it. That is what MuJoCo leaves in
+`MjData` after `mj_step` and what gymnasium's own rewards read, so a reward
+written against a `State` sees exactly what the environment's reward sees.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import mujoco
+import numpy as np
+
+from .errors import TaskError
+
+# name -> function(model) giving the per-environment shape of that raw array.
+RAW_FIELDS: dict[str, Any] = {
+    "time": lambda m: (),
+    "qpos": lambda m: (m.nq,),
+    "qvel": lambda m: (m.nv,),
+    "xpos": lambda m: (m.nbody, 3),
+    "xquat": lambda m: (m.nbody, 4),
+    "xipos": lambda m: (m.nbody, 3),
+    "cvel": lambda m: (m.nbody, 6),
+    "subtree_com": lambda m: (m.nbody, 3),
+    "cfrc_ext": lambda m: (m.nbody, 6),
+    "site_xpos": lambda m: (m.nsite, 3),
+    "sensordata": lambda m: (m.nsensordata,),
+}
+
+JOINT_KINDS = {
+    int(mujoco.mjtJoint.mjJNT_FREE): "free",
+    int(mujoco.mjtJoint.mjJNT_BALL): "ball",
+    int(mujoco.mjtJoint.mjJNT_SLIDE): "slide",
+    int(mujoco.mjtJoint.mjJNT_HINGE): "hinge",
+}
+JOINT_WIDTHS = {"free": (7, 6), "ball": (4, 3), "slide": (1, 1), "hinge": (1, 1)}
+
+
+@dataclass(frozen=True)
+class BodyInfo:
+    name: str
+    index: int
+    parent: str
+    mass: float
+    root_index: int
+    joints: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class JointInfo:
+    name: str
+    index: int
+    kind: str
+    body: str
+    qpos_start: int
+    qvel_start: int
+    axis_world: tuple[float, float, float]
+    limited: bool
+    range: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    name: str
+    index: int
+    body: str
+
+
+@dataclass(frozen=True)
+class SensorInfo:
+    name: str
+    index: int
+    kind: str
+    start: int
+    dim: int
+
+
+@dataclass(frozen=True)
+class ActuatorInfo:
+    name: str
+    target: str
+    gear: float
+    low: float
+    high: float
+
+
+def python_names(raw_names: list[str], prefix: str) -> list[str]:
+    """Turn MuJoCo names into distinct Python identifiers; unnamed elements become prefix + index."""
+    result: list[str] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_names):
+        name = re.sub(r"\W", "_", raw) if raw else f"{prefix}{index}"
+        if name[0].isdigit():
+            name = f"{prefix}_{name}"
+        if keyword.iskeyword(name) or name in {"names", "items"}:
+            name += "_"
+        while name in seen:
+            name = f"{name}_{index}"
+        seen.add(name)
+        result.append(name)
+    return result
+
+
+def _names(model: mujoco.MjModel, obj: mujoco.mjtObj, count: int) -> list[str]:
+    return [mujoco.mj_id2name(model, obj, i) or "" for i in range(count)]
+
+
+@dataclass(frozen=True)
+class StateLayout:
+    """Where each named part of a MuJoCo model lives in the raw arrays of a State."""
+
+    env_id: str
+    dt: float
+    frame_skip: int
+    timestep: float
+    shapes: dict[str, tuple[int, ...]]
+    bodies: tuple[BodyInfo, ...]
+    joints: tuple[JointInfo, ...]
+    sites: tuple[SiteInfo, ...]
+    sensors: tuple[SensorInfo, ...]
+    actuators: tuple[ActuatorInfo, ...]
+    action_low: tuple[float, ...]
+    action_high: tuple[float, ...]
+    extras: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_model(
+        cls,
+        model: mujoco.MjModel,
+        *,
+        env_id: str,
+        frame_skip: int,
+        action_low: np.ndarray,
+        action_high: np.ndarray,
+        extras: dict[str, str] | None = None,
+    ) -> "StateLayout":
+        data = mujoco.MjData(model)
+        mujoco.mj_forward(model, data)  # joint axes in the world frame at the rest pose
+        body_names = python_names(_names(model, mujoco.mjtObj.mjOBJ_BODY, model.nbody), "body")
+        joint_names = python_names(_names(model, mujoco.mjtObj.mjOBJ_JOINT, model.njnt), "joint")
+        site_names = python_names(_names(model, mujoco.mjtObj.mjOBJ_SITE, model.nsite), "site")
+        sensor_names = python_names(_names(model, mujoco.mjtObj.mjOBJ_SENSOR, model.nsensor), "sensor")
+        actuator_names = python_names(_names(model, mujoco.mjtObj.mjOBJ_ACTUATOR, model.nu), "actuator")
+
+        joints = tuple(
+            JointInfo(
+                name=joint_names[j],
+                index=j,
+                kind=JOINT_KINDS[int(model.jnt_type[j])],
+                body=body_names[model.jnt_bodyid[j]],
+                qpos_start=int(model.jnt_qposadr[j]),
+                qvel_start=int(model.jnt_dofadr[j]),
+                axis_world=tuple(float(round(v, 4)) + 0.0 for v in data.xaxis[j]),
+                limited=bool(model.jnt_limited[j]),
+                range=(float(model.jnt_range[j][0]), float(model.jnt_range[j][1])),
+            )
+            for j in range(model.njnt)
+        )
+        bodies = tuple(
+            BodyInfo(
+                name=body_names[b],
+                index=b,
+                parent=body_names[model.body_parentid[b]],
+                mass=float(model.body_mass[b]),
+                root_index=int(model.body_rootid[b]),
+                joints=tuple(j.name for j in joints if j.body == body_names[b]),
+            )
+            for b in range(model.nbody)
+        )
+        sites = tuple(
+            SiteInfo(name=site_names[s], index=s, body=body_names[model.site_bodyid[s]])
+            for s in range(model.nsite)
+        )
+        sensors = tuple(
+            SensorInfo(
+                name=sensor_names[s],
+                index=s,
+                kind=mujoco.mjtSensor(model.sensor_type[s]).name.removeprefix("mjSENS_").lower(),
+                start=int(model.sensor_adr[s]),
+                dim=int(model.sensor_dim[s]),
+            )
+            for s in range(model.nsensor)
+        )
+        actuators = tuple(
+            ActuatorInfo(
+                name=actuator_names[a],
+                target=_actuator_target(model, a, joint_names, body_names, site_names),
+                gear=float(model.actuator_gear[a][0]),
+                low=float(model.actuator_ctrlrange[a][0]),
+                high=float(model.actuator_ctrlrange[a][1]),
+            )
+            for a in range(model.nu)
+        )
+        layout = cls(
+            env_id=env_id,
+            dt=float(model.opt.timestep * frame_skip),
+            frame_skip=int(frame_skip),
+            timestep=float(model.opt.timestep),
+            shapes={name: shape(model) for name, shape in RAW_FIELDS.items()},
+            bodies=bodies,
+            joints=joints,
+            sites=sites,
+            sensors=sensors,
+            actuators=actuators,
+            action_low=tuple(float(v) for v in np.asarray(action_low).ravel()),
+            action_high=tuple(float(v) for v in np.asarray(action_high).ravel()),
+            extras=dict(extras or {}),
+        )
+        layout.validate_extras()
+        return layout
+
+    @classmethod
+    def from_env(cls, env, extras: dict[str, str] | None = None) -> "StateLayout":
+        """Build the layout of a gymnasium MuJoCo environment (any wrapper depth)."""
+        base = env.unwrapped
+        if not hasattr(base, "model") or not isinstance(base.model, mujoco.MjModel):
+            raise TaskError(
+                f"{env.spec.id if env.spec else base!r} is not a MuJoCo environment: "
+                "autoreward needs an environment whose `unwrapped.model` is a mujoco.MjModel"
+            )
+        return cls.from_model(
+            base.model,
+            env_id=env.spec.id if env.spec else type(base).__name__,
+            frame_skip=int(base.frame_skip),
+            action_low=env.action_space.low,
+            action_high=env.action_space.high,
+            extras=extras,
+        )
+
+    # --- raw arrays -------------------------------------------------------
+
+    def allocate(self, batch_size: int) -> dict[str, np.ndarray]:
+        """Zeroed raw arrays for a batch of `batch_size` simulations."""
+        return {name: np.zeros((batch_size, *shape)) for name, shape in self.shapes.items()}
+
+    def capture(self, data: mujoco.MjData, out: dict[str, np.ndarray], row: int) -> None:
+        """Copy one simulation's MjData into row `row` of a batch of raw arrays."""
+        for name in self.shapes:
+            out[name][row] = getattr(data, name)
+
+    def snapshot(self, data: mujoco.MjData) -> dict[str, np.ndarray]:
+        """Raw arrays for a batch of one: this simulation now."""
+        out = self.allocate(1)
+        self.capture(data, out, 0)
+        return out
+
+    def state(self, arrays: dict[str, np.ndarray]) -> "State":
+        return State(self, arrays)
+
+    def validate_extras(self) -> None:
+        probe = self.state(self.allocate(1))
+        for name, path in self.extras.items():
+            try:
+                value = probe.resolve(path)
+            except AttributeError as error:
+                raise TaskError(f"extra {name!r} = {path!r} does not name a state field: {error}") from None
+            if not isinstance(value, np.ndarray):
+                raise TaskError(f"extra {name!r} = {path!r} must name an array field, got {type(value).__name__}")
+
+
+def _actuator_target(model, a: int, joints: list[str], bodies: list[str], sites: list[str]) -> str:
+    target = int(model.actuator_trnid[a][0])
+    kind = model.actuator_trntype[a]
+    if kind in (mujoco.mjtTrn.mjTRN_JOINT, mujoco.mjtTrn.mjTRN_JOINTINPARENT):
+        return f"joint {joints[target]}"
+    if kind == mujoco.mjtTrn.mjTRN_SITE:
+        return f"site {sites[target]}"
+    if kind == mujoco.mjtTrn.mjTRN_BODY:
+        return f"body {bodies[target]}"
+    return "tendon or other transmission"
+
+
+# --- the named view -------------------------------------------------------
+
+
+class Group:
+    """Named members reachable as attributes: `state.bodies.torso`. Unknown names list the known ones."""
+
+    __slots__ = ("_kind", "_members")
+
+    def __init__(self, kind: str, members: dict[str, Any]):
+        self._kind = kind
+        self._members = members
+
+    def __getattr__(self, name: str):
+        try:
+            return self._members[name]
+        except KeyError:
+            known = ", ".join(self._members) or "none"
+            plural = "bodies" if self._kind == "body" else self._kind + "s"
+            raise AttributeError(f"there is no {self._kind} named {name!r}; the {plural} are: {known}") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._members)
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def __dir__(self):
+        return list(self._members)
+
+
+class Body:
+    """One body of every simulation in the batch. Arrays are computed on access."""
+
+    __slots__ = ("_arrays", "_index", "_root")
+
+    def __init__(self, arrays: dict[str, np.ndarray], info: BodyInfo):
+        self._arrays = arrays
+        self._index = info.index
+        self._root = info.root_index
+
+    @property
+    def pos(self) -> np.ndarray:
+        return self._arrays["xpos"][:, self._index]
+
+    @property
+    def quat(self) -> np.ndarray:
+        return self._arrays["xquat"][:, self._index]
+
+    @property
+    def com(self) -> np.ndarray:
+        return self._arrays["xipos"][:, self._index]
+
+    @property
+    def angvel(self) -> np.ndarray:
+        return self._arrays["cvel"][:, self._index, :3]
+
+    @property
+    def linvel(self) -> np.ndarray:
+        # cvel's linear part is the velocity of the point at the subtree centre of
+        # mass of the body's root; move it to the body's own origin.
+        cvel = self._arrays["cvel"][:, self._index]
+        lever = self.pos - self._arrays["subtree_com"][:, self._root]
+        return cvel[:, 3:] + np.cross(cvel[:, :3], lever)
+
+    @property
+    def cfrc_ext(self) -> np.ndarray:
+        return self._arrays["cfrc_ext"][:, self._index]
+
+
+class Joint:
+    """One joint of every simulation in the batch: `qpos` and `qvel` in its own coordinates."""
+
+    __slots__ = ("_arrays", "_qpos", "_qvel")
+
+    def __init__(self, arrays: dict[str, np.ndarray], info: JointInfo):
+        npos, nvel = JOINT_WIDTHS[info.kind]
+        self._arrays = arrays
+        # Scalar joints give (N,) arrays, multi-dof joints (N, k).
+        self._qpos = info.qpos_start if npos == 1 else slice(info.qpos_start, info.qpos_start + npos)
+        self._qvel = info.qvel_start if nvel == 1 else slice(info.qvel_start, info.qvel_start + nvel)
+
+    @property
+    def qpos(self) -> np.ndarray:
+        return self._arrays["qpos"][:, self._qpos]
+
+    @property
+    def qvel(self) -> np.ndarray:
+        return self._arrays["qvel"][:, self._qvel]
+
+
+class Site:
+    __slots__ = ("_arrays", "_index")
+
+    def __init__(self, arrays: dict[str, np.ndarray], info: SiteInfo):
+        self._arrays = arrays
+        self._index = info.index
+
+    @property
+    def pos(self) -> np.ndarray:
+        return self._arrays["site_xpos"][:, self._index]
+
+
+class State:
+    """The state of N simulations. Every array field has N as its first axis."""
+
+    __slots__ = ("_layout", "_arrays", "_groups")
+
+    def __init__(self, layout: StateLayout, arrays: dict[str, np.ndarray]):
+        self._layout = layout
+        self._arrays = arrays
+        self._groups: dict[str, Group] = {}
+
+    @property
+    def batch_size(self) -> int:
+        return int(self._arrays["qpos"].shape[0])
+
+    @property
+    def dt(self) -> float:
+        return self._layout.dt
+
+    @property
+    def time(self) -> np.ndarray:
+        return self._arrays["time"]
+
+    @property
+    def qpos(self) -> np.ndarray:
+        return self._arrays["qpos"]
+
+    @property
+    def qvel(self) -> np.ndarray:
+        return self._arrays["qvel"]
+
+    @property
+    def com(self) -> np.ndarray:
+        return self._arrays["subtree_com"][:, 0]
+
+    @property
+    def bodies(self) -> Group:
+        return self._group("body", lambda: {b.name: Body(self._arrays, b) for b in self._layout.bodies})
+
+    @property
+    def joints(self) -> Group:
+        return self._group("joint", lambda: {j.name: Joint(self._arrays, j) for j in self._layout.joints})
+
+    @property
+    def sites(self) -> Group:
+        return self._group("site", lambda: {s.name: Site(self._arrays, s) for s in self._layout.sites})
+
+    @property
+    def sensors(self) -> Group:
+        data = self._arrays["sensordata"]
+        return self._group(
+            "sensor",
+            lambda: {s.name: data[:, s.start : s.start + s.dim] for s in self._layout.sensors},
+        )
+
+    @property
+    def extras(self) -> Group:
+        return self._group("extra", lambda: {n: self.resolve(p) for n, p in self._layout.extras.items()})
+
+    def _group(self, kind: str, build) -> Group:
+        group = self._groups.get(kind)
+        if group is None:
+            group = self._groups[kind] = Group(kind, build())
+        return group
+
+    def resolve(self, path: str):
+        """The field at a dotted path such as 'bodies.target.pos'."""
+        value: Any = self
+        for part in path.split("."):
+            if part.startswith("_"):
+                raise AttributeError(f"{part!r} is private")
+            value = getattr(value, part)
+        return value
+
+    def rows(self, index) -> "State":
+        """The State of a subset of the batch (an index array, slice or int kept as a batch of one)."""
+        if isinstance(index, (int, np.integer)):
+            index = slice(int(index), int(index) + 1)
+        return State(self._layout, {name: array[index] for name, array in self._arrays.items()})
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The raw arrays behind this State (shared, not copied)."""
+        return self._arrays
+
+    def __repr__(self) -> str:
+        return f"State({self._layout.env_id}, batch_size={self.batch_size})"
+
+
+def concatenate(states: list[State]) -> State:
+    """One State holding the batches of several, in order."""
+    layout = states[0]._layout
+    return State(layout, {name: np.concatenate([s._arrays[name] for s in states]) for name in layout.shapes})
