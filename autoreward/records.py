@@ -255,3 +255,21 @@ class WorkerOutcome:
     result: Any = None
     exit_code: int | None = None
     log_tail: str = ""
+
+
+@dataclass(frozen=True)
+class Baselines:
+    """The two references a fitness is normalized against, trained with the same budget and seed."""
+
+    task_id: str
+    algo: str
+    steps: int
+    seed: int
+    human_source: str  # the human reward program's file, or "environment" for the environment's own reward
+    human: TrainingResult
+    sparse: TrainingResult
+
+    def normalize(self, fitness: float, higher_is_better: bool = True) -> NormalizedScore:
+        return NormalizedScore.compute(
+            fitness, self.human.evaluation.fitness_mean, self.sparse.evaluation.fitness_mean, higher_is_better
+        )

@@ -275,7 +275,7 @@ class StateLayout:
 
 def _actuator_target(model, a: int, joints: list[str], bodies: list[str], sites: list[str]) -> str:
     target = int(model.actuator_trnid[a][0])
-    kind = model.actuator_trntype[a]
+    kind = int(model.actuator_trntype[a])
     if kind in (mujoco.mjtTrn.mjTRN_JOINT, mujoco.mjtTrn.mjTRN_JOINTINPARENT):
         return f"joint {joints[target]}"
     if kind == mujoco.mjtTrn.mjTRN_SITE:

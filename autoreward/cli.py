@@ -1,0 +1,246 @@
+"""The `autoreward` command line."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .errors import AutorewardError
+from .records import Task, write_json
+from .runs import DEFAULT_RUNS_DIR, new_run_dir
+
+app = typer.Typer(
+    help="Turn a task written in words into reward code that trains a good policy.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+TasksDirOption = typer.Option(None, "--tasks-dir", help="A folder of extra task files (repeatable).")
+RunsDirOption = typer.Option(DEFAULT_RUNS_DIR, "--runs-dir", help="Where run folders are written.")
+
+
+@contextmanager
+def _clear_errors():
+    """Print autoreward's own errors as one sentence and exit non-zero; let real bugs show their traceback."""
+    try:
+        yield
+    except AutorewardError as error:
+        errors.print(f"[bold red]error:[/] {error}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _resolve_task(name: str, tasks_dir: list[Path] | None) -> Task:
+    from .tasks import find_task, task_from_sentence
+
+    if "-v" in name and not name.endswith(".toml") and name[0].isupper():  # an environment id such as Hopper-v5
+        return task_from_sentence(name, f"(no task given: environment {name} only)")
+    return find_task(name, tuple(tasks_dir or ()))
+
+
+@app.command()
+def tasks(tasks_dir: Optional[list[Path]] = TasksDirOption) -> None:
+    """List the tasks: those shipped with autoreward and those in --tasks-dir."""
+    from .tasks import load_tasks
+
+    with _clear_errors():
+        found = load_tasks(tuple(tasks_dir or ()))
+    table = Table("id", "environment", "fitness", "description", show_lines=False)
+    for task in found.values():
+        table.add_row(task.id, task.env_id, task.fitness.description if task.fitness else "-", task.description)
+    console.print(table)
+
+
+@app.command()
+def describe(env_or_task: str = typer.Argument(..., help="A task id, a task file or a gymnasium environment id."),
+             tasks_dir: Optional[list[Path]] = TasksDirOption) -> None:
+    """Print the State stub a reward designer reads, generated from the environment's MuJoCo model."""
+    from .describe import describe_task
+
+    with _clear_errors():
+        text = describe_task(_resolve_task(env_or_task, tasks_dir))
+    sys.stdout.write(text)
+
+
+def _read_reward(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError as error:
+        raise AutorewardError(f"cannot read reward file {path}: {error.strerror}") from None
+
+
+def _print_check(result) -> None:
+    if result.ok:
+        console.print(f"[green]check passed[/]: {result.message}")
+    else:
+        errors.print(f"[bold red]check failed ({result.category.value})[/]: {result.message}", highlight=False)
+
+
+@app.command()
+def check(task: str = typer.Argument(..., help="A task id, a task file or an environment id."),
+          reward: Path = typer.Option(..., "--reward", help="The reward program to check."),
+          tasks_dir: Optional[list[Path]] = TasksDirOption) -> None:
+    """Check a reward program against the contract, on states of the task's environment."""
+    import tempfile
+
+    from .checker import check_program
+
+    with _clear_errors():
+        chosen = _resolve_task(task, tasks_dir)
+        code = _read_reward(reward)
+        with tempfile.TemporaryDirectory(prefix="autoreward-check-") as folder:
+            result = check_program(chosen, code, Path(folder))
+    _print_check(result)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@contextmanager
+def _progress_bars():
+    """A rich progress display and a handler that feeds worker progress messages into it."""
+    progress = Progress(
+        TextColumn("{task.description:<12}"), BarColumn(), TextColumn("{task.completed:>8.0f}/{task.total:.0f} steps"),
+        TextColumn("{task.fields[fitness]}"), TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+    )
+    bars: dict[str, int] = {}
+
+    def handle(name: str, data: dict) -> None:
+        if name not in bars:
+            bars[name] = progress.add_task(name, total=data.get("total") or 1, fitness="")
+        if data.get("stage") in ("training", "curve"):
+            fitness = data.get("fitness")
+            shown = "" if fitness is None else f"fitness {fitness:.3g}"
+            progress.update(bars[name], completed=data["step"], **({"fitness": shown} if fitness is not None else {}))
+        elif data.get("stage") == "evaluating":
+            progress.update(bars[name], description=f"{name} (eval)")
+
+    with progress:
+        yield handle
+
+
+def _training_options(chosen: Task, algo, steps, seed, envs, eval_episodes):
+    from .training import TrainingConfig
+
+    if algo is not None and algo not in ("ppo", "sac"):
+        raise AutorewardError(f"--algo must be 'ppo' or 'sac', got {algo!r}")
+    for name, value in (("--steps", steps), ("--envs", envs), ("--eval-episodes", eval_episodes)):
+        if value is not None and value < 1:
+            raise AutorewardError(f"{name} must be at least 1, got {value}")
+    return TrainingConfig.from_budget(chosen.budget, algo=algo, steps=steps, seed=seed, n_envs=envs,
+                                      eval_episodes=eval_episodes)
+
+
+@app.command()
+def train(
+    task: str = typer.Argument(..., help="A task id, a task file or an environment id."),
+    reward: Path = typer.Option(..., "--reward", help="The reward program to train on."),
+    algo: Optional[str] = typer.Option(None, "--algo", help="ppo or sac (default: the task's budget)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Environment steps of training."),
+    seed: int = typer.Option(0, "--seed"),
+    envs: Optional[int] = typer.Option(None, "--envs", help="Environments stepped together."),
+    eval_episodes: Optional[int] = typer.Option(None, "--eval-episodes", help="Held-out episodes to score on."),
+    baselines: bool = typer.Option(False, "--baselines/--no-baselines",
+                                   help="Also train (or reuse) the human and sparse baselines and report the "
+                                        "human-normalized score."),
+    runs_dir: Path = RunsDirOption,
+    tasks_dir: Optional[list[Path]] = TasksDirOption,
+) -> None:
+    """Train a policy on a reward program and score it on held-out episodes."""
+    from .baselines import load_or_train_baselines
+    from .checker import check_program
+    from .training import train as train_policy
+
+    with _clear_errors():
+        chosen = _resolve_task(task, tasks_dir)
+        code = _read_reward(reward)
+        config = _training_options(chosen, algo, steps, seed, envs, eval_episodes)
+        run = new_run_dir(runs_dir, chosen.id, "train", seed)
+        (run / "reward.py").write_text(code)
+        write_json(run / "config.json", {"command": shlex.join(sys.argv), "task": chosen, "training": config,
+                                         "reward_file": str(reward)})
+        console.print(f"run folder: [bold]{run}[/]")
+        result = check_program(chosen, code, run / "check")
+        write_json(run / "check.json", result)
+        _print_check(result)
+        if not result.ok:
+            raise typer.Exit(1)
+        with _progress_bars() as handle:
+            trained = train_policy(chosen, config, run / "training", code, lambda d: handle("reward", d))
+            normalized = None
+            if baselines:
+                reference = load_or_train_baselines(chosen, config, runs_dir, handle)
+                normalized = reference.normalize(trained.evaluation.fitness_mean, chosen.fitness.higher_is_better)
+        summary = {
+            "task": chosen.id,
+            "fitness": trained.evaluation.fitness_mean,
+            "fitness_std": trained.evaluation.fitness_std,
+            "fitness_description": chosen.fitness.description if chosen.fitness else None,
+            "success_rate": trained.evaluation.success_rate,
+            "episode_length": trained.evaluation.length_mean,
+            "steps": trained.steps,
+            "steps_per_second": trained.steps_per_second,
+            "normalized": normalized,
+        }
+        write_json(run / "result.json", summary)
+    _print_result(chosen, trained, normalized)
+
+
+def _print_result(task: Task, trained, normalized) -> None:
+    evaluation = trained.evaluation
+    table = Table(title=f"{task.id}: {len(evaluation.episodes)} held-out episodes", show_header=False)
+    if evaluation.fitness_mean is not None:
+        table.add_row("fitness", f"{evaluation.fitness_mean:.4g} ± {evaluation.fitness_std:.2g}  ({task.fitness.description})")
+    if evaluation.success_rate is not None:
+        table.add_row("success rate", f"{evaluation.success_rate:.0%} (threshold {task.success_threshold:g})")
+    table.add_row("episode length", f"{evaluation.length_mean:.1f}")
+    table.add_row("training", f"{trained.steps} steps at {trained.steps_per_second:.0f} steps/s")
+    if normalized is not None:
+        score = "undefined (human and sparse tie)" if normalized.score is None else f"{normalized.score:.3f}"
+        table.add_row("human-normalized", f"{score}  (human {normalized.fitness_human:.4g}, sparse {normalized.fitness_sparse:.4g})")
+    console.print(table)
+
+
+@app.command()
+def baseline(
+    task: str = typer.Argument(..., help="A task id or a task file."),
+    algo: Optional[str] = typer.Option(None, "--algo"),
+    steps: Optional[int] = typer.Option(None, "--steps"),
+    seed: int = typer.Option(0, "--seed"),
+    envs: Optional[int] = typer.Option(None, "--envs"),
+    eval_episodes: Optional[int] = typer.Option(None, "--eval-episodes"),
+    runs_dir: Path = RunsDirOption,
+    tasks_dir: Optional[list[Path]] = TasksDirOption,
+) -> None:
+    """Train the human baseline (the task's own reward) and the sparse one (its fitness alone)."""
+    from .baselines import load_or_train_baselines
+
+    with _clear_errors():
+        chosen = _resolve_task(task, tasks_dir)
+        config = _training_options(chosen, algo, steps, seed, envs, eval_episodes)
+        with _progress_bars() as handle:
+            result = load_or_train_baselines(chosen, config, runs_dir, handle)
+    table = Table(title=f"{chosen.id} baselines ({config.algo}, {config.steps} steps, seed {seed})")
+    table.add_column("reward")
+    table.add_column("fitness")
+    table.add_column("episode length")
+    for name, trained in (("human", result.human), ("sparse", result.sparse)):
+        evaluation = trained.evaluation
+        table.add_row(name, f"{evaluation.fitness_mean:.4g} ± {evaluation.fitness_std:.2g}", f"{evaluation.length_mean:.1f}")
+    console.print(table)
+    console.print(json.dumps({"human": result.human.evaluation.fitness_mean,
+                              "sparse": result.sparse.evaluation.fitness_mean}))
+
+
+def main() -> None:  # pragma: no cover - the console script calls app() directly
+    app()

@@ -1,0 +1,31 @@
+"""Run folders: where each command writes what it made, as files a person can open.
+
+A training run is `runs/<task>__train__s<seed>__<time>/` holding `config.json`,
+the reward program as `reward.py`, its `check.json`, the worker's folder
+`training/` (`curve.jsonl`, `training.json`, `policy.zip`, `worker.log`) and
+`result.json`. Baselines are cached under `runs/baselines/`, one folder per
+task, algorithm, budget and seed, so every later run with the same budget
+reuses them.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+DEFAULT_RUNS_DIR = Path("runs")
+
+
+def new_run_dir(root: Path, task_id: str, kind: str, seed: int) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = Path(root) / f"{task_id}__{kind}__s{seed}__{stamp}"
+    suffix = 1
+    while path.exists():
+        suffix += 1
+        path = Path(root) / f"{task_id}__{kind}__s{seed}__{stamp}-{suffix}"
+    path.mkdir(parents=True)
+    return path
+
+
+def baseline_dir(root: Path, task_id: str, algo: str, steps: int, seed: int, n_envs: int) -> Path:
+    return Path(root) / "baselines" / f"{task_id}__{algo}__{steps}steps__{n_envs}envs__s{seed}"

@@ -1,0 +1,244 @@
+"""Training a policy with SB3 on a task's reward, and scoring it on held-out episodes.
+
+`train` is the orchestrator's call: it starts a worker and returns a
+`TrainingResult`. `run_training_job` is what the worker runs: build the
+task's environments with the chosen reward, train PPO or SAC, record
+statistics at `curve_points` points, then evaluate the final policy on
+episodes whose seeds training never used. The score is that evaluation,
+never the best point of a noisy training curve.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import WorkerError
+from .records import (
+    Budget,
+    CurvePoint,
+    Evaluation,
+    RewardSource,
+    Task,
+    TrainingResult,
+    WorkerLimits,
+    from_dict,
+    to_dict,
+    write_json,
+)
+from .sandbox import run_worker
+
+# Held-out evaluation episodes use seeds far from any training seed.
+EVALUATION_SEED_BASE = 1_000_000
+PROGRESS_INTERVAL_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How one policy is trained: the reward's source, the algorithm and the budget."""
+
+    reward_source: RewardSource = "program"
+    algo: str = "ppo"
+    steps: int = 200_000
+    seed: int = 0
+    n_envs: int = 4
+    eval_episodes: int = 5
+    curve_points: int = 10
+    normalize: bool = True  # VecNormalize observations and rewards (PPO only)
+    wall_seconds: float = 6 * 3600.0
+
+    @classmethod
+    def from_budget(cls, budget: Budget, **overrides: Any) -> "TrainingConfig":
+        base = cls(
+            algo=budget.algo,
+            steps=budget.steps,
+            n_envs=budget.n_envs,
+            eval_episodes=budget.eval_episodes,
+            curve_points=budget.curve_points,
+        )
+        return replace(base, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def train(
+    task: Task,
+    config: TrainingConfig,
+    output_dir: Path,
+    code: str | None = None,
+    on_progress: Callable[[dict], None] | None = None,
+) -> TrainingResult:
+    """Train and evaluate in a worker; raise WorkerError with the reason if the worker fails."""
+    if config.reward_source == "program" and code is None:
+        raise ValueError("training on a reward program needs its code")
+    payload = {"task": to_dict(task), "config": to_dict(config), "code": code}
+    limits = WorkerLimits(wall_seconds=config.wall_seconds, idle_seconds=300.0, memory_bytes=None)
+    outcome = run_worker("train", payload, output_dir, limits, on_progress)
+    if outcome.status != "ok":
+        raise WorkerError(f"training failed: {outcome.message}\n{outcome.log_tail[-1500:]}".rstrip())
+    return from_dict(TrainingResult, outcome.result)
+
+
+# --- inside the worker -------------------------------------------------------
+
+
+def _ppo_sizes(steps: int, n_envs: int) -> tuple[int, int]:
+    """Rollout length per environment and minibatch size: at least ~8 updates even on tiny budgets."""
+    n_steps = 2 ** int(np.log2(max(16, steps // (n_envs * 8))))
+    n_steps = min(n_steps, 2048)
+    return n_steps, min(64, n_steps * n_envs)
+
+
+def build_model(config: TrainingConfig, env, seed: int):
+    from stable_baselines3 import PPO, SAC
+
+    if config.algo == "ppo":
+        n_steps, batch_size = _ppo_sizes(config.steps, config.n_envs)
+        return PPO("MlpPolicy", env, n_steps=n_steps, batch_size=batch_size, seed=seed, device="cpu", verbose=0)
+    if config.algo == "sac":
+        return SAC(
+            "MlpPolicy",
+            env,
+            learning_starts=min(10_000, max(100, config.steps // 10)),
+            buffer_size=min(1_000_000, max(10_000, config.steps)),
+            seed=seed,
+            device="cpu",
+            verbose=0,
+        )
+    raise ValueError(f"unknown algorithm {config.algo!r}: use 'ppo' or 'sac'")
+
+
+def _curve_callback(reward_env, config: TrainingConfig, channel, curve_path: Path):
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class CurveCallback(BaseCallback):
+        """Records a CurvePoint at evenly spaced steps, and reports progress every few seconds."""
+
+        def __init__(self):
+            super().__init__()
+            self.points: list[CurvePoint] = []
+            self.checkpoints = [config.steps * (k + 1) // config.curve_points for k in range(config.curve_points)]
+            self.started = self.last_report = time.monotonic()
+            self.last_point_step = 0
+            self.last_point_time = self.started
+
+        def _on_step(self) -> bool:
+            now = time.monotonic()
+            while self.checkpoints and self.num_timesteps >= self.checkpoints[0]:
+                self.checkpoints.pop(0)
+                self._record(now)
+            if now - self.last_report > PROGRESS_INTERVAL_SECONDS:
+                self.last_report = now
+                channel.progress(stage="training", step=self.num_timesteps, total=config.steps)
+            return True
+
+        def _record(self, now: float) -> None:
+            window = reward_env.take_window()
+            fitness_values = [e.fitness for e in window.episodes if e.fitness is not None]
+            partial = not window.episodes and reward_env.running_fitness() is not None
+            if fitness_values:
+                fitness = float(np.mean(fitness_values))
+            elif partial:
+                fitness = float(np.mean(reward_env.running_fitness()))
+            else:
+                fitness = None
+            elapsed = now - self.last_point_time
+            point = CurvePoint(
+                step=int(self.num_timesteps),
+                wall_seconds=now - self.started,
+                steps_per_second=(self.num_timesteps - self.last_point_step) / max(elapsed, 1e-9),
+                reward_mean=window.reward_sum / max(window.steps, 1),
+                components=window.component_stats(),
+                episodes=len(window.episodes),
+                episode_length=float(np.mean([e.length for e in window.episodes])) if window.episodes else None,
+                fitness=fitness,
+                fitness_partial=partial,
+            )
+            self.last_point_step, self.last_point_time = self.num_timesteps, now
+            self.points.append(point)
+            with curve_path.open("a") as stream:
+                stream.write(json.dumps(to_dict(point)) + "\n")
+            channel.progress(stage="curve", step=point.step, total=config.steps, fitness=point.fitness)
+
+    return CurveCallback()
+
+
+def evaluate(model, task: Task, config: TrainingConfig, reward_function, normalizer=None) -> Evaluation:
+    """Run `config.eval_episodes` deterministic episodes with held-out seeds and score them."""
+    from .fitness import FitnessMeter
+    from .vec_env import EPISODE_INFO_KEY, make_vec_env
+
+    env = make_vec_env(task, 1, EVALUATION_SEED_BASE, config.reward_source, reward_function)
+    episodes = []
+    for index in range(config.eval_episodes):
+        seed = EVALUATION_SEED_BASE + index
+        env.seed(seed)
+        observations = env.reset()
+        while True:
+            if normalizer is not None:
+                observations = normalizer.normalize_obs(observations)
+            actions, _ = model.predict(observations, deterministic=True)
+            observations, _, dones, infos = env.step(actions)
+            if dones[0]:
+                episodes.append(replace(infos[0][EPISODE_INFO_KEY], seed=seed))
+                break
+    env.close()
+    fitness = [e.fitness for e in episodes if e.fitness is not None]
+    success = None
+    if task.fitness is not None and task.success_threshold is not None:
+        meter = FitnessMeter(task.fitness, 1)
+        success = float(np.mean([meter.succeeded(f, task.success_threshold) for f in fitness]))
+    return Evaluation(
+        episodes=tuple(episodes),
+        fitness_mean=float(np.mean(fitness)) if fitness else None,
+        fitness_std=float(np.std(fitness)) if fitness else None,
+        length_mean=float(np.mean([e.length for e in episodes])),
+        success_rate=success,
+    )
+
+
+def run_training_job(payload: dict[str, Any], output_dir: Path, channel) -> dict:
+    import torch
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from . import reward_program
+    from .vec_env import make_vec_env
+
+    torch.set_num_threads(1)
+    task = from_dict(Task, payload["task"])
+    config = from_dict(TrainingConfig, payload["config"])
+    reward_function = reward_program.load(payload["code"]) if config.reward_source == "program" else None
+
+    reward_env = make_vec_env(task, config.n_envs, config.seed, config.reward_source, reward_function)
+    env = reward_env
+    if config.normalize and config.algo == "ppo":
+        env = VecNormalize(reward_env, gamma=0.99)
+    model = build_model(config, env, config.seed)
+    callback = _curve_callback(reward_env, config, channel, output_dir / "curve.jsonl")
+    started = time.monotonic()
+    model.learn(total_timesteps=config.steps, callback=callback)
+    wall = time.monotonic() - started
+    model.save(output_dir / "policy.zip")
+    normalizer = env if isinstance(env, VecNormalize) else None
+    if normalizer is not None:
+        normalizer.save(str(output_dir / "vecnormalize.pkl"))
+
+    channel.progress(stage="evaluating", episodes=config.eval_episodes)
+    evaluation = evaluate(model, task, config, reward_function, normalizer)
+    result = TrainingResult(
+        task_id=task.id,
+        reward_source=config.reward_source,
+        algo=config.algo,
+        steps=int(model.num_timesteps),
+        seed=config.seed,
+        n_envs=config.n_envs,
+        curve=tuple(callback.points),
+        evaluation=evaluation,
+        wall_seconds=wall,
+        steps_per_second=model.num_timesteps / max(wall, 1e-9),
+    )
+    write_json(output_dir / "training.json", result)
+    return to_dict(result)
