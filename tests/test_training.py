@@ -1,0 +1,92 @@
+"""Training in a worker with tiny budgets: curves, held-out evaluation, baselines, and failures."""
+
+import json
+
+import numpy as np
+import pytest
+
+from autoreward.baselines import load_or_train_baselines
+from autoreward.errors import WorkerError
+from autoreward.fitness import FitnessMeter
+from autoreward.records import Fitness, NormalizedScore, TrainingResult, read_json
+from autoreward.training import EVALUATION_SEED_BASE, TrainingConfig, train
+
+from .conftest import human_reward
+
+TINY = TrainingConfig(steps=1024, n_envs=2, eval_episodes=2, curve_points=10)
+
+
+def test_training_records_a_curve_and_scores_on_held_out_episodes(hopper, tmp_path):
+    result = train(hopper, TINY, tmp_path, human_reward(hopper))
+    assert len(result.curve) >= 10
+    assert [p.step for p in result.curve] == sorted(p.step for p in result.curve)
+    for point in result.curve:
+        assert set(point.components) == {"forward", "survive", "ctrl"}
+        assert point.fitness is not None
+    assert [e.seed for e in result.evaluation.episodes] == [EVALUATION_SEED_BASE, EVALUATION_SEED_BASE + 1]
+    assert result.evaluation.fitness_mean is not None and result.evaluation.success_rate is not None
+    assert result.steps >= 1024
+    saved = read_json(tmp_path / "training.json", TrainingResult)
+    assert saved == result
+    lines = (tmp_path / "curve.jsonl").read_text().splitlines()
+    assert len(lines) == len(result.curve) and json.loads(lines[0])["step"] == result.curve[0].step
+    assert (tmp_path / "policy.zip").exists() and (tmp_path / "vecnormalize.pkl").exists()
+
+
+def test_the_same_seed_trains_the_same_policy(hopper, tmp_path):
+    first = train(hopper, TINY, tmp_path / "a", human_reward(hopper))
+    second = train(hopper, TINY, tmp_path / "b", human_reward(hopper))
+    assert first.evaluation.fitness_mean == second.evaluation.fitness_mean
+
+
+def test_a_reward_that_fails_during_training_is_reported(hopper, tmp_path):
+    code = (
+        "import numpy as np\n"
+        "def compute_reward(state, action, next_state):\n"
+        "    if np.any(next_state.time > 0.1):\n"
+        "        raise ValueError('this reward breaks late')\n"
+        "    v = next_state.qpos[:, 0]\n"
+        "    return v, {'v': v}\n"
+    )
+    with pytest.raises(WorkerError, match="ValueError: this reward breaks late"):
+        train(hopper, TINY, tmp_path, code)
+
+
+@pytest.mark.slow
+def test_baselines_are_trained_once_and_give_a_normalized_score(hopper, tmp_path):
+    progress = []
+    baselines = load_or_train_baselines(hopper, TINY, tmp_path, lambda name, data: progress.append(name))
+    assert {"human", "sparse"} <= set(progress)
+    assert baselines.human.reward_source == "program" and baselines.sparse.reward_source == "sparse"
+    again = load_or_train_baselines(hopper, TINY, tmp_path, lambda name, data: pytest.fail("trained twice"))
+    assert again == baselines
+    human, sparse = baselines.human.evaluation.fitness_mean, baselines.sparse.evaluation.fitness_mean
+    score = baselines.normalize(human)
+    # the human baseline scores +1 when it beats the sparse one and -1 when, on a tiny budget, it does not
+    assert score.score == pytest.approx(float(np.sign(human - sparse)))
+
+
+@pytest.mark.slow
+def test_sac_trains_too(hopper, tmp_path):
+    config = TrainingConfig(algo="sac", steps=600, n_envs=1, eval_episodes=1, curve_points=10)
+    result = train(hopper, config, tmp_path, human_reward(hopper))
+    assert result.algo == "sac" and len(result.curve) >= 10
+
+
+def test_the_normalized_score_follows_eureka():
+    assert NormalizedScore.compute(3.0, human=2.0, sparse=1.0).score == pytest.approx(2.0)
+    assert NormalizedScore.compute(1.0, human=2.0, sparse=1.0).score == pytest.approx(0.0)
+    assert NormalizedScore.compute(1.5, human=0.0, sparse=2.0).score == pytest.approx(-0.25)
+    # lower-is-better fitness: beating the sparse baseline by going lower scores positive
+    assert NormalizedScore.compute(0.5, human=1.0, sparse=2.0, higher_is_better=False).score == pytest.approx(1.5)
+    assert NormalizedScore.compute(1.0, human=2.0, sparse=2.0).score is None
+
+
+@pytest.mark.parametrize("reduce, expected", [("mean", 2.0), ("sum", 6.0), ("last", 3.0)])
+def test_fitness_reduces_each_episode(reduce, expected):
+    meter = FitnessMeter(Fitness(step="0", reduce=reduce, description=""), batch_size=2)
+    for value in (1.0, 2.0, 3.0):
+        meter.add(np.array([value, 10 * value]))
+    finished = meter.finish(np.array([0]))
+    assert finished[0] == pytest.approx(expected)
+    assert meter.running()[0] == 0.0 and meter.running()[1] == pytest.approx(10 * expected)

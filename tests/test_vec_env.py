@@ -1,0 +1,56 @@
+"""The reward path used in training: the batch reward equals the environment's own, terminal steps included."""
+
+import numpy as np
+
+from autoreward.reward_program import load
+from autoreward.vec_env import EPISODE_INFO_KEY, make_vec_env
+
+from .conftest import human_reward
+
+
+def test_program_reward_equals_the_environment_reward_across_resets(hopper):
+    function = load(human_reward(hopper))
+    env = make_vec_env(hopper, n_envs=3, seed=5, reward_source="program", reward_function=function)
+    env.reset()
+    rng = np.random.default_rng(0)
+    resets = 0
+    for _ in range(200):
+        actions = rng.uniform(-1, 1, size=(3, 3)).astype(np.float32)
+        _, rewards, dones, infos = env.step(actions)
+        natives = [info.get(EPISODE_INFO_KEY) for info in infos]
+        resets += int(dones.sum())
+        # the environment's own reward is kept in the window's per-episode books; compare step by step
+        window = env.take_window()
+        np.testing.assert_allclose(window.sums["forward"] + window.sums["survive"] + window.sums["ctrl"],
+                                   window.reward_sum, atol=1e-9)
+        for episode in filter(None, natives):
+            assert abs(episode.native_return - episode.reward_return) < 1e-4
+    assert resets > 5  # random actions make the hopper fall: terminal steps were exercised
+
+
+def test_native_and_sparse_sources(hopper):
+    native = make_vec_env(hopper, 2, 0, "native")
+    sparse = make_vec_env(hopper, 2, 0, "sparse")
+    native.reset()
+    sparse.reset()
+    actions = np.zeros((2, 3), dtype=np.float32)
+    for _ in range(5):
+        _, native_rewards, _, _ = native.step(actions)
+        _, sparse_rewards, _, _ = sparse.step(actions)
+    assert native_rewards.shape == sparse_rewards.shape == (2,)
+    # sparse = this step's fitness term, the x displacement; the native reward adds a survival bonus of 1
+    assert np.all(native_rewards > 0.9) and np.all(np.abs(sparse_rewards) < 0.1)
+
+
+def test_episodes_report_fitness_length_and_component_returns(hopper):
+    env = make_vec_env(hopper, 1, 0, "program", load(human_reward(hopper)))
+    env.reset()
+    while True:
+        _, _, dones, infos = env.step(np.ones((1, 3), dtype=np.float32))
+        if dones[0]:
+            episode = infos[0][EPISODE_INFO_KEY]
+            break
+    assert episode.length > 0 and episode.terminated
+    assert set(episode.component_returns) == {"forward", "survive", "ctrl"}
+    assert abs(sum(episode.component_returns.values()) - episode.reward_return) < 1e-9
+    assert episode.fitness is not None
