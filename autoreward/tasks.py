@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import re
 import tomllib
 from pathlib import Path
@@ -198,9 +199,18 @@ def task_from_sentence(env_id: str, sentence: str) -> Task:
     return Task(id=f"{env_slug}__{slug}", env_id=env_id, description=" ".join(sentence.split()))
 
 
+def _log_mujoco_warning(message: str) -> None:
+    logging.getLogger("autoreward.mujoco").warning("MuJoCo: %s", message.strip())
+
+
 def make_env(task: Task, render_mode: str | None = None):
     """A fresh gymnasium environment for `task`."""
     import gymnasium
+    import mujoco
+
+    # MuJoCo's default handler writes MUJOCO_LOG.TXT into the current folder (HalfCheetah's
+    # model triggers a deprecation warning in MuJoCo 4); route its warnings to logging instead.
+    mujoco.set_mju_user_warning(_log_mujoco_warning)
 
     kwargs = dict(task.env_kwargs)
     if task.max_episode_steps is not None:
