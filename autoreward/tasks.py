@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import logging
+import warnings
 import re
 import tomllib
 from pathlib import Path
@@ -200,7 +200,8 @@ def task_from_sentence(env_id: str, sentence: str) -> Task:
 
 
 def _log_mujoco_warning(message: str) -> None:
-    logging.getLogger("autoreward.mujoco").warning("MuJoCo: %s", message.strip())
+    # warnings.warn shows each distinct message once per process, not once per environment.
+    warnings.warn(f"MuJoCo: {message.strip()}", RuntimeWarning, stacklevel=2)
 
 
 def make_env(task: Task, render_mode: str | None = None):

@@ -40,46 +40,51 @@ class StateCapture(gym.Wrapper):
 
     def __init__(self, env: gym.Env, layout: StateLayout, buffers: _Buffers, row: int):
         super().__init__(env)
-        self._layout = layout
         self._buffers = buffers
-        self._row = row
-        self._data = env.unwrapped.data
+        data = env.unwrapped.data
+        # One bound copier per buffer: `before` and `after` swap every step, so look up by identity.
+        self._copiers = {
+            id(arrays): layout.copier(data, arrays, row) for arrays in (buffers.before, buffers.after, buffers.reset)
+        }
 
     def reset(self, **kwargs):
         result = self.env.reset(**kwargs)
-        self._layout.capture(self._data, self._buffers.reset, self._row)
+        self._copiers[id(self._buffers.reset)]()
         return result
 
     def step(self, action):
         result = self.env.step(action)
-        self._layout.capture(self._data, self._buffers.after, self._row)
+        self._copiers[id(self._buffers.after)]()
         return result
 
 
 @dataclass
 class WindowStats:
-    """Per-step reward statistics since the last time they were taken."""
+    """Per-step rewards since the last time they were taken; reduced only when read."""
 
-    steps: int = 0
-    reward_sum: float = 0.0
-    sums: dict[str, float] = field(default_factory=dict)
-    mins: dict[str, float] = field(default_factory=dict)
-    maxs: dict[str, float] = field(default_factory=dict)
+    rewards: list[np.ndarray] = field(default_factory=list)
+    components: dict[str, list[np.ndarray]] = field(default_factory=dict)
     episodes: list[EpisodeResult] = field(default_factory=list)
 
     def add(self, reward: np.ndarray, components: dict[str, np.ndarray]) -> None:
-        self.steps += reward.shape[0]
-        self.reward_sum += float(reward.sum())
+        self.rewards.append(reward)
         for name, values in components.items():
-            self.sums[name] = self.sums.get(name, 0.0) + float(values.sum())
-            self.mins[name] = min(self.mins.get(name, np.inf), float(values.min()))
-            self.maxs[name] = max(self.maxs.get(name, -np.inf), float(values.max()))
+            self.components.setdefault(name, []).append(values)
+
+    @property
+    def steps(self) -> int:
+        return sum(r.shape[0] for r in self.rewards)
+
+    @property
+    def reward_sum(self) -> float:
+        return float(np.sum(np.concatenate(self.rewards))) if self.rewards else 0.0
 
     def component_stats(self) -> dict[str, ComponentStats]:
-        return {
-            name: ComponentStats(mean=total / max(self.steps, 1), min=self.mins[name], max=self.maxs[name])
-            for name, total in self.sums.items()
-        }
+        stats = {}
+        for name, chunks in self.components.items():
+            values = np.concatenate(chunks)
+            stats[name] = ComponentStats(mean=float(values.mean()), min=float(values.min()), max=float(values.max()))
+        return stats
 
 
 RewardFunction = Callable[..., tuple]
@@ -113,6 +118,9 @@ class RewardVecEnv(VecEnvWrapper):
         self.reward_source = reward_source
         self._reward_function = reward_function
         self._buffers = buffers
+        # The buffers are filled in place and only swap roles, so one State per buffer serves every
+        # step, and its named views (built on first access) are built once.
+        self._states = {id(arrays): layout.state(arrays) for arrays in (buffers.before, buffers.after)}
         self._meter = FitnessMeter(task.fitness, self.num_envs) if task.fitness else None
         self._actions: np.ndarray | None = None
         n = self.num_envs
@@ -148,8 +156,8 @@ class RewardVecEnv(VecEnvWrapper):
 
     def step_wait(self):
         observations, native, dones, infos = self.venv.step_wait()
-        state = self.layout.state(self._buffers.before)
-        next_state = self.layout.state(self._buffers.after)
+        state = self._states[id(self._buffers.before)]
+        next_state = self._states[id(self._buffers.after)]
         fitness_terms = None
         if self._meter is not None:
             fitness_terms = self._meter.step_values(state, self._actions, next_state)
