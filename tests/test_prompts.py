@@ -1,0 +1,90 @@
+import pytest
+
+from autoreward.describe import describe_task
+from autoreward.extract import ExtractionError, extract_program
+from autoreward.prompts import TEMPLATES, PromptError, Prompts
+from autoreward.records import ComponentStats
+from autoreward.tasks import find_task
+
+VARIABLES = {
+    "designer_system": {"state_description": "class State: ..."},
+    "designer_request": {"task_description": "Run backwards.", "best_program": "", "best_round": 0,
+                         "feedback": "", "lessons": []},
+    "repair": {"category": "non_finite", "message": "NaN", "program": "def compute_reward(...): ..."},
+    "reflection": {"steps": 1000, "episodes": 5, "fitness": 1.5, "higher_is_better": True, "episode_length": 1000.0,
+                   "curve": [1, 2], "components": {"forward": [ComponentStats(1.0, 0.0, 2.0)] * 2},
+                   "task_score_curve": [0.1, 0.5], "length_curve": [1000, 1000]},
+    "critic": {"task_description": "Run.", "state_description": "class State: ...", "program": "def f(): ..."},
+    "analyzer": {"task_description": "Run.", "program": "def f(): ...", "trajectory_summary": "x rose 3 m"},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_every_template_renders_with_its_variables(name):
+    text = Prompts().render(name, **VARIABLES[name])
+    assert text.strip()
+    assert "{{" not in text and "{%" not in text
+
+
+def test_a_missing_variable_is_an_error_not_a_blank():
+    with pytest.raises(PromptError, match="needs a variable it was not given"):
+        Prompts().render("repair", category="x", message="y")
+
+
+def test_the_designer_sees_the_task_and_state_but_never_the_fitness():
+    task = find_task("half_cheetah_backward")
+    system = Prompts().render("designer_system", state_description=describe_task(task))
+    request = Prompts().render("designer_request", **{**VARIABLES["designer_request"], "task_description": task.description})
+    text = system + request
+    assert task.description in text and "class Bodies:" in text
+    assert task.fitness.step not in text and task.fitness.description not in text
+
+
+def test_reflection_shows_the_score_but_not_how_it_is_computed():
+    text = Prompts().render("reflection", **VARIABLES["reflection"])
+    assert "Task score on held-out episodes: 1.5 (higher is better" in text
+    assert "m/s" not in text
+
+
+def test_a_user_folder_overrides_a_template(tmp_path):
+    (tmp_path / "repair.j2").write_text("Fix {{ category }} please.")
+    assert Prompts(tmp_path).render("repair", category="syntax") == "Fix syntax please.\n"
+    assert "reward engineer" in Prompts(tmp_path).render("designer_system", state_description="s")
+    with pytest.raises(PromptError, match="does not exist"):
+        Prompts(tmp_path / "absent")
+    (tmp_path / "critic.j2").write_text("{% if %}")
+    with pytest.raises(PromptError, match="critic.j2, line 1"):
+        Prompts(tmp_path).render("critic", **VARIABLES["critic"])
+
+
+GOOD = "import numpy as np\n\ndef compute_reward(state, action, next_state):\n    return 0, {}\n"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        f"Here is my reasoning.\n```python\n{GOOD}```\nDone.",
+        f"```\n{GOOD}```",
+        f"First try:\n```python\ndef helper(): pass\n```\nFinal:\n```python\n{GOOD}```",
+        GOOD,
+        f"```python\n{GOOD}",  # the closing fence was cut off
+    ],
+    ids=["fenced", "bare-fence", "last-defining-block", "raw-code", "unclosed-fence"],
+)
+def test_the_program_is_taken_from_the_reply(reply):
+    assert extract_program(reply).strip() == GOOD.strip()
+
+
+@pytest.mark.parametrize(
+    "reply, message",
+    [
+        ("I cannot help with that.", "no python code block defining `compute_reward"),
+        ("```javascript\nfunction compute_reward(s) { return 0; }\n```", "code in javascript, not Python"),
+        ("```python\ndef compute_reward(state, action, next_state)\n    return 0\n```", "does not parse"),
+        ("", "no python code block"),
+    ],
+    ids=["no-code", "other-language", "broken-python", "empty"],
+)
+def test_a_reply_without_a_program_gets_a_clear_error(reply, message):
+    with pytest.raises(ExtractionError, match=message):
+        extract_program(reply)
