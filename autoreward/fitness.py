@@ -15,6 +15,7 @@ class FitnessMeter:
     def __init__(self, fitness: Fitness, batch_size: int):
         self.fitness = fitness
         self._code = compile(fitness.step, "<fitness step>", "eval")
+        self._globals = {"np": np, "math": math}
         self._sum = np.zeros(batch_size)
         self._count = np.zeros(batch_size)
         self._last = np.zeros(batch_size)
@@ -22,8 +23,8 @@ class FitnessMeter:
     def step_values(self, state, action, next_state) -> np.ndarray:
         """This step's fitness term for each environment, shape (N,)."""
         scope = {"state": state, "action": action, "next_state": next_state}
-        values = eval(self._code, {"np": np, "math": math}, scope)  # the task author's trusted expression
-        return np.broadcast_to(np.asarray(values, dtype=np.float64), (state.batch_size,))
+        values = np.asarray(eval(self._code, self._globals, scope), dtype=np.float64)  # the author's trusted expression
+        return values if values.shape == (state.batch_size,) else np.broadcast_to(values, (state.batch_size,))
 
     def add(self, values: np.ndarray) -> None:
         self._sum += values

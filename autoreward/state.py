@@ -259,7 +259,11 @@ class StateLayout:
         The hot path of training: MjData's arrays are views into fixed memory, so
         binding them once saves a Python attribute lookup per field per step.
         """
-        pairs = [(out[name][row], getattr(data, name)) for name in self.shapes if name != "time"]
+        pairs = [
+            (out[name][row], getattr(data, name))
+            for name, shape in self.shapes.items()
+            if name != "time" and np.prod(shape) > 0  # e.g. no sensors: nothing to copy
+        ]
         times = out["time"]
 
         def copy() -> None:

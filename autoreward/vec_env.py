@@ -151,7 +151,8 @@ class RewardVecEnv(VecEnvWrapper):
         return observations
 
     def step_async(self, actions: np.ndarray) -> None:
-        self._actions = np.asarray(actions, dtype=np.float64).reshape(self.num_envs, -1)
+        # Keep the policy's dtype (float32): gymnasium's own rewards compute control costs in it.
+        self._actions = np.asarray(actions).reshape(self.num_envs, -1)
         self.venv.step_async(actions)
 
     def step_wait(self):
