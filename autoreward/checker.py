@@ -126,11 +126,8 @@ def _exception_result(error: BaseException, code: str, when: str) -> CheckResult
             line,
         )
     if isinstance(error, RecursionError):
-        category = CheckCategory.EXCEPTION
         detail += " (recursion too deep)"
-    else:
-        category = CheckCategory.EXCEPTION
-    return CheckResult(category, f"{when} raised {detail}{where}.", line)
+    return CheckResult(CheckCategory.EXCEPTION, f"{when} raised {detail}{where}.", line)
 
 
 def check_loaded(code: str, states, actions, next_states, options: CheckOptions, channel=None) -> CheckResult:

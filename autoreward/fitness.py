@@ -46,8 +46,3 @@ class FitnessMeter:
         self._count[rows] = 0
         self._last[rows] = 0.0
         return values
-
-    def succeeded(self, value: float, threshold: float | None) -> bool | None:
-        if threshold is None:
-            return None
-        return value >= threshold if self.fitness.higher_is_better else value <= threshold

@@ -68,6 +68,12 @@ class Fitness:
     description: str
     higher_is_better: bool = True
 
+    def succeeded(self, value: float, threshold: float | None) -> bool | None:
+        """Whether an episode's fitness reaches the success threshold (None when there is none)."""
+        if threshold is None:
+            return None
+        return value >= threshold if self.higher_is_better else value <= threshold
+
 
 @dataclass(frozen=True)
 class Budget:

@@ -2,7 +2,7 @@
 
 `StateLayout` reads a MuJoCo model once and knows where every body, joint,
 site and sensor lives in `MjData`. It copies the raw arrays of one simulation
-into one row of a batch (`capture`), and turns a batch of raw arrays into a
+into one row of a batch (`copier`), and turns a batch of raw arrays into a
 `State` whose fields have names (`state.bodies.torso.pos`) and the batch as
 their first axis. The same `State` is built on every backend: a CPU vector of
 gymnasium environments fills the batch row by row, a batched simulator fills
@@ -248,13 +248,8 @@ class StateLayout:
         """Zeroed raw arrays for a batch of `batch_size` simulations."""
         return {name: np.zeros((batch_size, *shape)) for name, shape in self.shapes.items()}
 
-    def capture(self, data: mujoco.MjData, out: dict[str, np.ndarray], row: int) -> None:
-        """Copy one simulation's MjData into row `row` of a batch of raw arrays."""
-        for name in self.shapes:
-            out[name][row] = getattr(data, name)
-
     def copier(self, data: mujoco.MjData, out: dict[str, np.ndarray], row: int):
-        """A function that does `capture(data, out, row)` with every view bound in advance.
+        """A function that copies one simulation's MjData into row `row` of a batch of raw arrays.
 
         The hot path of training: MjData's arrays are views into fixed memory, so
         binding them once saves a Python attribute lookup per field per step.
@@ -276,7 +271,7 @@ class StateLayout:
     def snapshot(self, data: mujoco.MjData) -> dict[str, np.ndarray]:
         """Raw arrays for a batch of one: this simulation now."""
         out = self.allocate(1)
-        self.capture(data, out, 0)
+        self.copier(data, out, 0)()
         return out
 
     def state(self, arrays: dict[str, np.ndarray]) -> "State":

@@ -168,7 +168,6 @@ def _curve_callback(reward_env, config: TrainingConfig, channel, curve_path: Pat
 
 def evaluate(model, task: Task, config: TrainingConfig, reward_function, normalizer=None) -> Evaluation:
     """Run `config.eval_episodes` deterministic episodes with held-out seeds and score them."""
-    from .fitness import FitnessMeter
     from .vec_env import EPISODE_INFO_KEY, make_vec_env
 
     env = make_vec_env(task, 1, EVALUATION_SEED_BASE, config.reward_source, reward_function)
@@ -189,8 +188,7 @@ def evaluate(model, task: Task, config: TrainingConfig, reward_function, normali
     fitness = [e.fitness for e in episodes if e.fitness is not None]
     success = None
     if task.fitness is not None and task.success_threshold is not None:
-        meter = FitnessMeter(task.fitness, 1)
-        success = float(np.mean([meter.succeeded(f, task.success_threshold) for f in fitness]))
+        success = float(np.mean([task.fitness.succeeded(f, task.success_threshold) for f in fitness]))
     return Evaluation(
         episodes=tuple(episodes),
         fitness_mean=float(np.mean(fitness)) if fitness else None,
