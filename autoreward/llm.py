@@ -17,10 +17,12 @@ its request, so a resumed or repeated run never pays twice.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
 import random
+import re
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from .errors import AutorewardError
-from .records import to_dict
+from .records import LLMSettings, to_dict
 
 
 class LLMError(AutorewardError):
@@ -126,6 +128,7 @@ class OpenAIChat:
                     model=model,
                     messages=[{"role": m.role, "content": m.content} for m in request.messages],
                     temperature=request.temperature,
+                    seed=request.sample,  # distinct, reproducible samples where the server honours seeds
                     **({"max_tokens": request.max_tokens} if request.max_tokens else {}),
                 )
                 return self._reply(response, model, time.monotonic() - started)
@@ -193,31 +196,50 @@ def _brief(error) -> str:
 
 
 class ReplayLLM:
-    """Answers from a transcript: a JSON-lines file of {"tag": ..., "reply": ...} (and optional token counts).
+    """Answers from a transcript, matched by the request's tag; several replies under one tag go out in order.
 
-    A request gets the reply recorded under its tag; several replies under one
-    tag are given out in order.
+    Two formats: JSON lines of {"tag": ..., "reply": ...} (optional "model" and
+    token counts), or Markdown (`.md`) where each reply follows a line
+    `<!-- reply TAG -->`, which reads well when the replies hold code. A tag
+    may hold shell wildcards (`r1/*/analyzer`); an exact tag is preferred.
     """
+
+    MARKER = re.compile(r"^<!-- reply (\S+) -->[ \t]*$", re.MULTILINE)
 
     def __init__(self, transcript: Path):
         self.path = Path(transcript)
         self._replies: dict[str, list[dict]] = {}
         try:
-            lines = self.path.read_text().splitlines()
+            text = self.path.read_text()
         except OSError as error:
             raise LLMError(f"cannot read the transcript {self.path}: {error.strerror}") from None
-        for number, line in enumerate(lines, 1):
+        entries = self._markdown(text) if self.path.suffix == ".md" else self._json_lines(text)
+        for entry in entries:
+            self._replies.setdefault(entry["tag"], []).append(entry)
+
+    def _json_lines(self, text: str) -> list[dict]:
+        entries = []
+        for number, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
             try:
                 entry = json.loads(line)
-                self._replies.setdefault(entry["tag"], []).append(entry)
-                str(entry["reply"])
+                entry["tag"], str(entry["reply"])
             except (json.JSONDecodeError, KeyError, TypeError):
                 raise LLMError(f"{self.path}, line {number}: expected a JSON object with 'tag' and 'reply'") from None
+            entries.append(entry)
+        return entries
+
+    def _markdown(self, text: str) -> list[dict]:
+        pieces = self.MARKER.split(text)  # [preamble, tag, reply, tag, reply, ...]
+        if len(pieces) < 3:
+            raise LLMError(f"{self.path}: no replies found; each reply follows a line '<!-- reply TAG -->'")
+        return [{"tag": tag, "reply": reply.strip("\n") + "\n"} for tag, reply in zip(pieces[1::2], pieces[2::2])]
 
     def complete(self, request: LLMRequest) -> LLMReply:
         queue = self._replies.get(request.tag)
+        if not queue:  # a tag with wildcards, e.g. "r1/*/analyzer", answers whichever candidate asks
+            queue = next((q for pattern, q in self._replies.items() if q and fnmatch.fnmatchcase(request.tag, pattern)), None)
         if not queue:
             raise LLMError(f"the transcript {self.path} has no (more) replies for {request.tag!r}")
         entry = queue.pop(0)
@@ -297,3 +319,15 @@ class CachedLLM:
         temporary.write_text(json.dumps({"request": to_dict(request), "reply": to_dict(reply)}, indent=1))
         os.replace(temporary, path)
         return reply
+
+
+def connect(settings: LLMSettings, manual_folder: Path, environment: dict[str, str] | None = None) -> LLM:
+    """The backend `settings` name. The key is read from `environment` (default: os.environ), never stored."""
+    if settings.backend == "replay":
+        if not settings.transcript:
+            raise LLMError("the replay backend needs a transcript file: pass --transcript FILE")
+        return ReplayLLM(Path(settings.transcript))
+    if settings.backend == "manual":
+        return ManualLLM(manual_folder)
+    environment = os.environ if environment is None else environment
+    return OpenAIChat(settings.model, settings.base_url, environment.get(settings.api_key_variable))

@@ -136,6 +136,29 @@ class EpisodeResult:
 
 
 @dataclass(frozen=True)
+class QuantityStats:
+    """One state quantity over held-out episodes: its range, and its average early and late in an episode."""
+
+    name: str
+    unit: str
+    mean: float
+    min: float
+    max: float
+    start: float  # mean over the first tenth of each episode
+    end: float  # mean over the last tenth of each episode
+
+
+@dataclass(frozen=True)
+class TrajectorySummary:
+    """What a trained policy did, in numbers an analyzer can read."""
+
+    episodes: int
+    terminated: int  # ended early by the environment (e.g. a fall); the rest hit the time limit
+    length_mean: float
+    quantities: tuple[QuantityStats, ...]
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """A trained policy scored on held-out episodes with fixed seeds."""
 
@@ -144,6 +167,7 @@ class Evaluation:
     fitness_std: float | None
     length_mean: float
     success_rate: float | None
+    summary: TrajectorySummary | None = None
 
 
 RewardSource = Literal["program", "native", "sparse"]
@@ -279,3 +303,149 @@ class Baselines:
         return NormalizedScore.compute(
             fitness, self.human.evaluation.fitness_mean, self.sparse.evaluation.fitness_mean, higher_is_better
         )
+
+
+# --- the design loop -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """How a design run searches: rounds of candidates, their repairs and review, and the budgets."""
+
+    rounds: int = 3
+    candidates: int = 4  # designed per round, in parallel
+    repair_attempts: int = 2  # repairs after a failed check or a critic's rejection
+    critic: bool = True
+    analyzer: bool = True
+    final_seeds: int = 3  # the best reward is re-trained on this many seeds at the end
+    final_steps: int | None = None  # budget of the final training; None: the round budget
+    workers: int = 1  # trainings at once
+    model: str = ""
+    temperature: float = 1.0
+    max_tokens: int | None = None
+    budget: Budget = Budget()  # training budget of each candidate
+    seed: int = 0
+
+
+LLMBackend = Literal["openai", "replay", "manual"]
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    """Which LLM answers a run, enough to reconnect on resume. Never the key: that is read from the environment."""
+
+    backend: LLMBackend = "openai"
+    model: str = "gpt-4o-mini"
+    base_url: str | None = None  # None: OpenAI's own service
+    api_key_variable: str = "OPENAI_API_KEY"  # the environment variable holding the key
+    transcript: str | None = None  # the replay backend's transcript file
+
+    def describe(self) -> str:
+        if self.backend == "replay":
+            return f"replay of {self.transcript}"
+        if self.backend == "manual":
+            return "manual: a person answers each prompt"
+        return f"{self.model} at {self.base_url or 'https://api.openai.com/v1'}"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run was asked to do; written once, read again on resume. Holds no secret."""
+
+    run_id: str
+    task: Task
+    loop: LoopConfig
+    llm: LLMSettings
+    created: str
+    autoreward_version: str
+
+
+Verdict = Literal["accept", "reject"]
+
+
+@dataclass(frozen=True)
+class Critique:
+    """A critic's review of one checked program."""
+
+    verdict: Verdict
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One program a designer wrote for a candidate (the first, or a repair) and what became of it."""
+
+    number: int  # 0 for the first design, then each repair
+    code: str | None  # None when no program could be taken from the reply
+    problem: str | None = None  # why no program was found in the reply
+    check: CheckResult | None = None
+    critique: Critique | None = None
+
+
+CandidateStatus = Literal["ready", "failed_check", "rejected", "trained", "training_failed"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One candidate reward of a round, from its design to its evaluation."""
+
+    id: str  # e.g. "r2c1": round 2, candidate 1
+    round: int
+    index: int
+    status: CandidateStatus
+    attempts: tuple[Attempt, ...]
+    message: str = ""  # why it was dropped or failed
+    training: TrainingResult | None = None
+
+    @property
+    def code(self) -> str | None:
+        return self.attempts[-1].code if self.attempts else None
+
+    @property
+    def fitness(self) -> float | None:
+        return self.training.evaluation.fitness_mean if self.training else None
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """What training a candidate showed, for the designer of the next round."""
+
+    candidate_id: str
+    reflection: str  # reward reflection: per-component statistics, task score, episode lengths
+    trajectory: str  # the numeric summary of held-out episodes
+    analysis: str | None = None  # the analyzer's reading of that summary
+
+    def text(self) -> str:
+        parts = [self.reflection, "What the policy did on held-out episodes:\n\n" + self.trajectory]
+        if self.analysis:
+            parts.append("An analyst's reading of these numbers:\n" + self.analysis)
+        return "\n\n".join(parts)
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """The end of a round: its best candidate, the best so far, and what the next round is told."""
+
+    round: int
+    candidate_ids: tuple[str, ...]
+    best_id: str | None  # this round's best trained candidate
+    best_so_far_id: str | None
+    feedback: Feedback | None  # on the best so far
+    lessons: tuple[str, ...]  # one line per candidate that did not work
+
+
+@dataclass(frozen=True)
+class FinalResult:
+    """The best reward re-trained over several seeds and scored against the human and sparse baselines."""
+
+    candidate_id: str
+    seeds: tuple[int, ...]
+    fitness: tuple[float, ...]  # held-out fitness per seed
+    scores: tuple[float | None, ...]  # human-normalized score per seed
+    fitness_mean: float
+    fitness_std: float
+    score_mean: float | None
+    score_std: float | None
+    human_fitness: float  # baselines' mean held-out fitness over the same seeds
+    sparse_fitness: float
+    success_rate: float | None = None

@@ -168,9 +168,12 @@ def _curve_callback(reward_env, config: TrainingConfig, channel, curve_path: Pat
 
 def evaluate(model, task: Task, config: TrainingConfig, reward_function, normalizer=None) -> Evaluation:
     """Run `config.eval_episodes` deterministic episodes with held-out seeds and score them."""
+    from .trajectory import TrajectoryRecorder
     from .vec_env import EPISODE_INFO_KEY, make_vec_env
 
     env = make_vec_env(task, 1, EVALUATION_SEED_BASE, config.reward_source, reward_function)
+    recorder = TrajectoryRecorder(env.layout)
+    env.observers.append(recorder.observe)
     episodes = []
     for index in range(config.eval_episodes):
         seed = EVALUATION_SEED_BASE + index
@@ -182,7 +185,9 @@ def evaluate(model, task: Task, config: TrainingConfig, reward_function, normali
             actions, _ = model.predict(observations, deterministic=True)
             observations, _, dones, infos = env.step(actions)
             if dones[0]:
-                episodes.append(replace(infos[0][EPISODE_INFO_KEY], seed=seed))
+                episode = replace(infos[0][EPISODE_INFO_KEY], seed=seed)
+                episodes.append(episode)
+                recorder.end_episode(episode.terminated)
                 break
     env.close()
     fitness = [e.fitness for e in episodes if e.fitness is not None]
@@ -195,6 +200,7 @@ def evaluate(model, task: Task, config: TrainingConfig, reward_function, normali
         fitness_std=float(np.std(fitness)) if fitness else None,
         length_mean=float(np.mean([e.length for e in episodes])),
         success_rate=success,
+        summary=recorder.summary(),
     )
 
 

@@ -130,6 +130,8 @@ class RewardVecEnv(VecEnvWrapper):
         self._component_returns: dict[str, np.ndarray] = {}
         self._episode_seeds = [None] * n
         self.window = WindowStats()
+        # Called with (state, action, next_state) after every step, e.g. to record trajectories.
+        self.observers: list[Callable[..., None]] = []
 
     def take_window(self) -> WindowStats:
         window, self.window = self.window, WindowStats()
@@ -182,6 +184,8 @@ class RewardVecEnv(VecEnvWrapper):
             self._component_returns.setdefault(name, np.zeros(self.num_envs))
             self._component_returns[name] += values
         self.window.add(rewards, components)
+        for observe in self.observers:
+            observe(state, self._actions, next_state)
 
         done_rows = np.flatnonzero(dones)
         if done_rows.size:

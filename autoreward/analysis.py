@@ -1,0 +1,77 @@
+"""Feedback for the next round: reward reflection, the trajectory summary, and the analyzer's reading.
+
+Reward reflection (Eureka) shows each reward component's statistics over
+training beside the task score and episode lengths. The trajectory summary
+shows what the trained policy did in held-out episodes (`trajectory.py`).
+The analyzer, an LLM, reads that summary against the task and names likely
+failure causes. Lessons are one line per candidate that did not work, so the
+designer does not repeat a mistake.
+"""
+
+from __future__ import annotations
+
+from .llm import LLM, LLMRequest, Message
+from .prompts import Prompts
+from .records import Candidate, Feedback, LoopConfig, Task, TrainingResult
+from .trajectory import summary_text
+
+
+def reflection_text(prompts: Prompts, task: Task, training: TrainingResult) -> str:
+    """The reward-reflection message for one training (the task score, never its definition)."""
+    curve = training.curve
+    names = sorted({name for point in curve for name in point.components})
+    components = {name: [p.components[name] for p in curve if name in p.components] for name in names}
+    evaluation = training.evaluation
+    return prompts.render(
+        "reflection",
+        steps=training.steps,
+        episodes=len(evaluation.episodes),
+        fitness=evaluation.fitness_mean,
+        higher_is_better=task.fitness.higher_is_better if task.fitness else True,
+        episode_length=evaluation.length_mean,
+        curve=curve,
+        components=components,
+        task_score_curve=[f"{p.fitness:.3g}" for p in curve if p.fitness is not None],
+        length_curve=[f"{p.episode_length:.0f}" if p.episode_length is not None else "-" for p in curve],
+    )
+
+
+def build_feedback(llm: LLM, prompts: Prompts, task: Task, config: LoopConfig, candidate: Candidate) -> Feedback:
+    """Feedback on a trained candidate; asks the analyzer when the config has it on."""
+    training = candidate.training
+    summary = training.evaluation.summary
+    trajectory = summary_text(summary) if summary else "(no episode was recorded)"
+    analysis = None
+    if config.analyzer:
+        message = prompts.render(
+            "analyzer", task_description=task.description, program=candidate.code, trajectory_summary=trajectory
+        )
+        request = LLMRequest(
+            messages=(Message("user", message),), model=config.model, temperature=0.0,
+            max_tokens=config.max_tokens, tag=f"r{candidate.round}/c{candidate.index}/analyzer",
+        )  # fmt: skip
+        analysis = llm.complete(request).text.strip()
+    return Feedback(candidate.id, reflection_text(prompts, task, training), trajectory, analysis)
+
+
+def lessons(candidates: list[Candidate], best: Candidate | None, higher_is_better: bool) -> tuple[str, ...]:
+    """One line per candidate that failed, was rejected, or trained worse than the best."""
+    lines = []
+    for candidate in candidates:
+        if best is not None and candidate.id == best.id:
+            continue
+        if candidate.status in ("failed_check", "rejected", "training_failed"):
+            lines.append(f"{candidate.id}: {_first_sentence(candidate.message)}")
+        elif candidate.status == "trained" and candidate.fitness is not None and best is not None:
+            terms = ", ".join(sorted(candidate.training.curve[-1].components)) if candidate.training.curve else ""
+            direction = "lower" if higher_is_better else "higher"
+            lines.append(
+                f"{candidate.id} (terms: {terms}) reached a task score of {candidate.fitness:.3g}, "
+                f"{direction} than the best's {best.fitness:.3g}"
+            )
+    return tuple(lines)
+
+
+def _first_sentence(text: str, limit: int = 300) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else "(no reason recorded)"
+    return line if len(line) <= limit else line[:limit] + "..."

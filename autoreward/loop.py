@@ -1,0 +1,225 @@
+"""The design loop: rounds of design, check, review, training and analysis, then a final evaluation.
+
+Each round asks the designer for K candidates in parallel (`design.py`),
+trains those that pass in parallel workers, keeps the best of all rounds so
+far, and turns its training into feedback for the next round
+(`analysis.py`). At the end the best reward is re-trained over several seeds
+and scored against the human and sparse baselines.
+
+Every step reads its record from the run folder if it is already there and
+writes it as soon as it is made, so `DesignLoop.run` on an interrupted run
+finishes it without repeating finished work; LLM replies come from the
+run's cache.
+"""
+
+from __future__ import annotations
+
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .analysis import build_feedback, lessons
+from .baselines import load_or_train_baselines
+from .checker import check_program
+from .design import CandidateDesigner, CheckFunction, DesignBrief
+from .describe import describe_task
+from .errors import WorkerError
+from .llm import LLM
+from .prompts import Prompts
+from .records import Candidate, FinalResult, RoundResult, RunConfig, Task, TrainingResult, read_json
+from .run_store import RunStore
+from .training import TrainingConfig, train
+
+
+class LoopProgress(Protocol):
+    """Where the loop says what it is doing: short notes, and progress messages of trainings."""
+
+    def note(self, text: str) -> None: ...
+
+    def training(self, label: str, data: dict) -> None: ...
+
+
+class SilentProgress:
+    def note(self, text: str) -> None:
+        pass
+
+    def training(self, label: str, data: dict) -> None:
+        pass
+
+
+@dataclass
+class DesignLoop:
+    """Runs (or resumes) the design run stored in `store`."""
+
+    store: RunStore
+    llm: LLM
+    prompts: Prompts
+    runs_dir: Path  # where baselines are cached, shared by runs
+    progress: LoopProgress = SilentProgress()
+    check: CheckFunction = check_program
+
+    def __post_init__(self):
+        self.config: RunConfig = self.store.config()
+        self.task: Task = self.config.task
+        self.loop = self.config.loop
+        self.designer = CandidateDesigner(self.llm, self.prompts, self.task, self.loop, self.check)
+
+    def run(self) -> FinalResult:
+        state_description = describe_task(self.task)
+        best: Candidate | None = None
+        previous: RoundResult | None = None
+        for number in range(1, self.loop.rounds + 1):
+            result = self.store.load_round(number)
+            if result is None:
+                result = self._round(number, previous, best, state_description)
+                self.store.save_round(result)
+            else:
+                self.progress.note(f"round {number}: already done, read from the run folder")
+            best = self._load(result.best_so_far_id) if result.best_so_far_id else None
+            previous = result
+        if best is None:
+            self.store.set_status("failed: no candidate trained")
+            raise WorkerError("no candidate of any round could be trained; see the run folder for each one's reason")
+        self.store.set_status("final evaluation", best)
+        final = self.store.load_final() or self._final(best)
+        self.store.save_final(final)
+        self.store.set_status("finished", best)
+        return final
+
+    # --- one round -----------------------------------------------------------
+
+    def _round(self, number: int, previous: RoundResult | None, best: Candidate | None,
+               state_description: str) -> RoundResult:  # fmt: skip
+        brief = DesignBrief(
+            task_description=self.task.description,
+            state_description=state_description,
+            best_program=best.code if best else None,
+            best_round=best.round if best else None,
+            feedback=previous.feedback.text() if previous and previous.feedback else None,
+            lessons=previous.lessons if previous else (),
+        )
+        self.progress.note(f"round {number}: designing {self.loop.candidates} candidates")
+        with ThreadPoolExecutor(max_workers=self.loop.candidates) as pool:
+            designed = list(pool.map(lambda i: self._designed(brief, number, i), range(self.loop.candidates)))
+        with ThreadPoolExecutor(max_workers=max(1, self.loop.workers)) as pool:
+            candidates = list(pool.map(self._trained, designed))
+
+        round_best = self._best(candidates)
+        new_best = self._best([c for c in (best, round_best) if c is not None])
+        if new_best is None:
+            feedback = None
+        elif previous is not None and previous.feedback and previous.best_so_far_id == new_best.id:
+            feedback = previous.feedback  # the best did not change: its feedback stands
+        else:
+            self.progress.note(f"round {number}: analysing {new_best.id}")
+            feedback = build_feedback(self.llm, self.prompts, self.task, self.loop, new_best)
+        if new_best is not None:
+            self.progress.note(f"round {number}: best so far {new_best.id}, task score {_shown(new_best.fitness)}")
+        higher = self.task.fitness.higher_is_better if self.task.fitness else True
+        return RoundResult(
+            round=number,
+            candidate_ids=tuple(c.id for c in candidates),
+            best_id=round_best.id if round_best else None,
+            best_so_far_id=new_best.id if new_best else None,
+            feedback=feedback,
+            lessons=lessons(candidates, new_best, higher),
+        )
+
+    def _designed(self, brief: DesignBrief, number: int, index: int) -> Candidate:
+        candidate_id = f"r{number}c{index}"
+        existing = self.store.load_candidate(candidate_id, number)
+        if existing is not None:
+            return existing
+        folder = self.store.candidate_dir(candidate_id, number)
+        candidate = self.designer.design(brief, number, index, folder)
+        self.store.save_candidate(candidate)
+        verdict = "ready to train" if candidate.status == "ready" else f"{candidate.status}: {candidate.message}"
+        self.progress.note(f"{candidate_id}: {len(candidate.attempts)} attempt(s), {verdict[:160]}")
+        return candidate
+
+    def _trained(self, candidate: Candidate) -> Candidate:
+        if candidate.status != "ready":
+            return candidate
+        folder = self.store.candidate_dir(candidate.id, candidate.round) / "training"
+        shutil.rmtree(folder, ignore_errors=True)  # what an interrupted training left behind
+        config = TrainingConfig.from_budget(self.loop.budget, seed=self.loop.seed)
+        on_progress = lambda data: self.progress.training(candidate.id, data)  # noqa: E731
+        try:
+            training = train(self.task, config, folder, candidate.code, on_progress)
+        except WorkerError as error:
+            trained = replace(candidate, status="training_failed", message=str(error).splitlines()[0])
+        else:
+            trained = replace(candidate, status="trained", training=training)
+        self.store.save_candidate(trained)
+        self.progress.note(f"{candidate.id}: {trained.status}, task score {_shown(trained.fitness)}")
+        return trained
+
+    def _best(self, candidates: list[Candidate]) -> Candidate | None:
+        scored = [c for c in candidates if c.status == "trained" and c.fitness is not None]
+        if not scored:
+            return None
+        sign = 1.0 if (self.task.fitness is None or self.task.fitness.higher_is_better) else -1.0
+        # Ties go to the earlier candidate, so a resumed run picks the same one.
+        return max(scored, key=lambda c: (sign * c.fitness, -c.round, -c.index))
+
+    def _load(self, candidate_id: str) -> Candidate:
+        round_number = int(candidate_id[1:].split("c")[0])
+        candidate = self.store.load_candidate(candidate_id, round_number)
+        if candidate is None:
+            raise WorkerError(f"the run folder lost candidate {candidate_id}: {self.store.path} is inconsistent")
+        return candidate
+
+    # --- the end -------------------------------------------------------------
+
+    def _final(self, best: Candidate) -> FinalResult:
+        """Re-train the best reward on several seeds and score it against the baselines of each seed."""
+        steps = self.loop.final_steps or self.loop.budget.steps
+        seeds = [self.loop.seed + k for k in range(self.loop.final_seeds)]
+        self.progress.note(f"final: re-training {best.id} on seeds {seeds} and scoring it against the baselines")
+
+        def one_seed(seed: int):
+            config = TrainingConfig.from_budget(self.loop.budget, seed=seed, steps=steps)
+            training = self._final_training(best, config)
+            baselines = load_or_train_baselines(
+                self.task, config, self.runs_dir, lambda name, data: self.progress.training(f"{name} s{seed}", data)
+            )
+            return training, baselines
+
+        with ThreadPoolExecutor(max_workers=max(1, self.loop.workers)) as pool:
+            outcomes = list(pool.map(one_seed, seeds))
+        higher = self.task.fitness.higher_is_better
+        fitness = [t.evaluation.fitness_mean for t, _ in outcomes]
+        scores = [b.normalize(f, higher).score for f, (_, b) in zip(fitness, outcomes)]
+        known = [s for s in scores if s is not None]
+        successes = [t.evaluation.success_rate for t, _ in outcomes if t.evaluation.success_rate is not None]
+        return FinalResult(
+            candidate_id=best.id,
+            seeds=tuple(seeds),
+            fitness=tuple(fitness),
+            scores=tuple(scores),
+            fitness_mean=float(np.mean(fitness)),
+            fitness_std=float(np.std(fitness)),
+            score_mean=float(np.mean(known)) if known else None,
+            score_std=float(np.std(known)) if known else None,
+            human_fitness=float(np.mean([b.human.evaluation.fitness_mean for _, b in outcomes])),
+            sparse_fitness=float(np.mean([b.sparse.evaluation.fitness_mean for _, b in outcomes])),
+            success_rate=float(np.mean(successes)) if successes else None,
+        )
+
+    def _final_training(self, best: Candidate, config: TrainingConfig) -> TrainingResult:
+        round_config = TrainingConfig.from_budget(self.loop.budget, seed=self.loop.seed)
+        if config == round_config and best.training is not None:
+            return best.training  # this seed and budget is the round's own training
+        folder = self.store.final_dir() / f"seed_{config.seed}"
+        if (folder / "training.json").exists():
+            return read_json(folder / "training.json", TrainingResult)
+        shutil.rmtree(folder, ignore_errors=True)
+        return train(self.task, config, folder, best.code, lambda data: self.progress.training(f"final s{config.seed}", data))
+
+
+def _shown(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"

@@ -1,0 +1,229 @@
+"""A design run's folder: every record as a file a person can open, and an SQLite index of them.
+
+```
+runs/<run-id>/
+  config.json                 RunConfig: the task, the loop settings, which LLM
+  calls/<tag>.md              every prompt and its reply, e.g. calls/r1__c0__designer.md
+  llm_cache/                  replies by request hash (what makes a resume free)
+  round_<n>/<candidate>/      candidate.json, reward.py, training/ (the worker's folder)
+  round_<n>/round.json        RoundResult: best so far and the feedback for the next round
+  final/seed_<k>/             the best reward re-trained; final.json holds FinalResult
+  export/                     reward.py (the exported module) and report.md
+  index.sqlite                one row per run, candidate and LLM call
+```
+
+Records are written as they are made, atomically; a resumed run reads them
+instead of redoing the work. The index is derived from the records and may be
+rebuilt; the JSON files are the truth.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from contextlib import closing
+from importlib.metadata import version
+from pathlib import Path
+
+from .errors import AutorewardError
+from .llm import LLM, LLMReply, LLMRequest
+from .records import (
+    Candidate,
+    FinalResult,
+    LLMSettings,
+    LoopConfig,
+    RoundResult,
+    RunConfig,
+    Task,
+    read_json,
+    write_json,
+)
+from .runs import new_run_dir
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS run (
+    id TEXT PRIMARY KEY, task TEXT, env TEXT, created TEXT, status TEXT,
+    best_candidate TEXT, best_fitness REAL, score_mean REAL, score_std REAL
+);
+CREATE TABLE IF NOT EXISTS candidate (
+    id TEXT PRIMARY KEY, round INTEGER, idx INTEGER, status TEXT, attempts INTEGER,
+    check_category TEXT, verdict TEXT, fitness REAL, message TEXT
+);
+CREATE TABLE IF NOT EXISTS llm_call (
+    tag TEXT, model TEXT, prompt_tokens INTEGER, completion_tokens INTEGER,
+    cost_usd REAL, seconds REAL, cached INTEGER, at TEXT
+);
+"""
+
+
+class RunStore:
+    """Reads and writes the records of one run folder. Safe to use from several threads."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def create(cls, path: Path, config: RunConfig) -> "RunStore":
+        store = cls(path)
+        if (store.path / "config.json").exists():
+            raise AutorewardError(f"{path} already holds a run; resume it with --resume {path}")
+        store.path.mkdir(parents=True, exist_ok=True)
+        write_json(store.path / "config.json", config)
+        store._execute(
+            "INSERT OR REPLACE INTO run (id, task, env, created, status) VALUES (?, ?, ?, ?, ?)",
+            (config.run_id, config.task.id, config.task.env_id, config.created, "running"),
+        )
+        return store
+
+    @classmethod
+    def open(cls, path: Path) -> "RunStore":
+        path = Path(path)
+        if not (path / "config.json").exists():
+            raise AutorewardError(f"{path} is not a run folder: it has no config.json")
+        return cls(path)
+
+    def config(self) -> RunConfig:
+        return read_json(self.path / "config.json", RunConfig)
+
+    # --- candidates and rounds ---------------------------------------------
+
+    def candidate_dir(self, candidate_id: str, round_number: int) -> Path:
+        return self.path / f"round_{round_number}" / candidate_id
+
+    def save_candidate(self, candidate: Candidate) -> None:
+        folder = self.candidate_dir(candidate.id, candidate.round)
+        if candidate.code is not None:
+            (folder / "reward.py").parent.mkdir(parents=True, exist_ok=True)
+            (folder / "reward.py").write_text(candidate.code)
+        write_json(folder / "candidate.json", candidate)
+        last = candidate.attempts[-1] if candidate.attempts else None
+        self._execute(
+            "INSERT OR REPLACE INTO candidate VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                candidate.id, candidate.round, candidate.index, candidate.status, len(candidate.attempts),
+                last.check.category.value if last and last.check else None,
+                last.critique.verdict if last and last.critique else None,
+                candidate.fitness, candidate.message,
+            ),
+        )  # fmt: skip
+
+    def load_candidate(self, candidate_id: str, round_number: int) -> Candidate | None:
+        path = self.candidate_dir(candidate_id, round_number) / "candidate.json"
+        return read_json(path, Candidate) if path.exists() else None
+
+    def save_round(self, result: RoundResult) -> None:
+        write_json(self.path / f"round_{result.round}" / "round.json", result)
+
+    def load_round(self, round_number: int) -> RoundResult | None:
+        path = self.path / f"round_{round_number}" / "round.json"
+        return read_json(path, RoundResult) if path.exists() else None
+
+    def candidates(self) -> list[Candidate]:
+        """Every candidate recorded so far, in round and index order."""
+        found = [read_json(p, Candidate) for p in self.path.glob("round_*/*/candidate.json")]
+        return sorted(found, key=lambda c: (c.round, c.index))
+
+    # --- the end -------------------------------------------------------------
+
+    def final_dir(self) -> Path:
+        return self.path / "final"
+
+    def save_final(self, result: FinalResult) -> None:
+        write_json(self.final_dir() / "final.json", result)
+        self._execute(
+            "UPDATE run SET best_candidate = ?, best_fitness = ?, score_mean = ?, score_std = ?",
+            (result.candidate_id, result.fitness_mean, result.score_mean, result.score_std),
+        )
+
+    def load_final(self) -> FinalResult | None:
+        path = self.final_dir() / "final.json"
+        return read_json(path, FinalResult) if path.exists() else None
+
+    def set_status(self, status: str, best: Candidate | None = None) -> None:
+        self._execute("UPDATE run SET status = ?", (status,))
+        if best is not None:
+            self._execute("UPDATE run SET best_candidate = ?, best_fitness = ?", (best.id, best.fitness))
+
+    # --- LLM calls ---------------------------------------------------------
+
+    def record_call(self, request: LLMRequest, reply: LLMReply) -> None:
+        """Keep a call's prompt and reply as Markdown, and its tokens and cost in the index."""
+        name = (request.tag or request.key()[:16]).replace("/", "__")
+        parts = [f"# {request.tag}\n", f"model: {reply.model}  tokens in/out: {reply.prompt_tokens}/"
+                 f"{reply.completion_tokens}{'  (from cache)' if reply.cached else ''}\n"]  # fmt: skip
+        parts += [f"## {m.role}\n\n{m.content}\n" for m in request.messages]
+        parts.append(f"## reply\n\n{reply.text}\n")
+        path = self.path / "calls" / f"{name}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(parts))
+        self._execute(
+            "INSERT INTO llm_call VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (request.tag, reply.model, reply.prompt_tokens, reply.completion_tokens, reply.cost_usd,
+             reply.seconds, int(reply.cached), time.strftime("%Y-%m-%dT%H:%M:%S")),
+        )  # fmt: skip
+
+    def llm_totals(self) -> dict[str, float]:
+        """Calls, paid calls (not from cache), tokens and known cost over the whole run."""
+        with self._lock, closing(self._connect()) as db:
+            row = db.execute(
+                "SELECT COUNT(*), SUM(1 - cached), SUM(prompt_tokens * (1 - cached)), "
+                "SUM(completion_tokens * (1 - cached)), SUM(cost_usd * (1 - cached)) FROM llm_call"
+            ).fetchone()
+        calls, paid, tokens_in, tokens_out, cost = (v or 0 for v in row)
+        return {"calls": calls, "paid_calls": paid, "prompt_tokens": tokens_in,
+                "completion_tokens": tokens_out, "cost_usd": cost}  # fmt: skip
+
+    # --- the index -----------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path / "index.sqlite", timeout=30)
+        db.executescript(SCHEMA)
+        return db
+
+    def _execute(self, sql: str, parameters: tuple) -> None:
+        with self._lock, closing(self._connect()) as db, db:
+            db.execute(sql, parameters)
+
+
+def start_run(runs_dir: Path, task: Task, loop: LoopConfig, llm: LLMSettings) -> RunStore:
+    """A new run folder `runs/<task>__design__s<seed>__<time>/` holding the run's configuration."""
+    folder = new_run_dir(runs_dir, task.id, "design", loop.seed)
+    config = RunConfig(
+        run_id=folder.name,
+        task=task,
+        loop=loop,
+        llm=llm,
+        created=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        autoreward_version=version("autoreward"),
+    )
+    return RunStore.create(folder, config)
+
+
+class RecordedLLM:
+    """Any LLM, with every call written to the run folder (prompt, reply, tokens, cost)."""
+
+    def __init__(self, inner: LLM, store: RunStore):
+        self.inner = inner
+        self.store = store
+
+    def complete(self, request: LLMRequest) -> LLMReply:
+        reply = self.inner.complete(request)
+        self.store.record_call(request, reply)
+        return reply
+
+
+def run_summaries(root: Path) -> list[dict]:
+    """One row per run folder under `root` that has an index, newest first."""
+    rows = []
+    for index in sorted(Path(root).glob("*/index.sqlite")):
+        with closing(sqlite3.connect(index)) as db:
+            db.row_factory = sqlite3.Row
+            try:
+                row = db.execute("SELECT * FROM run").fetchone()
+            except sqlite3.DatabaseError:
+                continue  # not a design run's index
+        if row is not None:
+            rows.append(dict(row) | {"path": str(index.parent)})
+    return sorted(rows, key=lambda r: r["created"] or "", reverse=True)
