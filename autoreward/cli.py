@@ -242,5 +242,9 @@ def baseline(
                               "sparse": result.sparse.evaluation.fitness_mean}))
 
 
+# The design commands (run, runs, show, export, demo) register on `app` when imported.
+from . import cli_design  # noqa: E402,F401
+
+
 def main() -> None:  # pragma: no cover - the console script calls app() directly
     app()

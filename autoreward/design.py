@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from .checker import check_program
-from .extract import ExtractionError, extract_program
+from .extract import ExtractionError, explanation, extract_program
 from .llm import LLM, LLMRequest, Message
 from .prompts import Prompts
 from .records import Attempt, Candidate, CheckResult, Critique, LoopConfig, Task
@@ -78,17 +78,18 @@ class CandidateDesigner:
         )  # fmt: skip
 
     def _attempt(self, number: int, reply: str, brief: DesignBrief, folder: Path, tag: str) -> Attempt:
+        said = explanation(reply)
         try:
             code = extract_program(reply)
         except ExtractionError as error:
-            return Attempt(number, None, problem=str(error))
+            return Attempt(number, None, problem=str(error), explanation=said)
         check = self.check(self.task, code, folder)
         if not check.ok or not self.config.critic:
-            return Attempt(number, code, check=check)
+            return Attempt(number, code, check=check, explanation=said)
         review = self.prompts.render("critic", task_description=brief.task_description,
                                      state_description=brief.state_description, program=code)  # fmt: skip
         critique = parse_critique(self._ask([Message("user", review)], f"{tag}/critic{number}", temperature=0.0))
-        return Attempt(number, code, check=check, critique=critique)
+        return Attempt(number, code, check=check, critique=critique, explanation=said)
 
     def _repair_request(self, attempt: Attempt) -> str:
         if attempt.code is None:

@@ -51,3 +51,9 @@ def extract_program(reply: str) -> str:
         f"the reply has no python code block defining `{ENTRY_POINT}(state, action, next_state)`; "
         "give the function in one ```python block."
     )
+
+
+def explanation(reply: str, limit: int = 800) -> str:
+    """The reply's prose without its code blocks, for the reward report."""
+    text = " ".join(FENCE.sub(" ", reply).split())
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -321,13 +321,21 @@ class CachedLLM:
         return reply
 
 
-def connect(settings: LLMSettings, manual_folder: Path, environment: dict[str, str] | None = None) -> LLM:
+def connect(settings: LLMSettings, manual_folder: Path | None, environment: dict[str, str] | None = None) -> LLM:
     """The backend `settings` name. The key is read from `environment` (default: os.environ), never stored."""
     if settings.backend == "replay":
         if not settings.transcript:
             raise LLMError("the replay backend needs a transcript file: pass --transcript FILE")
         return ReplayLLM(Path(settings.transcript))
     if settings.backend == "manual":
+        if manual_folder is None:
+            raise ValueError("the manual backend needs a folder for its prompt and answer files")
         return ManualLLM(manual_folder)
     environment = os.environ if environment is None else environment
-    return OpenAIChat(settings.model, settings.base_url, environment.get(settings.api_key_variable))
+    key = environment.get(settings.api_key_variable)
+    if not key and settings.base_url in (None, OPENAI_URL):
+        raise LLMError(
+            f"no API key: set {settings.api_key_variable} (or name another variable with --api-key-env); "
+            "for a local server such as vLLM or Ollama, pass its --base-url instead"
+        )
+    return OpenAIChat(settings.model, settings.base_url, key, max_attempts=settings.attempts)

@@ -339,6 +339,7 @@ class LLMSettings:
     base_url: str | None = None  # None: OpenAI's own service
     api_key_variable: str = "OPENAI_API_KEY"  # the environment variable holding the key
     transcript: str | None = None  # the replay backend's transcript file
+    attempts: int = 6  # tries per call before giving up (rate limits, server errors, timeouts)
 
     def describe(self) -> str:
         if self.backend == "replay":
@@ -380,6 +381,7 @@ class Attempt:
     problem: str | None = None  # why no program was found in the reply
     check: CheckResult | None = None
     critique: Critique | None = None
+    explanation: str = ""  # the designer's words around the code: what it changed and why
 
 
 CandidateStatus = Literal["ready", "failed_check", "rejected", "trained", "training_failed"]

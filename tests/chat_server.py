@@ -8,8 +8,10 @@ Each POST to /v1/chat/completions takes the next step of the script:
 - `Drop()`: close the connection without answering;
 - `Truncate(text)`: promise more bytes than are sent, then close.
 
-When the script runs out, the server answers with `default` if set, else 500.
-Every request body is kept in `requests`, for tests to inspect.
+When the script runs out, the server asks `responder(body)` for the step if
+one is given (a scripted LLM that answers by what it is asked), else
+answers with `default` if set, else 500. Every request body is kept in
+`requests`, for tests to inspect.
 """
 
 from __future__ import annotations
@@ -64,9 +66,10 @@ def completion(text: str, model: str, prompt_tokens: int = 11, completion_tokens
 
 
 class ChatServer:
-    def __init__(self, script=(), default: Reply | None = None):
+    def __init__(self, script=(), default: Reply | None = None, responder=None):
         self.script = list(script)
         self.default = default
+        self.responder = responder
         self.requests: list[dict] = []
         self.headers: list[dict] = []
         self._lock = threading.Lock()
@@ -85,6 +88,8 @@ class ChatServer:
                     server.requests.append(body)
                     server.headers.append({k.lower(): v for k, v in self.headers.items()})
                     step = server.script.pop(0) if server.script else server.default
+                if step is None and server.responder is not None:
+                    step = server.responder(body)
                 model = body.get("model", "test-model")
                 if step is None:
                     step = Status(500)

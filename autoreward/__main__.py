@@ -1,0 +1,5 @@
+"""`python -m autoreward` is the `autoreward` command."""
+
+from .cli import app
+
+app()

@@ -1,0 +1,213 @@
+"""The design commands of the command line: `run`, `runs`, `show`, `export`, `demo`.
+
+They register on the same Typer app as the foundation commands in `cli.py`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markdown import Markdown
+from rich.table import Table
+
+from .cli import RunsDirOption, TasksDirOption, _clear_errors, _progress_bars, _resolve_task, app, console
+from .errors import AutorewardError
+from .records import Budget, FinalResult, LLMSettings, LoopConfig, Task
+from .resources import data_dir
+from .runs import DEFAULT_RUNS_DIR
+
+DEMO_TASK = "half_cheetah_backward"
+DEMO_TRANSCRIPT = "demo/half_cheetah_backward.md"
+
+
+class ConsoleProgress:
+    """Loop notes as timestamped lines, trainings as progress bars."""
+
+    def __init__(self, bars):
+        self._bars = bars
+
+    def note(self, text: str) -> None:
+        console.print(f"[dim]{_clock()}[/] {text}", highlight=False)
+
+    def training(self, label: str, data: dict) -> None:
+        self._bars(label, data)
+
+
+def _clock() -> str:
+    import time
+
+    return time.strftime("%H:%M:%S")
+
+
+@app.command()
+def run(
+    task: Optional[str] = typer.Argument(None, help="A task id or task file; with --env, the task in words."),
+    env: Optional[str] = typer.Option(None, "--env", help="A gymnasium environment id, for a task given in words."),
+    rounds: int = typer.Option(3, "--rounds", min=1),
+    candidates: int = typer.Option(4, "--candidates", min=1, help="Candidates designed per round."),
+    repairs: int = typer.Option(2, "--repairs", min=0, help="Repairs of a candidate that fails its check or review."),
+    critic: bool = typer.Option(True, "--critic/--no-critic", help="Have an LLM review each candidate before training."),
+    analyzer: bool = typer.Option(True, "--analyzer/--no-analyzer", help="Have an LLM read the trained policy's trajectories."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Training steps per candidate (default: the task's)."),
+    envs: Optional[int] = typer.Option(None, "--envs", help="Environments stepped together in each training."),
+    eval_episodes: Optional[int] = typer.Option(None, "--eval-episodes"),
+    algo: Optional[str] = typer.Option(None, "--algo", help="ppo or sac (default: the task's)."),
+    final_seeds: int = typer.Option(3, "--final-seeds", min=1, help="Seeds the best reward is re-trained on."),
+    final_steps: Optional[int] = typer.Option(None, "--final-steps", help="Steps of each final training."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Trainings at once (0: one per core)."),
+    seed: int = typer.Option(0, "--seed"),
+    llm: Optional[str] = typer.Option(None, "--llm", help="openai (any compatible server; the default), replay or manual."),
+    model: Optional[str] = typer.Option(None, "--model", envvar="AUTOREWARD_MODEL", help="Default: gpt-4o-mini."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", envvar="OPENAI_BASE_URL",
+                                           help="e.g. http://localhost:8000/v1 for vLLM, http://localhost:11434/v1 for Ollama."),
+    api_key_env: Optional[str] = typer.Option(None, "--api-key-env",
+                                              help="The environment variable holding the key (default OPENAI_API_KEY)."),
+    transcript: Optional[Path] = typer.Option(None, "--transcript", help="Replies for --llm replay."),
+    llm_attempts: Optional[int] = typer.Option(None, "--llm-attempts", min=1,
+                                               help="Tries per LLM call before giving up (default 6)."),
+    temperature: float = typer.Option(1.0, "--temperature"),
+    prompts_dir: Optional[Path] = typer.Option(None, "--prompts-dir", help="Your own prompt templates."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this interrupted run folder."),
+    runs_dir: Path = RunsDirOption,
+    tasks_dir: Optional[list[Path]] = TasksDirOption,
+) -> None:
+    """Design a reward for a task: rounds of LLM candidates, checked, reviewed, trained and analysed."""
+    with _clear_errors():
+        if llm not in (None, "openai", "replay", "manual"):
+            raise AutorewardError(f"--llm must be openai, replay or manual, got {llm!r}")
+        given = {"backend": llm, "model": model, "base_url": base_url, "api_key_variable": api_key_env,
+                 "transcript": str(transcript.resolve()) if transcript else None, "attempts": llm_attempts}  # fmt: skip
+        given = {k: v for k, v in given.items() if v is not None}
+        if resume is not None:  # the run's own LLM settings, except those given again
+            _design(resume, None, None, runs_dir, prompts_dir, given)
+            return
+        settings = LLMSettings(**given)
+        chosen = _task_for_run(task, env, tasks_dir)
+        budget = _budget(chosen.budget, algo, steps, envs, eval_episodes)
+        loop = LoopConfig(
+            rounds=rounds, candidates=candidates, repair_attempts=repairs, critic=critic, analyzer=analyzer,
+            final_seeds=final_seeds, final_steps=final_steps, workers=workers or (os.cpu_count() or 1),
+            model=settings.model if settings.backend == "openai" else "", temperature=temperature, budget=budget, seed=seed,
+        )  # fmt: skip
+        _design(None, chosen, loop, runs_dir, prompts_dir, settings)
+
+
+def _task_for_run(task: Optional[str], env: Optional[str], tasks_dir) -> Task:
+    from .tasks import task_from_sentence
+
+    if env is not None:
+        if not task:
+            raise AutorewardError('with --env, say the task in words: autoreward run --env Hopper-v5 "hop in place"')
+        return task_from_sentence(env, task)
+    if not task:
+        raise AutorewardError("name a task (see `autoreward tasks`), or give --env ENV and the task in words")
+    return _resolve_task(task, tasks_dir)
+
+
+def _budget(base: Budget, algo, steps, envs, eval_episodes) -> Budget:
+    from dataclasses import replace
+
+    if algo is not None and algo not in ("ppo", "sac"):
+        raise AutorewardError(f"--algo must be 'ppo' or 'sac', got {algo!r}")
+    for name, value in (("--steps", steps), ("--envs", envs), ("--eval-episodes", eval_episodes)):
+        if value is not None and value < 1:
+            raise AutorewardError(f"{name} must be at least 1, got {value}")
+    changes = {"algo": algo, "steps": steps, "n_envs": envs, "eval_episodes": eval_episodes}
+    return replace(base, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _design(resume: Optional[Path], task: Optional[Task], loop: Optional[LoopConfig], runs_dir: Path,
+            prompts_dir: Optional[Path], settings: LLMSettings | dict) -> FinalResult:  # fmt: skip
+    """Start (or resume) a run, drive it to the end, and write its report. Returns the final result."""
+    from dataclasses import replace
+
+    from .llm import CachedLLM, connect
+    from .loop import DesignLoop
+    from .prompts import Prompts
+    from .run_store import RecordedLLM, RunStore, start_run
+
+    prompts = Prompts(prompts_dir)  # a bad template folder fails before any call is paid for
+    if resume is not None:
+        store = RunStore.open(resume)
+        settings = replace(store.config().llm, **settings)
+        runs_dir = store.path.parent
+    # A missing key or transcript fails here, before a run folder is made.
+    backend = None if settings.backend == "manual" else connect(settings, None)
+    if resume is None:
+        store = start_run(runs_dir, task, loop, settings)
+    backend = backend or connect(settings, store.path / "manual")
+    llm = RecordedLLM(CachedLLM(backend, store.path / "llm_cache"), store)
+    console.print(f"run folder: [bold]{store.path}[/]  (resume with: autoreward run --resume {store.path})")
+    with _progress_bars() as bars:
+        final = DesignLoop(store, llm, prompts, runs_dir, ConsoleProgress(bars)).run()
+    _write_outputs(store)
+    _print_final(store, final)
+    return final
+
+
+def _write_outputs(store) -> Path:
+    from .report import reward_report
+
+    folder = store.path / "export"
+    folder.mkdir(exist_ok=True)
+    (folder / "report.md").write_text(reward_report(store))
+    return folder
+
+
+def _print_final(store, final: FinalResult) -> None:
+    task = store.config().task
+    table = Table(title=f"{task.id}: best reward {final.candidate_id}", show_header=False)
+    table.add_row("task score", f"{final.fitness_mean:.4g} ± {final.fitness_std:.2g} over seeds {list(final.seeds)}")
+    table.add_row("human / sparse", f"{final.human_fitness:.4g} / {final.sparse_fitness:.4g}")
+    if final.score_mean is not None:
+        table.add_row("human-normalized", f"{final.score_mean:.3f} ± {final.score_std:.3f}")
+    totals = store.llm_totals()
+    table.add_row("LLM calls", f"{totals['calls']} ({totals['paid_calls']} paid)")
+    table.add_row("report", str(store.path / "export" / "report.md"))
+    console.print(table)
+
+
+@app.command()
+def runs(runs_dir: Path = RunsDirOption) -> None:
+    """A table of the design runs and their best scores, newest first."""
+    from .run_store import run_summaries
+
+    table = Table("run", "task", "status", "best", "task score", "normalized")
+    for row in run_summaries(runs_dir):
+        score = "-" if row["score_mean"] is None else f"{row['score_mean']:.3f} ± {row['score_std']:.3f}"
+        fitness = "-" if row["best_fitness"] is None else f"{row['best_fitness']:.4g}"
+        table.add_row(Path(row["path"]).name, row["task"], row["status"], row["best_candidate"] or "-", fitness, score)
+    console.print(table)
+
+
+@app.command()
+def show(run_folder: Path = typer.Argument(..., help="A run folder.")) -> None:
+    """Show a run: its rounds, candidates, scores and failure modes."""
+    from .report import reward_report
+    from .run_store import RunStore
+
+    with _clear_errors():
+        store = RunStore.open(run_folder)
+        console.print(Markdown(reward_report(store)))
+
+
+@app.command()
+def demo(
+    runs_dir: Path = typer.Option(DEFAULT_RUNS_DIR, "--runs-dir"),
+    steps: int = typer.Option(60_000, "--steps", help="Training steps per candidate."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Trainings at once (0: one per core)."),
+) -> None:
+    """The whole loop, offline, on a built-in task, from a shipped transcript (about ten minutes on two cores)."""
+    with _clear_errors():
+        task = _resolve_task(DEMO_TASK, None)
+        transcript = data_dir("envs") / DEMO_TRANSCRIPT
+        console.print(f"[bold]autoreward demo[/]: designing a reward for '{task.description}'\n"
+                      f"LLM replies are replayed from {transcript}; training is real.")  # fmt: skip
+        budget = Budget(algo="ppo", steps=steps, n_envs=4, eval_episodes=3, curve_points=10)
+        loop = LoopConfig(rounds=2, candidates=3, repair_attempts=1, final_seeds=2,
+                          workers=workers or (os.cpu_count() or 1), budget=budget)  # fmt: skip
+        settings = LLMSettings(backend="replay", model="", transcript=str(transcript))
+        _design(None, task, loop, runs_dir, None, settings)

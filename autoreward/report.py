@@ -1,0 +1,110 @@
+"""The reward report: a run told in Markdown, from the records in its folder.
+
+The task, then each round: every candidate with what the designer said it
+changed and why, how its check and review went, and its task score; the
+feedback the next round was given; then the final multi-seed scores and the
+failure modes seen along the way (lessons and the analyzer's readings).
+"""
+
+from __future__ import annotations
+
+from .records import Candidate, FinalResult, RoundResult
+from .run_store import RunStore
+
+
+def reward_report(store: RunStore) -> str:
+    config = store.config()
+    task = config.task
+    candidates = store.candidates()
+    rounds = [r for r in (store.load_round(n) for n in range(1, config.loop.rounds + 1)) if r is not None]
+    final = store.load_final()
+    totals = store.llm_totals()
+
+    lines = [
+        f"# Reward report: {task.id}",
+        "",
+        f"**Task.** {task.description}",
+        "",
+        f"Environment `{task.env_id}`; run `{config.run_id}`, created {config.created} with autoreward "
+        f"{config.autoreward_version}; LLM: {config.llm.describe()}.",
+        f"{config.loop.rounds} rounds of {config.loop.candidates} candidates, up to {config.loop.repair_attempts} "
+        f"repairs each, critic {'on' if config.loop.critic else 'off'}; each trained with "
+        f"{config.loop.budget.algo.upper()} for {config.loop.budget.steps} steps.",
+        f"LLM calls: {totals['calls']} ({totals['paid_calls']} not from cache), "
+        f"{totals['prompt_tokens']} prompt and {totals['completion_tokens']} completion tokens"
+        + (f", ${totals['cost_usd']:.4f}." if totals["cost_usd"] else "."),
+    ]
+    if task.fitness is not None:
+        direction = "higher" if task.fitness.higher_is_better else "lower"
+        lines += ["", f"**Task score** (trusted, never shown to the designer): {task.fitness.description}; "
+                      f"{direction} is better."]  # fmt: skip
+    if final is not None:
+        lines += ["", "## Result", "", *_final_lines(final)]
+    for result in rounds:
+        lines += ["", f"## Round {result.round}", "", *_round_lines(result, candidates)]
+    failures = _failure_modes(rounds)
+    if failures:
+        lines += ["", "## Failure modes seen", "", *failures]
+    return "\n".join(lines) + "\n"
+
+
+def _final_lines(final: FinalResult) -> list[str]:
+    per_seed = ", ".join(f"{f:.3g}" for f in final.fitness)
+    lines = [
+        f"The best reward, **{final.candidate_id}**, re-trained on seeds {list(final.seeds)}: task score "
+        f"{final.fitness_mean:.4g} ± {final.fitness_std:.2g} (per seed: {per_seed}).",
+        f"Human reward: {final.human_fitness:.4g}; sparse reward (the task score alone): {final.sparse_fitness:.4g}.",
+    ]
+    if final.score_mean is not None:
+        lines.append(f"Human-normalized score: **{final.score_mean:.3f} ± {final.score_std:.3f}** "
+                     "(1 matches the human reward, 0 the sparse one).")  # fmt: skip
+    if final.success_rate is not None:
+        lines.append(f"Success rate on held-out episodes: {final.success_rate:.0%}.")
+    return lines
+
+
+def _round_lines(result: RoundResult, candidates: list[Candidate]) -> list[str]:
+    members = [c for c in candidates if c.round == result.round]
+    lines = ["| candidate | attempts | outcome | task score |", "|---|---|---|---|"]
+    for candidate in members:
+        score = "-" if candidate.fitness is None else f"{candidate.fitness:.4g}"
+        mark = " (best of round)" if candidate.id == result.best_id else ""
+        lines.append(f"| {candidate.id}{mark} | {len(candidate.attempts)} | {_outcome(candidate)} | {score} |")
+    for candidate in members:
+        lines += ["", f"### {candidate.id}", ""]
+        for attempt in candidate.attempts:
+            label = "first design" if attempt.number == 0 else f"repair {attempt.number}"
+            lines.append(f"- **{label}.** {attempt.explanation or '(no explanation)'}")
+            if attempt.code is None:
+                lines.append(f"  - no program: {attempt.problem}")
+            elif attempt.check is not None and not attempt.check.ok:
+                lines.append(f"  - check failed ({attempt.check.category.value}): {attempt.check.message}")
+            if attempt.critique is not None:
+                reasons = "; ".join(attempt.critique.reasons)
+                lines.append(f"  - critic: {attempt.critique.verdict}" + (f": {reasons}" if reasons else ""))
+        if candidate.status == "training_failed":
+            lines.append(f"- training failed: {candidate.message}")
+    if result.best_so_far_id:
+        lines += ["", f"Best so far after this round: **{result.best_so_far_id}**."]
+    return lines
+
+
+def _outcome(candidate: Candidate) -> str:
+    return {
+        "trained": "trained",
+        "ready": "not trained yet",
+        "failed_check": "dropped: check failed",
+        "rejected": "dropped: rejected by the critic",
+        "training_failed": "training failed",
+    }[candidate.status]
+
+
+def _failure_modes(rounds: list[RoundResult]) -> list[str]:
+    lines = []
+    for result in rounds:
+        for lesson in result.lessons:
+            lines.append(f"- round {result.round}: {lesson}")
+        if result.feedback and result.feedback.analysis and result.best_id == result.feedback.candidate_id:
+            lines.append(f"- round {result.round}, analysis of {result.feedback.candidate_id}:")
+            lines += [f"  {line}" for line in result.feedback.analysis.splitlines() if line.strip()]
+    return lines

@@ -1,0 +1,71 @@
+"""A scripted LLM for end-to-end runs: it answers each request by what it is asked.
+
+Served by `tests/chat_server.ChatServer(responder=persona)`, it plays a designer
+whose first program in round 1 fails its check (an `if` on an array) and is
+repaired, whose second writes the wrong sign and is rejected by the critic
+and then repaired, and whose round-2 candidates are a better reward and a
+reply with no Python at all (dropped after its repair, also not Python).
+"""
+
+from __future__ import annotations
+
+from .chat_server import Reply
+
+BACKWARD = """
+import numpy as np
+
+def compute_reward(state, action, next_state):
+    x_velocity = (next_state.joints.rootx.qpos - state.joints.rootx.qpos) / state.dt
+    backward = {scale} * -x_velocity
+    effort = -{effort} * np.sum(np.square(action), axis=1)
+    return backward + effort, {{"backward": backward, "effort": effort}}
+"""
+
+NOT_VECTORIZED = """
+import numpy as np
+
+def compute_reward(state, action, next_state):
+    x_velocity = (next_state.joints.rootx.qpos - state.joints.rootx.qpos) / state.dt
+    if x_velocity < 0:
+        backward = -x_velocity
+    else:
+        backward = 0.0 * x_velocity
+    return backward, {"backward": backward}
+"""
+
+FORWARD = """
+import numpy as np
+
+def compute_reward(state, action, next_state):
+    forward = next_state.bodies.torso.linvel[:, 0]  # FORWARD
+    return forward, {"forward": forward}
+"""
+
+
+def block(code: str, prose: str) -> Reply:
+    return Reply(f"{prose}\n\n```python{code}```\n", prompt_tokens=900, completion_tokens=120)
+
+
+def persona(body: dict) -> Reply:
+    messages = body["messages"]
+    last = messages[-1]["content"]
+    repairs = sum(1 for m in messages if m["role"] == "assistant")
+    sample = body.get("seed", 0)
+    if last.startswith("You review reward functions"):
+        if "# FORWARD" in last:
+            return Reply("VERDICT: REJECT\n- the reward is the velocity along +x, but the task asks for -x: flip its sign")
+        return Reply("VERDICT: ACCEPT\n- the main term rewards motion towards -x")
+    if last.startswith("A policy was trained on a reward"):
+        return Reply("- the policy moves backwards but slowly\n- raise the weight of the velocity term")
+    second_round = "The best reward so far" in messages[1]["content"]
+    if not second_round and sample == 0:
+        if repairs == 0:
+            return block(NOT_VECTORIZED, "Reward backward speed only.")
+        return block(BACKWARD.format(scale=1.0, effort=0.1), "Vectorized with arithmetic instead of an if.")
+    if not second_round and sample == 1:
+        if repairs == 0:
+            return block(FORWARD, "Reward the torso's speed.")
+        return block(BACKWARD.format(scale=0.5, effort=0.1), "Flipped the sign as the reviewer said.")
+    if second_round and sample == 0:
+        return block(BACKWARD.format(scale=2.0, effort=0.05), "Weight the speed more, as the analysis suggests.")
+    return Reply("Here it is in JavaScript:\n\n```javascript\nfunction computeReward() { return 0; }\n```\n")

@@ -1,0 +1,210 @@
+"""The design loop: designer, checker, critic, analyzer, rounds, run folders, resume, the command line.
+
+The end-to-end runs go through a real HTTP server on loopback that speaks the
+chat-completions protocol to the real `openai` client, with a scripted
+persona (`llm_persona.py`) answering, and real checks and real (tiny) training.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from autoreward.design import CandidateDesigner, DesignBrief, parse_critique
+from autoreward.llm import ReplayLLM
+from autoreward.prompts import Prompts
+from autoreward.records import Candidate, LoopConfig, read_json
+from autoreward.tasks import find_task
+
+from .chat_server import ChatServer
+from .llm_persona import persona
+
+SECRET = "sk-test-5ecret-do-not-write-me-anywhere-0123456789"
+SHORT_TASK = """
+id = "cheetah_back_short"
+env = "HalfCheetah-v5"
+description = "Make the half cheetah run backwards, towards -x, as fast as it can."
+max_episode_steps = 40
+
+[fitness]
+step = "-(next_state.joints.rootx.qpos - state.joints.rootx.qpos) / state.dt"
+reduce = "mean"
+description = "mean velocity along -x, m/s"
+
+[budget]
+steps = 512
+n_envs = 2
+eval_episodes = 2
+curve_points = 2
+"""
+RUN_FLAGS = ["--rounds", "2", "--candidates", "2", "--repairs", "1", "--final-seeds", "2", "--workers", "2"]
+
+
+# --- the critic's verdict ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "reply, verdict, reasons",
+    [
+        ("VERDICT: ACCEPT\n- fine", "accept", ("fine",)),
+        ("Some thoughts.\n**VERDICT: REJECT**\n- wrong sign\n- wrong axis", "reject", ("wrong sign", "wrong axis")),
+        ("verdict: reject\n- too large", "reject", ("too large",)),
+    ],
+)
+def test_critic_verdicts_are_read_with_their_reasons(reply, verdict, reasons):
+    critique = parse_critique(reply)
+    assert (critique.verdict, critique.reasons) == (verdict, reasons)
+
+
+def test_a_critic_reply_without_a_verdict_does_not_hold_a_candidate_back():
+    critique = parse_critique("I think this reward is probably fine, but who knows.")
+    assert critique.verdict == "accept"
+    assert "no VERDICT" in critique.reasons[0]
+
+
+# --- one candidate, from a transcript ------------------------------------------
+
+
+def _transcript(tmp_path: Path, replies: dict[str, str]) -> ReplayLLM:
+    path = tmp_path / "transcript.jsonl"
+    path.write_text("".join(json.dumps({"tag": tag, "reply": text}) + "\n" for tag, text in replies.items()))
+    return ReplayLLM(path)
+
+
+def _brief() -> DesignBrief:
+    return DesignBrief("Run backwards.", "class State: ...")
+
+
+GOOD = "```python\nimport numpy as np\n\ndef compute_reward(state, action, next_state):\n    v = -next_state.qvel[:, 0]\n    return v, {'speed': v}\n```"
+NAN = "```python\nimport numpy as np\n\ndef compute_reward(state, action, next_state):\n    v = np.log(next_state.qvel[:, 0] - 1e9)\n    return v, {'speed': v}\n```"
+
+
+def test_a_failing_program_is_sent_back_with_its_error_and_the_repair_is_kept(tmp_path):
+    llm = _transcript(tmp_path, {"r1/c0/designer": "Here:\n" + NAN, "r1/c0/repair1": "Fixed:\n" + GOOD})
+    seen = []
+    recording = type("Recording", (), {"complete": lambda self, request: seen.append(request) or llm.complete(request)})()
+    designer = CandidateDesigner(recording, Prompts(), find_task("half_cheetah_backward"), LoopConfig(critic=False, repair_attempts=1))
+    candidate = designer.design(_brief(), 1, 0, tmp_path / "c0")
+    assert candidate.status == "ready"
+    assert [a.check.category.value for a in candidate.attempts] == ["non_finite", "ok"]
+    repair_request = seen[1].messages[-1].content
+    assert "non_finite" in repair_request and "np.log" in repair_request  # the error and the failing code
+    assert seen[1].messages[-2].role == "assistant"  # the same conversation continues
+    assert candidate.attempts[1].explanation == "Fixed:"
+
+
+def test_a_candidate_the_critic_keeps_rejecting_is_dropped_with_its_reasons(tmp_path):
+    llm = _transcript(tmp_path, {
+        "r1/c0/designer": GOOD, "r1/c0/critic0": "VERDICT: REJECT\n- wrong sign",
+        "r1/c0/repair1": GOOD, "r1/c0/critic1": "VERDICT: REJECT\n- still the wrong sign",
+    })  # fmt: skip
+    designer = CandidateDesigner(llm, Prompts(), find_task("half_cheetah_backward"), LoopConfig(repair_attempts=1))
+    candidate = designer.design(_brief(), 1, 0, tmp_path / "c0")
+    assert candidate.status == "rejected"
+    assert candidate.message == "the critic rejected it: still the wrong sign"
+
+
+def test_a_reply_without_python_is_repaired_then_dropped_with_a_clear_reason(tmp_path):
+    llm = _transcript(tmp_path, {"r2/c1/designer": "Sorry, I cannot.", "r2/c1/repair1": "```js\nlet r = 0;\n```"})
+    designer = CandidateDesigner(llm, Prompts(), find_task("half_cheetah_backward"), LoopConfig(repair_attempts=1))
+    candidate = designer.design(_brief(), 2, 1, tmp_path / "c1")
+    assert candidate.status == "failed_check"
+    assert candidate.code is None
+    assert "not Python" in candidate.message
+
+
+# --- whole runs through a chat-completions server --------------------------------
+
+
+def _cli(args: list[str], base_url: str, cwd: Path, **popen) -> subprocess.Popen:
+    environment = dict(os.environ, OPENAI_API_KEY=SECRET, PYTHONUNBUFFERED="1")
+    command = [sys.executable, "-m", "autoreward", *args, "--base-url", base_url, "--model", "test-model"]
+    return subprocess.Popen(command, cwd=cwd, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, **popen)  # fmt: skip
+
+
+def _run_to_end(args, base_url, cwd, timeout=400) -> str:
+    process = _cli(args, base_url, cwd)
+    output, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, output
+    return output
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "cheetah_back_short.toml").write_text(SHORT_TASK)
+    return tmp_path
+
+
+def _the_run(workspace: Path) -> Path:
+    (folder,) = [p for p in (workspace / "runs").iterdir() if p.name.startswith("cheetah_back_short__design")]
+    return folder
+
+
+def _candidates(run: Path) -> dict[str, Candidate]:
+    return {c.id: c for c in (read_json(p, Candidate) for p in run.glob("round_*/*/candidate.json"))}
+
+
+def test_a_run_designs_repairs_reviews_trains_analyses_and_scores_through_a_chat_server(workspace):
+    with ChatServer(responder=persona) as server:
+        output = _run_to_end(["run", "cheetah_back_short", "--tasks-dir", "tasks", *RUN_FLAGS], server.url, workspace)
+    run = _the_run(workspace)
+    candidates = _candidates(run)
+    assert set(candidates) == {"r1c0", "r1c1", "r2c0", "r2c1"}
+    repaired, reviewed, improved, dropped = (candidates[k] for k in ("r1c0", "r1c1", "r2c0", "r2c1"))
+    assert [a.check.category.value for a in repaired.attempts] == ["not_vectorized", "ok"] and repaired.status == "trained"
+    assert [a.critique.verdict for a in reviewed.attempts] == ["reject", "accept"] and reviewed.status == "trained"
+    assert improved.status == "trained" and dropped.status == "failed_check"
+    # The round-2 designer saw the best program, its feedback (with the analyzer's reading) and the lessons.
+    round_two = [r["messages"][1]["content"] for r in server.requests
+                 if len(r["messages"]) > 1 and "The best reward so far" in r["messages"][1]["content"]]
+    assert round_two and "raise the weight of the velocity term" in round_two[0]
+    assert "r1c1" in round_two[0] or "r1c0" in round_two[0]  # a lesson about the candidate that was not best
+    critic_call = (run / "calls" / "r1__c1__critic0.md").read_text()
+    assert critic_call.split("## reply")[1].strip().startswith("VERDICT: REJECT")
+    final = read_json(run / "final" / "final.json")
+    assert final["seeds"] == [0, 1] and len(final["scores"]) == 2
+    assert "Human-normalized score" in (run / "export" / "report.md").read_text()
+    with sqlite3.connect(run / "index.sqlite") as db:
+        assert db.execute("SELECT status FROM run").fetchone() == ("finished",)
+        assert db.execute("SELECT COUNT(*) FROM candidate").fetchone() == (4,)
+        tokens = db.execute("SELECT SUM(prompt_tokens) FROM llm_call").fetchone()[0]
+    # Five replies held code (the persona counts 900 prompt tokens for those, 11 for the others).
+    assert tokens == 900 * 5 + 11 * (len(server.requests) - 5)
+    assert "best reward" in output
+
+    # Nothing the run wrote holds the API key, logs and worker files included.
+    for path in run.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+
+    # The table of runs and the report of this one.
+    wide = dict(os.environ, COLUMNS="250")
+    listing = subprocess.run([sys.executable, "-m", "autoreward", "runs"], cwd=workspace, capture_output=True,
+                             text=True, env=wide)  # fmt: skip
+    assert run.name in listing.stdout and "finished" in listing.stdout
+    shown = subprocess.run([sys.executable, "-m", "autoreward", "show", str(run)], capture_output=True, text=True, env=wide)
+    assert "Round 2" in shown.stdout and "rejected by the critic" not in shown.stdout  # r1c1 was repaired, not dropped
+    assert "critic: reject: the reward is the velocity along +x" in shown.stdout
+
+
+def test_a_run_whose_server_is_down_stops_with_one_sentence_and_can_be_resumed(workspace):
+    flags = ["run", "cheetah_back_short", "--tasks-dir", "tasks", "--llm-attempts", "2", *RUN_FLAGS]
+    process = _cli(flags, "http://127.0.0.1:9/v1", workspace)
+    output, _ = process.communicate(timeout=200)
+    assert process.returncode == 2
+    output = " ".join(output.split())  # rich wraps long lines
+    assert "could not be reached after 2 attempts" in output and "Traceback" not in output
+    run = _the_run(workspace)
+    assert f"autoreward run --resume {run.relative_to(workspace)}" in output
+    assert read_json(run / "config.json")["llm"]["base_url"] == "http://127.0.0.1:9/v1"
