@@ -208,3 +208,84 @@ def test_a_run_whose_server_is_down_stops_with_one_sentence_and_can_be_resumed(w
     run = _the_run(workspace)
     assert f"autoreward run --resume {run.relative_to(workspace)}" in output
     assert read_json(run / "config.json")["llm"]["base_url"] == "http://127.0.0.1:9/v1"
+
+
+def _wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def _trained(run: Path) -> dict[str, float]:
+    return {k: c.fitness for k, c in _candidates(run).items() if c.status == "trained"}
+
+
+@pytest.mark.slow
+def test_a_run_killed_mid_training_resumes_to_the_same_result_without_repeating_work(workspace, tmp_path):
+    flags = ["run", "cheetah_back_short", "--tasks-dir", "tasks", *RUN_FLAGS, "--workers", "1"]
+    reference_space = tmp_path / "reference"
+    reference_space.mkdir()
+    (reference_space / "tasks").mkdir()
+    (reference_space / "tasks" / "cheetah_back_short.toml").write_text(SHORT_TASK)
+    with ChatServer(responder=persona) as server:
+        _run_to_end(flags, server.url, reference_space)
+    reference = _the_run(reference_space)
+
+    with ChatServer(responder=persona) as server:
+        process = _cli(flags, server.url, workspace, start_new_session=True)
+        _wait_for(lambda: (workspace / "runs").exists() and any(_trained(r) for r in (workspace / "runs").iterdir()),
+                  300, "a first trained candidate")  # fmt: skip
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        run = _the_run(workspace)
+        finished_before = {k: (run / f"round_1/{k}/training/training.json").stat().st_mtime_ns for k in _trained(run)}
+        requests_before = len(server.requests)
+        assert not (run / "final" / "final.json").exists()
+
+        output = _run_to_end(["run", "--resume", str(run.relative_to(workspace))], server.url, workspace)
+
+        requests = [json.dumps(r, sort_keys=True) for r in server.requests]
+        assert len(requests) == len(set(requests)), "an LLM call was made twice"
+        assert len(requests) > requests_before
+    for key, stamp in finished_before.items():  # trained before the kill, not trained again
+        assert (run / f"round_1/{key}/training/training.json").stat().st_mtime_ns == stamp
+    assert _trained(run) == _trained(reference)  # the same candidates, with the same scores
+    final, expected = read_json(run / "final" / "final.json"), read_json(reference / "final" / "final.json")
+    assert (final["candidate_id"], final["fitness"]) == (expected["candidate_id"], expected["fitness"])
+    assert "best reward" in output
+
+
+@pytest.mark.slow
+def test_the_manual_backend_lets_a_person_answer_from_another_terminal(workspace):
+    """One process runs; this test, as the other terminal, answers each prompt file as it appears."""
+    answers = {
+        "r1__c0__designer": "Reward speed towards -x.\n\n```python" + persona_code(1.0) + "```\n",
+        "r1__c0__analyzer": "- it runs backwards, slowly",
+    }
+    flags = ["run", "cheetah_back_short", "--tasks-dir", "tasks", "--llm", "manual", "--rounds", "1",
+             "--candidates", "1", "--no-critic", "--final-seeds", "1"]  # fmt: skip
+    process = _cli(flags, "http://127.0.0.1:9/v1", workspace)  # the URL is never used by the manual backend
+    answered = []
+    deadline = time.monotonic() + 300
+    while process.poll() is None and time.monotonic() < deadline:
+        for prompt in (workspace / "runs").glob("*/manual/*.prompt.md"):
+            name = prompt.name.removesuffix(".prompt.md")
+            if name not in answered:
+                assert "Task: Make the half cheetah run backwards" in prompt.read_text() or name.endswith("analyzer")
+                (prompt.parent / f"{name}.answer.md").write_text(answers[name])
+                answered.append(name)
+        time.sleep(0.2)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert answered == ["r1__c0__designer", "r1__c0__analyzer"]
+    run = _the_run(workspace)
+    assert _candidates(run)["r1c0"].status == "trained"
+    assert "prompt written to" in " ".join(output.split())
+
+
+def persona_code(scale: float) -> str:
+    from .llm_persona import BACKWARD
+
+    return BACKWARD.format(scale=scale, effort=0.1)
