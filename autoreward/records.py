@@ -305,6 +305,30 @@ class Baselines:
         )
 
 
+@dataclass(frozen=True)
+class ExportInfo:
+    """Where an exported reward came from and how well it scored; the exported module's header shows it.
+
+    The scores are those of the final evaluation: policies trained with this
+    reward (`algo`, `steps` per seed, `seeds` seeds), scored on held-out
+    episodes. Scores not measured are None.
+    """
+
+    run_id: str
+    model: str  # the LLM that wrote the program, or "human" / "replay"
+    created: str  # ISO 8601 date (and time) of the export
+    autoreward_version: str
+    algo: str
+    steps: int
+    seeds: int
+    round: int | None = None  # the design round that produced the program
+    candidate_id: str | None = None  # the candidate within its round
+    fitness_mean: float | None = None  # the task's fitness on held-out episodes, over all seeds
+    fitness_std: float | None = None
+    normalized_score_mean: float | None = None  # human-normalized score (see NormalizedScore), over seeds
+    normalized_score_std: float | None = None
+
+
 # --- the design loop -----------------------------------------------------------
 
 

@@ -114,7 +114,7 @@ def test_a_sentence_and_an_environment_make_a_task_without_fitness():
 
 
 @pytest.mark.slow
-def test_the_wheel_ships_the_task_files_and_prompts(tmp_path):
+def test_the_wheel_ships_the_task_files_prompts_and_templates(tmp_path):
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO)],
         check=True,
@@ -124,3 +124,4 @@ def test_the_wheel_ships_the_task_files_and_prompts(tmp_path):
     assert "autoreward/envs/half_cheetah_forward.toml" in names
     assert "autoreward/envs/rewards/half_cheetah_v5.py" in names
     assert any(n.startswith("autoreward/prompts/") for n in names)
+    assert "autoreward/templates/reward_module.py.j2" in names  # the export's module template

@@ -1,0 +1,278 @@
+"""Exported reward modules: self-contained, and rewarding exactly as autoreward does.
+
+Every exported module runs in a fresh Python in which `import autoreward`
+fails, as it would on a machine where only numpy, mujoco, gymnasium (and
+SB3) are installed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autoreward.export import ExportError, render_reward_module, write_reward_module
+from autoreward.records import ExportInfo, from_dict, to_dict
+from autoreward.reward_program import load
+from autoreward.state import StateLayout
+from autoreward.tasks import find_task, make_env
+from autoreward.vec_env import make_vec_env
+
+from .conftest import REPO, human_reward
+
+INFO = ExportInfo(
+    run_id="hopper_forward__run__20261130-101500",
+    model="gpt-4o-2024-08-06",
+    created="2026-11-30",
+    autoreward_version="0.1.0",
+    algo="ppo",
+    steps=500_000,
+    seeds=5,
+    round=3,
+    candidate_id="r3c2",
+    fitness_mean=4.25,
+    fitness_std=0.61,
+    normalized_score_mean=1.13,
+    normalized_score_std=0.21,
+)
+STEPS = 200
+
+# Runs an exported module in a fresh Python: random actions from a file, resets after every
+# terminal or truncated step, and each step's reward, original reward and components to JSON.
+ROLLOUT = """
+import importlib.util, json, sys
+import numpy as np
+
+module_path, actions_path, seed, out_path = sys.argv[1:]
+spec = importlib.util.spec_from_file_location("exported_reward", module_path)
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+env = module.make_env()
+env.reset(seed=int(seed))
+steps = []
+for action in np.load(actions_path):
+    _, reward, terminated, truncated, info = env.step(action)
+    assert type(reward) is float, type(reward)
+    steps.append({"reward": reward, "original": info["original_reward"],
+                  "components": info["reward_components"], "terminated": terminated, "truncated": truncated})
+    if terminated or truncated:
+        env.reset()
+assert "autoreward" not in sys.modules, "the exported module imported autoreward"
+json.dump(steps, open(out_path, "w"))
+"""
+
+TRAIN = """
+import importlib.util, sys
+from stable_baselines3 import PPO
+from stable_baselines3.common.env_checker import check_env
+
+spec = importlib.util.spec_from_file_location("exported_reward", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+check_env(module.make_env())
+model = PPO("MlpPolicy", module.make_env(), n_steps=128, batch_size=64, n_epochs=1, seed=0, device="cpu")
+model.learn(total_timesteps=256)
+assert "autoreward" not in sys.modules, "the exported module imported autoreward"
+print("trained", model.num_timesteps)
+"""
+
+
+@pytest.fixture
+def fresh_python(tmp_path):
+    """Run a script in a new interpreter where autoreward cannot be imported."""
+    blocker = tmp_path / "blocker" / "autoreward"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('an exported reward module must not need autoreward')\n")
+    env = {**os.environ, "PYTHONPATH": str(blocker.parent)}
+
+    def run(script: str, *args) -> str:
+        result = subprocess.run(
+            [sys.executable, "-c", script, *map(str, args)],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout
+
+    return run
+
+
+def random_actions(task, tmp_path: Path, steps: int) -> Path:
+    env = make_env(task)
+    shape = env.action_space.shape
+    env.close()
+    actions = np.random.default_rng(0).uniform(-1, 1, size=(steps, *shape)).astype(np.float32)
+    path = tmp_path / "actions.npy"
+    np.save(path, actions)
+    return path
+
+
+def exported_rollout(fresh_python, tmp_path: Path, task, code: str, seed: int = 0, steps: int = STEPS) -> list[dict]:
+    module = write_reward_module(tmp_path / "reward.py", task, code, INFO)
+    actions = random_actions(task, tmp_path, steps)
+    out = tmp_path / "steps.json"
+    fresh_python(ROLLOUT, module, actions, seed, out)
+    return json.loads(out.read_text())
+
+
+def autoreward_rollout(task, code: str, actions: np.ndarray, seed: int = 0) -> tuple[np.ndarray, dict]:
+    """Rewards and components from autoreward's own reward path (the one training uses), step by step."""
+    env = make_vec_env(task, n_envs=1, seed=seed, reward_source="program", reward_function=load(code))
+    env.reset()
+    for action in actions:
+        env.step(action[None])
+    window = env.take_window()
+    env.close()
+    components = {name: np.concatenate(chunks) for name, chunks in window.components.items()}
+    return np.concatenate(window.rewards), components
+
+
+# --- the environment's own reward, reproduced through the export -------------------------
+
+
+def test_exported_hopper_reward_equals_gymnasium_reward_across_terminations(fresh_python, tmp_path, hopper):
+    steps = exported_rollout(fresh_python, tmp_path, hopper, human_reward(hopper))
+    rewards = np.array([s["reward"] for s in steps])
+    np.testing.assert_allclose(rewards, [s["original"] for s in steps], atol=1e-9, rtol=0)
+    assert sum(s["terminated"] for s in steps) > 3  # the hopper fell: terminal states were rewarded
+    parts = sum(np.array([s["components"][name] for s in steps]) for name in ("forward", "survive", "ctrl"))
+    np.testing.assert_allclose(parts, rewards, atol=1e-12, rtol=0)
+
+
+def test_exported_reward_reads_task_extras(fresh_python, tmp_path):
+    task = find_task("reacher_reach")
+    # Reacher-v5's own reward written against the task's extra `target_pos`, and without
+    # importing numpy: autoreward gives a program np, and so must the exported module.
+    code = human_reward(task).replace("import numpy as np\n", "")
+    code = code.replace("next_state.bodies.target.pos", "next_state.extras.target_pos")
+    assert "extras.target_pos" in code and "import numpy" not in code
+    steps = exported_rollout(fresh_python, tmp_path, task, code)
+    np.testing.assert_allclose([s["reward"] for s in steps], [s["original"] for s in steps], atol=1e-9, rtol=0)
+    assert sum(s["truncated"] for s in steps) >= 3  # 50-step episodes: the rollout crossed resets
+
+
+# --- any program, rewarded as autoreward rewards it ------------------------------------
+
+
+def test_exported_example_program_rewards_as_autoreward_does(fresh_python, tmp_path):
+    task = find_task("half_cheetah_backward")
+    code = (REPO / "examples" / "half_cheetah_backward.py").read_text()
+    steps = exported_rollout(fresh_python, tmp_path, task, code, seed=3)
+    rewards, components = autoreward_rollout(task, code, np.load(tmp_path / "actions.npy"), seed=3)
+    np.testing.assert_allclose([s["reward"] for s in steps], rewards, atol=1e-9, rtol=0)
+    for name, values in components.items():
+        np.testing.assert_allclose([s["components"][name] for s in steps], values, atol=1e-9, rtol=0, err_msg=name)
+
+
+def every_field_program(layout: StateLayout) -> str:
+    """A program with components for every State field: its values (weighted and summed per environment) and shape."""
+    paths = ["time", "qpos", "qvel", "com"]
+    paths += [f"bodies.{b.name}.{f}" for b in layout.bodies for f in ("pos", "quat", "com", "linvel", "angvel", "cfrc_ext")]
+    paths += [f"joints.{j.name}.{f}" for j in layout.joints for f in ("qpos", "qvel")]
+    paths += [f"sites.{s.name}.pos" for s in layout.sites]
+    paths += [f"sensors.{s.name}" for s in layout.sensors]
+    paths += [f"extras.{name}" for name in layout.extras]
+    lines = [
+        "import numpy as np",
+        "",
+        "def weighted(x):",
+        "    x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)",
+        "    return np.sum(x * np.arange(1.0, x.shape[1] + 1.0), axis=1)",
+        "",
+        "def shape(x):  # (N,) -> 1000, (N, 3) -> 2003",
+        "    return np.full(len(x), 1000.0 * x.ndim + (x.shape[-1] if x.ndim > 1 else 0))",
+        "",
+        "def compute_reward(state, action, next_state):",
+        "    parts = {'dt': np.full(state.batch_size, state.dt), 'action': weighted(action)}",
+    ]
+    for path in paths:
+        lines.append(f"    parts['before.{path}'] = weighted(state.{path})")
+        lines.append(f"    parts['after.{path}'] = weighted(next_state.{path})")
+        lines.append(f"    parts['shape.{path}'] = shape(next_state.{path})")
+    lines += ["    return sum(parts.values()), parts", ""]
+    return "\n".join(lines)
+
+
+SENSORS = """
+    <sensor>
+        <jointpos name="knee" joint="leg_joint"/>
+        <framepos name="torso_position" objtype="body" objname="torso"/>
+        <subtreelinvel name="momentum" body="torso"/>
+    </sensor>
+</mujoco>"""
+
+
+def hopper_with_sensors(folder: Path):
+    """hopper_forward on a copy of Hopper-v5's model with three sensors, passed as an env keyword."""
+    import gymnasium.envs.mujoco
+
+    model = Path(gymnasium.envs.mujoco.__file__).parent / "assets" / "hopper.xml"
+    path = folder / "hopper_with_sensors.xml"
+    path.write_text(model.read_text().replace("</mujoco>", SENSORS))
+    return dataclasses.replace(find_task("hopper_forward"), env_kwargs={"xml_file": str(path)})
+
+
+@pytest.mark.parametrize("task_id", ["ant_forward", "inverted_double_pendulum_balance", "reacher_reach", "sensors"])
+def test_exported_state_holds_every_field_as_autoreward_builds_it(fresh_python, tmp_path, task_id):
+    """Ant: a free joint and contacts; the pendulum: a site and terminations; Reacher: two
+    kinematic trees; a hopper with sensors: sensors, terminations and an env keyword."""
+    task = hopper_with_sensors(tmp_path) if task_id == "sensors" else find_task(task_id)
+    task = dataclasses.replace(task, extras={"first_joint_qvel": "qvel", "root_com": "bodies.world.com"})
+    env = make_env(task)
+    layout = StateLayout.from_env(env, extras=task.extras)
+    env.close()
+    assert len(layout.sensors) == (3 if task_id == "sensors" else 0)
+    code = every_field_program(layout)
+    steps = exported_rollout(fresh_python, tmp_path, task, code, seed=7, steps=STEPS // 2)
+    _, components = autoreward_rollout(task, code, np.load(tmp_path / "actions.npy"), seed=7)
+    if task_id in ("inverted_double_pendulum_balance", "sensors"):
+        assert any(s["terminated"] for s in steps)
+    assert len(components) == len(steps[0]["components"])
+    for name, values in components.items():
+        np.testing.assert_allclose([s["components"][name] for s in steps], values, atol=1e-9, rtol=1e-12, err_msg=name)
+
+
+# --- training, and what the file says ---------------------------------------------------
+
+
+@pytest.mark.slow  # importing torch alone takes seconds on two busy cores
+def test_exported_module_trains_with_ppo(fresh_python, tmp_path, hopper):
+    module = write_reward_module(tmp_path / "hopper_reward.py", hopper, human_reward(hopper), INFO)
+    assert "trained 256" in fresh_python(TRAIN, module)
+
+
+def test_header_carries_task_provenance_and_scores(hopper):
+    text = render_reward_module(hopper, human_reward(hopper), INFO, module_name="hopper_reward")
+    header = text.split('"""')[1]
+    for expected in (
+        "hopper_forward", "Hopper-v5", hopper.description,
+        "hopper_forward__run__20261130-101500", "round 3", "candidate r3c2", "gpt-4o-2024-08-06",
+        "2026-11-30", "autoreward 0.1.0", "PPO, 500,000 steps, 5 seeds",
+        "fitness: 4.25 ± 0.61", "distance travelled along +x", "human-normalized score: 1.13 ± 0.21",
+        "from hopper_reward import make_env",
+    ):  # fmt: skip
+        assert expected in header, expected
+    assert human_reward(hopper).strip() in text  # the program, verbatim
+
+
+def test_unmeasured_scores_say_so(hopper):
+    info = dataclasses.replace(INFO, model="human", fitness_mean=None, fitness_std=None, normalized_score_mean=None)
+    header = render_reward_module(hopper, human_reward(hopper), info).split('"""')[1]
+    assert "fitness: not measured" in header and "human-normalized score: not measured" in header
+
+
+def test_export_info_round_trips_through_json():
+    assert from_dict(ExportInfo, json.loads(json.dumps(to_dict(INFO)))) == INFO
+
+
+def test_programs_that_cannot_be_exported_are_refused_with_the_reason(hopper):
+    with pytest.raises(ExportError, match="`import os` is not allowed"):
+        render_reward_module(hopper, "import os\ndef compute_reward(state, action, next_state):\n    pass\n", INFO)
+    clash = human_reward(hopper) + "\ndef make_env():\n    return None\n"
+    with pytest.raises(ExportError, match="defines make_env, which the exported module defines too"):
+        render_reward_module(hopper, clash, INFO)
