@@ -148,13 +148,48 @@ def _design(resume: Optional[Path], task: Optional[Task], loop: Optional[LoopCon
     return final
 
 
-def _write_outputs(store) -> Path:
+def _write_outputs(store, module_path: Optional[Path] = None) -> Path:
+    """The best reward as a self-contained module, with the reward report beside it."""
+    from .export import write_reward_module
     from .report import reward_report
 
-    folder = store.path / "export"
-    folder.mkdir(exist_ok=True)
-    (folder / "report.md").write_text(reward_report(store))
-    return folder
+    final = store.load_final()
+    if final is None:
+        raise AutorewardError(f"{store.path} has no final result yet: finish it with autoreward run --resume {store.path}")
+    module_path = Path(module_path or store.path / "export" / "reward.py")
+    module_path.parent.mkdir(parents=True, exist_ok=True)
+    config = store.config()
+    best = next(c for c in store.candidates() if c.id == final.candidate_id)
+    write_reward_module(module_path, config.task, best.code, _export_info(config, final, best))
+    (module_path.parent / f"{module_path.stem}_report.md").write_text(reward_report(store))
+    return module_path
+
+
+def _export_info(config, final: FinalResult, best):
+    from .export import autoreward_version
+    from .records import ExportInfo
+
+    return ExportInfo(
+        run_id=config.run_id,
+        model=config.llm.model if config.llm.backend == "openai" else config.llm.backend,
+        created=_clock_date(),
+        autoreward_version=autoreward_version(),
+        algo=config.loop.budget.algo,
+        steps=config.loop.final_steps or config.loop.budget.steps,
+        seeds=len(final.seeds),
+        round=best.round,
+        candidate_id=best.id,
+        fitness_mean=final.fitness_mean,
+        fitness_std=final.fitness_std,
+        normalized_score_mean=final.score_mean,
+        normalized_score_std=final.score_std,
+    )
+
+
+def _clock_date() -> str:
+    import time
+
+    return time.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _print_final(store, final: FinalResult) -> None:
@@ -166,7 +201,7 @@ def _print_final(store, final: FinalResult) -> None:
         table.add_row("human-normalized", f"{final.score_mean:.3f} ± {final.score_std:.3f}")
     totals = store.llm_totals()
     table.add_row("LLM calls", f"{totals['calls']} ({totals['paid_calls']} paid)")
-    table.add_row("report", str(store.path / "export" / "report.md"))
+    table.add_row("exported", f"{store.path / 'export' / 'reward.py'} (report: reward_report.md beside it)")
     console.print(table)
 
 
@@ -192,6 +227,20 @@ def show(run_folder: Path = typer.Argument(..., help="A run folder.")) -> None:
     with _clear_errors():
         store = RunStore.open(run_folder)
         console.print(Markdown(reward_report(store)))
+
+
+@app.command()
+def export(
+    run_folder: Path = typer.Argument(..., help="A finished run folder."),
+    output: Path = typer.Option(Path("reward.py"), "-o", "--output", help="Where to write the module."),
+) -> None:
+    """Write a run's best reward as a self-contained Python module, with a reward report beside it."""
+    from .run_store import RunStore
+
+    with _clear_errors():
+        path = _write_outputs(RunStore.open(run_folder), output)
+    console.print(f"wrote {path} and {path.parent / (path.stem + '_report.md')}")
+    console.print(f"use it: import {path.stem}; env = {path.stem}.make_env()  # then train with any SB3 algorithm")
 
 
 @app.command()

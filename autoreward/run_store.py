@@ -8,7 +8,7 @@ runs/<run-id>/
   round_<n>/<candidate>/      candidate.json, reward.py, training/ (the worker's folder)
   round_<n>/round.json        RoundResult: best so far and the feedback for the next round
   final/seed_<k>/             the best reward re-trained; final.json holds FinalResult
-  export/                     reward.py (the exported module) and report.md
+  export/                     reward.py (the exported module) and reward_report.md
   index.sqlite                one row per run, candidate and LLM call
 ```
 

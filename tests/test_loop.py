@@ -174,7 +174,9 @@ def test_a_run_designs_repairs_reviews_trains_analyses_and_scores_through_a_chat
     assert critic_call.split("## reply")[1].strip().startswith("VERDICT: REJECT")
     final = read_json(run / "final" / "final.json")
     assert final["seeds"] == [0, 1] and len(final["scores"]) == 2
-    assert "Human-normalized score" in (run / "export" / "report.md").read_text()
+    assert "Human-normalized score" in (run / "export" / "reward_report.md").read_text()
+    exported = (run / "export" / "reward.py").read_text()
+    assert candidates[final["candidate_id"]].code.strip() in exported and run.name in exported
     with sqlite3.connect(run / "index.sqlite") as db:
         assert db.execute("SELECT status FROM run").fetchone() == ("finished",)
         assert db.execute("SELECT COUNT(*) FROM candidate").fetchone() == (4,)
