@@ -10,6 +10,8 @@ designer does not repeat a mistake.
 
 from __future__ import annotations
 
+import re
+
 from .llm import LLM, LLMRequest, Message
 from .prompts import Prompts
 from .records import Candidate, Feedback, LoopConfig, Task, TrainingResult
@@ -75,3 +77,28 @@ def lessons(candidates: list[Candidate], best: Candidate | None, higher_is_bette
 def _first_sentence(text: str, limit: int = 300) -> str:
     line = text.strip().splitlines()[0] if text.strip() else "(no reason recorded)"
     return line if len(line) <= limit else line[:limit] + "..."
+
+
+def judge_best(llm: LLM, prompts: Prompts, task: Task, config: LoopConfig, candidates: list[Candidate],
+               tag: str) -> tuple[Candidate, str]:  # fmt: skip
+    """For a task with no fitness: an LLM picks the policy that did the task best, from trajectory summaries.
+
+    Returns the pick and the judge's reasons. A reply that names no candidate
+    picks the first, and says so.
+    """
+    if len(candidates) == 1:
+        return candidates[0], "the only trained candidate"
+    shown = [
+        {"id": c.id, "summary": summary_text(c.training.evaluation.summary) if c.training.evaluation.summary else "(none)"}
+        for c in candidates
+    ]
+    message = prompts.render("judge", task_description=task.description, candidates=shown)
+    request = LLMRequest(messages=(Message("user", message),), model=config.model, temperature=0.0,
+                         max_tokens=config.max_tokens, tag=tag)  # fmt: skip
+    reply = llm.complete(request).text
+    match = re.search(r"BEST\s*:\s*\**\s*([A-Za-z0-9_]+)", reply)
+    by_id = {c.id: c for c in candidates}
+    if match is None or match.group(1) not in by_id:
+        return candidates[0], f"the judge named no candidate ({reply.strip()[:120]!r}); kept {candidates[0].id}"
+    reasons = "; ".join(line.strip()[2:] for line in reply.splitlines() if line.strip().startswith("- "))
+    return by_id[match.group(1)], reasons

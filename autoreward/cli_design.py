@@ -120,8 +120,8 @@ def _budget(base: Budget, algo, steps, envs, eval_episodes) -> Budget:
 
 
 def _design(resume: Optional[Path], task: Optional[Task], loop: Optional[LoopConfig], runs_dir: Path,
-            prompts_dir: Optional[Path], settings: LLMSettings | dict) -> FinalResult:  # fmt: skip
-    """Start (or resume) a run, drive it to the end, and write its report. Returns the final result."""
+            prompts_dir: Optional[Path], settings: LLMSettings | dict):  # fmt: skip
+    """Start (or resume) a run, drive it to the end, export its best reward. Returns the run's store."""
     from dataclasses import replace
 
     from .llm import CachedLLM, connect
@@ -145,7 +145,7 @@ def _design(resume: Optional[Path], task: Optional[Task], loop: Optional[LoopCon
         final = DesignLoop(store, llm, prompts, runs_dir, ConsoleProgress(bars)).run()
     _write_outputs(store)
     _print_final(store, final)
-    return final
+    return store
 
 
 def _write_outputs(store, module_path: Optional[Path] = None) -> Path:
@@ -195,8 +195,11 @@ def _clock_date() -> str:
 def _print_final(store, final: FinalResult) -> None:
     task = store.config().task
     table = Table(title=f"{task.id}: best reward {final.candidate_id}", show_header=False)
-    table.add_row("task score", f"{final.fitness_mean:.4g} ± {final.fitness_std:.2g} over seeds {list(final.seeds)}")
-    table.add_row("human / sparse", f"{final.human_fitness:.4g} / {final.sparse_fitness:.4g}")
+    if final.fitness_mean is not None:
+        table.add_row("task score", f"{final.fitness_mean:.4g} ± {final.fitness_std:.2g} over seeds {list(final.seeds)}")
+        table.add_row("human / sparse", f"{final.human_fitness:.4g} / {final.sparse_fitness:.4g}")
+    else:
+        table.add_row("task score", "none: the task has no fitness; the best was chosen by an LLM judge")
     if final.score_mean is not None:
         table.add_row("human-normalized", f"{final.score_mean:.3f} ± {final.score_std:.3f}")
     totals = store.llm_totals()
@@ -248,6 +251,7 @@ def demo(
     runs_dir: Path = typer.Option(DEFAULT_RUNS_DIR, "--runs-dir"),
     steps: int = typer.Option(60_000, "--steps", help="Training steps per candidate."),
     workers: int = typer.Option(0, "--workers", min=0, help="Trainings at once (0: one per core)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Also write the exported reward here."),
 ) -> None:
     """The whole loop, offline, on a built-in task, from a shipped transcript (about ten minutes on two cores)."""
     with _clear_errors():
@@ -259,4 +263,6 @@ def demo(
         loop = LoopConfig(rounds=2, candidates=3, repair_attempts=1, final_seeds=2,
                           workers=workers or (os.cpu_count() or 1), budget=budget)  # fmt: skip
         settings = LLMSettings(backend="replay", model="", transcript=str(transcript))
-        _design(None, task, loop, runs_dir, None, settings)
+        store = _design(None, task, loop, runs_dir, None, settings)
+        if output is not None:
+            console.print(f"exported to {_write_outputs(store, output)}")

@@ -22,7 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .analysis import build_feedback, lessons
+from .analysis import build_feedback, judge_best, lessons
 from .baselines import load_or_train_baselines
 from .checker import check_program
 from .design import CandidateDesigner, CheckFunction, DesignBrief
@@ -108,8 +108,12 @@ class DesignLoop:
         with ThreadPoolExecutor(max_workers=max(1, self.loop.workers)) as pool:
             candidates = list(pool.map(self._trained, designed))
 
-        round_best = self._best(candidates)
-        new_best = self._best([c for c in (best, round_best) if c is not None])
+        if self.task.fitness is not None:
+            round_best = self._best(candidates)
+            new_best = self._best([c for c in (best, round_best) if c is not None])
+        else:  # no trusted score: a judge compares this round's policies with the best so far
+            new_best = self._judged([c for c in (best, *candidates) if c is not None], f"r{number}/judge")
+            round_best = new_best if new_best is not None and new_best.round == number else None
         if new_best is None:
             feedback = None
         elif previous is not None and previous.feedback and previous.best_so_far_id == new_best.id:
@@ -166,6 +170,14 @@ class DesignLoop:
         # Ties go to the earlier candidate, so a resumed run picks the same one.
         return max(scored, key=lambda c: (sign * c.fitness, -c.round, -c.index))
 
+    def _judged(self, pool: list[Candidate], tag: str) -> Candidate | None:
+        trained = [c for c in pool if c.status == "trained"]
+        if not trained:
+            return None
+        pick, reasons = judge_best(self.llm, self.prompts, self.task, self.loop, trained, tag)
+        self.progress.note(f"judge picked {pick.id}: {reasons[:200]}")
+        return pick
+
     def _load(self, candidate_id: str) -> Candidate:
         round_number = int(candidate_id[1:].split("c")[0])
         candidate = self.store.load_candidate(candidate_id, round_number)
@@ -184,6 +196,8 @@ class DesignLoop:
         def one_seed(seed: int):
             config = TrainingConfig.from_budget(self.loop.budget, seed=seed, steps=steps)
             training = self._final_training(best, config)
+            if self.task.fitness is None:
+                return training, None  # no fitness, so no sparse baseline and no normalized score
             baselines = load_or_train_baselines(
                 self.task, config, self.runs_dir, lambda name, data: self.progress.training(f"{name} s{seed}", data)
             )
@@ -191,15 +205,22 @@ class DesignLoop:
 
         with ThreadPoolExecutor(max_workers=max(1, self.loop.workers)) as pool:
             outcomes = list(pool.map(one_seed, seeds))
-        higher = self.task.fitness.higher_is_better
         fitness = [t.evaluation.fitness_mean for t, _ in outcomes]
-        scores = [b.normalize(f, higher).score for f, (_, b) in zip(fitness, outcomes)]
-        known = [s for s in scores if s is not None]
         successes = [t.evaluation.success_rate for t, _ in outcomes if t.evaluation.success_rate is not None]
-        return FinalResult(
+        result = FinalResult(
             candidate_id=best.id,
             seeds=tuple(seeds),
             fitness=tuple(fitness),
+            scores=tuple(None for _ in seeds),
+            success_rate=float(np.mean(successes)) if successes else None,
+        )
+        if self.task.fitness is None:
+            return result
+        higher = self.task.fitness.higher_is_better
+        scores = [b.normalize(f, higher).score for f, (_, b) in zip(fitness, outcomes)]
+        known = [s for s in scores if s is not None]
+        return replace(
+            result,
             scores=tuple(scores),
             fitness_mean=float(np.mean(fitness)),
             fitness_std=float(np.std(fitness)),
@@ -207,7 +228,6 @@ class DesignLoop:
             score_std=float(np.std(known)) if known else None,
             human_fitness=float(np.mean([b.human.evaluation.fitness_mean for _, b in outcomes])),
             sparse_fitness=float(np.mean([b.sparse.evaluation.fitness_mean for _, b in outcomes])),
-            success_rate=float(np.mean(successes)) if successes else None,
         )
 
     def _final_training(self, best: Candidate, config: TrainingConfig) -> TrainingResult:

@@ -466,12 +466,12 @@ class FinalResult:
 
     candidate_id: str
     seeds: tuple[int, ...]
-    fitness: tuple[float, ...]  # held-out fitness per seed
+    fitness: tuple[float | None, ...]  # held-out fitness per seed (None: the task has no fitness)
     scores: tuple[float | None, ...]  # human-normalized score per seed
-    fitness_mean: float
-    fitness_std: float
-    score_mean: float | None
-    score_std: float | None
-    human_fitness: float  # baselines' mean held-out fitness over the same seeds
-    sparse_fitness: float
+    fitness_mean: float | None = None
+    fitness_std: float | None = None
+    score_mean: float | None = None
+    score_std: float | None = None
+    human_fitness: float | None = None  # baselines' mean held-out fitness over the same seeds
+    sparse_fitness: float | None = None
     success_rate: float | None = None

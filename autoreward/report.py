@@ -49,6 +49,9 @@ def reward_report(store: RunStore) -> str:
 
 
 def _final_lines(final: FinalResult) -> list[str]:
+    if final.fitness_mean is None:
+        return [f"The best reward, **{final.candidate_id}** (chosen by an LLM judge: this task has no trusted score), "
+                f"was re-trained on seeds {list(final.seeds)}."]  # fmt: skip
     per_seed = ", ".join(f"{f:.3g}" for f in final.fitness)
     lines = [
         f"The best reward, **{final.candidate_id}**, re-trained on seeds {list(final.seeds)}: task score "

@@ -55,6 +55,8 @@ def persona(body: dict) -> Reply:
         if "# FORWARD" in last:
             return Reply("VERDICT: REJECT\n- the reward is the velocity along +x, but the task asks for -x: flip its sign")
         return Reply("VERDICT: ACCEPT\n- the main term rewards motion towards -x")
+    if last.startswith("Several reward functions were written"):
+        return Reply("BEST: r1c1\n- its torso moved furthest towards -x")
     if last.startswith("A policy was trained on a reward"):
         return Reply("- the policy moves backwards but slowly\n- raise the weight of the velocity term")
     second_round = "The best reward so far" in messages[1]["content"]

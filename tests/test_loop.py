@@ -200,6 +200,21 @@ def test_a_run_designs_repairs_reviews_trains_analyses_and_scores_through_a_chat
     assert "critic: reject: the reward is the velocity along +x" in shown.stdout
 
 
+def test_a_task_given_in_words_has_its_best_reward_chosen_by_a_judge(workspace):
+    flags = ["run", "--env", "HalfCheetah-v5", "Run backwards, towards -x.", "--rounds", "1", "--candidates", "2",
+             "--repairs", "1", "--final-seeds", "1", "--steps", "512", "--envs", "2", "--eval-episodes", "1"]  # fmt: skip
+    with ChatServer(responder=persona) as server:
+        _run_to_end(flags, server.url, workspace)
+        judged = [r for r in server.requests if r["messages"][-1]["content"].startswith("Several reward functions")]
+    assert len(judged) == 1 and "## r1c0" in judged[0]["messages"][-1]["content"]
+    (run,) = (workspace / "runs").glob("halfcheetah_v5__run_backwards*")
+    assert read_json(run / "round_1" / "round.json")["best_so_far_id"] == "r1c1"
+    final = read_json(run / "final" / "final.json")
+    assert final["candidate_id"] == "r1c1" and final["fitness_mean"] is None
+    assert "chosen by an LLM judge" in (run / "export" / "reward_report.md").read_text()
+    assert (run / "export" / "reward.py").exists()
+
+
 def test_a_run_whose_server_is_down_stops_with_one_sentence_and_can_be_resumed(workspace):
     flags = ["run", "cheetah_back_short", "--tasks-dir", "tasks", "--llm-attempts", "2", *RUN_FLAGS]
     process = _cli(flags, "http://127.0.0.1:9/v1", workspace)
