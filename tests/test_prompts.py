@@ -16,6 +16,7 @@ VARIABLES = {
                    "task_score_curve": [0.1, 0.5], "length_curve": [1000, 1000]},
     "critic": {"task_description": "Run.", "state_description": "class State: ...", "program": "def f(): ..."},
     "analyzer": {"task_description": "Run.", "program": "def f(): ...", "trajectory_summary": "x rose 3 m"},
+    "judge": {"task_description": "Run.", "candidates": [{"id": "r1c0", "summary": "x rose"}, {"id": "r1c1", "summary": "x fell"}]},
 }  # fmt: skip
 
 
