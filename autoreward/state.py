@@ -453,7 +453,9 @@ class State:
         data = self._arrays["sensordata"]
         return self._group(
             "sensor",
-            lambda: {s.name: data[:, s.start : s.start + s.dim] for s in self._layout.sensors},
+            # A scalar sensor gives (N,), as the stub says; wider ones (N, dim).
+            lambda: {s.name: data[:, s.start] if s.dim == 1 else data[:, s.start : s.start + s.dim]
+                     for s in self._layout.sensors},  # fmt: skip
         )
 
     @property
