@@ -8,12 +8,13 @@ budget and seed as the run they are compared with, and cached on disk.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 from .errors import TaskError
-from .records import Baselines, Task, read_json, write_json
+from .records import Baselines, Task, TrainingResult, read_json, write_json
 from .runs import baseline_dir
 from .training import TrainingConfig, train
 
@@ -34,8 +35,8 @@ def load_or_train_baselines(
 
     code = Path(task.human_reward).read_text() if task.human_reward else None
     human_config = replace(config, reward_source="program" if code else "native")
-    human = train(task, human_config, folder / "human", code, _tagged(on_progress, "human"))
-    sparse = train(task, replace(config, reward_source="sparse"), folder / "sparse", None, _tagged(on_progress, "sparse"))
+    human = _trained(task, human_config, folder / "human", code, _tagged(on_progress, "human"))
+    sparse = _trained(task, replace(config, reward_source="sparse"), folder / "sparse", None, _tagged(on_progress, "sparse"))
     baselines = Baselines(
         task_id=task.id,
         algo=config.algo,
@@ -47,6 +48,14 @@ def load_or_train_baselines(
     )
     write_json(summary, baselines)
     return baselines
+
+
+def _trained(task: Task, config: TrainingConfig, folder: Path, code, on_progress) -> TrainingResult:
+    """One baseline's training, reused if an interrupted earlier call finished it."""
+    if (folder / "training.json").exists():
+        return read_json(folder / "training.json", TrainingResult)
+    shutil.rmtree(folder, ignore_errors=True)
+    return train(task, config, folder, code, on_progress)
 
 
 def _tagged(on_progress, name: str):

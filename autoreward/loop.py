@@ -139,8 +139,10 @@ class DesignLoop:
         if existing is not None:
             return existing
         folder = self.store.candidate_dir(candidate_id, number)
+        self.store.log_event("design started", candidate=candidate_id)
         candidate = self.designer.design(brief, number, index, folder)
         self.store.save_candidate(candidate)
+        self.store.log_event("design finished", candidate=candidate_id, status=candidate.status)
         verdict = "ready to train" if candidate.status == "ready" else f"{candidate.status}: {candidate.message}"
         self.progress.note(f"{candidate_id}: {len(candidate.attempts)} attempt(s), {verdict[:160]}")
         return candidate
@@ -152,6 +154,7 @@ class DesignLoop:
         shutil.rmtree(folder, ignore_errors=True)  # what an interrupted training left behind
         config = TrainingConfig.from_budget(self.loop.budget, seed=self.loop.seed)
         on_progress = lambda data: self.progress.training(candidate.id, data)  # noqa: E731
+        self.store.log_event("training started", candidate=candidate.id)
         try:
             training = train(self.task, config, folder, candidate.code, on_progress)
         except WorkerError as error:
@@ -159,6 +162,7 @@ class DesignLoop:
         else:
             trained = replace(candidate, status="trained", training=training)
         self.store.save_candidate(trained)
+        self.store.log_event("training finished", candidate=candidate.id, status=trained.status)
         self.progress.note(f"{candidate.id}: {trained.status}, task score {_shown(trained.fitness)}")
         return trained
 
@@ -238,7 +242,10 @@ class DesignLoop:
         if (folder / "training.json").exists():
             return read_json(folder / "training.json", TrainingResult)
         shutil.rmtree(folder, ignore_errors=True)
-        return train(self.task, config, folder, best.code, lambda data: self.progress.training(f"final s{config.seed}", data))
+        self.store.log_event("final training started", candidate=best.id, seed=config.seed)
+        training = train(self.task, config, folder, best.code, lambda data: self.progress.training(f"final s{config.seed}", data))
+        self.store.log_event("final training finished", candidate=best.id, seed=config.seed)
+        return training
 
 
 def _shown(value: float | None) -> str:

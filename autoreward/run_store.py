@@ -9,6 +9,7 @@ runs/<run-id>/
   round_<n>/round.json        RoundResult: best so far and the feedback for the next round
   final/seed_<k>/             the best reward re-trained; final.json holds FinalResult
   export/                     reward.py (the exported module) and reward_report.md
+  events.jsonl                what was started and finished, and when
   index.sqlite                one row per run, candidate and LLM call
 ```
 
@@ -19,6 +20,7 @@ rebuilt; the JSON files are the truth.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -145,6 +147,19 @@ class RunStore:
         self._execute("UPDATE run SET status = ?", (status,))
         if best is not None:
             self._execute("UPDATE run SET best_candidate = ?, best_fitness = ?", (best.id, best.fitness))
+
+    def log_event(self, event: str, **data) -> None:
+        """Append one line to events.jsonl: what the loop started and finished, and when."""
+        line = json.dumps({"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "event": event, **data})
+        with self._lock, open(self.path / "events.jsonl", "a") as stream:
+            stream.write(line + "\n")
+
+    def events(self) -> list[dict]:
+        path = self.path / "events.jsonl"
+        if not path.exists():
+            return []
+        # A line cut short by a kill is skipped, not fatal.
+        return [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
 
     # --- LLM calls ---------------------------------------------------------
 

@@ -1,0 +1,69 @@
+"""Crashes and resumes: the orchestrator killed with SIGKILL at random moments, resumed each time.
+
+The run must end with all its results, a consistent folder, no candidate
+trained to the end twice, and no LLM call answered twice by the server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import time
+
+import pytest
+
+from autoreward.records import Candidate, read_json
+
+from .chat_server import ChatServer
+from .llm_persona import persona
+from .test_loop import RUN_FLAGS, _candidates, _cli, _run_to_end, _the_run, workspace  # noqa: F401
+
+KILLS = 10
+
+
+@pytest.mark.slow
+def test_a_run_killed_ten_times_at_random_moments_ends_with_every_result_and_no_repeated_work(workspace):
+    chooser = random.Random(20261122)
+    flags = ["run", "cheetah_back_short", "--tasks-dir", "tasks", *RUN_FLAGS]
+    kills = 0
+    with ChatServer(responder=persona) as server:
+        process = _cli(flags, server.url, workspace, start_new_session=True)
+        while kills < KILLS:
+            time.sleep(chooser.uniform(0.5, 6.0))
+            if process.poll() is not None:
+                break  # it finished before this kill: the loop below resumes nothing
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            kills += 1
+            run = _the_run(workspace)
+            process = _cli(["run", "--resume", str(run.relative_to(workspace))], server.url, workspace,
+                           start_new_session=True)  # fmt: skip
+        output, _ = process.communicate(timeout=600)
+        assert process.returncode == 0, output
+        requests = [json.dumps(r, sort_keys=True) for r in server.requests]
+
+    run = _the_run(workspace)
+    assert kills >= 5, "the run finished too fast for the kills to test anything"
+    assert len(requests) == len(set(requests)), "an LLM call reached the server twice"
+
+    # Every result is there, and the folder agrees with itself.
+    final = read_json(run / "final" / "final.json")
+    candidates = _candidates(run)
+    assert set(candidates) == {"r1c0", "r1c1", "r2c0", "r2c1"} and final["candidate_id"] in candidates
+    for number in (1, 2):
+        result = read_json(run / f"round_{number}" / "round.json")
+        assert set(result["candidate_ids"]) <= set(candidates)
+    with sqlite3.connect(run / "index.sqlite") as db:
+        indexed = dict(db.execute("SELECT id, status FROM candidate"))
+        assert db.execute("SELECT status FROM run").fetchone() == ("finished",)
+    assert indexed == {k: c.status for k, c in candidates.items()}
+    assert all(isinstance(c, Candidate) for c in candidates.values())
+    assert (run / "export" / "reward.py").exists()
+
+    # No candidate's training ran to the end twice.
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines() if line.endswith("}")]
+    finished = [e["candidate"] for e in events if e["event"] == "training finished"]
+    assert len(finished) == len(set(finished)) == sum(c.status == "trained" for c in candidates.values())
