@@ -68,6 +68,8 @@ def run(
     transcript: Optional[Path] = typer.Option(None, "--transcript", help="Replies for --llm replay."),
     llm_attempts: Optional[int] = typer.Option(None, "--llm-attempts", min=1,
                                                help="Tries per LLM call before giving up (default 6)."),
+    llm_timeout: Optional[float] = typer.Option(None, "--llm-timeout", min=0.1,
+                                                help="Seconds to wait for one reply (default 180)."),
     temperature: float = typer.Option(1.0, "--temperature"),
     prompts_dir: Optional[Path] = typer.Option(None, "--prompts-dir", help="Your own prompt templates."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this interrupted run folder."),
@@ -79,7 +81,8 @@ def run(
         if llm not in (None, "openai", "replay", "manual"):
             raise AutorewardError(f"--llm must be openai, replay or manual, got {llm!r}")
         given = {"backend": llm, "model": model, "base_url": base_url, "api_key_variable": api_key_env,
-                 "transcript": str(transcript.resolve()) if transcript else None, "attempts": llm_attempts}  # fmt: skip
+                 "transcript": str(transcript.resolve()) if transcript else None, "attempts": llm_attempts,
+                 "timeout_seconds": llm_timeout}  # fmt: skip
         given = {k: v for k, v in given.items() if v is not None}
         if resume is not None:  # the run's own LLM settings, except those given again
             _design(resume, None, None, runs_dir, prompts_dir, given)

@@ -338,4 +338,5 @@ def connect(settings: LLMSettings, manual_folder: Path | None, environment: dict
             f"no API key: set {settings.api_key_variable} (or name another variable with --api-key-env); "
             "for a local server such as vLLM or Ollama, pass its --base-url instead"
         )
-    return OpenAIChat(settings.model, settings.base_url, key, max_attempts=settings.attempts)
+    return OpenAIChat(settings.model, settings.base_url, key, timeout_seconds=settings.timeout_seconds,
+                      max_attempts=settings.attempts)

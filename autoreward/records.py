@@ -364,6 +364,7 @@ class LLMSettings:
     api_key_variable: str = "OPENAI_API_KEY"  # the environment variable holding the key
     transcript: str | None = None  # the replay backend's transcript file
     attempts: int = 6  # tries per call before giving up (rate limits, server errors, timeouts)
+    timeout_seconds: float = 180.0  # one attempt's longest wait for a reply
 
     def describe(self) -> str:
         if self.backend == "replay":

@@ -1,7 +1,8 @@
-"""Crashes and resumes: the orchestrator killed with SIGKILL at random moments, resumed each time.
+"""Reliability of whole runs: LLM faults mid-run, and the orchestrator killed at random moments.
 
-The run must end with all its results, a consistent folder, no candidate
-trained to the end twice, and no LLM call answered twice by the server.
+A faulty LLM server is retried or reported in one sentence, and the run goes
+on. A killed run, resumed, ends with all its results, a consistent folder, no
+candidate trained to the end twice, and no LLM call answered twice.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 
 from autoreward.records import Candidate, read_json
 
-from .chat_server import ChatServer
+from .chat_server import ChatServer, Drop, Hang, Reply, Status, Truncate
 from .llm_persona import persona
 from .test_loop import RUN_FLAGS, _candidates, _cli, _run_to_end, _the_run, workspace  # noqa: F401
 
@@ -67,3 +68,41 @@ def test_a_run_killed_ten_times_at_random_moments_ends_with_every_result_and_no_
     events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines() if line.endswith("}")]
     finished = [e["candidate"] for e in events if e["event"] == "training finished"]
     assert len(finished) == len(set(finished)) == sum(c.status == "trained" for c in candidates.values())
+
+
+FAULTS = [
+    Status(429, {"retry-after": "0"}),
+    Status(500),
+    Drop(),
+    Truncate("VERDICT: ACCEPT"),
+    Hang(3.0),
+    Status(503, {"retry-after": "1"}),
+]
+
+
+@pytest.mark.slow
+def test_a_run_through_a_faulty_server_finishes_with_every_fault_retried(workspace):
+    """Every other request meets a fault, and one designer reply is several megabytes with no usable code."""
+    count = {"n": 0}
+
+    def faulty(body: dict):
+        count["n"] += 1
+        n = count["n"]
+        if n % 2 == 1 and n // 2 < len(FAULTS):
+            return FAULTS[n // 2]
+        reply = persona(body)
+        if body.get("seed") == 1 and len(body["messages"]) == 2 and "best reward so far" not in body["messages"][1]["content"]:
+            return Reply("Let me think. " * 400_000 + reply.text)  # ~5.6 MB; the code comes after the cut
+        return reply
+
+    flags = ["run", "cheetah_back_short", "--tasks-dir", "tasks", *RUN_FLAGS, "--llm-timeout", "2", "--repairs", "2"]
+    with ChatServer(responder=faulty) as server:
+        output = _run_to_end(flags, server.url, workspace)
+    run = _the_run(workspace)
+    assert count["n"] > 2 * len(FAULTS)
+    assert "Traceback" not in output
+    candidates = _candidates(run)
+    huge = candidates["r1c1"].attempts[0]
+    assert huge.code is None and "no python code block" in huge.problem  # cut at 200 000 characters, then repaired
+    assert candidates["r1c1"].status == "trained"
+    assert read_json(run / "final" / "final.json")["candidate_id"] in candidates
