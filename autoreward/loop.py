@@ -30,7 +30,7 @@ from .describe import describe_task
 from .errors import WorkerError
 from .llm import LLM
 from .prompts import Prompts
-from .records import Candidate, FinalResult, RoundResult, RunConfig, Task, TrainingResult, read_json
+from .records import Candidate, FinalResult, NormalizedScore, RoundResult, RunConfig, Task, TrainingResult, read_json
 from .run_store import RunStore
 from .training import TrainingConfig, train
 
@@ -222,16 +222,21 @@ class DesignLoop:
             return result
         higher = self.task.fitness.higher_is_better
         scores = [b.normalize(f, higher).score for f, (_, b) in zip(fitness, outcomes)]
-        known = [s for s in scores if s is not None]
+        human = float(np.mean([b.human.evaluation.fitness_mean for _, b in outcomes]))
+        sparse = float(np.mean([b.sparse.evaluation.fitness_mean for _, b in outcomes]))
+        # The score of the means, not the mean of per-seed scores: one seed whose baselines
+        # nearly tie would otherwise swamp the rest. Its spread is the fitness spread on that scale.
+        overall = NormalizedScore.compute(float(np.mean(fitness)), human, sparse, higher)
+        gap = abs(human - sparse)
         return replace(
             result,
             scores=tuple(scores),
             fitness_mean=float(np.mean(fitness)),
             fitness_std=float(np.std(fitness)),
-            score_mean=float(np.mean(known)) if known else None,
-            score_std=float(np.std(known)) if known else None,
-            human_fitness=float(np.mean([b.human.evaluation.fitness_mean for _, b in outcomes])),
-            sparse_fitness=float(np.mean([b.sparse.evaluation.fitness_mean for _, b in outcomes])),
+            score_mean=overall.score,
+            score_std=float(np.std(fitness)) / gap if overall.score is not None else None,
+            human_fitness=human,
+            sparse_fitness=sparse,
         )
 
     def _final_training(self, best: Candidate, config: TrainingConfig) -> TrainingResult:

@@ -468,11 +468,11 @@ class FinalResult:
     candidate_id: str
     seeds: tuple[int, ...]
     fitness: tuple[float | None, ...]  # held-out fitness per seed (None: the task has no fitness)
-    scores: tuple[float | None, ...]  # human-normalized score per seed
+    scores: tuple[float | None, ...]  # human-normalized score per seed, against that seed's baselines
     fitness_mean: float | None = None
     fitness_std: float | None = None
-    score_mean: float | None = None
-    score_std: float | None = None
+    score_mean: float | None = None  # the normalized score of the mean fitness, against the mean baselines
+    score_std: float | None = None  # the fitness's spread over seeds, on the normalized scale
     human_fitness: float | None = None  # baselines' mean held-out fitness over the same seeds
     sparse_fitness: float | None = None
     success_rate: float | None = None

@@ -60,7 +60,8 @@ def _final_lines(final: FinalResult) -> list[str]:
     ]
     if final.score_mean is not None:
         lines.append(f"Human-normalized score: **{final.score_mean:.3f} ± {final.score_std:.3f}** "
-                     "(1 matches the human reward, 0 the sparse one).")  # fmt: skip
+                     "(the mean over seeds against the mean baselines: 1 matches the human reward, 0 the sparse one; "
+                     "± the spread of the task score over seeds, on that scale).")  # fmt: skip
     if final.success_rate is not None:
         lines.append(f"Success rate on held-out episodes: {final.success_rate:.0%}.")
     return lines
