@@ -165,6 +165,11 @@ def test_a_run_designs_repairs_reviews_trains_analyses_and_scores_through_a_chat
     assert [a.check.category.value for a in repaired.attempts] == ["not_vectorized", "ok"] and repaired.status == "trained"
     assert [a.critique.verdict for a in reviewed.attempts] == ["reject", "accept"] and reviewed.status == "trained"
     assert improved.status == "trained" and dropped.status == "failed_check"
+    # No prompt ever shows the task's fitness: neither its expression nor its description.
+    for request in server.requests:
+        for message in request["messages"]:
+            assert "-(next_state.joints.rootx.qpos - state.joints.rootx.qpos) / state.dt" not in message["content"]
+            assert "mean velocity along -x, m/s" not in message["content"]
     # The round-2 designer saw the best program, its feedback (with the analyzer's reading) and the lessons.
     round_two = [r["messages"][1]["content"] for r in server.requests
                  if len(r["messages"]) > 1 and "The best reward so far" in r["messages"][1]["content"]]
