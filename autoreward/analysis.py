@@ -62,7 +62,7 @@ def lessons(candidates: list[Candidate], best: Candidate | None, higher_is_bette
     for candidate in candidates:
         if best is not None and candidate.id == best.id:
             continue
-        if candidate.status in ("failed_check", "rejected", "training_failed"):
+        if candidate.status in ("failed_check", "rejected", "prescreened_out", "training_failed"):
             lines.append(f"{candidate.id}: {_first_sentence(candidate.message)}")
         elif candidate.status == "trained" and candidate.fitness is not None and best is not None:
             terms = ", ".join(sorted(candidate.training.curve[-1].components)) if candidate.training.curve else ""

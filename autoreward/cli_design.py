@@ -51,6 +51,8 @@ def run(
     repairs: int = typer.Option(2, "--repairs", min=0, help="Repairs of a candidate that fails its check or review."),
     critic: bool = typer.Option(True, "--critic/--no-critic", help="Have an LLM review each candidate before training."),
     analyzer: bool = typer.Option(True, "--analyzer/--no-analyzer", help="Have an LLM read the trained policy's trajectories."),
+    prescreen: bool = typer.Option(True, "--prescreen/--no-prescreen",
+                                   help="From round 2, skip training a candidate that ranks stored episodes against their task scores."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Training steps per candidate (default: the task's)."),
     envs: Optional[int] = typer.Option(None, "--envs", help="Environments stepped together in each training."),
     eval_episodes: Optional[int] = typer.Option(None, "--eval-episodes"),
@@ -92,6 +94,7 @@ def run(
         budget = _budget(chosen.budget, algo, steps, envs, eval_episodes)
         loop = LoopConfig(
             rounds=rounds, candidates=candidates, repair_attempts=repairs, critic=critic, analyzer=analyzer,
+            prescreen=prescreen,
             final_seeds=final_seeds, final_steps=final_steps, workers=workers or (os.cpu_count() or 1),
             model=settings.model if settings.backend == "openai" else "", temperature=temperature, budget=budget, seed=seed,
         )  # fmt: skip

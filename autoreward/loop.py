@@ -27,6 +27,7 @@ from .baselines import load_or_train_baselines
 from .checker import check_program
 from .design import CandidateDesigner, CheckFunction, DesignBrief
 from .describe import describe_task
+from .prescreen import LabelledEpisode, labelled_episodes, screen
 from .errors import WorkerError
 from .llm import LLM
 from .prompts import Prompts
@@ -105,8 +106,13 @@ class DesignLoop:
         self.progress.note(f"round {number}: designing {self.loop.candidates} candidates")
         with ThreadPoolExecutor(max_workers=self.loop.candidates) as pool:
             designed = list(pool.map(lambda i: self._designed(brief, number, i), range(self.loop.candidates)))
+        stored = self._labelled_episodes(number)
+        if stored:
+            with ThreadPoolExecutor(max_workers=max(1, self.loop.workers)) as pool:
+                designed = list(pool.map(lambda c: self._prescreened(c, stored), designed))
         with ThreadPoolExecutor(max_workers=max(1, self.loop.workers)) as pool:
             candidates = list(pool.map(self._trained, designed))
+        skipped = sum(c.status == "prescreened_out" for c in candidates)
 
         if self.task.fitness is not None:
             round_best = self._best(candidates)
@@ -131,6 +137,7 @@ class DesignLoop:
             best_so_far_id=new_best.id if new_best else None,
             feedback=feedback,
             lessons=lessons(candidates, new_best, higher),
+            steps_saved=skipped * self.loop.budget.steps,
         )
 
     def _designed(self, brief: DesignBrief, number: int, index: int) -> Candidate:
@@ -146,6 +153,33 @@ class DesignLoop:
         verdict = "ready to train" if candidate.status == "ready" else f"{candidate.status}: {candidate.message}"
         self.progress.note(f"{candidate_id}: {len(candidate.attempts)} attempt(s), {verdict[:160]}")
         return candidate
+
+    def _labelled_episodes(self, number: int) -> list[LabelledEpisode]:
+        if not self.loop.prescreen or number == 1 or self.task.fitness is None:
+            return []
+        earlier = [c for c in self.store.candidates() if c.round < number]
+        return labelled_episodes(earlier, lambda c: self.store.candidate_dir(c.id, c.round))
+
+    def _prescreened(self, candidate: Candidate, stored: list[LabelledEpisode]) -> Candidate:
+        if candidate.status != "ready" or candidate.screening_agreement is not None:
+            return candidate
+        folder = self.store.candidate_dir(candidate.id, candidate.round) / "prescreen"
+        screening = screen(self.task, candidate.code, stored, folder)
+        if screening.agreement is None:  # too few clearly different episodes, or the scoring failed
+            self.progress.note(f"{candidate.id}: not pre-screened ({'; '.join(screening.wrong) or 'too few pairs'})")
+            return candidate
+        screened = replace(candidate, screening_agreement=screening.agreement)
+        if screening.rejects(self.loop.prescreen_threshold):
+            screened = replace(
+                screened,
+                status="prescreened_out",
+                message=f"not trained: on {screening.pairs} pairs of stored episodes it agreed with the task score "
+                        f"only {screening.agreement:.0%} of the time; " + "; ".join(screening.wrong),
+            )  # fmt: skip
+        self.store.save_candidate(screened)
+        self.progress.note(f"{candidate.id}: pre-screen agreement {screening.agreement:.0%}"
+                           + (", not trained" if screened.status == "prescreened_out" else ""))  # fmt: skip
+        return screened
 
     def _trained(self, candidate: Candidate) -> Candidate:
         if candidate.status != "ready":

@@ -341,6 +341,8 @@ class LoopConfig:
     repair_attempts: int = 2  # repairs after a failed check or a critic's rejection
     critic: bool = True
     analyzer: bool = True
+    prescreen: bool = True  # score stored episodes with a new candidate before training it (from round 2)
+    prescreen_threshold: float = 0.5  # below this agreement with the task scores, it is not trained
     final_seeds: int = 3  # the best reward is re-trained on this many seeds at the end
     final_steps: int | None = None  # budget of the final training; None: the round budget
     workers: int = 1  # trainings at once
@@ -409,7 +411,7 @@ class Attempt:
     explanation: str = ""  # the designer's words around the code: what it changed and why
 
 
-CandidateStatus = Literal["ready", "failed_check", "rejected", "trained", "training_failed"]
+CandidateStatus = Literal["ready", "failed_check", "rejected", "prescreened_out", "trained", "training_failed"]
 
 
 @dataclass(frozen=True)
@@ -423,6 +425,8 @@ class Candidate:
     attempts: tuple[Attempt, ...]
     message: str = ""  # why it was dropped or failed
     training: TrainingResult | None = None
+    # Pre-screening: the share of pairs of stored episodes it ranked as their task scores do.
+    screening_agreement: float | None = None
 
     @property
     def code(self) -> str | None:
@@ -459,6 +463,7 @@ class RoundResult:
     best_so_far_id: str | None
     feedback: Feedback | None  # on the best so far
     lessons: tuple[str, ...]  # one line per candidate that did not work
+    steps_saved: int = 0  # training steps not spent, thanks to pre-screening
 
 
 @dataclass(frozen=True)

@@ -86,8 +86,13 @@ def _round_lines(result: RoundResult, candidates: list[Candidate]) -> list[str]:
             if attempt.critique is not None:
                 reasons = "; ".join(attempt.critique.reasons)
                 lines.append(f"  - critic: {attempt.critique.verdict}" + (f": {reasons}" if reasons else ""))
-        if candidate.status == "training_failed":
-            lines.append(f"- training failed: {candidate.message}")
+        if candidate.screening_agreement is not None:
+            lines.append(f"- pre-screening on stored episodes: agreed with the task score on "
+                         f"{candidate.screening_agreement:.0%} of pairs")  # fmt: skip
+        if candidate.status in ("training_failed", "prescreened_out"):
+            lines.append(f"- {candidate.message}")
+    if result.steps_saved:
+        lines += ["", f"Pre-screening saved {result.steps_saved} training steps in this round."]
     if result.best_so_far_id:
         lines += ["", f"Best so far after this round: **{result.best_so_far_id}**."]
     return lines
@@ -99,6 +104,7 @@ def _outcome(candidate: Candidate) -> str:
         "ready": "not trained yet",
         "failed_check": "dropped: check failed",
         "rejected": "dropped: rejected by the critic",
+        "prescreened_out": "not trained: failed pre-screening",
         "training_failed": "training failed",
     }[candidate.status]
 

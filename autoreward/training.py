@@ -36,6 +36,8 @@ from .sandbox import run_worker
 # Held-out evaluation episodes use seeds far from any training seed.
 EVALUATION_SEED_BASE = 1_000_000
 PROGRESS_INTERVAL_SECONDS = 2.0
+TRANSITIONS_PER_EPISODE = 100  # kept from each held-out episode for pre-screening
+TRANSITIONS_FILE = "transitions.npz"
 
 
 @dataclass(frozen=True)
@@ -166,14 +168,21 @@ def _curve_callback(reward_env, config: TrainingConfig, channel, curve_path: Pat
     return CurveCallback()
 
 
-def evaluate(model, task: Task, config: TrainingConfig, reward_function, normalizer=None) -> Evaluation:
-    """Run `config.eval_episodes` deterministic episodes with held-out seeds and score them."""
-    from .trajectory import TrajectoryRecorder
+def evaluate(model, task: Task, config: TrainingConfig, reward_function, normalizer=None,
+             transitions_path: Path | None = None) -> Evaluation:  # fmt: skip
+    """Run `config.eval_episodes` deterministic episodes with held-out seeds and score them.
+
+    With `transitions_path`, a sample of each episode's transitions (about
+    `TRANSITIONS_PER_EPISODE`) is saved there for pre-screening later rewards.
+    """
+    from .trajectory import TrajectoryRecorder, TransitionSampler
     from .vec_env import EPISODE_INFO_KEY, make_vec_env
 
     env = make_vec_env(task, 1, EVALUATION_SEED_BASE, config.reward_source, reward_function)
     recorder = TrajectoryRecorder(env.layout)
-    env.observers.append(recorder.observe)
+    limit = task.max_episode_steps or env.venv.envs[0].spec.max_episode_steps or 1000
+    sampler = TransitionSampler(stride=-(-limit // TRANSITIONS_PER_EPISODE))
+    env.observers += [recorder.observe, sampler.observe]
     episodes = []
     for index in range(config.eval_episodes):
         seed = EVALUATION_SEED_BASE + index
@@ -188,8 +197,11 @@ def evaluate(model, task: Task, config: TrainingConfig, reward_function, normali
                 episode = replace(infos[0][EPISODE_INFO_KEY], seed=seed)
                 episodes.append(episode)
                 recorder.end_episode(episode.terminated)
+                sampler.end_episode()
                 break
     env.close()
+    if transitions_path is not None:
+        sampler.save(transitions_path)
     fitness = [e.fitness for e in episodes if e.fitness is not None]
     success = None
     if task.fitness is not None and task.success_threshold is not None:
@@ -231,7 +243,7 @@ def run_training_job(payload: dict[str, Any], output_dir: Path, channel) -> dict
         normalizer.save(str(output_dir / "vecnormalize.pkl"))
 
     channel.progress(stage="evaluating", episodes=config.eval_episodes)
-    evaluation = evaluate(model, task, config, reward_function, normalizer)
+    evaluation = evaluate(model, task, config, reward_function, normalizer, output_dir / TRANSITIONS_FILE)
     result = TrainingResult(
         task_id=task.id,
         reward_source=config.reward_source,

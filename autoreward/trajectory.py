@@ -145,3 +145,39 @@ def summary_text(summary: TrajectorySummary) -> str:
     lines.append("")
     lines.append("early / late: mean over the first / last tenth of each episode.")
     return "\n".join(lines)
+
+
+
+class TransitionSampler:
+    """Keeps every `stride`-th transition of held-out episodes as raw State arrays, for re-scoring later.
+
+    Pre-screening (`prescreen.py`) scores these stored transitions with a new
+    reward program, without training it, and compares its ranking of the
+    episodes with their known task scores.
+    """
+
+    def __init__(self, stride: int):
+        self.stride = max(1, stride)
+        self._step = 0
+        self._episode = 0
+        self._kept: list[tuple[int, dict, np.ndarray, dict]] = []
+
+    def observe(self, state: State, action: np.ndarray, next_state: State) -> None:
+        if self._step % self.stride == 0:
+            before = {k: v.astype(np.float32) for k, v in state.arrays().items()}
+            after = {k: v.astype(np.float32) for k, v in next_state.arrays().items()}
+            self._kept.append((self._episode, before, np.asarray(action, np.float32).copy(), after))
+        self._step += 1
+
+    def end_episode(self) -> None:
+        self._episode += 1
+        self._step = 0
+
+    def save(self, path) -> None:
+        if not self._kept:
+            return
+        arrays = {"episode": np.array([e for e, *_ in self._kept]), "action": np.concatenate([a for _, _, a, _ in self._kept])}
+        for name in self._kept[0][1]:
+            arrays[f"before.{name}"] = np.concatenate([b[name] for _, b, _, _ in self._kept])
+            arrays[f"after.{name}"] = np.concatenate([a[name] for *_, a in self._kept])
+        np.savez_compressed(path, **arrays)

@@ -62,6 +62,10 @@ def main(argv: list[str]) -> int:
             from .training import run_training_job
 
             result = run_training_job(job["payload"], output_dir, channel)
+        elif job["kind"] == "score":
+            from .prescreen import run_score_job
+
+            result = run_score_job(job["payload"], channel)
         else:
             raise ValueError(f"unknown job kind {job['kind']!r}")
     except BaseException as error:  # report everything, even SystemExit raised by a reward program

@@ -71,3 +71,21 @@ def persona(body: dict) -> Reply:
     if second_round and sample == 0:
         return block(BACKWARD.format(scale=2.0, effort=0.05), "Weight the speed more, as the analysis suggests.")
     return Reply("Here it is in JavaScript:\n\n```javascript\nfunction computeReward() { return 0; }\n```\n")
+
+
+REVERSED = """
+import numpy as np
+
+def compute_reward(state, action, next_state):
+    x_velocity = (next_state.joints.rootx.qpos - state.joints.rootx.qpos) / state.dt
+    speed = 1.5 * x_velocity
+    return speed, {"speed": speed}
+"""
+
+
+def persona_with_a_reversed_candidate(body: dict) -> Reply:
+    """As `persona`, but round 2's second candidate rewards running the wrong way, and the critic misses it."""
+    messages = body["messages"]
+    if len(messages) == 2 and "The best reward so far" in messages[1]["content"] and body.get("seed") == 1:
+        return block(REVERSED, "Reward the speed of the root joint.")
+    return persona(body)

@@ -26,7 +26,7 @@ from autoreward.records import Candidate, LoopConfig, read_json
 from autoreward.tasks import find_task
 
 from .chat_server import ChatServer
-from .llm_persona import persona
+from .llm_persona import persona, persona_with_a_reversed_candidate
 
 SECRET = "sk-test-5ecret-do-not-write-me-anywhere-0123456789"
 SHORT_TASK = """
@@ -203,6 +203,21 @@ def test_a_run_designs_repairs_reviews_trains_analyses_and_scores_through_a_chat
     shown = subprocess.run([sys.executable, "-m", "autoreward", "show", str(run)], capture_output=True, text=True, env=wide)
     assert "Round 2" in shown.stdout and "rejected by the critic" not in shown.stdout  # r1c1 was repaired, not dropped
     assert "critic: reject: the reward is the velocity along +x" in shown.stdout
+
+
+def test_pre_screening_skips_training_a_candidate_that_reverses_the_task(workspace):
+    with ChatServer(responder=persona_with_a_reversed_candidate) as server:
+        _run_to_end(["run", "cheetah_back_short", "--tasks-dir", "tasks", *RUN_FLAGS, "--final-seeds", "1"],
+                    server.url, workspace)  # fmt: skip
+    run = _the_run(workspace)
+    candidates = _candidates(run)
+    reversed_one, good_one = candidates["r2c1"], candidates["r2c0"]
+    assert reversed_one.status == "prescreened_out" and reversed_one.training is None
+    assert reversed_one.screening_agreement < 0.5 < good_one.screening_agreement
+    assert "task score" in reversed_one.message
+    assert not (run / "round_2" / "r2c1" / "training").exists()
+    assert read_json(run / "round_2" / "round.json")["steps_saved"] == 512
+    assert "Pre-screening saved 512 training steps" in (run / "export" / "reward_report.md").read_text()
 
 
 def test_a_task_given_in_words_has_its_best_reward_chosen_by_a_judge(workspace):
