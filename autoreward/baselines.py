@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import TaskError
+from .jail import Jail
 from .records import Baselines, Task, read_json, write_json
 from .runs import baseline_dir
 from .training import TrainingConfig, train
@@ -23,6 +24,7 @@ def load_or_train_baselines(
     config: TrainingConfig,
     runs_dir: Path,
     on_progress: Callable[[str, dict], None] | None = None,
+    jail: Jail | None = None,
 ) -> Baselines:
     """The cached baselines for this task and budget, training whichever are missing."""
     if task.fitness is None:
@@ -34,8 +36,8 @@ def load_or_train_baselines(
 
     code = Path(task.human_reward).read_text() if task.human_reward else None
     human_config = replace(config, reward_source="program" if code else "native")
-    human = train(task, human_config, folder / "human", code, _tagged(on_progress, "human"))
-    sparse = train(task, replace(config, reward_source="sparse"), folder / "sparse", None, _tagged(on_progress, "sparse"))
+    human = train(task, human_config, folder / "human", code, _tagged(on_progress, "human"), jail)
+    sparse = train(task, replace(config, reward_source="sparse"), folder / "sparse", None, _tagged(on_progress, "sparse"), jail)
     baselines = Baselines(
         task_id=task.id,
         algo=config.algo,
