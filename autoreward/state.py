@@ -467,11 +467,18 @@ class State:
         return group
 
     def resolve(self, path: str):
-        """The field at a dotted path such as 'bodies.target.pos'."""
+        """The field at a dotted path such as 'bodies.target.pos'.
+
+        The path walks the named view only (groups, bodies, joints, sites): it
+        stops at the first array, so a reward program cannot use it as a
+        `getattr` with a built string (`resolve("qpos.tofile")`).
+        """
         value: Any = self
         for part in path.split("."):
             if part.startswith("_"):
                 raise AttributeError(f"{part!r} is private")
+            if not isinstance(value, (State, Group, Body, Joint, Site)):
+                raise AttributeError(f"{path!r} goes past a field of the state at {part!r}; index the array instead")
             value = getattr(value, part)
         return value
 
