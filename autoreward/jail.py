@@ -133,14 +133,14 @@ class Jail:
         return cls(bwrap=None, reason=reason)
 
     @classmethod
-    def from_setting(cls, value: str | None) -> "Jail":
+    def from_setting(cls, value: str | None, executable: str = "bwrap") -> "Jail":
         """The jail asked for by AUTOREWARD_JAIL's value: on (or unset), off, or require."""
         setting = (value or "on").strip().lower()
         if setting in ("off", "0", "no", "false"):
             return cls.disabled(f"{SETTING_VARIABLE}={value} turned it off")
         if setting not in ("on", "1", "yes", "true", "require"):
             raise AutorewardError(f"{SETTING_VARIABLE} must be on, off or require, got {value!r}")
-        jail = cls.detect()
+        jail = cls.detect(executable)
         if setting == "require" and not jail.active:
             raise JailUnavailableError(f"{SETTING_VARIABLE}=require, but the jail cannot run: {jail.reason}")
         return jail

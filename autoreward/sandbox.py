@@ -43,6 +43,8 @@ MESSAGE_FD_VARIABLE = "AUTOREWARD_MESSAGE_FD"
 PARENT_PID_VARIABLE = "AUTOREWARD_PARENT_PID"
 # Seconds of CPU time a worker gets beyond its wall budget before the kernel stops it (SIGXCPU).
 CPU_GRACE_SECONDS = 10
+# The longest message line a worker may send (a training result is a few kilobytes).
+MESSAGE_BYTES = 16 * 1024**2
 # bwrap reports a worker killed by signal N as exit code 128 + N.
 SIGNAL_EXIT_BASE = 128
 # Variables a worker may inherit; everything else (API keys included) is dropped.
@@ -150,6 +152,7 @@ def _supervise(process, read_fd: int, limits: WorkerLimits, on_progress, jailed:
     started = last_message = time.monotonic()
     pending = b""
     result: Any = None
+    reported = False
     error: dict | None = None
     while True:
         now = time.monotonic()
@@ -172,17 +175,21 @@ def _supervise(process, read_fd: int, limits: WorkerLimits, on_progress, jailed:
         last_message = time.monotonic()
         pending += chunk
         *lines, pending = pending.split(b"\n")
+        if len(pending) > MESSAGE_BYTES:
+            return WorkerOutcome("error", f"the worker sent a message longer than {MESSAGE_BYTES} bytes and was killed")
         for line in lines:
-            message = json.loads(line)
+            message = _parse(line)
+            if message is None:
+                return WorkerOutcome("error", f"the worker sent a malformed message and was killed: {line[:200]!r}")
             if message["type"] == "progress" and on_progress is not None:
                 on_progress(message["data"])
             elif message["type"] == "result":
-                result = message["data"]
+                result, reported = message["data"], True
             elif message["type"] == "error":
                 error = message["data"]
 
     code = process.wait()
-    if result is not None and code == 0:
+    if reported and code == 0:
         return WorkerOutcome("ok", "finished", result=result, exit_code=code)
     if error is not None:
         return WorkerOutcome("error", error["message"], exit_code=code)
@@ -193,6 +200,21 @@ def _supervise(process, read_fd: int, limits: WorkerLimits, on_progress, jailed:
 
 
 _SIGNALS = {s.value for s in signal.Signals}
+
+
+def _parse(line: bytes) -> dict | None:
+    """One message from the pipe, or None if it is not one the worker would send (code writing to the pipe)."""
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(message, dict) or message.get("type") not in ("progress", "result", "error"):
+        return None
+    if message["type"] == "error" and not (isinstance(message.get("data"), dict) and "message" in message["data"]):
+        return None
+    if message["type"] == "progress" and not isinstance(message.get("data"), dict):
+        return None
+    return message
 
 
 def _death(number: int) -> str:
