@@ -98,12 +98,12 @@ def static_check(code: str) -> CheckResult:
 
     aliases = _numpy_aliases(tree)
     problems = [
-        (getattr(node, "lineno", 0), problem)
+        (_position(node), problem)
         for node in ast.walk(tree)
         if (problem := _forbidden(node) or _numpy_problem(node, aliases)) is not None
     ]
     if problems:
-        line, (category, message) = min(problems, key=lambda found: found[0])  # the first in reading order
+        (line, _, _), (category, message) = min(problems, key=lambda found: found[0])  # the first one read
         return _fail(category, message, line or None)
 
     functions = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == ENTRY_POINT]
@@ -130,6 +130,11 @@ def static_check(code: str) -> CheckResult:
             function.lineno,
         )
     return CheckResult(category=CheckCategory.OK, message="passed the static rules")
+
+
+def _position(node: ast.AST) -> tuple[int, int, int]:
+    """Where a node is read: its line, then its start, then its end (`a.b.c` and `a.b` start alike)."""
+    return getattr(node, "lineno", 0), getattr(node, "col_offset", 0), getattr(node, "end_col_offset", 0) or 0
 
 
 def _forbidden(node: ast.AST) -> tuple[CheckCategory, str] | None:
