@@ -27,6 +27,7 @@ from . import reward_program
 from .jail import Jail
 from .records import CheckCategory, CheckResult, Task, WorkerLimits, from_dict, to_dict
 from .sandbox import run_worker
+from .tasks import task_folders
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ def check_program(
         return static
     payload = {"task": to_dict(task), "code": code, "options": to_dict(options)}
     limits = WorkerLimits(wall_seconds=300.0, idle_seconds=options.idle_seconds, memory_bytes=4 * 1024**3)
+    jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task))
     outcome = run_worker("check", payload, output_dir, limits, jail=jail)
     if outcome.status == "ok":
         return from_dict(CheckResult, outcome.result)

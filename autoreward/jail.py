@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import AutorewardError
@@ -144,6 +144,13 @@ class Jail:
         if setting == "require" and not jail.active:
             raise JailUnavailableError(f"{SETTING_VARIABLE}=require, but the jail cannot run: {jail.reason}")
         return jail
+
+    def showing(self, paths) -> "Jail":
+        """This jail, also showing `paths` (files or folders that exist) read-only, e.g. a task's model files."""
+        extra = [os.path.abspath(p) for p in paths if os.path.exists(p)]
+        if self.bwrap is None or not extra:
+            return self
+        return replace(self, read_only=_outermost([*self.read_only, *extra]))
 
     def wrap(self, argv: list[str], output_dir: Path) -> list[str]:
         """The command line that runs `argv` jailed, able to write only `output_dir` (unchanged if no jail)."""

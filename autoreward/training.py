@@ -33,6 +33,7 @@ from .records import (
     write_json,
 )
 from .sandbox import run_worker
+from .tasks import task_folders
 
 # Held-out evaluation episodes use seeds far from any training seed.
 EVALUATION_SEED_BASE = 1_000_000
@@ -80,6 +81,7 @@ def train(
         raise ValueError("training on a reward program needs its code")
     payload = {"task": to_dict(task), "config": to_dict(config), "code": code}
     limits = WorkerLimits(wall_seconds=config.wall_seconds, idle_seconds=300.0, memory_bytes=config.memory_bytes)
+    jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task))
     outcome = run_worker("train", payload, output_dir, limits, on_progress, jail)
     if outcome.status != "ok":
         raise WorkerError(f"training failed: {outcome.message}\n{outcome.log_tail[-1500:]}".rstrip())

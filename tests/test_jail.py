@@ -249,3 +249,22 @@ def test_garbage_on_the_message_pipe_is_an_error_not_a_crash_of_the_orchestrator
 def test_a_job_that_raises_system_exit_is_an_error_not_a_success(raised, jail, tmp_path):
     outcome = probe(f"raise {raised}\n", tmp_path, jail)
     assert outcome.status == "error" and raised.split("(")[0] in outcome.message
+
+
+def test_a_task_whose_model_file_lives_elsewhere_is_shown_to_its_jailed_worker(active_jail, cheetah, tmp_path):
+    import dataclasses
+    import shutil
+
+    import gymnasium
+
+    from autoreward.checker import CheckOptions, check_program
+
+    from .conftest import human_reward
+
+    model = tmp_path / "models" / "my_cheetah.xml"
+    model.parent.mkdir()
+    shutil.copy(Path(gymnasium.__file__).parent / "envs" / "mujoco" / "assets" / "half_cheetah.xml", model)
+    task = dataclasses.replace(cheetah, env_kwargs={**cheetah.env_kwargs, "xml_file": str(model)})
+    options = CheckOptions(transitions=16, batch_size=16, rows_compared=2)
+    result = check_program(task, human_reward(cheetah), tmp_path / "check", options, jail=active_jail)
+    assert result.ok, result.message
