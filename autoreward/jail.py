@@ -13,7 +13,7 @@ jailed one:
 - the worker's own output folder bound read-write at its own path: the only
   place it can write that outlives it. `/tmp` and `/dev/shm` are private
   size-limited memory folders that vanish with it;
-- new network (no interface but a dead loopback), PID, IPC, UTS, user and
+- new network (only a loopback of its own), PID, IPC, UTS, user and
   cgroup namespaces; no capabilities, no nested user namespaces; a new
   session (no terminal to inject keystrokes into); killed when its parent
   dies.

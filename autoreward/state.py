@@ -26,6 +26,7 @@ import mujoco
 import numpy as np
 
 from .errors import TaskError
+from .reward_program import FORBIDDEN_ATTRIBUTES
 
 # name -> function(model) giving the per-environment shape of that raw array.
 RAW_FIELDS: dict[str, Any] = {
@@ -107,7 +108,8 @@ def python_names(raw_names: list[str], prefix: str) -> list[str]:
         name = re.sub(r"\W", "_", raw) if raw else f"{prefix}{index}"
         if name[0].isdigit():
             name = f"{prefix}_{name}"
-        if keyword.iskeyword(name) or name in {"names", "items"}:
+        # Keywords, and attribute names the reward rules refuse (a body called `system`), get a trailing underscore.
+        if keyword.iskeyword(name) or name in {"names", "items"} or name in FORBIDDEN_ATTRIBUTES:
             name += "_"
         while name in seen:
             name = f"{name}_{index}"
