@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import TaskError
+from .jail import Jail
 from .records import Baselines, Task, TrainingResult, read_json, write_json
 from .runs import baseline_dir
 from .training import TrainingConfig, train
@@ -24,6 +25,7 @@ def load_or_train_baselines(
     config: TrainingConfig,
     runs_dir: Path,
     on_progress: Callable[[str, dict], None] | None = None,
+    jail: Jail | None = None,
 ) -> Baselines:
     """The cached baselines for this task and budget, training whichever are missing."""
     if task.fitness is None:
@@ -35,8 +37,9 @@ def load_or_train_baselines(
 
     code = Path(task.human_reward).read_text() if task.human_reward else None
     human_config = replace(config, reward_source="program" if code else "native")
-    human = _trained(task, human_config, folder / "human", code, _tagged(on_progress, "human"))
-    sparse = _trained(task, replace(config, reward_source="sparse"), folder / "sparse", None, _tagged(on_progress, "sparse"))
+    human = _trained(task, human_config, folder / "human", code, _tagged(on_progress, "human"), jail)
+    sparse = _trained(task, replace(config, reward_source="sparse"), folder / "sparse", None,
+                      _tagged(on_progress, "sparse"), jail)  # fmt: skip
     baselines = Baselines(
         task_id=task.id,
         algo=config.algo,
@@ -50,12 +53,12 @@ def load_or_train_baselines(
     return baselines
 
 
-def _trained(task: Task, config: TrainingConfig, folder: Path, code, on_progress) -> TrainingResult:
+def _trained(task: Task, config: TrainingConfig, folder: Path, code, on_progress, jail) -> TrainingResult:
     """One baseline's training, reused if an interrupted earlier call finished it."""
     if (folder / "training.json").exists():
         return read_json(folder / "training.json", TrainingResult)
     shutil.rmtree(folder, ignore_errors=True)
-    return train(task, config, folder, code, on_progress)
+    return train(task, config, folder, code, on_progress, jail)
 
 
 def _tagged(on_progress, name: str):

@@ -24,8 +24,10 @@ from typing import Any
 import numpy as np
 
 from . import reward_program
+from .jail import Jail
 from .records import CheckCategory, CheckResult, Task, WorkerLimits, from_dict, to_dict
 from .sandbox import run_worker
+from .tasks import task_folders
 
 
 @dataclass(frozen=True)
@@ -39,14 +41,17 @@ class CheckOptions:
     idle_seconds: float = 20.0  # a call silent this long is a hang
 
 
-def check_program(task: Task, code: str, output_dir: Path, options: CheckOptions = CheckOptions()) -> CheckResult:
-    """Check `code` against the reward contract for `task`. Runs the code only in a worker process."""
+def check_program(
+    task: Task, code: str, output_dir: Path, options: CheckOptions = CheckOptions(), jail: Jail | None = None
+) -> CheckResult:
+    """Check `code` against the reward contract for `task`. Runs the code only in a (jailed) worker process."""
     static = reward_program.static_check(code)
     if not static.ok:
         return static
     payload = {"task": to_dict(task), "code": code, "options": to_dict(options)}
     limits = WorkerLimits(wall_seconds=300.0, idle_seconds=options.idle_seconds, memory_bytes=4 * 1024**3)
-    outcome = run_worker("check", payload, output_dir, limits)
+    jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task))
+    outcome = run_worker("check", payload, output_dir, limits, jail=jail)
     if outcome.status == "ok":
         return from_dict(CheckResult, outcome.result)
     if outcome.status in ("timeout", "idle_timeout"):
@@ -162,6 +167,7 @@ def check_loaded(code: str, states, actions, next_states, options: CheckOptions,
 
     rows = batches[0]
     total, components = outputs[0]
+    _beat(channel, "repeating")
     again = _call(compute_reward, code, states.rows(rows), actions[rows], next_states.rows(rows))
     if isinstance(again, CheckResult):
         return again
@@ -174,6 +180,7 @@ def check_loaded(code: str, states, actions, next_states, options: CheckOptions,
 
     compared = rows[: options.rows_compared]
     for position, row in enumerate(compared):
+        _beat(channel, "row by row")
         single = _call(compute_reward, code, states.rows(int(row)), actions[row : row + 1], next_states.rows(int(row)))
         if isinstance(single, CheckResult):
             return single
@@ -188,6 +195,7 @@ def check_loaded(code: str, states, actions, next_states, options: CheckOptions,
                 "row. Do not normalise by batch statistics (mean, max, sum over axis 0) or index fixed rows.",
             )
 
+    _beat(channel, "timing")
     seconds = _time_per_call(compute_reward, states.rows(rows), actions[rows], next_states.rows(rows))
     if seconds > options.call_budget_seconds:
         return CheckResult(
@@ -204,6 +212,12 @@ def check_loaded(code: str, states, actions, next_states, options: CheckOptions,
         components=component_names,
         seconds_per_call=seconds,
     )
+
+
+def _beat(channel, stage: str) -> None:
+    """A progress message before each call, so the supervisor's silence budget times one call, not the whole check."""
+    if channel is not None:
+        channel.progress(stage=stage)
 
 
 def _call(function, code: str, state, action, next_state):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 from contextlib import contextmanager
@@ -39,6 +40,13 @@ def _clear_errors():
     except AutorewardError as error:
         errors.print(f"[bold red]error:[/] {error}", highlight=False)
         raise typer.Exit(2) from None
+
+
+def _jail():
+    """The worker jail for this command, built once: AUTOREWARD_JAIL is on (default), off or require."""
+    from .jail import SETTING_VARIABLE, Jail
+
+    return Jail.from_setting(os.environ.get(SETTING_VARIABLE))
 
 
 def _resolve_task(name: str, tasks_dir: list[Path] | None) -> Task:
@@ -100,7 +108,7 @@ def check(task: str = typer.Argument(..., help="A task id, a task file or an env
         chosen = _resolve_task(task, tasks_dir)
         code = _read_reward(reward)
         with tempfile.TemporaryDirectory(prefix="autoreward-check-") as folder:
-            result = check_program(chosen, code, Path(folder))
+            result = check_program(chosen, code, Path(folder), jail=_jail())
     _print_check(result)
     if not result.ok:
         raise typer.Exit(1)
@@ -170,16 +178,17 @@ def train(
         write_json(run / "config.json", {"command": shlex.join(sys.argv), "task": chosen, "training": config,
                                          "reward_file": str(reward)})
         console.print(f"run folder: [bold]{run}[/]")
-        result = check_program(chosen, code, run / "check")
+        jail = _jail()
+        result = check_program(chosen, code, run / "check", jail=jail)
         write_json(run / "check.json", result)
         _print_check(result)
         if not result.ok:
             raise typer.Exit(1)
         with _progress_bars() as handle:
-            trained = train_policy(chosen, config, run / "training", code, lambda d: handle("reward", d))
+            trained = train_policy(chosen, config, run / "training", code, lambda d: handle("reward", d), jail)
             normalized = None
             if baselines:
-                reference = load_or_train_baselines(chosen, config, runs_dir, handle)
+                reference = load_or_train_baselines(chosen, config, runs_dir, handle, jail)
                 normalized = reference.normalize(trained.evaluation.fitness_mean, chosen.fitness.higher_is_better)
         summary = {
             "task": chosen.id,
@@ -228,8 +237,9 @@ def baseline(
     with _clear_errors():
         chosen = _resolve_task(task, tasks_dir)
         config = _training_options(chosen, algo, steps, seed, envs, eval_episodes)
+        jail = _jail()
         with _progress_bars() as handle:
-            result = load_or_train_baselines(chosen, config, runs_dir, handle)
+            result = load_or_train_baselines(chosen, config, runs_dir, handle, jail)
     table = Table(title=f"{chosen.id} baselines ({config.algo}, {config.steps} steps, seed {seed})")
     table.add_column("reward")
     table.add_column("fitness")

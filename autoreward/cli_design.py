@@ -13,7 +13,7 @@ import typer
 from rich.markdown import Markdown
 from rich.table import Table
 
-from .cli import RunsDirOption, TasksDirOption, _clear_errors, _progress_bars, _resolve_task, app, console
+from .cli import RunsDirOption, TasksDirOption, _clear_errors, _jail, _progress_bars, _resolve_task, app, console
 from .errors import AutorewardError
 from .records import Budget, FinalResult, LLMSettings, LoopConfig, Task
 from .resources import data_dir
@@ -148,7 +148,7 @@ def _design(resume: Optional[Path], task: Optional[Task], loop: Optional[LoopCon
     llm = RecordedLLM(CachedLLM(backend, store.path / "llm_cache"), store)
     console.print(f"run folder: [bold]{store.path}[/]  (resume with: autoreward run --resume {store.path})")
     with _progress_bars() as bars:
-        final = DesignLoop(store, llm, prompts, runs_dir, ConsoleProgress(bars)).run()
+        final = DesignLoop(store, llm, prompts, runs_dir, ConsoleProgress(bars), jail=_jail()).run()
     _write_outputs(store)
     _print_final(store, final)
     return store

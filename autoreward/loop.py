@@ -25,10 +25,11 @@ import numpy as np
 from .analysis import build_feedback, judge_best, lessons
 from .baselines import load_or_train_baselines
 from .checker import check_program
-from .design import CandidateDesigner, CheckFunction, DesignBrief
+from .design import CandidateDesigner, DesignBrief
 from .describe import describe_task
 from .prescreen import LabelledEpisode, labelled_episodes, screen
 from .errors import WorkerError
+from .jail import Jail
 from .llm import LLM
 from .prompts import Prompts
 from .records import Candidate, FinalResult, NormalizedScore, RoundResult, RunConfig, Task, TrainingResult, read_json
@@ -61,13 +62,14 @@ class DesignLoop:
     prompts: Prompts
     runs_dir: Path  # where baselines are cached, shared by runs
     progress: LoopProgress = SilentProgress()
-    check: CheckFunction = check_program
+    jail: Jail | None = None  # built once by the caller; None probes bubblewrap on each worker start
 
     def __post_init__(self):
         self.config: RunConfig = self.store.config()
         self.task: Task = self.config.task
         self.loop = self.config.loop
-        self.designer = CandidateDesigner(self.llm, self.prompts, self.task, self.loop, self.check)
+        check = lambda task, code, folder: check_program(task, code, folder, jail=self.jail)  # noqa: E731
+        self.designer = CandidateDesigner(self.llm, self.prompts, self.task, self.loop, check)
 
     def run(self) -> FinalResult:
         state_description = describe_task(self.task)
@@ -164,7 +166,7 @@ class DesignLoop:
         if candidate.status != "ready" or candidate.screening_agreement is not None:
             return candidate
         folder = self.store.candidate_dir(candidate.id, candidate.round) / "prescreen"
-        screening = screen(self.task, candidate.code, stored, folder)
+        screening = screen(self.task, candidate.code, stored, folder, self.jail)
         if screening.agreement is None:  # too few clearly different episodes, or the scoring failed
             self.progress.note(f"{candidate.id}: not pre-screened ({'; '.join(screening.wrong) or 'too few pairs'})")
             return candidate
@@ -190,7 +192,7 @@ class DesignLoop:
         on_progress = lambda data: self.progress.training(candidate.id, data)  # noqa: E731
         self.store.log_event("training started", candidate=candidate.id)
         try:
-            training = train(self.task, config, folder, candidate.code, on_progress)
+            training = train(self.task, config, folder, candidate.code, on_progress, self.jail)
         except WorkerError as error:
             trained = replace(candidate, status="training_failed", message=str(error).splitlines()[0])
         else:
@@ -237,7 +239,8 @@ class DesignLoop:
             if self.task.fitness is None:
                 return training, None  # no fitness, so no sparse baseline and no normalized score
             baselines = load_or_train_baselines(
-                self.task, config, self.runs_dir, lambda name, data: self.progress.training(f"{name} s{seed}", data)
+                self.task, config, self.runs_dir, lambda name, data: self.progress.training(f"{name} s{seed}", data),
+                self.jail,
             )
             return training, baselines
 
@@ -282,7 +285,8 @@ class DesignLoop:
             return read_json(folder / "training.json", TrainingResult)
         shutil.rmtree(folder, ignore_errors=True)
         self.store.log_event("final training started", candidate=best.id, seed=config.seed)
-        training = train(self.task, config, folder, best.code, lambda data: self.progress.training(f"final s{config.seed}", data))
+        training = train(self.task, config, folder, best.code,
+                         lambda data: self.progress.training(f"final s{config.seed}", data), self.jail)  # fmt: skip
         self.store.log_event("final training finished", candidate=best.id, seed=config.seed)
         return training
 

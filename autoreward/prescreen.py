@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 
 from .records import Candidate, Task, WorkerLimits, from_dict, to_dict
+from .jail import Jail
+from .tasks import task_folders
 from .sandbox import run_worker
 from .training import TRANSITIONS_FILE
 
@@ -61,7 +63,7 @@ def labelled_episodes(candidates: list[Candidate], folder_of) -> list[LabelledEp
     return found
 
 
-def screen(task: Task, code: str, episodes: list[LabelledEpisode], output_dir: Path,
+def screen(task: Task, code: str, episodes: list[LabelledEpisode], output_dir: Path, jail: Jail | None = None,
            min_gap_fraction: float = 0.1, shown: int = 3) -> Screening:  # fmt: skip
     """Score the stored episodes with `code` in a worker and compare the ranking with the task scores."""
     output_dir = Path(output_dir).resolve()
@@ -73,7 +75,9 @@ def screen(task: Task, code: str, episodes: list[LabelledEpisode], output_dir: P
         local[file] = inputs / f"{number}.npz"
         shutil.copyfile(file, local[file])
     payload = {"task": to_dict(task), "code": code, "files": [str(local[f]) for f in files]}
-    outcome = run_worker("score", payload, output_dir, WorkerLimits(wall_seconds=300.0, idle_seconds=60.0))
+    limits = WorkerLimits(wall_seconds=300.0, idle_seconds=60.0, memory_bytes=4 * 1024**3)
+    jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task))
+    outcome = run_worker("score", payload, output_dir, limits, None, jail)
     if outcome.status != "ok":
         return Screening(None, 0, (f"could not score the stored episodes: {outcome.message}",))
     means = outcome.result  # {file: {episode: mean reward per step}}

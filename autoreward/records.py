@@ -272,8 +272,10 @@ class WorkerLimits:
 
     wall_seconds: float = 3600.0
     idle_seconds: float = 60.0  # longest silence between two messages
-    memory_bytes: int | None = 8 * 1024**3
-    file_bytes: int = 2 * 1024**3
+    memory_bytes: int | None = 8 * 1024**3  # address space (RLIMIT_AS)
+    file_bytes: int = 2 * 1024**3  # largest file it may write (RLIMIT_FSIZE)
+    cpu_seconds: float | None = None  # RLIMIT_CPU; None: the wall budget plus a few seconds
+    processes: int = 512  # threads and processes beyond what the user already runs (RLIMIT_NPROC; not for root)
 
 
 @dataclass(frozen=True)

@@ -11,16 +11,20 @@ the worker's own output folder and starts `python -m autoreward.worker` with:
 - a wall-clock budget and an idle budget (longest silence between two
   messages): past either, the group is killed with SIGKILL.
 
-Inside, the worker sets its own resource limits (memory, file size, no core
-files) and asks the kernel to kill it if the orchestrator dies, before it
-touches any untrusted code. What this does not promise: the worker runs as
-the same user, can read what that user can read, and can reach the
-network. The jail that closes those gaps is layered on top of this module.
+The supervisor decides the worker's resource limits (`resource_limits`:
+address space, file size, CPU time, processes, no core files); the worker
+applies them, and asks the kernel to kill it if its parent dies, before it
+touches any untrusted code. Around all of this, a `Jail` (autoreward.jail)
+runs the worker under bubblewrap where it works: no network, a read-only
+view of the system, writes only to its output folder. Without it the worker
+runs as the same user, can read what that user can read, and can reach the
+network; `Jail.detect` says so loudly.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import select
 import signal
@@ -30,10 +34,19 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .records import WorkerLimits, WorkerOutcome, to_dict
+from .jail import Jail
+from .records import WorkerLimits, WorkerOutcome
 from .resources import PACKAGE_DIR
 
 MESSAGE_FD_VARIABLE = "AUTOREWARD_MESSAGE_FD"
+# Set only for an unjailed worker: the pid it must find as its parent, or it exits (the parent already died).
+PARENT_PID_VARIABLE = "AUTOREWARD_PARENT_PID"
+# Seconds of CPU time a worker gets beyond its wall budget before the kernel stops it (SIGXCPU).
+CPU_GRACE_SECONDS = 10
+# The longest message line a worker may send (a training result is a few kilobytes).
+MESSAGE_BYTES = 16 * 1024**2
+# bwrap reports a worker killed by signal N as exit code 128 + N.
+SIGNAL_EXIT_BASE = 128
 # Variables a worker may inherit; everything else (API keys included) is dropped.
 INHERITED_VARIABLES = ("PATH", "LANG", "LC_ALL", "TZ", "MUJOCO_GL", "PYOPENGL_PLATFORM", "DISPLAY")
 LOG_NAME = "worker.log"
@@ -56,25 +69,68 @@ def worker_environment(output_dir: Path) -> dict[str, str]:
     return environment
 
 
+def resource_limits(limits: WorkerLimits) -> dict[str, tuple[int, int]]:
+    """The rlimits (name: (soft, hard)) a worker sets on itself before it runs untrusted code.
+
+    RLIMIT_NPROC counts every thread of the user, not of the worker, so the
+    limit is what the user runs now plus `limits.processes`. The kernel never
+    enforces it for root: a root orchestrator's workers rely on the jail's PID
+    namespace, which ends every process of a worker when the worker ends.
+    """
+    cpu = math.ceil(limits.cpu_seconds if limits.cpu_seconds is not None else limits.wall_seconds + CPU_GRACE_SECONDS)
+    chosen = {
+        "RLIMIT_CORE": (0, 0),
+        "RLIMIT_FSIZE": (limits.file_bytes, limits.file_bytes),
+        "RLIMIT_CPU": (cpu, cpu + 5),  # soft: SIGXCPU; hard, 5 s later: SIGKILL
+        "RLIMIT_NPROC": (_user_threads() + limits.processes,) * 2,
+    }
+    if limits.memory_bytes:
+        chosen["RLIMIT_AS"] = (limits.memory_bytes, limits.memory_bytes)
+    return chosen
+
+
+def _user_threads() -> int:
+    """How many threads this user runs now, as far as /proc shows."""
+    uid, count = os.getuid(), 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = dict(line.split(":", 1) for line in Path(entry.path, "status").read_text().splitlines() if ":" in line)
+        except OSError:
+            continue  # it ended meanwhile
+        if int(fields["Uid"].split()[0]) == uid:
+            count += int(fields["Threads"])
+    return count
+
+
 def run_worker(
     kind: str,
     payload: dict[str, Any],
     output_dir: Path,
     limits: WorkerLimits = WorkerLimits(),
     on_progress: ProgressHandler | None = None,
+    jail: Jail | None = None,
 ) -> WorkerOutcome:
-    """Run job `kind` with `payload` in a fresh worker process writing only to `output_dir`."""
+    """Run job `kind` with `payload` in a fresh worker process writing only to `output_dir`.
+
+    `jail` is built once by the caller (`Jail.detect()`); without one, bubblewrap is probed on each call.
+    """
+    jail = jail if jail is not None else Jail.detect()
     output_dir = Path(output_dir).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
     job_path = output_dir / "job.json"
-    job_path.write_text(json.dumps({"kind": kind, "payload": payload, "limits": to_dict(limits)}, indent=2))
+    job = {"kind": kind, "payload": payload, "rlimits": resource_limits(limits)}
+    job_path.write_text(json.dumps(job, indent=2))
 
     read_fd, write_fd = os.pipe()
     environment = worker_environment(output_dir)
     environment[MESSAGE_FD_VARIABLE] = str(write_fd)
+    if not jail.active:  # jailed, bwrap's --die-with-parent does this job
+        environment[PARENT_PID_VARIABLE] = str(os.getpid())
     with open(output_dir / LOG_NAME, "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "autoreward.worker", str(job_path)],
+            jail.wrap([sys.executable, "-m", "autoreward.worker", str(job_path)], output_dir),
             cwd=output_dir,
             env=environment,
             stdin=subprocess.DEVNULL,
@@ -85,22 +141,25 @@ def run_worker(
         )
     os.close(write_fd)
     try:
-        outcome = _supervise(process, read_fd, limits, on_progress)
+        outcome = _supervise(process, read_fd, limits, on_progress, jail.active)
     finally:
         os.close(read_fd)
         _kill_group(process)
     return _with_log_tail(outcome, output_dir / LOG_NAME)
 
 
-def _supervise(process, read_fd: int, limits: WorkerLimits, on_progress) -> WorkerOutcome:
+def _supervise(process, read_fd: int, limits: WorkerLimits, on_progress, jailed: bool) -> WorkerOutcome:
     started = last_message = time.monotonic()
     pending = b""
     result: Any = None
+    reported = False
     error: dict | None = None
     while True:
         now = time.monotonic()
         if now - started > limits.wall_seconds:
-            return WorkerOutcome("timeout", f"the worker ran past its budget of {limits.wall_seconds:g} s and was killed")
+            return WorkerOutcome(
+                "timeout", f"the worker exceeded its wall-clock budget of {limits.wall_seconds:g} s and was killed"
+            )
         if now - last_message > limits.idle_seconds:
             return WorkerOutcome(
                 "idle_timeout",
@@ -116,24 +175,60 @@ def _supervise(process, read_fd: int, limits: WorkerLimits, on_progress) -> Work
         last_message = time.monotonic()
         pending += chunk
         *lines, pending = pending.split(b"\n")
+        if len(pending) > MESSAGE_BYTES:
+            return WorkerOutcome("error", f"the worker sent a message longer than {MESSAGE_BYTES} bytes and was killed")
         for line in lines:
-            message = json.loads(line)
+            message = _parse(line)
+            if message is None:
+                return WorkerOutcome("error", f"the worker sent a malformed message and was killed: {line[:200]!r}")
             if message["type"] == "progress" and on_progress is not None:
                 on_progress(message["data"])
             elif message["type"] == "result":
-                result = message["data"]
+                result, reported = message["data"], True
             elif message["type"] == "error":
                 error = message["data"]
 
     code = process.wait()
-    if result is not None and code == 0:
+    if reported and code == 0:
         return WorkerOutcome("ok", "finished", result=result, exit_code=code)
     if error is not None:
         return WorkerOutcome("error", error["message"], exit_code=code)
-    if code < 0:
-        name = signal.Signals(-code).name
-        return WorkerOutcome("killed", f"the worker was killed by {name} before it reported a result", exit_code=code)
+    number = -code if code < 0 else code - SIGNAL_EXIT_BASE if jailed and code > SIGNAL_EXIT_BASE else None
+    if number is not None and number in _SIGNALS:
+        return WorkerOutcome("killed", f"the worker {_death(number)} before it reported a result", exit_code=code)
     return WorkerOutcome("killed", f"the worker exited with code {code} before it reported a result", exit_code=code)
+
+
+_SIGNALS = {s.value for s in signal.Signals}
+
+
+def _parse(line: bytes) -> dict | None:
+    """One message from the pipe, or None if it is not one the worker would send (code writing to the pipe)."""
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(message, dict) or message.get("type") not in ("progress", "result", "error"):
+        return None
+    if message["type"] == "error" and not (isinstance(message.get("data"), dict) and "message" in message["data"]):
+        return None
+    if message["type"] == "progress" and not isinstance(message.get("data"), dict):
+        return None
+    return message
+
+
+def _death(number: int) -> str:
+    """How a worker ended by signal `number`, in words."""
+    name = signal.Signals(number).name
+    if number == signal.SIGSEGV:
+        return f"crashed with {name} (a segmentation fault in native code)"
+    if number == signal.SIGABRT:
+        return f"aborted with {name} (native code gave up, e.g. a failed allocation or assertion)"
+    if number == signal.SIGXCPU:
+        return f"used up its CPU-time limit and was stopped by {name}"
+    if number == signal.SIGKILL:
+        return f"was killed by {name} (sent by another process, or by the kernel when memory ran out)"
+    return f"was killed by {name}"
 
 
 def _kill_group(process: subprocess.Popen) -> None:

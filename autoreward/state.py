@@ -26,6 +26,7 @@ import mujoco
 import numpy as np
 
 from .errors import TaskError
+from .reward_program import FORBIDDEN_ATTRIBUTES
 
 # name -> function(model) giving the per-environment shape of that raw array.
 RAW_FIELDS: dict[str, Any] = {
@@ -107,7 +108,8 @@ def python_names(raw_names: list[str], prefix: str) -> list[str]:
         name = re.sub(r"\W", "_", raw) if raw else f"{prefix}{index}"
         if name[0].isdigit():
             name = f"{prefix}_{name}"
-        if keyword.iskeyword(name) or name in {"names", "items"}:
+        # Keywords, and attribute names the reward rules refuse (a body called `system`), get a trailing underscore.
+        if keyword.iskeyword(name) or name in {"names", "items"} or name in FORBIDDEN_ATTRIBUTES:
             name += "_"
         while name in seen:
             name = f"{name}_{index}"
@@ -469,11 +471,18 @@ class State:
         return group
 
     def resolve(self, path: str):
-        """The field at a dotted path such as 'bodies.target.pos'."""
+        """The field at a dotted path such as 'bodies.target.pos'.
+
+        The path walks the named view only (groups, bodies, joints, sites): it
+        stops at the first array, so a reward program cannot use it as a
+        `getattr` with a built string (`resolve("qpos.tofile")`).
+        """
         value: Any = self
         for part in path.split("."):
             if part.startswith("_"):
                 raise AttributeError(f"{part!r} is private")
+            if not isinstance(value, (State, Group, Body, Joint, Site)):
+                raise AttributeError(f"{path!r} goes past a field of the state at {part!r}; index the array instead")
             value = getattr(value, part)
         return value
 

@@ -222,6 +222,12 @@ def make_env(task: Task, render_mode: str | None = None):
         raise TaskError(f"{task.source or task.id}: [env_kwargs] were refused by {task.env_id}: {error}") from None
 
 
+def task_folders(task: Task) -> tuple[str, ...]:
+    """Folders of the files a task's environment loads by absolute path (a custom `xml_file` and its meshes)."""
+    paths = [Path(v) for v in task.env_kwargs.values() if isinstance(v, str) and Path(v).is_absolute()]
+    return tuple(str(p.parent) for p in paths if p.is_file())
+
+
 def task_summary(task: Task) -> dict[str, Any]:
     """The fields of a task that a table of tasks shows."""
     return {

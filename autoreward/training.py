@@ -19,6 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import WorkerError
+from .jail import Jail
 from .records import (
     Budget,
     CurvePoint,
@@ -32,6 +33,7 @@ from .records import (
     write_json,
 )
 from .sandbox import run_worker
+from .tasks import task_folders
 
 # Held-out evaluation episodes use seeds far from any training seed.
 EVALUATION_SEED_BASE = 1_000_000
@@ -53,6 +55,8 @@ class TrainingConfig:
     curve_points: int = 10
     normalize: bool = True  # VecNormalize observations and rewards (PPO only)
     wall_seconds: float = 6 * 3600.0
+    # Address space of the training worker (RLIMIT_AS); CPU training peaks near 1 GiB. None: no limit.
+    memory_bytes: int | None = 8 * 1024**3
 
     @classmethod
     def from_budget(cls, budget: Budget, **overrides: Any) -> "TrainingConfig":
@@ -72,13 +76,15 @@ def train(
     output_dir: Path,
     code: str | None = None,
     on_progress: Callable[[dict], None] | None = None,
+    jail: Jail | None = None,
 ) -> TrainingResult:
-    """Train and evaluate in a worker; raise WorkerError with the reason if the worker fails."""
+    """Train and evaluate in a (jailed) worker; raise WorkerError with the reason if the worker fails."""
     if config.reward_source == "program" and code is None:
         raise ValueError("training on a reward program needs its code")
     payload = {"task": to_dict(task), "config": to_dict(config), "code": code}
-    limits = WorkerLimits(wall_seconds=config.wall_seconds, idle_seconds=300.0, memory_bytes=None)
-    outcome = run_worker("train", payload, output_dir, limits, on_progress)
+    limits = WorkerLimits(wall_seconds=config.wall_seconds, idle_seconds=300.0, memory_bytes=config.memory_bytes)
+    jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task))
+    outcome = run_worker("train", payload, output_dir, limits, on_progress, jail)
     if outcome.status != "ok":
         raise WorkerError(f"training failed: {outcome.message}\n{outcome.log_tail[-1500:]}".rstrip())
     return from_dict(TrainingResult, outcome.result)

@@ -1,16 +1,31 @@
 #!/usr/bin/env bash
 # Installs what autoreward needs into ./.venv on a fresh Debian machine with Python 3.11:
-# the Debian packages it is missing, then the Python packages. Quick when nothing changed.
+# the Debian packages it is missing (bubblewrap for the worker jail), then the Python packages.
+# Quick when nothing changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 apt_packages=()
 python3 -c "import ensurepip" 2>/dev/null || apt_packages+=(python3-venv)
+command -v bwrap >/dev/null || apt_packages+=(bubblewrap)
 if [ ${#apt_packages[@]} -gt 0 ]; then
-    echo "setup: installing Debian packages: ${apt_packages[*]}"
     sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-    $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${apt_packages[@]}" >/dev/null
+    if command -v apt-get >/dev/null && { [ -z "$sudo_cmd" ] || command -v sudo >/dev/null; }; then
+        echo "setup: installing Debian packages: ${apt_packages[*]}"
+        $sudo_cmd apt-get update -qq || true
+        DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${apt_packages[@]}" >/dev/null \
+            || echo "setup: apt-get could not install ${apt_packages[*]}"
+    else
+        echo "setup: cannot install Debian packages (no apt-get, or neither root nor sudo): ${apt_packages[*]}"
+    fi
+fi
+# The jail is optional: without it autoreward warns and runs reward programs in unjailed workers.
+if ! command -v bwrap >/dev/null; then
+    echo "setup: WARNING: bubblewrap (bwrap) is missing, so reward programs will run without the jail" \
+         "(no network, read-only system, writes only to their folder). Install Debian's bubblewrap to close that gap."
+elif ! refusal=$(bwrap --unshare-user --unshare-net --unshare-pid --ro-bind / / true 2>&1); then
+    echo "setup: WARNING: bubblewrap is installed but refuses to run here ($refusal);" \
+         "reward programs will run without the jail."
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from autoreward.checker import CheckOptions
+from autoreward.jail import SETTING_VARIABLE, Jail
 from autoreward.resources import data_dir
 from autoreward.tasks import find_task
 
@@ -23,6 +25,21 @@ def hopper():
     return find_task("hopper_forward")
 
 
+@pytest.fixture(scope="session")
+def jail():
+    """The worker jail, probed once. AUTOREWARD_JAIL=require (scripts/test.sh sets it where bwrap is installed)
+    turns a jail that cannot run into an error instead of skipped jail tests."""
+    return Jail.from_setting(os.environ.get(SETTING_VARIABLE))
+
+
+@pytest.fixture
+def active_jail(jail):
+    """The jail, for tests of what it holds: skipped where bubblewrap does not work here."""
+    if not jail.active:
+        pytest.skip(f"no bubblewrap jail on this machine: {jail.reason}")
+    return jail
+
+
 @pytest.fixture
 def quick_check():
     """Options that keep a check short: fewer states and a short hang detector."""
@@ -35,3 +52,30 @@ def human_reward(task) -> str:
 
 def shipped_task_files() -> list[Path]:
     return sorted(data_dir("envs").glob("*.toml"))
+
+
+def worker_pids(output_dir: Path) -> list[int]:
+    """The pids (as seen from here) of the worker processes running the job in `output_dir`."""
+    job = str(Path(output_dir).resolve() / "job.json").encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            arguments = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if arguments[1:4] == [b"-m", b"autoreward.worker", job]:
+            found.append(int(entry.name))
+    return found
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Command lines of running processes that contain `text`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in line:
+            found.append(line)
+    return found

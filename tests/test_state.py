@@ -102,3 +102,13 @@ def test_a_model_with_sites_and_sensors_describes_them():
     mujoco.mj_step(model, data)
     state = layout.state(layout.snapshot(data))
     assert state.sensors.speed.shape == (1, 3) and state.sites.centre.pos.shape == (1, 3)
+
+
+def test_names_the_reward_rules_refuse_get_an_underscore_and_resolve_stops_at_arrays(cheetah):
+    assert python_names(["system", "load", "format"], "body") == ["system_", "load_", "format_"]
+    from autoreward.checker import collect_transitions
+
+    states, _, _ = collect_transitions(cheetah, 2, 0)
+    assert states.resolve("bodies.torso.pos").shape == (2, 3)
+    with pytest.raises(AttributeError, match="goes past a field"):
+        states.resolve("qpos.tofile")

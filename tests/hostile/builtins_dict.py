@@ -1,0 +1,7 @@
+import numpy as np
+
+
+def compute_reward(state, action, next_state):
+    opener = __builtins__['open']
+    v = next_state.qvel[:, 0]
+    return v, {'v': v}

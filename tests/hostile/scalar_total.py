@@ -1,0 +1,6 @@
+import numpy as np
+
+
+def compute_reward(state, action, next_state):
+    v = next_state.qvel[:, 0]
+    return 1.0, {'v': v}
