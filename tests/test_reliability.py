@@ -106,3 +106,31 @@ def test_a_run_through_a_faulty_server_finishes_with_every_fault_retried(workspa
     assert huge.code is None and "no python code block" in huge.problem  # cut at 200 000 characters, then repaired
     assert candidates["r1c1"].status == "trained"
     assert read_json(run / "final" / "final.json")["candidate_id"] in candidates
+
+
+@pytest.mark.slow
+def test_a_training_worker_killed_from_outside_fails_its_candidate_and_the_round_goes_on(workspace):
+    import subprocess
+
+    flags = ["run", "cheetah_back_short", "--tasks-dir", "tasks", *RUN_FLAGS, "--steps", "20000"]
+    with ChatServer(responder=persona) as server:
+        process = _cli(flags, server.url, workspace)
+        victim = None
+        deadline = time.monotonic() + 300
+        while victim is None and time.monotonic() < deadline:
+            found = subprocess.run(["pgrep", "-f", "round_1/r1c1/training/job.json"], capture_output=True, text=True)
+            pids = [int(p) for p in found.stdout.split()]
+            if pids:
+                time.sleep(3.0)  # well into training
+                victim = pids
+                for pid in pids:
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.2)
+        output, _ = process.communicate(timeout=600)
+    assert victim, "the training worker never started"
+    assert process.returncode == 0, output
+    candidates = _candidates(_the_run(workspace))
+    assert candidates["r1c1"].status == "training_failed"
+    assert "SIGKILL" in candidates["r1c1"].message
+    assert candidates["r1c0"].status == "trained"  # the round went on
+    assert read_json(_the_run(workspace) / "round_1" / "round.json")["best_so_far_id"] == "r1c0"
