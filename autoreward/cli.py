@@ -7,6 +7,7 @@ import os
 import shlex
 import sys
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -16,7 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from .errors import AutorewardError
-from .records import Task, write_json
+from .records import Budget, Task, write_json
 from .runs import DEFAULT_RUNS_DIR, new_run_dir
 
 app = typer.Typer(
@@ -137,16 +138,21 @@ def _progress_bars():
         yield handle
 
 
-def _training_options(chosen: Task, algo, steps, seed, envs, eval_episodes):
-    from .training import TrainingConfig
-
+def _budget_options(base: Budget, algo, steps, envs, eval_episodes) -> Budget:
+    """`base` with the training flags that were given, each checked."""
     if algo is not None and algo not in ("ppo", "sac"):
         raise AutorewardError(f"--algo must be 'ppo' or 'sac', got {algo!r}")
     for name, value in (("--steps", steps), ("--envs", envs), ("--eval-episodes", eval_episodes)):
         if value is not None and value < 1:
             raise AutorewardError(f"{name} must be at least 1, got {value}")
-    return TrainingConfig.from_budget(chosen.budget, algo=algo, steps=steps, seed=seed, n_envs=envs,
-                                      eval_episodes=eval_episodes)
+    changes = {"algo": algo, "steps": steps, "n_envs": envs, "eval_episodes": eval_episodes}
+    return replace(base, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _training_options(chosen: Task, algo, steps, seed, envs, eval_episodes):
+    from .training import TrainingConfig
+
+    return TrainingConfig.from_budget(_budget_options(chosen.budget, algo, steps, envs, eval_episodes), seed=seed)
 
 
 @app.command()

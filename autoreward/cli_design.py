@@ -13,7 +13,7 @@ import typer
 from rich.markdown import Markdown
 from rich.table import Table
 
-from .cli import RunsDirOption, TasksDirOption, _clear_errors, _jail, _progress_bars, _resolve_task, app, console
+from .cli import RunsDirOption, TasksDirOption, _budget_options, _clear_errors, _jail, _progress_bars, _resolve_task, app, console
 from .errors import AutorewardError
 from .records import Budget, FinalResult, LLMSettings, LoopConfig, Task
 from .resources import data_dir
@@ -91,7 +91,7 @@ def run(
             return
         settings = LLMSettings(**given)
         chosen = _task_for_run(task, env, tasks_dir)
-        budget = _budget(chosen.budget, algo, steps, envs, eval_episodes)
+        budget = _budget_options(chosen.budget, algo, steps, envs, eval_episodes)
         loop = LoopConfig(
             rounds=rounds, candidates=candidates, repair_attempts=repairs, critic=critic, analyzer=analyzer,
             prescreen=prescreen,
@@ -111,18 +111,6 @@ def _task_for_run(task: Optional[str], env: Optional[str], tasks_dir) -> Task:
     if not task:
         raise AutorewardError("name a task (see `autoreward tasks`), or give --env ENV and the task in words")
     return _resolve_task(task, tasks_dir)
-
-
-def _budget(base: Budget, algo, steps, envs, eval_episodes) -> Budget:
-    from dataclasses import replace
-
-    if algo is not None and algo not in ("ppo", "sac"):
-        raise AutorewardError(f"--algo must be 'ppo' or 'sac', got {algo!r}")
-    for name, value in (("--steps", steps), ("--envs", envs), ("--eval-episodes", eval_episodes)):
-        if value is not None and value < 1:
-            raise AutorewardError(f"{name} must be at least 1, got {value}")
-    changes = {"algo": algo, "steps": steps, "n_envs": envs, "eval_episodes": eval_episodes}
-    return replace(base, **{k: v for k, v in changes.items() if v is not None})
 
 
 def _design(resume: Optional[Path], task: Optional[Task], loop: Optional[LoopConfig], runs_dir: Path,
