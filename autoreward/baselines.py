@@ -17,7 +17,7 @@ from .errors import TaskError
 from .jail import Jail
 from .records import Baselines, Task, TrainingResult, read_json, write_json
 from .runs import baseline_dir
-from .training import TrainingConfig, train
+from .training import TrainingConfig, finished_training, train
 
 
 def load_or_train_baselines(
@@ -55,8 +55,9 @@ def load_or_train_baselines(
 
 def _trained(task: Task, config: TrainingConfig, folder: Path, code, on_progress, jail) -> TrainingResult:
     """One baseline's training, reused if an interrupted earlier call finished it."""
-    if (folder / "training.json").exists():
-        return read_json(folder / "training.json", TrainingResult)
+    done = finished_training(folder)
+    if done is not None:
+        return done
     shutil.rmtree(folder, ignore_errors=True)
     return train(task, config, folder, code, on_progress, jail)
 

@@ -32,9 +32,9 @@ from .errors import WorkerError
 from .jail import Jail
 from .llm import LLM
 from .prompts import Prompts
-from .records import Candidate, FinalResult, NormalizedScore, RoundResult, RunConfig, Task, TrainingResult, read_json
+from .records import Candidate, FinalResult, NormalizedScore, RoundResult, RunConfig, Task, TrainingResult
 from .run_store import RunStore
-from .training import TrainingConfig, train
+from .training import TrainingConfig, finished_training, train
 
 
 class LoopProgress(Protocol):
@@ -281,8 +281,9 @@ class DesignLoop:
         if config == round_config and best.training is not None:
             return best.training  # this seed and budget is the round's own training
         folder = self.store.final_dir() / f"seed_{config.seed}"
-        if (folder / "training.json").exists():
-            return read_json(folder / "training.json", TrainingResult)
+        done = finished_training(folder)
+        if done is not None:
+            return done
         shutil.rmtree(folder, ignore_errors=True)
         self.store.log_event("final training started", candidate=best.id, seed=config.seed)
         training = train(self.task, config, folder, best.code,

@@ -29,6 +29,7 @@ from .records import (
     TrainingResult,
     WorkerLimits,
     from_dict,
+    read_json,
     to_dict,
     write_json,
 )
@@ -88,6 +89,12 @@ def train(
     if outcome.status != "ok":
         raise WorkerError(f"training failed: {outcome.message}\n{outcome.log_tail[-1500:]}".rstrip())
     return from_dict(TrainingResult, outcome.result)
+
+
+def finished_training(output_dir: Path) -> TrainingResult | None:
+    """The result a worker left in `output_dir` if its training ran to the end (e.g. before an interruption)."""
+    path = Path(output_dir) / "training.json"
+    return read_json(path, TrainingResult) if path.exists() else None
 
 
 # --- inside the worker -------------------------------------------------------
