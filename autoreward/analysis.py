@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from .llm import LLM, LLMRequest, Message
+from .llm import LLM, Message, ask
 from .prompts import Prompts
 from .records import Candidate, Feedback, LoopConfig, Task, TrainingResult
 from .trajectory import summary_text
@@ -48,11 +48,8 @@ def build_feedback(llm: LLM, prompts: Prompts, task: Task, config: LoopConfig, c
         message = prompts.render(
             "analyzer", task_description=task.description, program=candidate.code, trajectory_summary=trajectory
         )
-        request = LLMRequest(
-            messages=(Message("user", message),), model=config.model, temperature=0.0,
-            max_tokens=config.max_tokens, tag=f"r{candidate.round}/c{candidate.index}/analyzer",
-        )  # fmt: skip
-        analysis = llm.complete(request).text.strip()
+        tag = f"r{candidate.round}/c{candidate.index}/analyzer"
+        analysis = ask(llm, config, [Message("user", message)], tag, temperature=0.0).strip()
     return Feedback(candidate.id, reflection_text(prompts, task, training), trajectory, analysis)
 
 
@@ -93,9 +90,7 @@ def judge_best(llm: LLM, prompts: Prompts, task: Task, config: LoopConfig, candi
         for c in candidates
     ]
     message = prompts.render("judge", task_description=task.description, candidates=shown)
-    request = LLMRequest(messages=(Message("user", message),), model=config.model, temperature=0.0,
-                         max_tokens=config.max_tokens, tag=tag)  # fmt: skip
-    reply = llm.complete(request).text
+    reply = ask(llm, config, [Message("user", message)], tag, temperature=0.0)
     match = re.search(r"BEST\s*:\s*\**\s*([A-Za-z0-9_]+)", reply)
     by_id = {c.id: c for c in candidates}
     if match is None or match.group(1) not in by_id:

@@ -17,7 +17,7 @@ from typing import Callable
 
 from .checker import check_program
 from .extract import ExtractionError, explanation, extract_program
-from .llm import LLM, LLMRequest, Message
+from .llm import LLM, Message, ask
 from .prompts import Prompts
 from .records import Attempt, Candidate, CheckResult, Critique, LoopConfig, Task
 
@@ -102,15 +102,7 @@ class CandidateDesigner:
         return self.prompts.render("repair", category="critic", message=reasons, program=attempt.code)
 
     def _ask(self, messages: list[Message], tag: str, sample: int = 0, temperature: float | None = None) -> str:
-        request = LLMRequest(
-            messages=tuple(messages),
-            model=self.config.model,
-            temperature=self.config.temperature if temperature is None else temperature,
-            max_tokens=self.config.max_tokens,
-            sample=sample,
-            tag=tag,
-        )
-        return self.llm.complete(request).text
+        return ask(self.llm, self.config, messages, tag, sample=sample, temperature=temperature)
 
 
 def parse_critique(reply: str) -> Critique:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from .errors import AutorewardError
-from .records import LLMSettings, to_dict
+from .records import LLMSettings, LoopConfig, to_dict
 
 
 class LLMError(AutorewardError):
@@ -340,3 +340,16 @@ def connect(settings: LLMSettings, manual_folder: Path | None, environment: dict
         )
     return OpenAIChat(settings.model, settings.base_url, key, timeout_seconds=settings.timeout_seconds,
                       max_attempts=settings.attempts)
+
+
+def ask(llm: LLM, config: LoopConfig, messages, tag: str, *, sample: int = 0, temperature: float | None = None) -> str:
+    """One call of the design loop: the run's model and token limit, its temperature unless one is given."""
+    request = LLMRequest(
+        messages=tuple(messages),
+        model=config.model,
+        temperature=config.temperature if temperature is None else temperature,
+        max_tokens=config.max_tokens,
+        sample=sample,
+        tag=tag,
+    )
+    return llm.complete(request).text
