@@ -326,3 +326,23 @@ def persona_code(scale: float) -> str:
     from .llm_persona import BACKWARD
 
     return BACKWARD.format(scale=scale, effort=0.1)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "half_cheetah_backward", "--llm", "bogus"], "--llm must be openai, replay or manual"),
+        (["run", "--resume", "no_such_run"], "is not a run folder"),
+        (["run", "half_cheetah_backward", "--llm", "replay"], "needs a transcript file"),
+        (["run", "half_cheetah_backward", "--llm", "replay", "--transcript", "missing.md"], "cannot read the transcript"),
+        (["export", "no_such_run"], "is not a run folder"),
+        (["show", "no_such_run"], "is not a run folder"),
+        (["run", "half_cheetah_backward", "--steps", "0"], "--steps must be at least 1"),
+    ],
+)
+def test_bad_command_lines_get_one_sentence_and_leave_no_run_behind(tmp_path, args, message):
+    result = subprocess.run([sys.executable, "-m", "autoreward", *args], cwd=tmp_path, capture_output=True, text=True,
+                            env=dict(os.environ, COLUMNS="250", OPENAI_API_KEY=SECRET))  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in " ".join(result.stderr.split()) and "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()
