@@ -306,13 +306,17 @@ def _actuator_target(model, a: int, joints: list[str], bodies: list[str], sites:
 class Group:
     """Named members reachable as attributes: `state.bodies.torso`. Unknown names list the known ones."""
 
-    __slots__ = ("_kind", "_members")
+    # Members are also instance attributes, so `group.torso` is an ordinary attribute lookup:
+    # reward programs read them every step, and `__getattr__` runs only after a failed lookup.
+    __slots__ = ("_kind", "_members", "__dict__")
 
     def __init__(self, kind: str, members: dict[str, Any]):
         self._kind = kind
         self._members = members
+        self.__dict__.update(members)
 
     def __getattr__(self, name: str):
+        # Reached only for names that are not members.
         try:
             return self._members[name]
         except KeyError:
