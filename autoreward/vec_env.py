@@ -1,20 +1,20 @@
 """Environments whose reward comes from a reward program, for a whole batch at once.
 
-`make_vec_env` builds N gymnasium environments of a task, each wrapped in
-`StateCapture`, which copies the simulation into one row of shared batch
-buffers after every reset and step — before SB3's auto-reset can overwrite
-a terminal state. `RewardVecEnv` then builds `state` and `next_state` for
-all N environments from those buffers, calls the reward once per batch,
-and keeps per-episode books: fitness, length, the environment's own return
-and each reward component's return.
+`make_vec_env` builds N gymnasium environments of a task in a
+`CapturingVecEnv`: SB3's `DummyVecEnv`, which also copies each simulation into
+one row of a batch of raw arrays right after that environment's step, before
+SB3's auto-reset can overwrite a terminal state. `RewardVecEnv` then builds
+`state` and `next_state` for all N environments from those arrays, calls the
+reward once per batch, and keeps per-episode books: fitness, length, the
+environment's own return and each reward component's return.
 """
 
 from __future__ import annotations
 
+from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Callable
 
-import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnvWrapper
 
@@ -26,36 +26,59 @@ from .tasks import make_env
 EPISODE_INFO_KEY = "autoreward_episode"
 
 
-class _Buffers:
-    """The raw arrays `StateCapture` writes into, swapped by `RewardVecEnv` after each step."""
+class CapturingVecEnv(DummyVecEnv):
+    """SB3's `DummyVecEnv` that copies every simulation into a batch of raw arrays as it steps.
 
-    def __init__(self, layout: StateLayout, n: int):
-        self.before = layout.allocate(n)
-        self.after = layout.allocate(n)
-        self.reset = layout.allocate(n)
+    `before` holds each simulation at the start of the current step and `after` at its end.
+    Row i of `after` is written inside the step loop, right after environment i's step and
+    before SB3 resets an environment whose episode ended, so it holds the true terminal
+    state. `advance` then makes this step's end the next step's start: the two buffers swap
+    roles (nothing is copied), and each row that was reset gets its reset state, copied from
+    its simulation, which has not moved since the reset.
+    """
 
+    def __init__(self, env_fns: list[Callable], layout: StateLayout):
+        super().__init__(env_fns)
+        self.layout = layout
+        self.before = layout.allocate(self.num_envs)
+        self.after = layout.allocate(self.num_envs)
+        self.reset_rows: list[int] = []  # rows whose episode ended in the last step, and were reset
+        datas = [env.unwrapped.data for env in self.envs]
+        # Copiers bound to one buffer each; they swap along with the buffers.
+        self._copy_into_before = [layout.copier(data, self.before, row) for row, data in enumerate(datas)]
+        self._copy_into_after = [layout.copier(data, self.after, row) for row, data in enumerate(datas)]
 
-class StateCapture(gym.Wrapper):
-    """Copies its simulation into row `row` of shared buffers after every reset and step."""
+    def step_wait(self):
+        # SB3's DummyVecEnv.step_wait (stable-baselines3 2.x), plus one line: the capture.
+        copy_into_after = self._copy_into_after
+        reset_rows = self.reset_rows = []
+        for env_idx in range(self.num_envs):
+            obs, self.buf_rews[env_idx], terminated, truncated, self.buf_infos[env_idx] = self.envs[env_idx].step(
+                self.actions[env_idx]
+            )
+            copy_into_after[env_idx]()  # before the reset below: this is the terminal state if the episode ended
+            self.buf_dones[env_idx] = terminated or truncated
+            self.buf_infos[env_idx]["TimeLimit.truncated"] = truncated and not terminated
+            if self.buf_dones[env_idx]:
+                self.buf_infos[env_idx]["terminal_observation"] = obs
+                obs, self.reset_infos[env_idx] = self.envs[env_idx].reset()
+                reset_rows.append(env_idx)
+            self._save_obs(env_idx, obs)
+        return (self._obs_from_buf(), np.copy(self.buf_rews), np.copy(self.buf_dones), deepcopy(self.buf_infos))
 
-    def __init__(self, env: gym.Env, layout: StateLayout, buffers: _Buffers, row: int):
-        super().__init__(env)
-        self._buffers = buffers
-        data = env.unwrapped.data
-        # One bound copier per buffer: `before` and `after` swap every step, so look up by identity.
-        self._copiers = {
-            id(arrays): layout.copier(data, arrays, row) for arrays in (buffers.before, buffers.after, buffers.reset)
-        }
+    def reset(self):
+        observations = super().reset()
+        for copy in self._copy_into_before:
+            copy()
+        self.reset_rows = []
+        return observations
 
-    def reset(self, **kwargs):
-        result = self.env.reset(**kwargs)
-        self._copiers[id(self._buffers.reset)]()
-        return result
-
-    def step(self, action):
-        result = self.env.step(action)
-        self._copiers[id(self._buffers.after)]()
-        return result
+    def advance(self) -> None:
+        """Make the end of the last step the start of the next."""
+        self.before, self.after = self.after, self.before
+        self._copy_into_before, self._copy_into_after = self._copy_into_after, self._copy_into_before
+        for row in self.reset_rows:
+            self._copy_into_before[row]()
 
 
 @dataclass
@@ -91,7 +114,7 @@ RewardFunction = Callable[..., tuple]
 
 
 class RewardVecEnv(VecEnvWrapper):
-    """Replaces the reward of a `DummyVecEnv` of `StateCapture`-wrapped environments.
+    """Replaces the reward of a `CapturingVecEnv`.
 
     `reward_source` is "program" (call `reward_function` on the batch),
     "native" (keep the environment's own reward) or "sparse" (the task's
@@ -101,9 +124,7 @@ class RewardVecEnv(VecEnvWrapper):
 
     def __init__(
         self,
-        venv: DummyVecEnv,
-        layout: StateLayout,
-        buffers: _Buffers,
+        venv: CapturingVecEnv,
         task: Task,
         reward_source: RewardSource,
         reward_function: RewardFunction | None = None,
@@ -113,14 +134,13 @@ class RewardVecEnv(VecEnvWrapper):
             raise ValueError("reward_source 'program' needs a reward_function")
         if reward_source == "sparse" and task.fitness is None:
             raise ValueError(f"task {task.id} has no fitness, so it has no sparse reward")
-        self.layout = layout
+        self.layout = venv.layout
         self.task = task
         self.reward_source = reward_source
         self._reward_function = reward_function
-        self._buffers = buffers
         # The buffers are filled in place and only swap roles, so one State per buffer serves every
         # step, and its named views (built on first access) are built once.
-        self._states = {id(arrays): layout.state(arrays) for arrays in (buffers.before, buffers.after)}
+        self._states = {id(arrays): self.layout.state(arrays) for arrays in (venv.before, venv.after)}
         self._meter = FitnessMeter(task.fitness, self.num_envs) if task.fitness else None
         self._actions: np.ndarray | None = None
         n = self.num_envs
@@ -142,8 +162,6 @@ class RewardVecEnv(VecEnvWrapper):
 
     def reset(self):
         observations = self.venv.reset()
-        for name, array in self._buffers.reset.items():
-            self._buffers.before[name][:] = array
         self._length[:] = 0
         self._native_return[:] = 0
         self._reward_return[:] = 0
@@ -158,9 +176,10 @@ class RewardVecEnv(VecEnvWrapper):
         self.venv.step_async(actions)
 
     def step_wait(self):
-        observations, native, dones, infos = self.venv.step_wait()
-        state = self._states[id(self._buffers.before)]
-        next_state = self._states[id(self._buffers.after)]
+        venv = self.venv
+        observations, native, dones, infos = venv.step_wait()
+        state = self._states[id(venv.before)]
+        next_state = self._states[id(venv.after)]
         fitness_terms = None
         if self._meter is not None:
             fitness_terms = self._meter.step_values(state, self._actions, next_state)
@@ -187,15 +206,9 @@ class RewardVecEnv(VecEnvWrapper):
         for observe in self.observers:
             observe(state, self._actions, next_state)
 
-        done_rows = np.flatnonzero(dones)
-        if done_rows.size:
-            self._finish_episodes(done_rows, infos)
-        # The next step starts from this one's end, except where an episode ended and reset.
-        buffers = self._buffers
-        buffers.before, buffers.after = buffers.after, buffers.before
-        if done_rows.size:
-            for name, array in buffers.reset.items():
-                buffers.before[name][done_rows] = array[done_rows]
+        if venv.reset_rows:
+            self._finish_episodes(np.array(venv.reset_rows), infos)
+        venv.advance()
         return observations, rewards.astype(np.float32), dones, infos
 
     def _sparse_rewards(self, fitness_terms: np.ndarray, dones: np.ndarray) -> np.ndarray:
@@ -237,11 +250,6 @@ def make_vec_env(
     probe = make_env(task)
     layout = StateLayout.from_env(probe, extras=task.extras)
     probe.close()
-    buffers = _Buffers(layout, n_envs)
-
-    def factory(row: int):
-        return lambda: StateCapture(make_env(task, render_mode), layout, buffers, row)
-
-    venv = DummyVecEnv([factory(row) for row in range(n_envs)])
+    venv = CapturingVecEnv([lambda: make_env(task, render_mode) for _ in range(n_envs)], layout)
     venv.seed(seed)
-    return RewardVecEnv(venv, layout, buffers, task, reward_source, reward_function)
+    return RewardVecEnv(venv, task, reward_source, reward_function)

@@ -54,3 +54,27 @@ def test_episodes_report_fitness_length_and_component_returns(hopper):
     assert set(episode.component_returns) == {"forward", "survive", "ctrl"}
     assert abs(sum(episode.component_returns.values()) - episode.reward_return) < 1e-9
     assert episode.fitness is not None
+
+
+def test_terminal_states_are_captured_before_the_auto_reset(hopper):
+    """At a step that ends an episode, next_state is the terminal state and the next step starts from the reset one.
+
+    Hopper's observation is qpos[1:] then qvel clipped to ±10, so each state can be checked against SB3's
+    terminal observation and against the observation returned after the reset.
+    """
+    env = make_vec_env(hopper, n_envs=2, seed=3, reward_source="program", reward_function=load(human_reward(hopper)))
+    seen = []
+    env.observers.append(lambda state, action, next_state: seen.append((state.qpos.copy(), next_state.qpos.copy())))
+    observations = env.reset()
+    rng = np.random.default_rng(1)
+    ended = 0
+    for _ in range(150):
+        previous = observations
+        observations, _, dones, infos = env.step(rng.uniform(-1, 1, size=(2, 3)).astype(np.float32))
+        state_qpos, next_qpos = seen[-1]
+        np.testing.assert_array_equal(state_qpos[:, 1:], previous[:, :5])  # the step started where the last left off
+        for row in np.flatnonzero(dones):
+            np.testing.assert_array_equal(next_qpos[row, 1:], infos[row]["terminal_observation"][:5])
+            assert not np.array_equal(next_qpos[row, 1:], observations[row, :5])  # the reset state differs
+            ended += 1
+    assert ended > 3
