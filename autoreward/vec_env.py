@@ -83,24 +83,39 @@ class CapturingVecEnv(DummyVecEnv):
 
 @dataclass
 class WindowStats:
-    """Per-step rewards since the last time they were taken; reduced only when read."""
+    """Per-step rewards since the last time they were taken; reduced only when read.
 
-    rewards: list[np.ndarray] = field(default_factory=list)
-    components: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    Each step adds the table `RewardVecEnv` books it with (rows: the environment's own
+    reward, the reward, then each component) and the names of its components.
+    """
+
+    tables: list[tuple[tuple[str, ...], np.ndarray]] = field(default_factory=list)
     episodes: list[EpisodeResult] = field(default_factory=list)
 
-    def add(self, reward: np.ndarray, components: dict[str, np.ndarray]) -> None:
-        self.rewards.append(reward)
-        for name, values in components.items():
-            self.components.setdefault(name, []).append(values)
+    def add(self, component_names: tuple[str, ...], table: np.ndarray) -> None:
+        self.tables.append((component_names, table))
+
+    @property
+    def rewards(self) -> list[np.ndarray]:
+        """Each step's rewards, shape (N,)."""
+        return [table[1] for _, table in self.tables]
+
+    @property
+    def components(self) -> dict[str, list[np.ndarray]]:
+        """Each component's values, step by step (the steps that returned it), shape (N,)."""
+        components: dict[str, list[np.ndarray]] = {}
+        for names, table in self.tables:
+            for name, values in zip(names, table[2:]):
+                components.setdefault(name, []).append(values)
+        return components
 
     @property
     def steps(self) -> int:
-        return sum(r.shape[0] for r in self.rewards)
+        return sum(table.shape[1] for _, table in self.tables)
 
     @property
     def reward_sum(self) -> float:
-        return float(np.sum(np.concatenate(self.rewards))) if self.rewards else 0.0
+        return float(np.sum(np.concatenate(self.rewards))) if self.tables else 0.0
 
     def component_stats(self) -> dict[str, ComponentStats]:
         stats = {}
@@ -143,12 +158,11 @@ class RewardVecEnv(VecEnvWrapper):
         self._states = {id(arrays): self.layout.state(arrays) for arrays in (venv.before, venv.after)}
         self._meter = FitnessMeter(task.fitness, self.num_envs) if task.fitness else None
         self._actions: np.ndarray | None = None
-        n = self.num_envs
-        self._length = np.zeros(n, dtype=np.int64)
-        self._native_return = np.zeros(n)
-        self._reward_return = np.zeros(n)
-        self._component_returns: dict[str, np.ndarray] = {}
-        self._episode_seeds = [None] * n
+        self._length = np.zeros(self.num_envs, dtype=np.int64)
+        # The running sums of each episode, one row per quantity: the environment's own reward, the reward,
+        # then each component, in `_component_names` order. One in-place add per step updates them all.
+        self._sums = np.zeros((2, self.num_envs))
+        self._component_names: tuple[str, ...] = ()
         self.window = WindowStats()
         # Called with (state, action, next_state) after every step, e.g. to record trajectories.
         self.observers: list[Callable[..., None]] = []
@@ -163,9 +177,8 @@ class RewardVecEnv(VecEnvWrapper):
     def reset(self):
         observations = self.venv.reset()
         self._length[:] = 0
-        self._native_return[:] = 0
-        self._reward_return[:] = 0
-        self._component_returns = {}
+        self._sums = np.zeros((2, self.num_envs))
+        self._component_names = ()
         if self._meter is not None:
             self._meter.finish(np.arange(self.num_envs))
         return observations
@@ -180,36 +193,49 @@ class RewardVecEnv(VecEnvWrapper):
         observations, native, dones, infos = venv.step_wait()
         state = self._states[id(venv.before)]
         next_state = self._states[id(venv.after)]
+        actions = self._actions
         fitness_terms = None
         if self._meter is not None:
-            fitness_terms = self._meter.step_values(state, self._actions, next_state)
+            fitness_terms = self._meter.step_values(state, actions, next_state)
             self._meter.add(fitness_terms)
 
         if self.reward_source == "program":
-            total, components = self._reward_function(state, self._actions, next_state)
-            rewards = np.asarray(total, dtype=np.float64)
-            components = {k: np.asarray(v, dtype=np.float64) for k, v in components.items()}
+            total, components = self._reward_function(state, actions, next_state)
         elif self.reward_source == "native":
-            rewards = np.asarray(native, dtype=np.float64)
-            components = {"native": rewards}
+            total = native
+            components = {"native": native}
         else:
-            rewards = self._sparse_rewards(fitness_terms, dones)
-            components = {"fitness": rewards}
-
+            total = self._sparse_rewards(fitness_terms, dones)
+            components = {"fitness": total}
+        component_names = tuple(components)
+        # This step's table: rows as in `_sums`; assigning a row converts to float64 (and broadcasts a scalar).
+        table = np.empty((2 + len(component_names), self.num_envs))
+        table[0] = native
+        table[1] = total
+        for row, values in enumerate(components.values(), 2):
+            table[row] = values
         self._length += 1
-        self._native_return += native
-        self._reward_return += rewards
-        for name, values in components.items():
-            self._component_returns.setdefault(name, np.zeros(self.num_envs))
-            self._component_returns[name] += values
-        self.window.add(rewards, components)
+        self._add_to_sums(component_names, table)
+        self.window.add(component_names, table)
         for observe in self.observers:
-            observe(state, self._actions, next_state)
+            observe(state, actions, next_state)
 
         if venv.reset_rows:
-            self._finish_episodes(np.array(venv.reset_rows), infos)
+            self._finish_episodes(venv.reset_rows, infos)
         venv.advance()
-        return observations, rewards.astype(np.float32), dones, infos
+        return observations, table[1].astype(np.float32), dones, infos
+
+    def _add_to_sums(self, component_names: tuple[str, ...], table: np.ndarray) -> None:
+        if component_names == self._component_names:
+            self._sums += table
+            return
+        # The first step, or a reward whose components changed: give each new component a row.
+        new = tuple(name for name in component_names if name not in self._component_names)
+        if new:
+            self._component_names += new
+            self._sums = np.vstack([self._sums, np.zeros((len(new), self.num_envs))])
+        rows = [0, 1] + [2 + self._component_names.index(name) for name in component_names]
+        self._sums[rows] += table
 
     def _sparse_rewards(self, fitness_terms: np.ndarray, dones: np.ndarray) -> np.ndarray:
         sign = 1.0 if self.task.fitness.higher_is_better else -1.0
@@ -217,25 +243,24 @@ class RewardVecEnv(VecEnvWrapper):
             return sign * np.where(dones, fitness_terms, 0.0)
         return sign * fitness_terms
 
-    def _finish_episodes(self, rows: np.ndarray, infos: list[dict]) -> None:
-        fitness = self._meter.finish(rows) if self._meter is not None else [None] * len(rows)
-        for row, value in zip(rows, fitness):
+    def _finish_episodes(self, rows: list[int], infos: list[dict]) -> None:
+        fitness = self._meter.finish(rows).tolist() if self._meter is not None else [None] * len(rows)
+        lengths = self._length[rows].tolist()
+        sums = self._sums[:, rows].T.tolist()
+        for row, length, value, (native_return, reward_return, *component_returns) in zip(rows, lengths, fitness, sums):
             episode = EpisodeResult(
                 seed=-1,
-                length=int(self._length[row]),
-                fitness=None if value is None else float(value),
-                native_return=float(self._native_return[row]),
-                reward_return=float(self._reward_return[row]),
-                component_returns={k: float(v[row]) for k, v in self._component_returns.items()},
+                length=length,
+                fitness=value,
+                native_return=native_return,
+                reward_return=reward_return,
+                component_returns=dict(zip(self._component_names, component_returns)),
                 terminated=not infos[row].get("TimeLimit.truncated", False),
             )
             infos[row][EPISODE_INFO_KEY] = episode
             self.window.episodes.append(episode)
-            self._length[row] = 0
-            self._native_return[row] = 0.0
-            self._reward_return[row] = 0.0
-            for values in self._component_returns.values():
-                values[row] = 0.0
+        self._length[rows] = 0
+        self._sums[:, rows] = 0.0
 
 
 def make_vec_env(

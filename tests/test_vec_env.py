@@ -78,3 +78,31 @@ def test_terminal_states_are_captured_before_the_auto_reset(hopper):
             assert not np.array_equal(next_qpos[row, 1:], observations[row, :5])  # the reset state differs
             ended += 1
     assert ended > 3
+
+
+def test_components_that_come_and_go_are_booked_by_name(hopper):
+    """A reward whose components change from step to step (the checker compares only two calls) keeps exact books."""
+    calls = []
+
+    def reward(state, action, next_state):
+        calls.append(None)
+        x = next_state.joints.rootx.qpos - state.joints.rootx.qpos
+        if len(calls) % 2:
+            return x + 1.0, {"move": x, "alive": np.ones_like(x)}
+        return 2 * x, {"alive": x, "move": x, "bonus": np.zeros_like(x)}  # another order, and one more term
+
+    env = make_vec_env(hopper, 1, 0, "program", reward)
+    env.reset()
+    while True:
+        _, _, dones, infos = env.step(np.ones((1, 3), dtype=np.float32))
+        if dones[0]:
+            episode = infos[0][EPISODE_INFO_KEY]
+            break
+    window = env.take_window()
+    assert set(episode.component_returns) == {"move", "alive", "bonus"}
+    assert abs(sum(episode.component_returns.values()) - episode.reward_return) < 1e-9
+    assert len(window.components["move"]) == len(window.rewards) == episode.length
+    assert len(window.components["bonus"]) == episode.length // 2
+    np.testing.assert_allclose(
+        sum(np.concatenate(window.components[name]).sum() for name in ("move", "alive", "bonus")), window.reward_sum
+    )
