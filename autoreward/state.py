@@ -248,23 +248,26 @@ class StateLayout:
         """Zeroed raw arrays for a batch of `batch_size` simulations."""
         return {name: np.zeros((batch_size, *shape)) for name, shape in self.shapes.items()}
 
-    def copier(self, data: mujoco.MjData, out: dict[str, np.ndarray], row: int):
+    def copier(self, data: mujoco.MjData, out: dict[str, np.ndarray], row: int, fields=None):
         """A function that copies one simulation's MjData into row `row` of a batch of raw arrays.
 
-        The hot path of training: MjData's arrays are views into fixed memory, so
-        binding them once saves a Python attribute lookup per field per step.
+        `fields` names the raw arrays to copy (default: all of them). The hot path of
+        training: MjData's arrays are views into fixed memory, so binding them once
+        saves a Python attribute lookup per field per step.
         """
+        fields = self.shapes.keys() if fields is None else set(fields)
         pairs = [
             (out[name][row], getattr(data, name))
             for name, shape in self.shapes.items()
-            if name != "time" and np.prod(shape) > 0  # e.g. no sensors: nothing to copy
+            if name in fields and name != "time" and np.prod(shape) > 0  # e.g. no sensors: nothing to copy
         ]
-        times = out["time"]
+        times = out["time"] if "time" in fields else None
 
         def copy() -> None:
             for target, source in pairs:
                 target[...] = source  # half the cost of np.copyto, which goes through numpy's Python dispatch
-            times[row] = data.time
+            if times is not None:
+                times[row] = data.time
 
         return copy
 
@@ -485,11 +488,12 @@ class State:
         """The State of a subset of the batch (an index array, slice or int kept as a batch of one)."""
         if isinstance(index, (int, np.integer)):
             index = slice(int(index), int(index) + 1)
-        return State(self._layout, {name: array[index] for name, array in self._arrays.items()})
+        return State(self._layout, {name: self._arrays[name][index] for name in self._layout.shapes})
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The raw arrays behind this State (shared, not copied)."""
-        return self._arrays
+        """The raw arrays behind this State (shared, not copied), every field by name."""
+        # Read field by field, never iterated: the reward path's mapping can hold fewer keys (see vec_env).
+        return {name: self._arrays[name] for name in self._layout.shapes}
 
     def __repr__(self) -> str:
         return f"State({self._layout.env_id}, batch_size={self.batch_size})"

@@ -171,7 +171,8 @@ def evaluate(model, task: Task, config: TrainingConfig, reward_function, normali
     from .trajectory import TrajectoryRecorder
     from .vec_env import EPISODE_INFO_KEY, make_vec_env
 
-    env = make_vec_env(task, 1, EVALUATION_SEED_BASE, config.reward_source, reward_function)
+    # Every field copied: the held-out fitness is the selection score, exact whatever the reward reads when.
+    env = make_vec_env(task, 1, EVALUATION_SEED_BASE, config.reward_source, reward_function, copy_all_fields=True)
     recorder = TrajectoryRecorder(env.layout)
     env.observers.append(recorder.observe)
     episodes = []

@@ -7,10 +7,17 @@ SB3's auto-reset can overwrite a terminal state. `RewardVecEnv` then builds
 `state` and `next_state` for all N environments from those arrays, calls the
 reward once per batch, and keeps per-episode books: fitness, length, the
 environment's own return and each reward component's return.
+
+Copying is most of the reward path's cost, so only the raw arrays that the
+reward, the fitness and the observers read in the first step are copied after
+it; the others hold NaN. Should one of them be read later (a reward that reads
+a field only in some states), that step's values are set to 0 with a warning,
+and every field is copied from then on.
 """
 
 from __future__ import annotations
 
+import warnings
 from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Callable
@@ -43,10 +50,29 @@ class CapturingVecEnv(DummyVecEnv):
         self.before = layout.allocate(self.num_envs)
         self.after = layout.allocate(self.num_envs)
         self.reset_rows: list[int] = []  # rows whose episode ended in the last step, and were reset
-        datas = [env.unwrapped.data for env in self.envs]
+        self._datas = [env.unwrapped.data for env in self.envs]
+        self.copy_fields(layout.shapes)
+
+    def copy_fields(self, names) -> None:
+        """Copy only the raw arrays `names` from now on, starting with this step's end.
+
+        The others are filled with NaN, so a read of one gives NaN rather than stale values.
+        The rows of `after` whose simulation was not reset are copied again with the new
+        fields (their simulations still hold this step's end).
+        """
+        self.copied_fields = frozenset(names)
+        for arrays in (self.before, self.after):
+            for name, array in arrays.items():
+                if name not in self.copied_fields:
+                    array.fill(np.nan)
         # Copiers bound to one buffer each; they swap along with the buffers.
-        self._copy_into_before = [layout.copier(data, self.before, row) for row, data in enumerate(datas)]
-        self._copy_into_after = [layout.copier(data, self.after, row) for row, data in enumerate(datas)]
+        datas = enumerate(self._datas)
+        self._copy_into_before = [self.layout.copier(data, self.before, row, names) for row, data in datas]
+        datas = enumerate(self._datas)
+        self._copy_into_after = [self.layout.copier(data, self.after, row, names) for row, data in datas]
+        for row, copy in enumerate(self._copy_into_after):
+            if row not in self.reset_rows:
+                copy()
 
     def step_wait(self):
         # SB3's DummyVecEnv.step_wait (stable-baselines3 2.x), plus one line: the capture.
@@ -79,6 +105,25 @@ class CapturingVecEnv(DummyVecEnv):
         self._copy_into_before, self._copy_into_after = self._copy_into_after, self._copy_into_before
         for row in self.reset_rows:
             self._copy_into_before[row]()
+
+
+class _FieldsRead(dict):
+    """A buffer's raw arrays as a `State` reads them, noticing the first read of each field.
+
+    It starts empty, so the first read of a field runs `__missing__`, which takes the array
+    from the buffer, keeps it (later reads are plain dict lookups, with nothing to pay) and
+    appends its name to `first_reads`.
+    """
+
+    def __init__(self, arrays: dict[str, np.ndarray], first_reads: list[str]):
+        super().__init__()
+        self._arrays = arrays
+        self.first_reads = first_reads
+
+    def __missing__(self, name: str) -> np.ndarray:
+        array = self[name] = self._arrays[name]
+        self.first_reads.append(name)
+        return array
 
 
 @dataclass
@@ -135,6 +180,9 @@ class RewardVecEnv(VecEnvWrapper):
     "native" (keep the environment's own reward) or "sparse" (the task's
     fitness alone: each step's term, or for a `last` fitness the episode's
     final value on its last step).
+
+    After the first step only the raw fields read in it are copied (see the
+    module's docstring), unless `copy_all_fields`.
     """
 
     def __init__(
@@ -143,6 +191,7 @@ class RewardVecEnv(VecEnvWrapper):
         task: Task,
         reward_source: RewardSource,
         reward_function: RewardFunction | None = None,
+        copy_all_fields: bool = False,
     ):
         super().__init__(venv)
         if reward_source == "program" and reward_function is None:
@@ -155,7 +204,13 @@ class RewardVecEnv(VecEnvWrapper):
         self._reward_function = reward_function
         # The buffers are filled in place and only swap roles, so one State per buffer serves every
         # step, and its named views (built on first access) are built once.
-        self._states = {id(arrays): self.layout.state(arrays) for arrays in (venv.before, venv.after)}
+        self._first_reads: list[str] = []  # fields read for the first time, by either State, since last looked at
+        self._fields_read: set[str] = set()
+        self._choosing_fields = not copy_all_fields  # until the first step has shown which fields are read
+        self._states = {
+            id(arrays): self.layout.state(arrays if copy_all_fields else _FieldsRead(arrays, self._first_reads))
+            for arrays in (venv.before, venv.after)
+        }
         self._meter = FitnessMeter(task.fitness, self.num_envs) if task.fitness else None
         self._actions: np.ndarray | None = None
         self._length = np.zeros(self.num_envs, dtype=np.int64)
@@ -197,7 +252,6 @@ class RewardVecEnv(VecEnvWrapper):
         fitness_terms = None
         if self._meter is not None:
             fitness_terms = self._meter.step_values(state, actions, next_state)
-            self._meter.add(fitness_terms)
 
         if self.reward_source == "program":
             total, components = self._reward_function(state, actions, next_state)
@@ -214,16 +268,45 @@ class RewardVecEnv(VecEnvWrapper):
         table[1] = total
         for row, values in enumerate(components.values(), 2):
             table[row] = values
+        for observe in self.observers:
+            observe(state, actions, next_state)
+        if (self._first_reads or self._choosing_fields) and self._read_fields_not_copied():
+            # This step read NaN where it expected the simulation: its values are lost (its start was not copied).
+            if self.reward_source != "native":  # the environment's own reward does not come from the state
+                table[1:] = 0.0
+            if fitness_terms is not None:
+                fitness_terms = np.zeros(self.num_envs)
+
+        if self._meter is not None:
+            self._meter.add(fitness_terms)
         self._length += 1
         self._add_to_sums(component_names, table)
         self.window.add(component_names, table)
-        for observe in self.observers:
-            observe(state, actions, next_state)
-
         if venv.reset_rows:
             self._finish_episodes(venv.reset_rows, infos)
         venv.advance()
         return observations, table[1].astype(np.float32), dones, infos
+
+    def _read_fields_not_copied(self) -> bool:
+        """After the first step, copy only the fields it read; later, were fields read for the first time copied?"""
+        new = set(self._first_reads) - self._fields_read
+        self._first_reads.clear()
+        self._fields_read |= new
+        if self._choosing_fields:  # the first step, with every field copied
+            self._choosing_fields = False
+            self.venv.copy_fields(self._fields_read)
+            return False
+        missed = sorted(new - self.venv.copied_fields)
+        if not missed:
+            return False
+        warnings.warn(
+            f"the reward path read {', '.join(missed)} for the first time after the first step, when only the "
+            "fields read in the first step were copied; this step's reward, components and fitness term are set "
+            "to 0, and every field is copied from now on",
+            RuntimeWarning,
+        )
+        self.venv.copy_fields(self.layout.shapes)
+        return True
 
     def _add_to_sums(self, component_names: tuple[str, ...], table: np.ndarray) -> None:
         if component_names == self._component_names:
@@ -270,11 +353,16 @@ def make_vec_env(
     reward_source: RewardSource,
     reward_function: RewardFunction | None = None,
     render_mode: str | None = None,
+    copy_all_fields: bool = False,
 ) -> RewardVecEnv:
-    """N environments of `task` stepped together, rewarded by `reward_source`."""
+    """N environments of `task` stepped together, rewarded by `reward_source`.
+
+    `copy_all_fields` copies every field at every step, for exact results whatever is read when (evaluation);
+    otherwise only the fields read in the first step are copied after it (see the module's docstring).
+    """
     probe = make_env(task)
     layout = StateLayout.from_env(probe, extras=task.extras)
     probe.close()
     venv = CapturingVecEnv([lambda: make_env(task, render_mode) for _ in range(n_envs)], layout)
     venv.seed(seed)
-    return RewardVecEnv(venv, task, reward_source, reward_function)
+    return RewardVecEnv(venv, task, reward_source, reward_function, copy_all_fields)

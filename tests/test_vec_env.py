@@ -1,8 +1,10 @@
 """The reward path used in training: the batch reward equals the environment's own, terminal steps included."""
 
 import numpy as np
+import pytest
 
 from autoreward.reward_program import load
+from autoreward.tasks import task_from_sentence
 from autoreward.vec_env import EPISODE_INFO_KEY, make_vec_env
 
 from .conftest import human_reward
@@ -106,3 +108,62 @@ def test_components_that_come_and_go_are_booked_by_name(hopper):
     np.testing.assert_allclose(
         sum(np.concatenate(window.components[name]).sum() for name in ("move", "alive", "bonus")), window.reward_sum
     )
+
+
+def rollout(env, steps: int, seed: int = 0):
+    """Rewards and finished episodes of `steps` steps of random actions."""
+    rng = np.random.default_rng(seed)
+    env.reset()
+    rewards, episodes = [], []
+    for _ in range(steps):
+        _, reward, _, infos = env.step(rng.uniform(-1, 1, size=(env.num_envs, 3)).astype(np.float32))
+        rewards.append(reward)
+        episodes += [info[EPISODE_INFO_KEY] for info in infos if EPISODE_INFO_KEY in info]
+    return np.array(rewards), episodes
+
+
+def test_copying_only_the_fields_read_changes_nothing(hopper):
+    function = load(human_reward(hopper))
+    some = make_vec_env(hopper, 3, 2, "program", function)
+    every = make_vec_env(hopper, 3, 2, "program", function, copy_all_fields=True)
+    some_rewards, some_episodes = rollout(some, 120)
+    every_rewards, every_episodes = rollout(every, 120)
+    np.testing.assert_array_equal(some_rewards, every_rewards)
+    assert some_episodes == every_episodes and len(some_episodes) > 5
+    # Hopper's reward and fitness read joints only: the other fields are not copied, and hold NaN, not stale values.
+    assert some.venv.copied_fields == {"qpos", "qvel"}
+    assert np.isnan(some.venv.after["xpos"]).all() and np.isfinite(some.venv.after["qpos"]).all()
+    assert every.venv.copied_fields == set(every.layout.shapes)
+
+
+def late_reader():
+    """A reward that reads two more fields from its sixth call on."""
+    calls = []
+
+    def reward(state, action, next_state):
+        calls.append(None)
+        x = next_state.joints.rootx.qpos - state.joints.rootx.qpos
+        if len(calls) >= 6:
+            x = x + 1e-3 * np.abs(next_state.bodies.torso.cfrc_ext).sum(axis=1) + 1e-3 * state.time
+        return x, {"x": x}
+
+    return reward
+
+
+def test_a_field_first_read_late_voids_that_step_and_then_every_field_is_copied(hopper):
+    late = make_vec_env(hopper, 2, 4, "program", late_reader())
+    every = make_vec_env(hopper, 2, 4, "program", late_reader(), copy_all_fields=True)
+    with pytest.warns(RuntimeWarning, match="cfrc_ext, time for the first time after the first step"):
+        late_rewards, _ = rollout(late, 60, seed=1)
+    every_rewards, _ = rollout(every, 60, seed=1)
+    assert np.isfinite(late_rewards).all()
+    np.testing.assert_array_equal(late_rewards[:5], every_rewards[:5])
+    np.testing.assert_array_equal(late_rewards[5], [0.0, 0.0])  # read NaN: lost, not passed on to training
+    np.testing.assert_array_equal(late_rewards[6:], every_rewards[6:])  # exact again from the next step
+    assert late.venv.copied_fields == set(late.layout.shapes)
+
+
+def test_nothing_is_copied_when_nothing_reads_the_state():
+    env = make_vec_env(task_from_sentence("Hopper-v5", "hop"), 2, 0, "native")  # no fitness, no program
+    rewards, _ = rollout(env, 30)
+    assert env.venv.copied_fields == set() and np.isfinite(rewards).all()
