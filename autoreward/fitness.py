@@ -18,8 +18,10 @@ class FitnessMeter:
         source = f"lambda state, action, next_state: (\n{fitness.step}\n)"
         self._step = eval(compile(source, "<fitness step>", "eval"), {"np": np, "math": math})
         self._sum = np.zeros(batch_size)
-        self._count = np.zeros(batch_size)
         self._last = np.zeros(batch_size)
+        # Episode lengths (for a mean) as differences of a step count: no array to update every step.
+        self._steps = 0
+        self._episode_start = np.zeros(batch_size, dtype=np.int64)
 
     def step_values(self, state, action, next_state) -> np.ndarray:
         """This step's fitness term for each environment, shape (N,)."""
@@ -28,12 +30,11 @@ class FitnessMeter:
 
     def add(self, values: np.ndarray) -> None:
         # Only what `running` reads for this reduction.
+        self._steps += 1
         if self.fitness.reduce == "last":
             self._last[:] = values
         else:
             self._sum += values
-            if self.fitness.reduce == "mean":
-                self._count += 1
 
     def running(self) -> np.ndarray:
         """Each environment's fitness for its episode so far."""
@@ -41,12 +42,12 @@ class FitnessMeter:
             return self._sum.copy()
         if self.fitness.reduce == "last":
             return self._last.copy()
-        return self._sum / np.maximum(self._count, 1)
+        return self._sum / np.maximum(self._steps - self._episode_start, 1)
 
     def finish(self, rows: np.ndarray) -> np.ndarray:
         """The fitness of the episodes that just ended in `rows`; their meters start again."""
         values = self.running()[rows]
         self._sum[rows] = 0.0
-        self._count[rows] = 0
+        self._episode_start[rows] = self._steps
         self._last[rows] = 0.0
         return values

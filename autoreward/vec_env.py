@@ -213,7 +213,9 @@ class RewardVecEnv(VecEnvWrapper):
         }
         self._meter = FitnessMeter(task.fitness, self.num_envs) if task.fitness else None
         self._actions: np.ndarray | None = None
-        self._length = np.zeros(self.num_envs, dtype=np.int64)
+        # Episode lengths as differences of a step count: no array to update every step.
+        self._steps = 0
+        self._episode_start = np.zeros(self.num_envs, dtype=np.int64)
         # The running sums of each episode, one row per quantity: the environment's own reward, the reward,
         # then each component, in `_component_names` order. One in-place add per step updates them all.
         self._sums = np.zeros((2, self.num_envs))
@@ -231,7 +233,8 @@ class RewardVecEnv(VecEnvWrapper):
 
     def reset(self):
         observations = self.venv.reset()
-        self._length[:] = 0
+        self._steps = 0
+        self._episode_start[:] = 0
         self._sums = np.zeros((2, self.num_envs))
         self._component_names = ()
         if self._meter is not None:
@@ -279,7 +282,7 @@ class RewardVecEnv(VecEnvWrapper):
 
         if self._meter is not None:
             self._meter.add(fitness_terms)
-        self._length += 1
+        self._steps += 1
         self._add_to_sums(component_names, table)
         self.window.add(component_names, table)
         if venv.reset_rows:
@@ -328,7 +331,7 @@ class RewardVecEnv(VecEnvWrapper):
 
     def _finish_episodes(self, rows: list[int], infos: list[dict]) -> None:
         fitness = self._meter.finish(rows).tolist() if self._meter is not None else [None] * len(rows)
-        lengths = self._length[rows].tolist()
+        lengths = (self._steps - self._episode_start[rows]).tolist()
         sums = self._sums[:, rows].T.tolist()
         for row, length, value, (native_return, reward_return, *component_returns) in zip(rows, lengths, fitness, sums):
             episode = EpisodeResult(
@@ -342,7 +345,7 @@ class RewardVecEnv(VecEnvWrapper):
             )
             infos[row][EPISODE_INFO_KEY] = episode
             self.window.episodes.append(episode)
-        self._length[rows] = 0
+        self._episode_start[rows] = self._steps
         self._sums[:, rows] = 0.0
 
 
