@@ -20,6 +20,7 @@ from __future__ import annotations
 import keyword
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Iterator
 
 import mujoco
@@ -337,29 +338,32 @@ class Group:
         return list(self._members)
 
 
+# Every field below that is a view of the raw arrays is a `cached_property`: the arrays are filled in
+# place, never replaced, so a view made on first access stays current, and reward programs, which read
+# the same fields at every step, pay an attribute lookup instead of a property call and a new view.
+
+
 class Body:
     """One body of every simulation in the batch. Arrays are computed on access."""
-
-    __slots__ = ("_arrays", "_index", "_root")
 
     def __init__(self, arrays: dict[str, np.ndarray], info: BodyInfo):
         self._arrays = arrays
         self._index = info.index
         self._root = info.root_index
 
-    @property
+    @cached_property
     def pos(self) -> np.ndarray:
         return self._arrays["xpos"][:, self._index]
 
-    @property
+    @cached_property
     def quat(self) -> np.ndarray:
         return self._arrays["xquat"][:, self._index]
 
-    @property
+    @cached_property
     def com(self) -> np.ndarray:
         return self._arrays["xipos"][:, self._index]
 
-    @property
+    @cached_property
     def angvel(self) -> np.ndarray:
         return self._arrays["cvel"][:, self._index, :3]
 
@@ -371,15 +375,13 @@ class Body:
         lever = self.pos - self._arrays["subtree_com"][:, self._root]
         return cvel[:, 3:] + np.cross(cvel[:, :3], lever)
 
-    @property
+    @cached_property
     def cfrc_ext(self) -> np.ndarray:
         return self._arrays["cfrc_ext"][:, self._index]
 
 
 class Joint:
     """One joint of every simulation in the batch: `qpos` and `qvel` in its own coordinates."""
-
-    __slots__ = ("_arrays", "_qpos", "_qvel")
 
     def __init__(self, arrays: dict[str, np.ndarray], info: JointInfo):
         npos, nvel = JOINT_WIDTHS[info.kind]
@@ -388,23 +390,21 @@ class Joint:
         self._qpos = info.qpos_start if npos == 1 else slice(info.qpos_start, info.qpos_start + npos)
         self._qvel = info.qvel_start if nvel == 1 else slice(info.qvel_start, info.qvel_start + nvel)
 
-    @property
+    @cached_property
     def qpos(self) -> np.ndarray:
         return self._arrays["qpos"][:, self._qpos]
 
-    @property
+    @cached_property
     def qvel(self) -> np.ndarray:
         return self._arrays["qvel"][:, self._qvel]
 
 
 class Site:
-    __slots__ = ("_arrays", "_index")
-
     def __init__(self, arrays: dict[str, np.ndarray], info: SiteInfo):
         self._arrays = arrays
         self._index = info.index
 
-    @property
+    @cached_property
     def pos(self) -> np.ndarray:
         return self._arrays["site_xpos"][:, self._index]
 
@@ -412,12 +412,9 @@ class Site:
 class State:
     """The state of N simulations. Every array field has N as its first axis."""
 
-    __slots__ = ("_layout", "_arrays", "_groups")
-
     def __init__(self, layout: StateLayout, arrays: dict[str, np.ndarray]):
         self._layout = layout
         self._arrays = arrays
-        self._groups: dict[str, Group] = {}
 
     @property
     def batch_size(self) -> int:
@@ -427,53 +424,47 @@ class State:
     def dt(self) -> float:
         return self._layout.dt
 
-    @property
+    @cached_property
     def time(self) -> np.ndarray:
         return self._arrays["time"]
 
-    @property
+    @cached_property
     def qpos(self) -> np.ndarray:
         return self._arrays["qpos"]
 
-    @property
+    @cached_property
     def qvel(self) -> np.ndarray:
         return self._arrays["qvel"]
 
-    @property
+    @cached_property
     def com(self) -> np.ndarray:
         return self._arrays["subtree_com"][:, 0]
 
-    @property
+    @cached_property
     def bodies(self) -> Group:
-        return self._group("body", lambda: {b.name: Body(self._arrays, b) for b in self._layout.bodies})
+        return Group("body", {b.name: Body(self._arrays, b) for b in self._layout.bodies})
 
-    @property
+    @cached_property
     def joints(self) -> Group:
-        return self._group("joint", lambda: {j.name: Joint(self._arrays, j) for j in self._layout.joints})
+        return Group("joint", {j.name: Joint(self._arrays, j) for j in self._layout.joints})
 
-    @property
+    @cached_property
     def sites(self) -> Group:
-        return self._group("site", lambda: {s.name: Site(self._arrays, s) for s in self._layout.sites})
+        return Group("site", {s.name: Site(self._arrays, s) for s in self._layout.sites})
 
-    @property
+    @cached_property
     def sensors(self) -> Group:
         data = self._arrays["sensordata"]
-        return self._group(
+        # A scalar sensor gives (N,), as the stub says; wider ones (N, dim).
+        return Group(
             "sensor",
-            # A scalar sensor gives (N,), as the stub says; wider ones (N, dim).
-            lambda: {s.name: data[:, s.start] if s.dim == 1 else data[:, s.start : s.start + s.dim]
-                     for s in self._layout.sensors},  # fmt: skip
+            {s.name: data[:, s.start] if s.dim == 1 else data[:, s.start : s.start + s.dim]
+             for s in self._layout.sensors},  # fmt: skip
         )
 
-    @property
+    @cached_property
     def extras(self) -> Group:
-        return self._group("extra", lambda: {n: self.resolve(p) for n, p in self._layout.extras.items()})
-
-    def _group(self, kind: str, build) -> Group:
-        group = self._groups.get(kind)
-        if group is None:
-            group = self._groups[kind] = Group(kind, build())
-        return group
+        return Group("extra", {n: self.resolve(p) for n, p in self._layout.extras.items()})
 
     def resolve(self, path: str):
         """The field at a dotted path such as 'bodies.target.pos'."""
