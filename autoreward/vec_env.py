@@ -8,9 +8,9 @@ SB3's auto-reset can overwrite a terminal state. `RewardVecEnv` then builds
 reward once per batch, and keeps per-episode books: fitness, length, the
 environment's own return and each reward component's return.
 
-Copying is most of the reward path's cost, so only the raw arrays that the
-reward, the fitness and the observers read in the first step are copied after
-it; the others hold NaN. Should one of them be read later (a reward that reads
+Copying MjData (eleven arrays per environment and step) is much of the reward
+path's cost, so only the raw arrays that the reward, the fitness and the
+observers read in the first step are copied after it; the others hold NaN. Should one of them be read later (a reward that reads
 a field only in some states), that step's values are set to 0 with a warning,
 and every field is copied from then on.
 """
@@ -65,17 +65,18 @@ class CapturingVecEnv(DummyVecEnv):
             for name, array in arrays.items():
                 if name not in self.copied_fields:
                     array.fill(np.nan)
+
+        def copiers(arrays: dict[str, np.ndarray]) -> list[Callable[[], None]]:
+            return [self.layout.copier(data, arrays, row, names) for row, data in enumerate(self._datas)]
+
         # Copiers bound to one buffer each; they swap along with the buffers.
-        datas = enumerate(self._datas)
-        self._copy_into_before = [self.layout.copier(data, self.before, row, names) for row, data in datas]
-        datas = enumerate(self._datas)
-        self._copy_into_after = [self.layout.copier(data, self.after, row, names) for row, data in datas]
+        self._copy_into_before, self._copy_into_after = copiers(self.before), copiers(self.after)
         for row, copy in enumerate(self._copy_into_after):
             if row not in self.reset_rows:
                 copy()
 
     def step_wait(self):
-        # SB3's DummyVecEnv.step_wait (stable-baselines3 2.x), plus one line: the capture.
+        # SB3's DummyVecEnv.step_wait (stable-baselines3 2.x), plus the capture and a list of the rows reset.
         copy_into_after = self._copy_into_after
         reset_rows = self.reset_rows = []
         for env_idx in range(self.num_envs):
@@ -111,8 +112,8 @@ class _FieldsRead(dict):
     """A buffer's raw arrays as a `State` reads them, noticing the first read of each field.
 
     It starts empty, so the first read of a field runs `__missing__`, which takes the array
-    from the buffer, keeps it (later reads are plain dict lookups, with nothing to pay) and
-    appends its name to `first_reads`.
+    from the buffer, keeps it (later reads are plain dict lookups) and appends its name to
+    `first_reads`.
     """
 
     def __init__(self, arrays: dict[str, np.ndarray], first_reads: list[str]):
@@ -202,11 +203,11 @@ class RewardVecEnv(VecEnvWrapper):
         self.task = task
         self.reward_source = reward_source
         self._reward_function = reward_function
-        # The buffers are filled in place and only swap roles, so one State per buffer serves every
-        # step, and its named views (built on first access) are built once.
         self._first_reads: list[str] = []  # fields read for the first time, by either State, since last looked at
         self._fields_read: set[str] = set()
         self._choosing_fields = not copy_all_fields  # until the first step has shown which fields are read
+        # The buffers are filled in place and only swap roles, so one State per buffer serves every
+        # step, and its named views (built on first access) are built once.
         self._states = {
             id(arrays): self.layout.state(arrays if copy_all_fields else _FieldsRead(arrays, self._first_reads))
             for arrays in (venv.before, venv.after)
