@@ -5,11 +5,13 @@ environments and number of steps; only the reward path differs:
 
 - native:   SB3 on plain gymnasium environments, rewarded by the environment
             itself: DummyVecEnv -> VecNormalize -> PPO.
-- contract: autoreward's path: every environment wrapped in StateCapture, the
-            batch in RewardVecEnv, which builds `state` / `next_state`, runs
-            the task's fitness and calls a reward program (here the task's
-            `human_reward`, a re-implementation of the environment's own
-            reward in the contract): RewardVecEnv -> VecNormalize -> PPO.
+- contract: autoreward's path: the environments in a CapturingVecEnv (a
+            DummyVecEnv that copies each simulation into a batch of raw
+            arrays as it steps), the batch in RewardVecEnv, which builds
+            `state` / `next_state`, runs the task's fitness and calls a reward
+            program (here the task's `human_reward`, a re-implementation of
+            the environment's own reward in the contract):
+            RewardVecEnv -> VecNormalize -> PPO.
 
 Two things are measured, in one process, interleaved round by round:
 
@@ -37,8 +39,10 @@ import argparse
 import dataclasses
 import platform
 import statistics
+import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import gymnasium
 import mujoco
@@ -48,10 +52,14 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnvWrapper, VecNormalize
 
-from autoreward import reward_program
-from autoreward.tasks import find_task, make_env
-from autoreward.training import TrainingConfig, _ppo_sizes, build_model
-from autoreward.vec_env import make_vec_env
+# Measure the autoreward of this checkout, not a copy installed elsewhere (an editable install of another
+# worktree would otherwise win: `python bench/...` puts bench/, not the checkout, first on sys.path).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from autoreward import reward_program  # noqa: E402
+from autoreward.tasks import find_task, make_env  # noqa: E402
+from autoreward.training import TrainingConfig, _ppo_sizes, build_model  # noqa: E402
+from autoreward.vec_env import make_vec_env  # noqa: E402
 
 
 @dataclass
@@ -224,6 +232,7 @@ def summarise(runs: dict[str, list[Run]]) -> dict[str, float]:
 
 
 print(f"task {task.id} ({task.env_id}), reward program {task.human_reward}")
+print(f"autoreward measured: {Path(reward_program.__file__).parent}")
 print(f"n_envs={args.n_envs} seed={args.seed} PPO n_steps={n_steps} batch_size={batch_size} torch threads={torch.get_num_threads()}")
 print(
     f"training: {args.steps} steps per run, {args.repeats} round(s); raw stepping: {args.raw_steps} steps per run, "
