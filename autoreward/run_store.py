@@ -21,6 +21,8 @@ rebuilt; the JSON files are the truth.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -71,8 +73,13 @@ class RunStore:
         store = cls(path)
         if (store.path / "config.json").exists():
             raise AutorewardError(f"{path} already holds a run; resume it with --resume {path}")
-        store.path.mkdir(parents=True, exist_ok=True)
-        write_json(store.path / "config.json", config)
+        # The configuration is written in a staging folder that then takes the run's name (over the empty
+        # folder new_run_dir made), so a run killed while being created leaves no half-made run to resume.
+        staging = store.path.with_name(f".{store.path.name}.creating")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        write_json(staging / "config.json", config)
+        os.replace(staging, store.path)
         store._execute(
             "INSERT OR REPLACE INTO run (id, task, env, created, status) VALUES (?, ?, ?, ?, ?)",
             (config.run_id, config.task.id, config.task.env_id, config.created, "running"),
