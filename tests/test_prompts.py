@@ -17,6 +17,9 @@ VARIABLES = {
     "critic": {"task_description": "Run.", "state_description": "class State: ...", "program": "def f(): ..."},
     "analyzer": {"task_description": "Run.", "program": "def f(): ...", "trajectory_summary": "x rose 3 m"},
     "judge": {"task_description": "Run.", "candidates": [{"id": "r1c0", "summary": "x rose"}, {"id": "r1c1", "summary": "x fell"}]},
+    "preference": {"source": "human", "round": 1, "preferred_id": "r1c1", "shown": ["r1c0", "r1c1"],
+                   "rejected_id": "r1c0", "rejected_program": "def f(): ...", "pairs": [{"preferred": "r1c1", "rejected": "r1c0"}],
+                   "comment": "It flips over."},
 }  # fmt: skip
 
 
