@@ -71,7 +71,7 @@ def preference_text(prompts: Prompts, preference: Preference, candidates: list[C
         rejected_program=rejected.code if rejected else None,
         pairs=[{"preferred": a, "rejected": b} for a, b in preference.pairs],
         comment=preference.comment.strip(),
-    )
+    ).strip()
 
 
 def lessons(candidates: list[Candidate], best: Candidate | None, higher_is_better: bool,

@@ -204,9 +204,9 @@ def _print_final(store, final: FinalResult) -> None:
         table.add_row("task score", f"{final.fitness_mean:.4g} ± {final.fitness_std:.2g} over seeds {list(final.seeds)}")
         table.add_row("human / sparse", f"{final.human_fitness:.4g} / {final.sparse_fitness:.4g}")
     else:
-        chooser = {"human": "by your preferences", "llm": "by an LLM judge's preferences"}.get(
-            store.config().loop.feedback, "by an LLM judge")
-        table.add_row("task score", f"none: the task has no fitness; the best was chosen {chooser}")
+        from .report import chosen_by
+
+        table.add_row("task score", f"none: the task has no fitness; the best was chosen by {chosen_by(store.config().loop.feedback)}")
     if final.score_mean is not None:
         table.add_row("human-normalized", f"{final.score_mean:.3f} ± {final.score_std:.3f}")
     totals = store.llm_totals()

@@ -92,3 +92,8 @@ def test_the_program_is_taken_from_the_reply(reply):
 def test_a_reply_without_a_program_gets_a_clear_error(reply, message):
     with pytest.raises(ExtractionError, match=message):
         extract_program(reply)
+
+
+def test_reflection_under_preference_feedback_names_no_task_score():
+    variables = {**VARIABLES["reflection"], "fitness": None, "task_score_curve": []}
+    assert "task score" not in Prompts().render("reflection", **variables).lower()
