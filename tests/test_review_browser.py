@@ -88,6 +88,10 @@ def _video_plays(driver, candidate_id: str) -> None:
         f"{candidate_id}'s video to play")  # fmt: skip
 
 
+def _given(driver, number: int) -> str:
+    return " ".join(e.text for e in driver.find_elements("css selector", f"#round-{number} p.preference"))
+
+
 def _prefer(driver, best: str, worst: str | None, comment: str) -> None:
     driver.find_element("css selector", f'input[name="best"][value="{best}"]').click()
     if worst:
@@ -124,9 +128,11 @@ def test_a_person_steers_a_run_from_the_page(tmp_path, monkeypatch):
             assert [c.get_attribute("data-candidate") for c in cards] == ["r1c0", "r1c1"]
             assert "compute_reward" in cards[0].text and "critic" in cards[1].text
             _video_plays(driver, "r1c0")
-            driver.save_screenshot(str(tmp_path / "round1.png"))
+            # AUTOREWARD_SCREENSHOTS=folder keeps what the person saw, to look at.
+            driver.save_screenshot(str(Path(os.environ.get("AUTOREWARD_SCREENSHOTS", tmp_path)) / "round1.png"))
             _prefer(driver, "r1c1", "r1c0", COMMENT)
-            _wait(lambda: "Preference (human): best r1c1" in driver.page_source, 20, "the page to show the preference")
+            _wait(lambda: "Preference (human): best r1c1, worst r1c0" in _given(driver, 1), 20,
+                  "the page to show the preference")  # fmt: skip
 
             # Round 2: the loop took the preference up; the best so far stands beside the new candidate.
             _wait(lambda: _waiting_round(workspace, 2), 400, "round 2's preference request", process)
