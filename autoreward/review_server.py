@@ -162,8 +162,8 @@ class _Handler(BaseHTTPRequestHandler):
     # --- answers -------------------------------------------------------------
 
     def _host_allowed(self) -> bool:
-        host = (self.headers.get("Host") or "").rsplit(":", 1)[0] if not (self.headers.get("Host") or "").startswith("[") \
-            else (self.headers.get("Host") or "").split("]")[0] + "]"  # fmt: skip
+        given = self.headers.get("Host") or ""
+        host = given.split("]")[0] + "]" if given.startswith("[") else given.rsplit(":", 1)[0]
         if self.site.loopback and host not in LOOPBACK_NAMES:
             self._error(HTTPStatus.FORBIDDEN, f"this page answers only to {', '.join(LOOPBACK_NAMES)}, not {host!r}")
             return False

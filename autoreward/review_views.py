@@ -18,7 +18,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
 from .records import Candidate, CurvePoint, Preference, PreferenceRequest, RoundResult
-from .run_store import RunStore, run_summaries
+from .run_store import RunStore, run_summary
 from .trajectory import summary_text
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]*$")
@@ -184,7 +184,7 @@ def run_view(run: Path) -> dict:
             ids = [c.id for c in view.choices]
             view.pairs = [(a, b) for k, a in enumerate(ids) for b in ids[k + 1:]] if len(ids) <= 5 else []
         rounds.append(view)
-    summary = next((r for r in run_summaries(run.parent) if Path(r["path"]).resolve() == run), {})
+    summary = run_summary(run) or {}
     final = store.load_final()
     return {
         "name": run.name,

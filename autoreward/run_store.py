@@ -255,14 +255,19 @@ class RecordedLLM:
 
 def run_summaries(root: Path) -> list[dict]:
     """One row per run folder under `root` that has an index, newest first."""
-    rows = []
-    for index in sorted(Path(root).glob("*/index.sqlite")):
-        with closing(sqlite3.connect(index)) as db:
-            db.row_factory = sqlite3.Row
-            try:
-                row = db.execute("SELECT * FROM run").fetchone()
-            except sqlite3.DatabaseError:
-                continue  # not a design run's index
-        if row is not None:
-            rows.append(dict(row) | {"path": str(index.parent)})
-    return sorted(rows, key=lambda r: r["created"] or "", reverse=True)
+    rows = [run_summary(index.parent) for index in sorted(Path(root).glob("*/index.sqlite"))]
+    return sorted((r for r in rows if r is not None), key=lambda r: r["created"] or "", reverse=True)
+
+
+def run_summary(folder: Path) -> dict | None:
+    """A run's row of its index (status, best, scores) and its path; None when it has none."""
+    index = Path(folder) / "index.sqlite"
+    if not index.exists():
+        return None
+    with closing(sqlite3.connect(index)) as db:
+        db.row_factory = sqlite3.Row
+        try:
+            row = db.execute("SELECT * FROM run").fetchone()
+        except sqlite3.DatabaseError:
+            return None  # not a design run's index
+    return None if row is None else dict(row) | {"path": str(Path(folder))}
