@@ -22,7 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .analysis import build_feedback, judge_best, lessons
+from .analysis import build_feedback, judge_best, lessons, preference_text
 from .baselines import load_or_train_baselines
 from .checker import check_program
 from .design import CandidateDesigner, DesignBrief
@@ -32,6 +32,7 @@ from .errors import WorkerError
 from .jail import Jail
 from .llm import LLM
 from .prompts import Prompts
+from .preferences import DEFAULT_PAGE_URL, PreferenceSource, preference_source
 from .records import Candidate, FinalResult, NormalizedScore, RoundResult, RunConfig, Task, TrainingResult
 from .run_store import RunStore
 from .training import TrainingConfig, finished_training, train
@@ -63,11 +64,16 @@ class DesignLoop:
     runs_dir: Path  # where baselines are cached, shared by runs
     progress: LoopProgress = SilentProgress()
     jail: Jail | None = None  # built once by the caller; None probes bubblewrap on each worker start
+    page_url: str = DEFAULT_PAGE_URL  # where a person gives preferences (feedback "human")
+    preferences: PreferenceSource | None = None  # None: the one the run's `feedback` names (none for fitness)
 
     def __post_init__(self):
         self.config: RunConfig = self.store.config()
         self.task: Task = self.config.task
         self.loop = self.config.loop
+        if self.preferences is None:
+            self.preferences = preference_source(self.loop, self.task, self.llm, self.prompts, self.store,
+                                                 self.page_url, self.progress.note)  # fmt: skip
         check = lambda task, code, folder: check_program(task, code, folder, jail=self.jail)  # noqa: E731
         self.designer = CandidateDesigner(self.llm, self.prompts, self.task, self.loop, check)
 
@@ -116,7 +122,11 @@ class DesignLoop:
             candidates = list(pool.map(self._trained, designed))
         skipped = sum(c.status == "prescreened_out" for c in candidates)
 
-        if self.task.fitness is not None:
+        preference = None
+        if self.preferences is not None:  # a preference among this round's policies and the best so far
+            new_best, preference, pool = self._preferred(number, best, candidates)
+            round_best = new_best if new_best is not None and new_best.round == number else None
+        elif self.task.fitness is not None:
             round_best = self._best(candidates)
             new_best = self._best([c for c in (best, round_best) if c is not None])
         else:  # no trusted score: a judge compares this round's policies with the best so far
@@ -128,7 +138,11 @@ class DesignLoop:
             feedback = previous.feedback  # the best did not change: its feedback stands
         else:
             self.progress.note(f"round {number}: analysing {new_best.id}")
-            feedback = build_feedback(self.llm, self.prompts, self.task, self.loop, new_best)
+            # Judged by preference, the designer sees no task score at all, only what was preferred.
+            feedback = build_feedback(self.llm, self.prompts, self.task, self.loop, new_best,
+                                      show_score=self.preferences is None)  # fmt: skip
+        if feedback is not None and preference is not None:
+            feedback = replace(feedback, preference=preference_text(self.prompts, preference, pool))
         if new_best is not None:
             self.progress.note(f"round {number}: best so far {new_best.id}, task score {_shown(new_best.fitness)}")
         higher = self.task.fitness.higher_is_better if self.task.fitness else True
@@ -138,7 +152,7 @@ class DesignLoop:
             best_id=round_best.id if round_best else None,
             best_so_far_id=new_best.id if new_best else None,
             feedback=feedback,
-            lessons=lessons(candidates, new_best, higher),
+            lessons=lessons(candidates, new_best, higher, show_scores=self.preferences is None),
             steps_saved=skipped * self.loop.budget.steps,
         )
 
@@ -157,7 +171,8 @@ class DesignLoop:
         return candidate
 
     def _labelled_episodes(self, number: int) -> list[LabelledEpisode]:
-        if not self.loop.prescreen or number == 1 or self.task.fitness is None:
+        # Pre-screening ranks by the task score, which only fitness feedback may use.
+        if not self.loop.prescreen or number == 1 or self.task.fitness is None or self.loop.feedback != "fitness":
             return []
         earlier = [c for c in self.store.candidates() if c.round < number]
         return labelled_episodes(earlier, lambda c: self.store.candidate_dir(c.id, c.round))
@@ -209,6 +224,30 @@ class DesignLoop:
         sign = 1.0 if (self.task.fitness is None or self.task.fitness.higher_is_better) else -1.0
         # Ties go to the earlier candidate, so a resumed run picks the same one.
         return max(scored, key=lambda c: (sign * c.fitness, -c.round, -c.index))
+
+    def _preferred(self, number: int, best: Candidate | None, candidates: list[Candidate]):
+        """The best of all rounds by preference: the round's policies and the best so far, judged together.
+
+        A preference already in the run folder (a resumed run) is read, not asked
+        again. With one policy to judge there is nothing to ask.
+        """
+        pool = ([best] if best is not None else []) + [c for c in candidates if c.status == "trained"]
+        if len(pool) <= 1:
+            return (pool[0] if pool else None), None, pool
+        shown = [c.id for c in pool]
+        try:
+            preference = self.store.load_preference(number)
+        except ValueError:
+            preference = None  # a broken file: ask again (a human source moves it aside and says why)
+        if preference is None or preference.problem(shown) is not None:
+            preference = self.preferences.choose(number, pool)
+            self.store.save_preference(preference)
+        else:
+            self.progress.note(f"round {number}: preference already given, read from the run folder")
+        chosen = next(c for c in pool if c.id == preference.best_id)
+        self.progress.note(f"round {number}: {preference.source} preference: best {chosen.id}"
+                           + (f", worst {preference.worst_id}" if preference.worst_id else ""))  # fmt: skip
+        return chosen, preference, pool
 
     def _judged(self, pool: list[Candidate], tag: str) -> Candidate | None:
         trained = [c for c in pool if c.status == "trained"]

@@ -334,6 +334,10 @@ class ExportInfo:
 # --- the design loop -----------------------------------------------------------
 
 
+FeedbackSource = Literal["fitness", "human", "synthetic", "llm"]
+PreferenceSourceName = Literal["human", "synthetic", "llm"]
+
+
 @dataclass(frozen=True)
 class LoopConfig:
     """How a design run searches: rounds of candidates, their repairs and review, and the budgets."""
@@ -353,6 +357,9 @@ class LoopConfig:
     max_tokens: int | None = None
     budget: Budget = Budget()  # training budget of each candidate
     seed: int = 0
+    # What picks each round's best and what the designer is told: the task's fitness (scores), or a
+    # preference between the round's policies from a person, from the fitness unseen (synthetic), or an LLM.
+    feedback: FeedbackSource = "fitness"
 
 
 LLMBackend = Literal["openai", "replay", "manual"]
@@ -447,12 +454,55 @@ class Feedback:
     reflection: str  # reward reflection: per-component statistics, task score, episode lengths
     trajectory: str  # the numeric summary of held-out episodes
     analysis: str | None = None  # the analyzer's reading of that summary
+    preference: str | None = None  # which policy was preferred over which, and what the judge said
 
     def text(self) -> str:
-        parts = [self.reflection, "What the policy did on held-out episodes:\n\n" + self.trajectory]
+        parts = [self.preference] if self.preference else []
+        parts += [self.reflection, "What the policy did on held-out episodes:\n\n" + self.trajectory]
         if self.analysis:
             parts.append("An analyst's reading of these numbers:\n" + self.analysis)
         return "\n\n".join(parts)
+
+
+@dataclass(frozen=True)
+class Preference:
+    """A judgement of a round's trained policies: the best and the worst, pairwise choices, a comment.
+
+    The candidates judged are the round's trained ones and the best so far, so
+    the best of a preference is the best of all rounds. `pairs` holds
+    (preferred, rejected) ids.
+    """
+
+    round: int
+    best_id: str
+    worst_id: str | None = None
+    pairs: tuple[tuple[str, str], ...] = ()
+    comment: str = ""
+    source: PreferenceSourceName = "human"
+    candidate_ids: tuple[str, ...] = ()  # those that were shown
+    at: str = ""
+
+    def problem(self, shown: list[str]) -> str | None:
+        """Why this preference cannot be used for a round that showed `shown`, or None when it can."""
+        named = [self.best_id, *([self.worst_id] if self.worst_id else []), *(i for pair in self.pairs for i in pair)]
+        unknown = sorted({i for i in named if i not in shown})
+        if unknown:
+            return f"it names {', '.join(unknown)}, which the round did not show (it showed {', '.join(shown)})"
+        if self.worst_id == self.best_id:
+            return f"{self.best_id} cannot be both the best and the worst"
+        if any(a == b for a, b in self.pairs):
+            return "a pairwise choice compares a candidate with itself"
+        return None
+
+
+@dataclass(frozen=True)
+class PreferenceRequest:
+    """The loop waits for a person: which candidates of a round to judge, and where the page is."""
+
+    round: int
+    candidate_ids: tuple[str, ...]  # the round's trained candidates, and the best so far first when there is one
+    page_url: str
+    at: str = ""
 
 
 @dataclass(frozen=True)

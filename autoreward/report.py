@@ -39,7 +39,7 @@ def reward_report(store: RunStore) -> str:
         lines += ["", f"**Task score** (trusted, never shown to the designer): {task.fitness.description}; "
                       f"{direction} is better."]  # fmt: skip
     if final is not None:
-        lines += ["", "## Result", "", *_final_lines(final)]
+        lines += ["", "## Result", "", *_final_lines(final, config.loop.feedback)]
     for result in rounds:
         lines += ["", f"## Round {result.round}", "", *_round_lines(result, candidates)]
     failures = _failure_modes(rounds)
@@ -48,10 +48,15 @@ def reward_report(store: RunStore) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _final_lines(final: FinalResult) -> list[str]:
+def chosen_by(feedback: str) -> str:
+    """Who picked the best reward of a run without a task score, in words."""
+    return {"human": "a person's preferences", "llm": "an LLM judge's preferences"}.get(feedback, "an LLM judge")
+
+
+def _final_lines(final: FinalResult, feedback: str) -> list[str]:
     if final.fitness_mean is None:
-        return [f"The best reward, **{final.candidate_id}** (chosen by an LLM judge: this task has no trusted score), "
-                f"was re-trained on seeds {list(final.seeds)}."]  # fmt: skip
+        return [f"The best reward, **{final.candidate_id}** (chosen by {chosen_by(feedback)}: this task has no "
+                f"trusted score), was re-trained on seeds {list(final.seeds)}."]  # fmt: skip
     per_seed = ", ".join(f"{f:.3g}" for f in final.fitness)
     lines = [
         f"The best reward, **{final.candidate_id}**, re-trained on seeds {list(final.seeds)}: task score "

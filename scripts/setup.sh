@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what autoreward needs into ./.venv on a fresh Debian machine with Python 3.11:
-# the Debian packages it is missing (bubblewrap for the worker jail), then the Python packages.
+# the Debian packages it is missing (bubblewrap for the worker jail, chromium for the review page's
+# browser test), then the Python packages.
 # Quick when nothing changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +9,9 @@ cd "$(dirname "$0")/.."
 apt_packages=()
 python3 -c "import ensurepip" 2>/dev/null || apt_packages+=(python3-venv)
 command -v bwrap >/dev/null || apt_packages+=(bubblewrap)
+# The review page's browser test drives Debian's chromium through its own driver (nothing downloaded).
+[ -x /usr/bin/chromium ] || apt_packages+=(chromium)
+[ -x /usr/bin/chromedriver ] || apt_packages+=(chromium-driver)
 if [ ${#apt_packages[@]} -gt 0 ]; then
     sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
     if command -v apt-get >/dev/null && { [ -z "$sudo_cmd" ] || command -v sudo >/dev/null; }; then
