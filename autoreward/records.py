@@ -171,6 +171,8 @@ class Evaluation:
 
 
 RewardSource = Literal["program", "native", "sparse"]
+# Where environments are simulated: gymnasium environments, one CPU batch, or MuJoCo Warp worlds.
+Simulator = Literal["gymnasium", "batched", "warp"]
 
 
 @dataclass(frozen=True)

@@ -11,23 +11,26 @@ and each reward component's return.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
 import gymnasium as gym
 import numpy as np
-from stable_baselines3.common.vec_env import DummyVecEnv, VecEnvWrapper
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecEnvWrapper
 
+from .errors import UnsupportedSimulatorError
 from .fitness import FitnessMeter
-from .records import ComponentStats, EpisodeResult, RewardSource, Task
+from .records import ComponentStats, EpisodeResult, RewardSource, Simulator, Task
 from .state import StateLayout
 from .tasks import make_env
 
 EPISODE_INFO_KEY = "autoreward_episode"
 
 
-class _Buffers:
-    """The raw arrays `StateCapture` writes into, swapped by `RewardVecEnv` after each step."""
+class StateBuffers:
+    """The raw State arrays a vector of environments fills (`StateCapture` row by row, `BatchedVecEnv`
+    at once): after each step, and after resets. `RewardVecEnv` swaps `before` and `after` after each step."""
 
     def __init__(self, layout: StateLayout, n: int):
         self.before = layout.allocate(n)
@@ -38,7 +41,7 @@ class _Buffers:
 class StateCapture(gym.Wrapper):
     """Copies its simulation into row `row` of shared buffers after every reset and step."""
 
-    def __init__(self, env: gym.Env, layout: StateLayout, buffers: _Buffers, row: int):
+    def __init__(self, env: gym.Env, layout: StateLayout, buffers: StateBuffers, row: int):
         super().__init__(env)
         self._buffers = buffers
         data = env.unwrapped.data
@@ -91,7 +94,8 @@ RewardFunction = Callable[..., tuple]
 
 
 class RewardVecEnv(VecEnvWrapper):
-    """Replaces the reward of a `DummyVecEnv` of `StateCapture`-wrapped environments.
+    """Replaces the reward of a vector of environments that fills `buffers`: a `DummyVecEnv` of
+    `StateCapture`-wrapped environments, or a `BatchedVecEnv`.
 
     `reward_source` is "program" (call `reward_function` on the batch),
     "native" (keep the environment's own reward) or "sparse" (the task's
@@ -101,9 +105,9 @@ class RewardVecEnv(VecEnvWrapper):
 
     def __init__(
         self,
-        venv: DummyVecEnv,
+        venv: VecEnv,
         layout: StateLayout,
-        buffers: _Buffers,
+        buffers: StateBuffers,
         task: Task,
         reward_source: RewardSource,
         reward_function: RewardFunction | None = None,
@@ -232,12 +236,33 @@ def make_vec_env(
     reward_source: RewardSource,
     reward_function: RewardFunction | None = None,
     render_mode: str | None = None,
+    simulator: Simulator = "gymnasium",
+    device: str = "cpu",
 ) -> RewardVecEnv:
-    """N environments of `task` stepped together, rewarded by `reward_source`."""
+    """N environments of `task` stepped together, rewarded by `reward_source`.
+
+    `simulator`: "gymnasium" (N gymnasium environments in a DummyVecEnv),
+    "batched" (one batch on the CPU, `batched_env.BatchedVecEnv`) or "warp"
+    (MuJoCo Warp worlds on `device`). A task the batched simulators cannot
+    run falls back to gymnasium with a warning that says why.
+    """
+    if simulator != "gymnasium":
+        from .batched_env import make_batched_env
+
+        if render_mode is not None:
+            warnings.warn(f"the {simulator} simulator does not render; using gymnasium environments", RuntimeWarning)
+        else:
+            try:
+                venv = make_batched_env(task, n_envs, simulator, device)
+            except UnsupportedSimulatorError as error:
+                warnings.warn(f"{error}; using gymnasium environments instead", RuntimeWarning, stacklevel=2)
+            else:
+                venv.seed(seed)
+                return RewardVecEnv(venv, venv.layout, venv.buffers, task, reward_source, reward_function)
     probe = make_env(task)
     layout = StateLayout.from_env(probe, extras=task.extras)
     probe.close()
-    buffers = _Buffers(layout, n_envs)
+    buffers = StateBuffers(layout, n_envs)
 
     def factory(row: int):
         return lambda: StateCapture(make_env(task, render_mode), layout, buffers, row)
