@@ -355,6 +355,7 @@ class LoopConfig:
     max_tokens: int | None = None
     budget: Budget = Budget()  # training budget of each candidate
     seed: int = 0
+    simulator: Simulator = "gymnasium"  # where every training of the run is simulated
 
 
 LLMBackend = Literal["openai", "replay", "manual"]
