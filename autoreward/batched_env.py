@@ -172,6 +172,8 @@ class BatchedVecEnv(VecEnv):
     those that reset; `RewardVecEnv` builds `state` and `next_state` from them.
     """
 
+    render_mode = None  # it does not render; read by SB3's VecEnv constructor
+
     def __init__(
         self,
         probe: gym.Env,
