@@ -118,11 +118,12 @@ def warp_cache_dir() -> str:
 def warp_support(model: mujoco.MjModel) -> str | None:
     """None if MuJoCo Warp can simulate `model`, else why not (its own message)."""
     try:
-        import mujoco_warp as mjw
         import warp as wp
+
+        wp.config.quiet = True
+        import mujoco_warp as mjw
     except ImportError as error:
         return f"MuJoCo Warp is not installed ({error.name}): pip install 'autoreward[gpu]'"
-    wp.config.quiet = True
     try:
         with wp.ScopedDevice("cpu"):
             mjw.put_model(model)
@@ -144,11 +145,12 @@ class WarpPhysics:
     """
 
     def __init__(self, model: mujoco.MjModel, n: int, fields: tuple[str, ...], device: str = "cpu"):
-        import mujoco_warp as mjw
         import warp as wp
 
+        wp.config.quiet = True  # before mujoco_warp's import initialises Warp
+        import mujoco_warp as mjw
+
         self._wp, self._mjw = wp, mjw
-        wp.config.quiet = True
         wp.config.kernel_cache_dir = warp_cache_dir()
         wp.init()
         problem = warp_support(model)

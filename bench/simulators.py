@@ -95,6 +95,9 @@ reward_function = reward_program.load(open(task.human_reward).read())
 SIMULATORS = [s.strip() for s in args.simulators.split(",") if s.strip()]
 if "warp" in SIMULATORS:
     try:
+        import warp
+
+        warp.config.quiet = True  # no banner, no line per compiled module
         import mujoco_warp  # noqa: F401
     except ImportError:
         print("warp: not measured: mujoco-warp is not installed (pip install 'autoreward[gpu]')")
