@@ -13,7 +13,10 @@ import typer
 from rich.markdown import Markdown
 from rich.table import Table
 
-from .cli import RunsDirOption, TasksDirOption, _budget_options, _clear_errors, _jail, _progress_bars, _resolve_task, app, console, errors
+from .cli import (
+    RunsDirOption, SimulatorOption, TasksDirOption, _budget_options, _clear_errors, _jail, _progress_bars, _resolve_task,
+    _simulator_option, app, console, errors,
+)
 from .errors import AutorewardError
 from .records import Budget, FinalResult, LLMSettings, LoopConfig, Task
 from .resources import data_dir
@@ -57,6 +60,7 @@ def run(
     envs: Optional[int] = typer.Option(None, "--envs", help="Environments stepped together in each training."),
     eval_episodes: Optional[int] = typer.Option(None, "--eval-episodes"),
     algo: Optional[str] = typer.Option(None, "--algo", help="ppo or sac (default: the task's)."),
+    simulator: str = SimulatorOption,
     final_seeds: int = typer.Option(3, "--final-seeds", min=1, help="Seeds the best reward is re-trained on."),
     final_steps: Optional[int] = typer.Option(None, "--final-steps", help="Steps of each final training."),
     workers: int = typer.Option(0, "--workers", min=0, help="Trainings at once (0: one per core)."),
@@ -108,6 +112,7 @@ def run(
             prescreen=prescreen, feedback=feedback,
             final_seeds=final_seeds, final_steps=final_steps, workers=workers or (os.cpu_count() or 1),
             model=settings.model if settings.backend == "openai" else "", temperature=temperature, budget=budget, seed=seed,
+            simulator=_simulator_option(simulator),
         )  # fmt: skip
         _design(None, chosen, loop, runs_dir, prompts_dir, settings, page_url)
 

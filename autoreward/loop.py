@@ -203,7 +203,7 @@ class DesignLoop:
             return candidate
         folder = self.store.candidate_dir(candidate.id, candidate.round) / "training"
         shutil.rmtree(folder, ignore_errors=True)  # what an interrupted training left behind
-        config = TrainingConfig.from_budget(self.loop.budget, seed=self.loop.seed)
+        config = TrainingConfig.from_budget(self.loop.budget, seed=self.loop.seed, simulator=self.loop.simulator)
         on_progress = lambda data: self.progress.training(candidate.id, data)  # noqa: E731
         self.store.log_event("training started", candidate=candidate.id)
         try:
@@ -273,7 +273,7 @@ class DesignLoop:
         self.progress.note(f"final: re-training {best.id} on seeds {seeds} and scoring it against the baselines")
 
         def one_seed(seed: int):
-            config = TrainingConfig.from_budget(self.loop.budget, seed=seed, steps=steps)
+            config = TrainingConfig.from_budget(self.loop.budget, seed=seed, steps=steps, simulator=self.loop.simulator)
             training = self._final_training(best, config)
             if self.task.fitness is None:
                 return training, None  # no fitness, so no sparse baseline and no normalized score
@@ -316,7 +316,7 @@ class DesignLoop:
         )
 
     def _final_training(self, best: Candidate, config: TrainingConfig) -> TrainingResult:
-        round_config = TrainingConfig.from_budget(self.loop.budget, seed=self.loop.seed)
+        round_config = TrainingConfig.from_budget(self.loop.budget, seed=self.loop.seed, simulator=self.loop.simulator)
         if config == round_config and best.training is not None:
             return best.training  # this seed and budget is the round's own training
         folder = self.store.final_dir() / f"seed_{config.seed}"

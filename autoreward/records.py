@@ -171,6 +171,8 @@ class Evaluation:
 
 
 RewardSource = Literal["program", "native", "sparse"]
+# Where environments are simulated: gymnasium environments, one CPU batch, or MuJoCo Warp worlds.
+Simulator = Literal["gymnasium", "batched", "warp"]
 
 
 @dataclass(frozen=True)
@@ -360,6 +362,7 @@ class LoopConfig:
     # What picks each round's best and what the designer is told: the task's fitness (scores), or a
     # preference between the round's policies from a person, from the fitness unseen (synthetic), or an LLM.
     feedback: FeedbackSource = "fitness"
+    simulator: Simulator = "gymnasium"  # where every training of the run is simulated
 
 
 LLMBackend = Literal["openai", "replay", "manual"]

@@ -25,6 +25,7 @@ from .records import (
     CurvePoint,
     Evaluation,
     RewardSource,
+    Simulator,
     Task,
     TrainingResult,
     WorkerLimits,
@@ -58,6 +59,9 @@ class TrainingConfig:
     wall_seconds: float = 6 * 3600.0
     # Address space of the training worker (RLIMIT_AS); CPU training peaks near 1 GiB. None: no limit.
     memory_bytes: int | None = 8 * 1024**3
+    # Where training environments are simulated (see vec_env.make_vec_env). Held-out evaluation is always
+    # on gymnasium's environments, so scores compare across simulators.
+    simulator: Simulator = "gymnasium"
 
     @classmethod
     def from_budget(cls, budget: Budget, **overrides: Any) -> "TrainingConfig":
@@ -242,7 +246,9 @@ def run_training_job(payload: dict[str, Any], output_dir: Path, channel) -> dict
     config = from_dict(TrainingConfig, payload["config"])
     reward_function = reward_program.load(payload["code"]) if config.reward_source == "program" else None
 
-    reward_env = make_vec_env(task, config.n_envs, config.seed, config.reward_source, reward_function)
+    reward_env = make_vec_env(
+        task, config.n_envs, config.seed, config.reward_source, reward_function, simulator=config.simulator
+    )
     env = reward_env
     if config.normalize and config.algo == "ppo":
         env = VecNormalize(reward_env, gamma=0.99)

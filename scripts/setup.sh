@@ -39,6 +39,7 @@ if [ ! -f "$stamp" ]; then
     .venv/bin/python -m pip install -q --upgrade pip
     # torch first, pinned: an unpinned torch pulls the newest CUDA build (several GB).
     .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/python -m pip install -q "${AUTOREWARD_TORCH:-torch==2.13.0}"
-    .venv/bin/python -m pip install -q -e ".[dev]"
+    # gpu: MuJoCo Warp, whose tests run on Warp's CPU device where there is no GPU (about 20 s to install).
+    .venv/bin/python -m pip install -q -e ".[dev,gpu]"
     touch "$stamp"
 fi
