@@ -133,6 +133,7 @@ def test_records_without_halving_fields_read_with_defaults_and_round_trip():
 SLICED = TrainingConfig(steps=1024, n_envs=2, eval_episodes=2, curve_points=4)
 
 
+@pytest.mark.slow
 def test_a_slice_continued_to_the_budget_has_the_total_steps_and_one_cumulative_curve(cheetah, tmp_path, jail):
     code = human_reward(cheetah)
     started = []
