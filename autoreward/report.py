@@ -29,7 +29,8 @@ def reward_report(store: RunStore) -> str:
         f"{config.autoreward_version}; LLM: {config.llm.describe()}.",
         f"{config.loop.rounds} rounds of {config.loop.candidates} candidates, up to {config.loop.repair_attempts} "
         f"repairs each, critic {'on' if config.loop.critic else 'off'}; each trained with "
-        f"{config.loop.budget.algo.upper()} for {config.loop.budget.steps} steps.",
+        f"{config.loop.budget.algo.upper()} for {config.loop.budget.steps} steps"
+        + (f", by successive halving (eta {config.loop.halving_eta})." if config.loop.halving else "."),
         f"LLM calls: {totals['calls']} ({totals['paid_calls']} not from cache), "
         f"{totals['prompt_tokens']} prompt and {totals['completion_tokens']} completion tokens"
         + (f", ${totals['cost_usd']:.4f}." if totals["cost_usd"] else "."),
