@@ -1,9 +1,9 @@
 """The design loop: rounds of design, check, review, training and analysis, then a final evaluation.
 
 Each round asks the designer for K candidates in parallel (`design.py`),
-trains those that pass in parallel workers (whole, or by successive halving,
-`halving.py`), keeps the best of all rounds so far, and turns its training into feedback for the next round
-(`analysis.py`). At the end the best reward is re-trained over several seeds
+trains those that pass in parallel workers (whole, or by successive
+halving, `halving.py`), keeps the best of all rounds so far, and turns its
+training into feedback for the next round (`analysis.py`). At the end the best reward is re-trained over several seeds
 and scored against the human and sparse baselines.
 
 Every step reads its record from the run folder if it is already there and
@@ -214,7 +214,7 @@ class DesignLoop:
 
     def _halved(self, number: int, designed: list[Candidate]) -> list[Candidate]:
         """The round's trainings by successive halving; each slice is read from its folder if it already ran."""
-        # "trained" and "training_failed" ones are those an interrupted halving had reached: ranked again from their folders.
+        # "trained" and "training_failed" ones are those an interrupted halving reached: ranked again from folders.
         entrants = [c for c in designed if c.status in ("ready", "trained", "training_failed")]
         rungs = schedule(len(entrants), self.loop.budget.steps, self.loop.halving_eta)
         if len(rungs) > 1:
@@ -236,15 +236,18 @@ class DesignLoop:
             self.store.log_event("training started", candidate=candidate.id, until=until)
 
         try:
-            training = train_slice(self.task, config, folder, candidate.code, start, until, on_progress, self.jail, on_start)
+            training = train_slice(self.task, config, folder, candidate.code, start, until, on_progress, self.jail,
+                                   on_start)  # fmt: skip
         except WorkerError as error:
             trained = replace(candidate, status="training_failed", message=str(error).splitlines()[0], training=None)
         else:
             trained = replace(candidate, status="trained", training=training, stopped_at=None, message="")
+        # Saved also when read from its folder: an interruption may have left candidate.json a slice behind.
+        self.store.save_candidate(trained)
         if started:
-            self.store.save_candidate(trained)
             self.store.log_event("training finished", candidate=candidate.id, status=trained.status, until=until)
-            self.progress.note(f"{candidate.id}: {trained.status} to {until} steps, task score {_shown(trained.fitness)}")
+            self.progress.note(f"{candidate.id}: {trained.status} to {until} steps, "
+                               f"task score {_shown(trained.fitness)}")  # fmt: skip
         return trained
 
     def _stopped(self, candidate: Candidate) -> None:
