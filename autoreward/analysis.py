@@ -92,8 +92,10 @@ def lessons(candidates: list[Candidate], best: Candidate | None, higher_is_bette
         elif candidate.status == "trained" and candidate.fitness is not None and best is not None:
             terms = ", ".join(sorted(candidate.training.curve[-1].components)) if candidate.training.curve else ""
             direction = "lower" if higher_is_better else "higher"
+            early = "" if candidate.stopped_at is None else (
+                f" after {candidate.stopped_at} steps (stopped early: it was among the weakest then)")
             lines.append(
-                f"{candidate.id} (terms: {terms}) reached a task score of {candidate.fitness:.3g}, "
+                f"{candidate.id} (terms: {terms}) reached a task score of {candidate.fitness:.3g}{early}, "
                 f"{direction} than the best's {best.fitness:.3g}"
             )
     return tuple(lines)

@@ -6,7 +6,7 @@ steps a `Physics` backend (N `MjData` on the CPU, or N MuJoCo Warp worlds),
 then computes observations, terminations, time-limit truncations and the
 environment's own reward over the batch, and resets finished environments
 with the environment's reset noise. It fills the same raw State buffers as
-`StateCapture` does, so `RewardVecEnv` runs on top of it unchanged.
+`vec_env.CapturingVecEnv` does, so `RewardVecEnv` runs on top of it unchanged.
 
 The environment's semantics are written here once per environment
 (`SEMANTICS`), reading every parameter (reset noise, healthy ranges, ...)

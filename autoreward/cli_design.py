@@ -56,6 +56,10 @@ def run(
     analyzer: bool = typer.Option(True, "--analyzer/--no-analyzer", help="Have an LLM read the trained policy's trajectories."),
     prescreen: bool = typer.Option(True, "--prescreen/--no-prescreen",
                                    help="From round 2, skip training a candidate that ranks stored episodes against their task scores."),
+    halving: bool = typer.Option(False, "--halving/--no-halving",
+                                 help="Successive halving: train every candidate for a slice of the budget, "
+                                      "continue only the best 1/eta, until one reaches the whole budget."),
+    halving_eta: int = typer.Option(2, "--halving-eta", min=2, help="With --halving: keep 1/eta of the candidates at each rung."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Training steps per candidate (default: the task's)."),
     envs: Optional[int] = typer.Option(None, "--envs", help="Environments stepped together in each training."),
     eval_episodes: Optional[int] = typer.Option(None, "--eval-episodes"),
@@ -109,7 +113,7 @@ def run(
         budget = _budget_options(chosen.budget, algo, steps, envs, eval_episodes)
         loop = LoopConfig(
             rounds=rounds, candidates=candidates, repair_attempts=repairs, critic=critic, analyzer=analyzer,
-            prescreen=prescreen, feedback=feedback,
+            prescreen=prescreen, feedback=feedback, halving=halving, halving_eta=halving_eta,
             final_seeds=final_seeds, final_steps=final_steps, workers=workers or (os.cpu_count() or 1),
             model=settings.model if settings.backend == "openai" else "", temperature=temperature, budget=budget, seed=seed,
             simulator=_simulator_option(simulator),

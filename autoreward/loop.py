@@ -1,9 +1,9 @@
 """The design loop: rounds of design, check, review, training and analysis, then a final evaluation.
 
 Each round asks the designer for K candidates in parallel (`design.py`),
-trains those that pass in parallel workers, keeps the best of all rounds so
-far, and turns its training into feedback for the next round
-(`analysis.py`). At the end the best reward is re-trained over several seeds
+trains those that pass in parallel workers (whole, or by successive
+halving, `halving.py`), keeps the best of all rounds so far, and turns its
+training into feedback for the next round (`analysis.py`). At the end the best reward is re-trained over several seeds
 and scored against the human and sparse baselines.
 
 Every step reads its record from the run folder if it is already there and
@@ -29,6 +29,7 @@ from .design import CandidateDesigner, DesignBrief
 from .describe import describe_task
 from .prescreen import LabelledEpisode, labelled_episodes, screen
 from .errors import WorkerError
+from .halving import schedule, slice_folder, successive_halving, train_slice
 from .jail import Jail
 from .llm import LLM
 from .prompts import Prompts
@@ -118,9 +119,13 @@ class DesignLoop:
         if stored:
             with ThreadPoolExecutor(max_workers=max(1, self.loop.workers)) as pool:
                 designed = list(pool.map(lambda c: self._prescreened(c, stored), designed))
-        with ThreadPoolExecutor(max_workers=max(1, self.loop.workers)) as pool:
-            candidates = list(pool.map(self._trained, designed))
+        if self._halving():
+            candidates = self._halved(number, designed)
+        else:
+            with ThreadPoolExecutor(max_workers=max(1, self.loop.workers)) as pool:
+                candidates = list(pool.map(self._trained, designed))
         skipped = sum(c.status == "prescreened_out" for c in candidates)
+        budget = self.loop.budget.steps
 
         preference = None
         if self.preferences is not None:  # a preference among this round's policies and the best so far
@@ -153,7 +158,9 @@ class DesignLoop:
             best_so_far_id=new_best.id if new_best else None,
             feedback=feedback,
             lessons=lessons(candidates, new_best, higher, show_scores=self.preferences is None),
-            steps_saved=skipped * self.loop.budget.steps,
+            steps_saved=skipped * budget,
+            steps_trained=sum(c.training.steps for c in candidates if c.training is not None),
+            halving_steps_saved=sum(budget - c.stopped_at for c in candidates if c.stopped_at is not None),
         )
 
     def _designed(self, brief: DesignBrief, number: int, index: int) -> Candidate:
@@ -175,7 +182,7 @@ class DesignLoop:
         if not self.loop.prescreen or number == 1 or self.task.fitness is None or self.loop.feedback != "fitness":
             return []
         earlier = [c for c in self.store.candidates() if c.round < number]
-        return labelled_episodes(earlier, lambda c: self.store.candidate_dir(c.id, c.round))
+        return labelled_episodes(earlier, self._training_folder)
 
     def _prescreened(self, candidate: Candidate, stored: list[LabelledEpisode]) -> Candidate:
         if candidate.status != "ready" or candidate.screening_agreement is not None:
@@ -217,8 +224,61 @@ class DesignLoop:
         self.progress.note(f"{candidate.id}: {trained.status}, task score {_shown(trained.fitness)}")
         return trained
 
+    def _halving(self) -> bool:
+        return self.loop.halving and self.task.fitness is not None  # a judged task has no score to rank rungs by
+
+    def _halved(self, number: int, designed: list[Candidate]) -> list[Candidate]:
+        """The round's trainings by successive halving; each slice is read from its folder if it already ran."""
+        # "trained" and "training_failed" ones are those an interrupted halving reached: ranked again from folders.
+        entrants = [c for c in designed if c.status in ("ready", "trained", "training_failed")]
+        rungs = schedule(len(entrants), self.loop.budget.steps, self.loop.halving_eta)
+        if len(rungs) > 1:
+            plan = ", ".join(f"{r.candidates} to {r.steps}" for r in rungs)
+            self.progress.note(f"round {number}: successive halving of {len(entrants)} candidates: {plan} steps")
+        higher = self.task.fitness.higher_is_better
+        ended = successive_halving(entrants, rungs, self._slice, higher, self.loop.workers, self._stopped)
+        by_id = {c.id: c for c in ended}
+        return [by_id.get(c.id, c) for c in designed]
+
+    def _slice(self, candidate: Candidate, start: int | None, until: int) -> Candidate:
+        folder = self.store.candidate_dir(candidate.id, candidate.round)
+        config = TrainingConfig.from_budget(self.loop.budget, seed=self.loop.seed)
+        on_progress = lambda data: self.progress.training(candidate.id, data)  # noqa: E731
+        started = []  # stays empty when the slice is read from its folder
+
+        def on_start():
+            started.append(until)
+            self.store.log_event("training started", candidate=candidate.id, until=until)
+
+        try:
+            training = train_slice(self.task, config, folder, candidate.code, start, until, on_progress, self.jail,
+                                   on_start)  # fmt: skip
+        except WorkerError as error:
+            trained = replace(candidate, status="training_failed", message=str(error).splitlines()[0], training=None)
+        else:
+            trained = replace(candidate, status="trained", training=training, stopped_at=None, message="")
+        # Saved also when read from its folder: an interruption may have left candidate.json a slice behind.
+        self.store.save_candidate(trained)
+        if started:
+            self.store.log_event("training finished", candidate=candidate.id, status=trained.status, until=until)
+            self.progress.note(f"{candidate.id}: {trained.status} to {until} steps, "
+                               f"task score {_shown(trained.fitness)}")  # fmt: skip
+        return trained
+
+    def _stopped(self, candidate: Candidate) -> None:
+        self.store.save_candidate(candidate)
+        self.progress.note(f"{candidate.id}: {candidate.message}")
+
+    def _training_folder(self, candidate: Candidate) -> Path:
+        """Where a candidate's (last) training is: a candidate stopped by halving keeps its slice's folder."""
+        folder = self.store.candidate_dir(candidate.id, candidate.round)
+        if candidate.stopped_at is None:
+            return folder / "training"
+        return slice_folder(folder, candidate.stopped_at, self.loop.budget.steps)
+
     def _best(self, candidates: list[Candidate]) -> Candidate | None:
-        scored = [c for c in candidates if c.status == "trained" and c.fitness is not None]
+        """The best trained candidate; one stopped early by halving never is: its score is of a shorter training."""
+        scored = [c for c in candidates if c.status == "trained" and c.fitness is not None and c.stopped_at is None]
         if not scored:
             return None
         sign = 1.0 if (self.task.fitness is None or self.task.fitness.higher_is_better) else -1.0

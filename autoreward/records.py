@@ -342,7 +342,16 @@ PreferenceSourceName = Literal["human", "synthetic", "llm"]
 
 @dataclass(frozen=True)
 class LoopConfig:
-    """How a design run searches: rounds of candidates, their repairs and review, and the budgets."""
+    """How a design run searches: rounds of candidates, their repairs and review, and the budgets.
+
+    `halving` is off by default. It saves training steps (2x for 4 candidates
+    with eta 2) but not wall time unless there are more candidates than
+    `workers` (its rungs wait for each other), it adds a worker start and an
+    evaluation per slice, and it can stop a reward that learns slowly at
+    first but would have won; with the default 4 candidates that trade is
+    not worth making for the user by default. Tasks without a task score
+    (judged) are never halved: there is nothing to rank a rung by.
+    """
 
     rounds: int = 3
     candidates: int = 4  # designed per round, in parallel
@@ -351,6 +360,9 @@ class LoopConfig:
     analyzer: bool = True
     prescreen: bool = True  # score stored episodes with a new candidate before training it (from round 2)
     prescreen_threshold: float = 0.5  # below this agreement with the task scores, it is not trained
+    # Successive halving of each round's trainings (halving.py); off by default: see LoopConfig's docstring.
+    halving: bool = False
+    halving_eta: int = 2  # each rung keeps the best 1/eta and trains them eta times longer
     final_seeds: int = 3  # the best reward is re-trained on this many seeds at the end
     final_steps: int | None = None  # budget of the final training; None: the round budget
     workers: int = 1  # trainings at once
@@ -439,6 +451,8 @@ class Candidate:
     training: TrainingResult | None = None
     # Pre-screening: the share of pairs of stored episodes it ranked as their task scores do.
     screening_agreement: float | None = None
+    # Successive halving stopped it after this many steps (its last slice's budget; `training` is that slice's).
+    stopped_at: int | None = None
 
     @property
     def code(self) -> str | None:
@@ -519,6 +533,8 @@ class RoundResult:
     feedback: Feedback | None  # on the best so far
     lessons: tuple[str, ...]  # one line per candidate that did not work
     steps_saved: int = 0  # training steps not spent, thanks to pre-screening
+    steps_trained: int = 0  # env steps the round's finished trainings took (each candidate's last slice counts all)
+    halving_steps_saved: int = 0  # steps successive halving did not spend: the budget less each stopped one's steps
 
 
 @dataclass(frozen=True)

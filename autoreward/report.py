@@ -29,7 +29,8 @@ def reward_report(store: RunStore) -> str:
         f"{config.autoreward_version}; LLM: {config.llm.describe()}.",
         f"{config.loop.rounds} rounds of {config.loop.candidates} candidates, up to {config.loop.repair_attempts} "
         f"repairs each, critic {'on' if config.loop.critic else 'off'}; each trained with "
-        f"{config.loop.budget.algo.upper()} for {config.loop.budget.steps} steps.",
+        f"{config.loop.budget.algo.upper()} for {config.loop.budget.steps} steps"
+        + (f", by successive halving (eta {config.loop.halving_eta})." if config.loop.halving else "."),
         f"LLM calls: {totals['calls']} ({totals['paid_calls']} not from cache), "
         f"{totals['prompt_tokens']} prompt and {totals['completion_tokens']} completion tokens"
         + (f", ${totals['cost_usd']:.4f}." if totals["cost_usd"] else "."),
@@ -94,16 +95,21 @@ def _round_lines(result: RoundResult, candidates: list[Candidate]) -> list[str]:
         if candidate.screening_agreement is not None:
             lines.append(f"- pre-screening on stored episodes: agreed with the task score on "
                          f"{candidate.screening_agreement:.0%} of pairs")  # fmt: skip
-        if candidate.status in ("training_failed", "prescreened_out"):
+        if candidate.status in ("training_failed", "prescreened_out") or candidate.stopped_at is not None:
             lines.append(f"- {candidate.message}")
     if result.steps_saved:
         lines += ["", f"Pre-screening saved {result.steps_saved} training steps in this round."]
+    if result.halving_steps_saved:
+        lines += ["", f"Successive halving saved {result.halving_steps_saved} training steps in this round "
+                      f"({result.steps_trained} spent)."]  # fmt: skip
     if result.best_so_far_id:
         lines += ["", f"Best so far after this round: **{result.best_so_far_id}**."]
     return lines
 
 
 def _outcome(candidate: Candidate) -> str:
+    if candidate.stopped_at is not None:
+        return f"trained, stopped early at {candidate.stopped_at} steps"
     return {
         "trained": "trained",
         "ready": "not trained yet",

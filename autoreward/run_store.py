@@ -5,7 +5,7 @@ runs/<run-id>/
   config.json                 RunConfig: the task, the loop settings, which LLM
   calls/<tag>.md              every prompt and its reply, e.g. calls/r1__c0__designer.md
   llm_cache/                  replies by request hash (what makes a resume free)
-  round_<n>/<candidate>/      candidate.json, reward.py, training/ (the worker's folder)
+  round_<n>/<candidate>/      candidate.json, reward.py, training/ (the worker's folder; training_<steps>/: halving's slices)
   round_<n>/round.json        RoundResult: best so far and the feedback for the next round
   round_<n>/preference.json   Preference: the best and worst of the round (feedback other than fitness)
   round_<n>/preference_request.json   PreferenceRequest: the loop is waiting for a person's preference
