@@ -13,7 +13,8 @@ import typer
 from rich.markdown import Markdown
 from rich.table import Table
 
-from .cli import RunsDirOption, TasksDirOption, _budget_options, _clear_errors, _jail, _progress_bars, _resolve_task, app, console
+from .cli import (AddressOption, ExecutorOption, RunsDirOption, TasksDirOption, _budget_options, _clear_errors, _executor,
+                  _jail, _progress_bars, _resolve_task, app, console)  # fmt: skip
 from .errors import AutorewardError
 from .records import Budget, FinalResult, LLMSettings, LoopConfig, Task
 from .resources import data_dir
@@ -59,7 +60,10 @@ def run(
     algo: Optional[str] = typer.Option(None, "--algo", help="ppo or sac (default: the task's)."),
     final_seeds: int = typer.Option(3, "--final-seeds", min=1, help="Seeds the best reward is re-trained on."),
     final_steps: Optional[int] = typer.Option(None, "--final-steps", help="Steps of each final training."),
-    workers: int = typer.Option(0, "--workers", min=0, help="Trainings at once (0: one per core)."),
+    workers: int = typer.Option(0, "--workers", min=0,
+                                help="Trainings at once (0: one per core, or per CPU of the Ray cluster)."),
+    executor: Optional[str] = ExecutorOption,
+    address: Optional[str] = AddressOption,
     seed: int = typer.Option(0, "--seed"),
     llm: Optional[str] = typer.Option(None, "--llm", help="openai (any compatible server; the default), replay or manual."),
     model: Optional[str] = typer.Option(None, "--model", envvar="AUTOREWARD_MODEL", help="Default: gpt-4o-mini."),
@@ -86,19 +90,23 @@ def run(
                  "transcript": str(transcript.resolve()) if transcript else None, "attempts": llm_attempts,
                  "timeout_seconds": llm_timeout}  # fmt: skip
         given = {k: v for k, v in given.items() if v is not None}
-        if resume is not None:  # the run's own LLM settings, except those given again
-            _design(resume, None, None, runs_dir, prompts_dir, given)
+        if resume is not None:  # the run's own LLM settings and executor, except those given again
+            where = {k: v for k, v in {"executor": executor, "ray_address": address}.items() if v is not None}
+            _design(resume, None, None, runs_dir, prompts_dir, given, where)
             return
         settings = LLMSettings(**given)
         chosen = _task_for_run(task, env, tasks_dir)
         budget = _budget_options(chosen.budget, algo, steps, envs, eval_episodes)
+        runner = _executor(executor, address)  # an unreachable cluster fails before a run folder is made
         loop = LoopConfig(
             rounds=rounds, candidates=candidates, repair_attempts=repairs, critic=critic, analyzer=analyzer,
             prescreen=prescreen,
-            final_seeds=final_seeds, final_steps=final_steps, workers=workers or (os.cpu_count() or 1),
+            final_seeds=final_seeds, final_steps=final_steps,
+            workers=workers or runner.capacity() or (os.cpu_count() or 1), executor=executor or "local",
+            ray_address=address,
             model=settings.model if settings.backend == "openai" else "", temperature=temperature, budget=budget, seed=seed,
         )  # fmt: skip
-        _design(None, chosen, loop, runs_dir, prompts_dir, settings)
+        _design(None, chosen, loop, runs_dir, prompts_dir, settings, runner=runner)
 
 
 def _task_for_run(task: Optional[str], env: Optional[str], tasks_dir) -> Task:
@@ -114,8 +122,11 @@ def _task_for_run(task: Optional[str], env: Optional[str], tasks_dir) -> Task:
 
 
 def _design(resume: Optional[Path], task: Optional[Task], loop: Optional[LoopConfig], runs_dir: Path,
-            prompts_dir: Optional[Path], settings: LLMSettings | dict):  # fmt: skip
-    """Start (or resume) a run, drive it to the end, export its best reward. Returns the run's store."""
+            prompts_dir: Optional[Path], settings: LLMSettings | dict, where: dict | None = None, runner=None):  # fmt: skip
+    """Start (or resume) a run, drive it to the end, export its best reward. Returns the run's store.
+
+    A resumed run joins the executor its configuration names (a Ray cluster again), unless `where` says otherwise.
+    """
     from dataclasses import replace
 
     from .llm import CachedLLM, connect
@@ -127,7 +138,10 @@ def _design(resume: Optional[Path], task: Optional[Task], loop: Optional[LoopCon
     if resume is not None:
         store = RunStore.open(resume)
         settings = replace(store.config().llm, **settings)
+        loop = replace(store.config().loop, **(where or {}))
         runs_dir = store.path.parent
+    if runner is None:
+        runner = _executor(loop.executor, loop.ray_address)
     # A missing key or transcript fails here, before a run folder is made.
     backend = None if settings.backend == "manual" else connect(settings, None)
     if resume is None:
@@ -136,7 +150,7 @@ def _design(resume: Optional[Path], task: Optional[Task], loop: Optional[LoopCon
     llm = RecordedLLM(CachedLLM(backend, store.path / "llm_cache"), store)
     console.print(f"run folder: [bold]{store.path}[/]  (resume with: autoreward run --resume {store.path})")
     with _progress_bars() as bars:
-        final = DesignLoop(store, llm, prompts, runs_dir, ConsoleProgress(bars), jail=_jail()).run()
+        final = DesignLoop(store, llm, prompts, runs_dir, ConsoleProgress(bars), jail=_jail(), executor=runner).run()
     _write_outputs(store)
     _print_final(store, final)
     return store

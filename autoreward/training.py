@@ -19,6 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import WorkerError
+from .executor import LocalExecutor, WorkerExecutor
 from .jail import Jail
 from .records import (
     Budget,
@@ -33,7 +34,6 @@ from .records import (
     to_dict,
     write_json,
 )
-from .sandbox import run_worker
 from .tasks import task_folders
 
 # Held-out evaluation episodes use seeds far from any training seed.
@@ -78,14 +78,18 @@ def train(
     code: str | None = None,
     on_progress: Callable[[dict], None] | None = None,
     jail: Jail | None = None,
+    executor: WorkerExecutor | None = None,
 ) -> TrainingResult:
-    """Train and evaluate in a (jailed) worker; raise WorkerError with the reason if the worker fails."""
+    """Train and evaluate in a (jailed) worker; raise WorkerError with the reason if the worker fails.
+
+    `executor` says where the worker runs (default: this machine); its files end up in `output_dir` either way.
+    """
     if config.reward_source == "program" and code is None:
         raise ValueError("training on a reward program needs its code")
     payload = {"task": to_dict(task), "config": to_dict(config), "code": code}
     limits = WorkerLimits(wall_seconds=config.wall_seconds, idle_seconds=300.0, memory_bytes=config.memory_bytes)
     jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task))
-    outcome = run_worker("train", payload, output_dir, limits, on_progress, jail)
+    outcome = (executor or LocalExecutor()).run("train", payload, output_dir, limits, on_progress, jail)
     if outcome.status != "ok":
         raise WorkerError(f"training failed: {outcome.message}\n{outcome.log_tail[-1500:]}".rstrip())
     return from_dict(TrainingResult, outcome.result)
