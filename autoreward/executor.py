@@ -95,5 +95,7 @@ def unpack_folder(packed: bytes, folder: Path) -> None:
         for member in members:
             if not (member.isfile() or member.isdir()):
                 raise AutorewardError(f"a worker's folder held {member.name!r}, which is not a file or a folder")
+            if member.name.startswith("/") or ".." in Path(member.name).parts:
+                raise AutorewardError(f"a worker's folder held {member.name!r}, a path outside the folder")
         # The 'data' filter refuses absolute paths, '..' and special files, and drops odd permissions.
         archive.extractall(folder, members=members, filter="data")

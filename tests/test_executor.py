@@ -28,6 +28,7 @@ import pytest
 from autoreward.errors import AutorewardError, WorkerError
 from autoreward.executor import LocalExecutor, connect_executor, pack_folder, unpack_folder
 from autoreward.records import TrainingResult, WorkerLimits, read_json
+from autoreward.tasks import find_task
 from autoreward.training import TrainingConfig, train
 
 from .conftest import REPO, human_reward, processes_mentioning
@@ -56,6 +57,7 @@ def test_executor_ray_without_the_ray_package_says_what_to_install(monkeypatch):
 def test_the_command_line_says_it_in_one_sentence_and_makes_no_run_folder(tmp_path):
     blocker = tmp_path / "no_ray"
     blocker.mkdir()
+    (tmp_path / "r.py").write_text(human_reward(find_task("hopper_forward")))
     (blocker / "ray.py").write_text("raise ImportError('No module named ray')\n")  # shadows an installed ray
     path = os.pathsep.join([str(blocker), str(REPO)])
     for command in (["run", "half_cheetah_backward", "--llm", "replay", "--transcript", "t.md"],
@@ -198,19 +200,19 @@ def test_the_worker_on_the_ray_side_is_jailed_like_a_local_one(tmp_path, jail, o
     monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
     canary = Path.home() / f".autoreward-canary-{uuid.uuid4().hex}"
     canary.write_text(FAKE_KEY)
+    outside = Path.home() / f".autoreward-pwned-{uuid.uuid4().hex}"
     host, port = ray_head.split(":")
     code = attempts(
         {
             "home file": f"open({str(canary)!r}).read()",
             "project": f"open({str(REPO / 'tests' / 'conftest.py')!r}).read()",
-            "write outside": f"open({str(tmp_path / 'pwned')!r}, 'w').write('x')",
+            "write outside": f"open({str(outside)!r}, 'w').write('x')",
             "ray head": f"import socket; socket.create_connection(({host!r}, {port}), timeout=3)",
         }
     )
     code += ("import os\nresult['key'] = os.environ.get('OPENAI_API_KEY')\n"
-             "result['first process'] = FAKE in open('/proc/1/environ').read()\n"
+             "result['first process'] = 'OPENAI_API_KEY' in open('/proc/1/environ').read()\n"
              "result['processes below 100'] = max(int(p) for p in os.listdir('/proc') if p.isdigit()) < 100\n")  # fmt: skip
-    code = f"FAKE = {FAKE_KEY!r}\n" + code
     try:
         remote = on_ray.run("probe", {"code": code}, tmp_path / "ray", LIMITS, None, jail)
         local = LocalExecutor().run("probe", {"code": code}, tmp_path / "local", LIMITS, None, jail)
@@ -222,7 +224,7 @@ def test_the_worker_on_the_ray_side_is_jailed_like_a_local_one(tmp_path, jail, o
     assert found["home file"] == found["project"] == "FileNotFoundError" and found["write outside"] != "ok"
     assert found["ray head"] != "ok"  # a jailed worker cannot reach Ray and run unjailed code through it
     assert found["key"] is None and found["first process"] is False and found["processes below 100"] is True
-    assert not (tmp_path / "pwned").exists()
+    assert not outside.exists()
     for path in (tmp_path / "ray").rglob("*"):
         assert not path.is_file() or FAKE_KEY.encode() not in path.read_bytes(), path
 
