@@ -102,17 +102,22 @@ def test_a_packed_folder_that_would_land_outside_or_hold_links_is_refused(tmp_pa
     assert not (tmp_path / "escaped").exists() and not Path("/etc/escaped").exists()
 
 
-class RecordingExecutor(LocalExecutor):
-    def __init__(self):
-        self.kinds: list[str] = []
+class RecordingExecutor:
+    """An executor that notes the kind of every job it is given and hands it on."""
+
+    def __init__(self, inner):
+        self.inner, self.kinds = inner, []
 
     def run(self, kind, payload, output_dir, limits, on_progress, jail):
         self.kinds.append(kind)
-        return super().run(kind, payload, output_dir, limits, on_progress, jail)
+        return self.inner.run(kind, payload, output_dir, limits, on_progress, jail)
+
+    def capacity(self):
+        return self.inner.capacity()
 
 
 def test_training_goes_through_the_executor_it_is_given(hopper, tmp_path, jail):
-    executor = RecordingExecutor()
+    executor = RecordingExecutor(LocalExecutor())
     train(hopper, TINY, tmp_path, human_reward(hopper), jail=jail, executor=executor)
     assert executor.kinds == ["train"] and (tmp_path / "training.json").exists()
 
@@ -245,3 +250,43 @@ def test_a_training_killed_on_the_ray_side_is_a_worker_failure(hopper, tmp_path,
     with pytest.raises(WorkerError, match="wall-clock budget"):
         train(hopper, TrainingConfig(steps=10**7, n_envs=2, wall_seconds=3), tmp_path, human_reward(hopper), None, jail,
               on_ray)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_design_run_on_ray_trains_and_prescreens_there_and_resumes_on_ray(tmp_path, monkeypatch, on_ray, ray_head):
+    from autoreward.cli_design import _design
+    from autoreward.records import LLMSettings, LoopConfig
+
+    from .chat_server import ChatServer
+    from .llm_persona import persona
+    from .test_loop import SHORT_TASK
+
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "cheetah_back_short.toml").write_text(SHORT_TASK)
+    task = find_task("cheetah_back_short", (tmp_path / "tasks",))
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    loop = LoopConfig(rounds=2, candidates=2, repair_attempts=1, final_seeds=1, workers=2, model="test-model",
+                      budget=task.budget, executor="ray", ray_address=ray_head)  # fmt: skip
+    recording = RecordingExecutor(on_ray)
+    with ChatServer(responder=persona) as server:
+        settings = LLMSettings(model="test-model", base_url=server.url)
+        store = _design(None, task, loop, tmp_path / "runs", None, settings, runner=recording)
+
+    # Every candidate's training, its pre-screen and the baselines went to Ray; checks stayed here.
+    assert recording.kinds.count("train") == 5 and recording.kinds.count("score") == 1, recording.kinds
+    assert "check" not in recording.kinds
+    assert read_json(store.path / "final" / "final.json")["fitness_mean"] is not None
+    for candidate in ("r1c0", "r1c1", "r2c0"):
+        assert (store.path / "round_1" if candidate.startswith("r1") else store.path / "round_2").joinpath(
+            candidate, "training", "policy.zip").exists(), candidate
+    config = json.loads((store.path / "config.json").read_text())
+    assert config["loop"]["executor"] == "ray" and config["loop"]["ray_address"] == ray_head
+    for path in store.path.rglob("*"):
+        assert not path.is_file() or FAKE_KEY.encode() not in path.read_bytes(), path
+
+    # Resuming joins the run's executor again: here, without ray, it says so instead of training locally.
+    blocker = tmp_path / "no_ray"
+    blocker.mkdir()
+    (blocker / "ray.py").write_text("raise ImportError('No module named ray')\n")
+    result = _autoreward("run", "--resume", str(store.path), PYTHONPATH=os.pathsep.join([str(blocker), str(REPO)]))
+    assert result.returncode == 2 and "install autoreward[ray]" in " ".join(result.stderr.split()), result.stderr
