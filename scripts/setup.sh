@@ -35,6 +35,7 @@ if [ ! -f "$stamp" ]; then
     .venv/bin/python -m pip install -q --upgrade pip
     # torch first, pinned: an unpinned torch pulls the newest CUDA build (several GB).
     .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/python -m pip install -q "${AUTOREWARD_TORCH:-torch==2.13.0}"
-    .venv/bin/python -m pip install -q -e ".[dev]"
+    # The ray extra too, so the tests of --executor ray run against a real local Ray instance.
+    .venv/bin/python -m pip install -q -e ".[dev,ray]"
     touch "$stamp"
 fi
