@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -175,6 +176,7 @@ def ray_head():
         while processes_mentioning(folder) and time.monotonic() < deadline:
             time.sleep(0.5)
         assert processes_mentioning(folder) == [], "Ray processes outlived the test's head"
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
