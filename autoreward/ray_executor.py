@@ -56,8 +56,10 @@ class RayExecutor:
 
     @classmethod
     def connect(cls, address: str | None = None) -> "RayExecutor":
-        """Join the Ray cluster at `address` (HOST:PORT, "auto", "ray://HOST:10001"); None starts a private one here."""
+        """Join the Ray cluster whose head is at `address` (HOST:PORT, or "auto"); None starts a private one here."""
         if not ray.is_initialized():
+            if address not in (None, "auto"):
+                _check_reachable(address)  # ray.init retries an absent head for many minutes
             options: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
             if address is None:
                 options["include_dashboard"] = False
@@ -166,6 +168,20 @@ def run_on_node(kind: str, payload: dict[str, Any], limits: dict, jail_request: 
     if key is not None:
         ray.get(board.flush.remote())  # every progress message is on the board before the result is
     return to_dict(outcome), packed
+
+
+def _check_reachable(address: str, timeout: float = 10.0) -> None:
+    """Raise one sentence unless the head's HOST:PORT accepts a connection."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise AutorewardError(f"--address must be the Ray head's HOST:PORT (e.g. 10.0.0.5:6379), got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise AutorewardError(
+            f"cannot reach the Ray cluster's head at {address}: {error.strerror or error} "
+            "(start it with `ray start --head --port PORT`, and give its HOST:PORT with --address)"
+        ) from None
 
 
 def _version() -> str:

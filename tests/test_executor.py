@@ -78,6 +78,14 @@ def test_bad_executor_flags_are_named(name, address, message):
         connect_executor(name, address)
 
 
+def test_a_ray_head_that_is_not_there_is_named_at_once():
+    pytest.importorskip("ray", reason="the ray extra is not installed")
+    started = time.monotonic()
+    with pytest.raises(AutorewardError, match=f"cannot reach the Ray cluster's head at 127.0.0.1:{(port := _free_port())}"):
+        connect_executor("ray", f"127.0.0.1:{port}")
+    assert time.monotonic() - started < 15
+
+
 def test_a_folder_travels_as_its_files_and_folders_only(tmp_path):
     source = tmp_path / "source"
     (source / "sub").mkdir(parents=True)
