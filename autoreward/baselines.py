@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import TaskError
+from .executor import WorkerExecutor
 from .jail import Jail
 from .records import Baselines, Task, TrainingResult, read_json, write_json
 from .runs import baseline_dir
@@ -26,6 +27,7 @@ def load_or_train_baselines(
     runs_dir: Path,
     on_progress: Callable[[str, dict], None] | None = None,
     jail: Jail | None = None,
+    executor: WorkerExecutor | None = None,
 ) -> Baselines:
     """The cached baselines for this task and budget, training whichever are missing."""
     if task.fitness is None:
@@ -37,9 +39,9 @@ def load_or_train_baselines(
 
     code = Path(task.human_reward).read_text() if task.human_reward else None
     human_config = replace(config, reward_source="program" if code else "native")
-    human = _trained(task, human_config, folder / "human", code, _tagged(on_progress, "human"), jail)
+    human = _trained(task, human_config, folder / "human", code, _tagged(on_progress, "human"), jail, executor)
     sparse = _trained(task, replace(config, reward_source="sparse"), folder / "sparse", None,
-                      _tagged(on_progress, "sparse"), jail)  # fmt: skip
+                      _tagged(on_progress, "sparse"), jail, executor)  # fmt: skip
     baselines = Baselines(
         task_id=task.id,
         algo=config.algo,
@@ -53,13 +55,13 @@ def load_or_train_baselines(
     return baselines
 
 
-def _trained(task: Task, config: TrainingConfig, folder: Path, code, on_progress, jail) -> TrainingResult:
+def _trained(task: Task, config: TrainingConfig, folder: Path, code, on_progress, jail, executor) -> TrainingResult:
     """One baseline's training, reused if an interrupted earlier call finished it."""
     done = finished_training(folder)
     if done is not None:
         return done
     shutil.rmtree(folder, ignore_errors=True)
-    return train(task, config, folder, code, on_progress, jail)
+    return train(task, config, folder, code, on_progress, jail, executor)
 
 
 def _tagged(on_progress, name: str):

@@ -13,6 +13,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -31,6 +32,9 @@ errors = Console(stderr=True)
 
 TasksDirOption = typer.Option(None, "--tasks-dir", help="A folder of extra task files (repeatable).")
 RunsDirOption = typer.Option(DEFAULT_RUNS_DIR, "--runs-dir", help="Where run folders are written.")
+ExecutorOption = typer.Option(None, "--executor", help="Where trainings run: local (this machine, the default) or ray.")
+AddressOption = typer.Option(None, "--address",
+                             help="With --executor ray: the cluster's head, HOST:6379 (default: a private Ray here).")
 
 
 @contextmanager
@@ -39,7 +43,7 @@ def _clear_errors():
     try:
         yield
     except AutorewardError as error:
-        errors.print(f"[bold red]error:[/] {error}", highlight=False)
+        errors.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)  # a message's [x] is text
         raise typer.Exit(2) from None
 
 
@@ -48,6 +52,13 @@ def _jail():
     from .jail import SETTING_VARIABLE, Jail
 
     return Jail.from_setting(os.environ.get(SETTING_VARIABLE))
+
+
+def _executor(name: str | None, address: str | None):
+    """The executor the command line asked for, connected (a Ray cluster is joined here, once)."""
+    from .executor import connect_executor
+
+    return connect_executor(name or "local", address)
 
 
 def _resolve_task(name: str, tasks_dir: list[Path] | None) -> Task:
@@ -184,6 +195,8 @@ def train(
     baselines: bool = typer.Option(False, "--baselines/--no-baselines",
                                    help="Also train (or reuse) the human and sparse baselines and report the "
                                         "human-normalized score."),
+    executor: Optional[str] = ExecutorOption,
+    address: Optional[str] = AddressOption,
     runs_dir: Path = RunsDirOption,
     tasks_dir: Optional[list[Path]] = TasksDirOption,
 ) -> None:
@@ -196,6 +209,7 @@ def train(
         chosen = _resolve_task(task, tasks_dir)
         code = _read_reward(reward)
         config = _training_options(chosen, algo, steps, seed, envs, eval_episodes, simulator)
+        runner = _executor(executor, address)
         run = new_run_dir(runs_dir, chosen.id, "train", seed)
         (run / "reward.py").write_text(code)
         write_json(run / "config.json", {"command": shlex.join(sys.argv), "task": chosen, "training": config,
@@ -208,10 +222,10 @@ def train(
         if not result.ok:
             raise typer.Exit(1)
         with _progress_bars() as handle:
-            trained = train_policy(chosen, config, run / "training", code, lambda d: handle("reward", d), jail)
+            trained = train_policy(chosen, config, run / "training", code, lambda d: handle("reward", d), jail, runner)
             normalized = None
             if baselines:
-                reference = load_or_train_baselines(chosen, config, runs_dir, handle, jail)
+                reference = load_or_train_baselines(chosen, config, runs_dir, handle, jail, runner)
                 normalized = reference.normalize(trained.evaluation.fitness_mean, chosen.fitness.higher_is_better)
         summary = {
             "task": chosen.id,
@@ -251,6 +265,8 @@ def baseline(
     seed: int = typer.Option(0, "--seed"),
     envs: Optional[int] = typer.Option(None, "--envs"),
     eval_episodes: Optional[int] = typer.Option(None, "--eval-episodes"),
+    executor: Optional[str] = ExecutorOption,
+    address: Optional[str] = AddressOption,
     runs_dir: Path = RunsDirOption,
     tasks_dir: Optional[list[Path]] = TasksDirOption,
 ) -> None:
@@ -260,9 +276,9 @@ def baseline(
     with _clear_errors():
         chosen = _resolve_task(task, tasks_dir)
         config = _training_options(chosen, algo, steps, seed, envs, eval_episodes)
-        jail = _jail()
+        jail, runner = _jail(), _executor(executor, address)
         with _progress_bars() as handle:
-            result = load_or_train_baselines(chosen, config, runs_dir, handle, jail)
+            result = load_or_train_baselines(chosen, config, runs_dir, handle, jail, runner)
     table = Table(title=f"{chosen.id} baselines ({config.algo}, {config.steps} steps, seed {seed})")
     table.add_column("reward")
     table.add_column("fitness")

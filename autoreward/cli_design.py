@@ -14,8 +14,8 @@ from rich.markdown import Markdown
 from rich.table import Table
 
 from .cli import (
-    RunsDirOption, SimulatorOption, TasksDirOption, _budget_options, _clear_errors, _jail, _progress_bars, _resolve_task,
-    _simulator_option, app, console, errors,
+    AddressOption, ExecutorOption, RunsDirOption, SimulatorOption, TasksDirOption, _budget_options, _clear_errors,
+    _executor, _jail, _progress_bars, _resolve_task, _simulator_option, app, console, errors,
 )
 from .errors import AutorewardError
 from .records import Budget, FinalResult, LLMSettings, LoopConfig, Task
@@ -67,7 +67,10 @@ def run(
     simulator: str = SimulatorOption,
     final_seeds: int = typer.Option(3, "--final-seeds", min=1, help="Seeds the best reward is re-trained on."),
     final_steps: Optional[int] = typer.Option(None, "--final-steps", help="Steps of each final training."),
-    workers: int = typer.Option(0, "--workers", min=0, help="Trainings at once (0: one per core)."),
+    workers: int = typer.Option(0, "--workers", min=0,
+                                help="Trainings at once (0: one per core, or per CPU of the Ray cluster)."),
+    executor: Optional[str] = ExecutorOption,
+    address: Optional[str] = AddressOption,
     seed: int = typer.Option(0, "--seed"),
     feedback: str = typer.Option("fitness", "--feedback",
                                  help="What picks each round's best and steers the designer: fitness (the task's "
@@ -102,8 +105,9 @@ def run(
                  "transcript": str(transcript.resolve()) if transcript else None, "attempts": llm_attempts,
                  "timeout_seconds": llm_timeout}  # fmt: skip
         given = {k: v for k, v in given.items() if v is not None}
-        if resume is not None:  # the run's own LLM settings, except those given again
-            _design(resume, None, None, runs_dir, prompts_dir, given, page_url)
+        if resume is not None:  # the run's own LLM settings and executor, except those given again
+            where = {k: v for k, v in {"executor": executor, "ray_address": address}.items() if v is not None}
+            _design(resume, None, None, runs_dir, prompts_dir, given, page_url, where)
             return
         settings = LLMSettings(**given)
         chosen = _task_for_run(task, env, tasks_dir)
@@ -111,14 +115,17 @@ def run(
             raise AutorewardError(f"--feedback synthetic ranks policies by the task's fitness, and {chosen.id} has none; "
                                   "use --feedback human or llm")  # fmt: skip
         budget = _budget_options(chosen.budget, algo, steps, envs, eval_episodes)
+        runner = _executor(executor, address)  # an unreachable cluster fails before a run folder is made
         loop = LoopConfig(
             rounds=rounds, candidates=candidates, repair_attempts=repairs, critic=critic, analyzer=analyzer,
             prescreen=prescreen, feedback=feedback, halving=halving, halving_eta=halving_eta,
-            final_seeds=final_seeds, final_steps=final_steps, workers=workers or (os.cpu_count() or 1),
+            final_seeds=final_seeds, final_steps=final_steps,
+            workers=workers or runner.capacity() or (os.cpu_count() or 1), executor=executor or "local",
+            ray_address=address,
             model=settings.model if settings.backend == "openai" else "", temperature=temperature, budget=budget, seed=seed,
             simulator=_simulator_option(simulator),
         )  # fmt: skip
-        _design(None, chosen, loop, runs_dir, prompts_dir, settings, page_url)
+        _design(None, chosen, loop, runs_dir, prompts_dir, settings, page_url, runner=runner)
 
 
 def _task_for_run(task: Optional[str], env: Optional[str], tasks_dir) -> Task:
@@ -134,8 +141,12 @@ def _task_for_run(task: Optional[str], env: Optional[str], tasks_dir) -> Task:
 
 
 def _design(resume: Optional[Path], task: Optional[Task], loop: Optional[LoopConfig], runs_dir: Path,
-            prompts_dir: Optional[Path], settings: LLMSettings | dict, page_url: str = "http://127.0.0.1:8765"):  # fmt: skip
-    """Start (or resume) a run, drive it to the end, export its best reward. Returns the run's store."""
+            prompts_dir: Optional[Path], settings: LLMSettings | dict, page_url: str = "http://127.0.0.1:8765",
+            where: dict | None = None, runner=None):  # fmt: skip
+    """Start (or resume) a run, drive it to the end, export its best reward. Returns the run's store.
+
+    A resumed run joins the executor its configuration names (a Ray cluster again), unless `where` says otherwise.
+    """
     from dataclasses import replace
 
     from .llm import CachedLLM, connect
@@ -147,7 +158,10 @@ def _design(resume: Optional[Path], task: Optional[Task], loop: Optional[LoopCon
     if resume is not None:
         store = RunStore.open(resume)
         settings = replace(store.config().llm, **settings)
+        loop = replace(store.config().loop, **(where or {}))
         runs_dir = store.path.parent
+    if runner is None:
+        runner = _executor(loop.executor, loop.ray_address)
     # A missing key or transcript fails here, before a run folder is made.
     backend = None if settings.backend == "manual" else connect(settings, None)
     if resume is None:
@@ -156,7 +170,8 @@ def _design(resume: Optional[Path], task: Optional[Task], loop: Optional[LoopCon
     llm = RecordedLLM(CachedLLM(backend, store.path / "llm_cache"), store)
     console.print(f"run folder: [bold]{store.path}[/]  (resume with: autoreward run --resume {store.path})")
     with _progress_bars() as bars:
-        final = DesignLoop(store, llm, prompts, runs_dir, ConsoleProgress(bars), jail=_jail(), page_url=page_url).run()
+        final = DesignLoop(store, llm, prompts, runs_dir, ConsoleProgress(bars), jail=_jail(), page_url=page_url,
+                           executor=runner).run()  # fmt: skip
     _write_outputs(store)
     _print_final(store, final)
     return store

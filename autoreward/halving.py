@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .errors import WorkerError
+from .executor import WorkerExecutor
 from .jail import Jail
 from .records import Candidate, Task, TrainingResult
 from .training import TrainingConfig, finished_training, train
@@ -144,6 +145,7 @@ def train_slice(
     on_progress: Callable[[dict], None] | None = None,
     jail: Jail | None = None,
     on_start: Callable[[], None] = lambda: None,
+    executor: WorkerExecutor | None = None,
 ) -> TrainingResult:
     """One candidate's slice up to `until` steps, continuing the slice that reached `start` (None: from scratch).
 
@@ -161,7 +163,7 @@ def train_slice(
     previous = slice_folder(candidate_dir, start, config.steps) if start is not None else None
     on_start()
     try:
-        return train(task, config, folder, code, on_progress, jail, until=until, resume_from=previous)
+        return train(task, config, folder, code, on_progress, jail, executor, until=until, resume_from=previous)
     except WorkerError as error:
         (folder / FAILURE_FILE).write_text(str(error))
         raise

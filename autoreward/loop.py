@@ -29,6 +29,7 @@ from .design import CandidateDesigner, DesignBrief
 from .describe import describe_task
 from .prescreen import LabelledEpisode, labelled_episodes, screen
 from .errors import WorkerError
+from .executor import WorkerExecutor
 from .halving import schedule, slice_folder, successive_halving, train_slice
 from .jail import Jail
 from .llm import LLM
@@ -67,6 +68,7 @@ class DesignLoop:
     jail: Jail | None = None  # built once by the caller; None probes bubblewrap on each worker start
     page_url: str = DEFAULT_PAGE_URL  # where a person gives preferences (feedback "human")
     preferences: PreferenceSource | None = None  # None: the one the run's `feedback` names (none for fitness)
+    executor: WorkerExecutor | None = None  # where trainings and pre-screens run; None: this machine
 
     def __post_init__(self):
         self.config: RunConfig = self.store.config()
@@ -188,7 +190,7 @@ class DesignLoop:
         if candidate.status != "ready" or candidate.screening_agreement is not None:
             return candidate
         folder = self.store.candidate_dir(candidate.id, candidate.round) / "prescreen"
-        screening = screen(self.task, candidate.code, stored, folder, self.jail)
+        screening = screen(self.task, candidate.code, stored, folder, self.jail, executor=self.executor)
         if screening.agreement is None:  # too few clearly different episodes, or the scoring failed
             self.progress.note(f"{candidate.id}: not pre-screened ({'; '.join(screening.wrong) or 'too few pairs'})")
             return candidate
@@ -214,7 +216,7 @@ class DesignLoop:
         on_progress = lambda data: self.progress.training(candidate.id, data)  # noqa: E731
         self.store.log_event("training started", candidate=candidate.id)
         try:
-            training = train(self.task, config, folder, candidate.code, on_progress, self.jail)
+            training = train(self.task, config, folder, candidate.code, on_progress, self.jail, self.executor)
         except WorkerError as error:
             trained = replace(candidate, status="training_failed", message=str(error).splitlines()[0])
         else:
@@ -252,7 +254,7 @@ class DesignLoop:
 
         try:
             training = train_slice(self.task, config, folder, candidate.code, start, until, on_progress, self.jail,
-                                   on_start)  # fmt: skip
+                                   on_start, self.executor)  # fmt: skip
         except WorkerError as error:
             trained = replace(candidate, status="training_failed", message=str(error).splitlines()[0], training=None)
         else:
@@ -339,7 +341,7 @@ class DesignLoop:
                 return training, None  # no fitness, so no sparse baseline and no normalized score
             baselines = load_or_train_baselines(
                 self.task, config, self.runs_dir, lambda name, data: self.progress.training(f"{name} s{seed}", data),
-                self.jail,
+                self.jail, self.executor,
             )
             return training, baselines
 
@@ -386,7 +388,8 @@ class DesignLoop:
         shutil.rmtree(folder, ignore_errors=True)
         self.store.log_event("final training started", candidate=best.id, seed=config.seed)
         training = train(self.task, config, folder, best.code,
-                         lambda data: self.progress.training(f"final s{config.seed}", data), self.jail)  # fmt: skip
+                         lambda data: self.progress.training(f"final s{config.seed}", data), self.jail,
+                         self.executor)  # fmt: skip
         self.store.log_event("final training finished", candidate=best.id, seed=config.seed)
         return training
 

@@ -13,16 +13,17 @@ the wrong way round and is caught this way for the cost of a check.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .executor import LocalExecutor, WorkerExecutor
 from .records import Candidate, Task, WorkerLimits, from_dict, to_dict
 from .jail import Jail
 from .tasks import task_folders
-from .sandbox import run_worker
 from .training import TRANSITIONS_FILE
 
 
@@ -66,18 +67,27 @@ def labelled_episodes(candidates: list[Candidate], training_folder_of) -> list[L
 
 
 def screen(task: Task, code: str, episodes: list[LabelledEpisode], output_dir: Path, jail: Jail | None = None,
-           min_gap_fraction: float = 0.1, shown: int = 3) -> Screening:  # fmt: skip
+           min_gap_fraction: float = 0.1, shown: int = 3,
+           executor: WorkerExecutor | None = None) -> Screening:  # fmt: skip
     """Score the stored episodes with `code` in a worker and compare the ranking with the task scores."""
-    files = sorted({os.path.abspath(e.file) for e in episodes})  # the worker runs in its own folder
-    payload = {"task": to_dict(task), "code": code, "files": files}
+    output_dir = Path(output_dir).resolve()
+    inputs = output_dir / "inputs"
+    inputs.mkdir(parents=True, exist_ok=True)
+    files = sorted({e.file for e in episodes})
+    # The worker sees only its own folder (the jail), wherever it runs (an executor may move the folder to
+    # another machine), so its inputs are copied there and named relative to it: its working folder.
+    local = {}
+    for number, file in enumerate(files):
+        local[file] = f"{inputs.name}/{number}.npz"
+        shutil.copyfile(file, output_dir / local[file])
+    payload = {"task": to_dict(task), "code": code, "files": [local[f] for f in files]}
     limits = WorkerLimits(wall_seconds=300.0, idle_seconds=60.0, memory_bytes=4 * 1024**3)
-    # The jail shows the stored files read-only at their own paths: nothing is copied per candidate.
-    jail = (jail if jail is not None else Jail.detect()).showing([*task_folders(task), *files])
-    outcome = run_worker("score", payload, Path(output_dir), limits, None, jail)
+    jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task))
+    outcome = (executor or LocalExecutor()).run("score", payload, output_dir, limits, None, jail)
     if outcome.status != "ok":
         return Screening(None, 0, (f"could not score the stored episodes: {outcome.message}",))
     means = outcome.result  # {file: {episode: mean reward per step}}
-    rewards = np.array([means[os.path.abspath(e.file)][str(e.episode)] for e in episodes])
+    rewards = np.array([means[local[e.file]][str(e.episode)] for e in episodes])
     fitness = np.array([e.fitness for e in episodes])
     if task.fitness is not None and not task.fitness.higher_is_better:
         fitness = -fitness

@@ -366,6 +366,8 @@ class LoopConfig:
     final_seeds: int = 3  # the best reward is re-trained on this many seeds at the end
     final_steps: int | None = None  # budget of the final training; None: the round budget
     workers: int = 1  # trainings at once
+    executor: Literal["local", "ray"] = "local"  # where trainings and pre-screens run (checks always run here)
+    ray_address: str | None = None  # the Ray cluster's head (HOST:PORT); None: a private Ray on this machine
     model: str = ""
     temperature: float = 1.0
     max_tokens: int | None = None

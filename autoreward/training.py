@@ -26,6 +26,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import WorkerError
+from .executor import LocalExecutor, WorkerExecutor
 from .jail import Jail
 from .records import (
     Budget,
@@ -41,7 +42,6 @@ from .records import (
     to_dict,
     write_json,
 )
-from .sandbox import run_worker
 from .tasks import task_folders
 
 # Held-out evaluation episodes use seeds far from any training seed.
@@ -92,11 +92,13 @@ def train(
     code: str | None = None,
     on_progress: Callable[[dict], None] | None = None,
     jail: Jail | None = None,
+    executor: WorkerExecutor | None = None,
     until: int | None = None,
     resume_from: Path | None = None,
 ) -> TrainingResult:
     """Train and evaluate in a (jailed) worker; raise WorkerError with the reason if the worker fails.
 
+    `executor` says where the worker runs (default: this machine); its files end up in `output_dir` either way.
     `until`: stop after this many steps in all (default `config.steps`); the
     model is still built for `config.steps`. `resume_from`: a folder where an
     earlier slice of this same training finished; its policy (and
@@ -112,7 +114,7 @@ def train(
                "resume": resume_from is not None}  # fmt: skip
     limits = WorkerLimits(wall_seconds=config.wall_seconds, idle_seconds=300.0, memory_bytes=config.memory_bytes)
     jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task))
-    outcome = run_worker("train", payload, output_dir, limits, on_progress, jail)
+    outcome = (executor or LocalExecutor()).run("train", payload, output_dir, limits, on_progress, jail)
     if outcome.status != "ok":
         raise WorkerError(f"training failed: {outcome.message}\n{outcome.log_tail[-1500:]}".rstrip())
     shutil.rmtree(Path(output_dir) / START_FOLDER, ignore_errors=True)  # the previous slice's folder keeps them

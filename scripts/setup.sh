@@ -39,7 +39,8 @@ if [ ! -f "$stamp" ]; then
     .venv/bin/python -m pip install -q --upgrade pip
     # torch first, pinned: an unpinned torch pulls the newest CUDA build (several GB).
     .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/python -m pip install -q "${AUTOREWARD_TORCH:-torch==2.13.0}"
-    # gpu: MuJoCo Warp, whose tests run on Warp's CPU device where there is no GPU (about 20 s to install).
-    .venv/bin/python -m pip install -q -e ".[dev,gpu]"
+    # gpu: MuJoCo Warp, whose tests run on Warp's CPU device where there is no GPU (about 20 s to install);
+    # ray: so the tests of --executor ray run against a real local Ray instance.
+    .venv/bin/python -m pip install -q -e ".[dev,gpu,ray]"
     touch "$stamp"
 fi

@@ -1,0 +1,101 @@
+"""Where worker jobs run: on this machine, or as tasks on a Ray cluster.
+
+A `WorkerExecutor` has one method with `sandbox.run_worker`'s signature:
+run job `kind` with `payload` so that the worker's files end up in
+`output_dir`, and return how it ended. `LocalExecutor` is `run_worker`
+itself. `RayExecutor` (`autoreward.ray_executor`, needs the `ray` extra)
+runs the same jailed worker on whichever node Ray picks and brings its
+folder back, so a cluster needs no shared filesystem.
+
+Checks of reward programs always run here (`checker.check_program`): they
+are short, and the designer waits on each one. Training, baselines and
+pre-screening take an executor.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import tarfile
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from .errors import AutorewardError
+from .jail import Jail
+from .records import WorkerLimits, WorkerOutcome
+from .sandbox import ProgressHandler, run_worker
+
+ExecutorName = Literal["local", "ray"]
+EXECUTORS = ("local", "ray")
+
+
+class WorkerExecutor(Protocol):
+    """Runs one worker job and leaves the worker's files in `output_dir`."""
+
+    def run(self, kind: str, payload: dict[str, Any], output_dir: Path, limits: WorkerLimits,
+            on_progress: ProgressHandler | None, jail: Jail) -> WorkerOutcome: ...  # fmt: skip
+
+    def capacity(self) -> int | None:
+        """How many jobs it runs well at once; None: one per core of this machine."""
+        ...
+
+
+class LocalExecutor:
+    """Workers on this machine: `sandbox.run_worker`, as the caller's thread asks."""
+
+    def run(self, kind: str, payload: dict[str, Any], output_dir: Path, limits: WorkerLimits,
+            on_progress: ProgressHandler | None, jail: Jail) -> WorkerOutcome:  # fmt: skip
+        return run_worker(kind, payload, output_dir, limits, on_progress, jail)
+
+    def capacity(self) -> int | None:
+        return None
+
+
+def connect_executor(name: str, address: str | None = None) -> WorkerExecutor:
+    """The executor called `name` (local or ray), connected; one clear sentence if it cannot be."""
+    if name == "local":
+        if address is not None:
+            raise AutorewardError("--address is the Ray cluster's address: give it with --executor ray")
+        return LocalExecutor()
+    if name != "ray":
+        raise AutorewardError(f"--executor must be {' or '.join(EXECUTORS)}, got {name!r}")
+    try:
+        importlib.import_module("ray")
+    except ImportError:
+        raise AutorewardError(
+            "--executor ray needs the ray package: install autoreward[ray] (pip install 'autoreward[ray]') "
+            "on this machine and on every node of the cluster"
+        ) from None
+    from .ray_executor import RayExecutor
+
+    return RayExecutor.connect(address)
+
+
+# --- a worker's folder as bytes, for executors whose workers run on another machine ---------------
+
+
+def pack_folder(folder: Path) -> bytes:
+    """The regular files and folders under `folder` as an uncompressed tar; links and devices are left out."""
+    folder = Path(folder)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_symlink() or not (path.is_file() or path.is_dir()):
+                continue  # a worker could leave a link to a file of the node; only what it wrote travels
+            archive.add(path, arcname=str(path.relative_to(folder)), recursive=False)
+    return buffer.getvalue()
+
+
+def unpack_folder(packed: bytes, folder: Path) -> None:
+    """Unpack `pack_folder`'s bytes into `folder`, refusing anything that would land outside it or is not a file."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(packed), mode="r") as archive:
+        members = archive.getmembers()
+        for member in members:
+            if not (member.isfile() or member.isdir()):
+                raise AutorewardError(f"a worker's folder held {member.name!r}, which is not a file or a folder")
+            if member.name.startswith("/") or ".." in Path(member.name).parts:
+                raise AutorewardError(f"a worker's folder held {member.name!r}, a path outside the folder")
+        # The 'data' filter refuses absolute paths, '..' and special files, and drops odd permissions.
+        archive.extractall(folder, members=members, filter="data")
