@@ -185,6 +185,9 @@ class TrainingResult:
     evaluation: Evaluation
     wall_seconds: float
     steps_per_second: float
+    # The policy's video, a file name in the training's folder (video.mp4); None when none was made.
+    video: str | None = None
+    video_error: str | None = None  # why a video that was asked for could not be made
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,16 @@
 task's environments with the chosen reward, train PPO or SAC, record
 statistics at `curve_points` points, then evaluate the final policy on
 episodes whose seeds training never used. The score is that evaluation,
-never the best point of a noisy training curve.
+never the best point of a noisy training curve. Last, unless turned off,
+the first held-out episode is replayed into `video.mp4` (autoreward.video);
+a video that cannot be made leaves `video_error` in the result, never a
+failed training.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -35,6 +39,7 @@ from .records import (
 )
 from .sandbox import run_worker
 from .tasks import task_folders
+from .video import VIDEO_FILE, VideoError, gl_environment, record_video
 
 # Held-out evaluation episodes use seeds far from any training seed.
 EVALUATION_SEED_BASE = 1_000_000
@@ -58,6 +63,7 @@ class TrainingConfig:
     wall_seconds: float = 6 * 3600.0
     # Address space of the training worker (RLIMIT_AS); CPU training peaks near 1 GiB. None: no limit.
     memory_bytes: int | None = 8 * 1024**3
+    video: bool = True  # render the first held-out episode to video.mp4 (autoreward.video)
 
     @classmethod
     def from_budget(cls, budget: Budget, **overrides: Any) -> "TrainingConfig":
@@ -85,7 +91,8 @@ def train(
     payload = {"task": to_dict(task), "config": to_dict(config), "code": code}
     limits = WorkerLimits(wall_seconds=config.wall_seconds, idle_seconds=300.0, memory_bytes=config.memory_bytes)
     jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task))
-    outcome = run_worker("train", payload, output_dir, limits, on_progress, jail)
+    environment = gl_environment() if config.video else None
+    outcome = run_worker("train", payload, output_dir, limits, on_progress, jail, environment)
     if outcome.status != "ok":
         raise WorkerError(f"training failed: {outcome.message}\n{outcome.log_tail[-1500:]}".rstrip())
     return from_dict(TrainingResult, outcome.result)
@@ -257,6 +264,18 @@ def run_training_job(payload: dict[str, Any], output_dir: Path, channel) -> dict
 
     channel.progress(stage="evaluating", episodes=config.eval_episodes)
     evaluation = evaluate(model, task, config, reward_function, normalizer, output_dir / TRANSITIONS_FILE)
+    video, video_error = None, None
+    if config.video:
+        channel.progress(stage="video")
+        started, cpu = time.monotonic(), time.process_time()
+        try:
+            video = record_video(model, task, EVALUATION_SEED_BASE, output_dir / VIDEO_FILE, normalizer).name
+            print(f"video: {video} in {time.monotonic() - started:.2f} s ({time.process_time() - cpu:.2f} s of CPU)",
+                  file=sys.stderr, flush=True)  # fmt: skip
+        except VideoError as error:  # never fails the training: the result says why
+            video_error = str(error)
+            print(f"no video: {video_error}", file=sys.stderr, flush=True)
+            channel.progress(stage="video", error=video_error)
     result = TrainingResult(
         task_id=task.id,
         reward_source=config.reward_source,
@@ -268,6 +287,8 @@ def run_training_job(payload: dict[str, Any], output_dir: Path, channel) -> dict
         evaluation=evaluation,
         wall_seconds=wall,
         steps_per_second=model.num_timesteps / max(wall, 1e-9),
+        video=video,
+        video_error=video_error,
     )
     write_json(output_dir / "training.json", result)
     return to_dict(result)
