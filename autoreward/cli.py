@@ -149,10 +149,11 @@ def _budget_options(base: Budget, algo, steps, envs, eval_episodes) -> Budget:
     return replace(base, **{k: v for k, v in changes.items() if v is not None})
 
 
-def _training_options(chosen: Task, algo, steps, seed, envs, eval_episodes):
+def _training_options(chosen: Task, algo, steps, seed, envs, eval_episodes, videos: bool = True):
     from .training import TrainingConfig
 
-    return TrainingConfig.from_budget(_budget_options(chosen.budget, algo, steps, envs, eval_episodes), seed=seed)
+    budget = _budget_options(chosen.budget, algo, steps, envs, eval_episodes)
+    return TrainingConfig.from_budget(budget, seed=seed, video=videos)
 
 
 @app.command()
@@ -167,6 +168,8 @@ def train(
     baselines: bool = typer.Option(False, "--baselines/--no-baselines",
                                    help="Also train (or reuse) the human and sparse baselines and report the "
                                         "human-normalized score."),
+    videos: bool = typer.Option(True, "--videos/--no-videos",
+                                help="Render the policy's first held-out episode to training/video.mp4."),
     runs_dir: Path = RunsDirOption,
     tasks_dir: Optional[list[Path]] = TasksDirOption,
 ) -> None:
@@ -178,7 +181,7 @@ def train(
     with _clear_errors():
         chosen = _resolve_task(task, tasks_dir)
         code = _read_reward(reward)
-        config = _training_options(chosen, algo, steps, seed, envs, eval_episodes)
+        config = _training_options(chosen, algo, steps, seed, envs, eval_episodes, videos)
         run = new_run_dir(runs_dir, chosen.id, "train", seed)
         (run / "reward.py").write_text(code)
         write_json(run / "config.json", {"command": shlex.join(sys.argv), "task": chosen, "training": config,
@@ -205,6 +208,7 @@ def train(
             "episode_length": trained.evaluation.length_mean,
             "steps": trained.steps,
             "steps_per_second": trained.steps_per_second,
+            "video": f"training/{trained.video}" if trained.video else None,
             "normalized": normalized,
         }
         write_json(run / "result.json", summary)
@@ -220,6 +224,10 @@ def _print_result(task: Task, trained, normalized) -> None:
         table.add_row("success rate", f"{evaluation.success_rate:.0%} (threshold {task.success_threshold:g})")
     table.add_row("episode length", f"{evaluation.length_mean:.1f}")
     table.add_row("training", f"{trained.steps} steps at {trained.steps_per_second:.0f} steps/s")
+    if trained.video is not None:
+        table.add_row("video", f"training/{trained.video}")
+    elif trained.video_error is not None:
+        table.add_row("video", f"none: {trained.video_error}")
     if normalized is not None:
         score = "undefined (human and sparse tie)" if normalized.score is None else f"{normalized.score:.3f}"
         table.add_row("human-normalized", f"{score}  (human {normalized.fitness_human:.4g}, sparse {normalized.fitness_sparse:.4g})")

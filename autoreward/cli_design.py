@@ -60,6 +60,8 @@ def run(
     final_seeds: int = typer.Option(3, "--final-seeds", min=1, help="Seeds the best reward is re-trained on."),
     final_steps: Optional[int] = typer.Option(None, "--final-steps", help="Steps of each final training."),
     workers: int = typer.Option(0, "--workers", min=0, help="Trainings at once (0: one per core)."),
+    videos: bool = typer.Option(True, "--videos/--no-videos",
+                                help="Render each trained policy's first held-out episode to video.mp4 (about 2 s of CPU each)."),
     seed: int = typer.Option(0, "--seed"),
     llm: Optional[str] = typer.Option(None, "--llm", help="openai (any compatible server; the default), replay or manual."),
     model: Optional[str] = typer.Option(None, "--model", envvar="AUTOREWARD_MODEL", help="Default: gpt-4o-mini."),
@@ -97,6 +99,7 @@ def run(
             prescreen=prescreen,
             final_seeds=final_seeds, final_steps=final_steps, workers=workers or (os.cpu_count() or 1),
             model=settings.model if settings.backend == "openai" else "", temperature=temperature, budget=budget, seed=seed,
+            videos=videos,
         )  # fmt: skip
         _design(None, chosen, loop, runs_dir, prompts_dir, settings)
 

@@ -356,6 +356,7 @@ class LoopConfig:
     max_tokens: int | None = None
     budget: Budget = Budget()  # training budget of each candidate
     seed: int = 0
+    videos: bool = True  # each training renders its policy's first held-out episode to video.mp4
 
 
 LLMBackend = Literal["openai", "replay", "manual"]
