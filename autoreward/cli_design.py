@@ -1,4 +1,4 @@
-"""The design commands of the command line: `run`, `runs`, `show`, `export`, `demo`.
+"""The design commands of the command line: `run`, `runs`, `show`, `report`, `export`, `demo`.
 
 They register on the same Typer app as the foundation commands in `cli.py`.
 """
@@ -141,8 +141,15 @@ def _design(resume: Optional[Path], task: Optional[Task], loop: Optional[LoopCon
     with _progress_bars() as bars:
         final = DesignLoop(store, llm, prompts, runs_dir, ConsoleProgress(bars), jail=_jail()).run()
     _write_outputs(store)
+    _write_html_report(store)
     _print_final(store, final)
     return store
+
+
+def _write_html_report(store, path: Optional[Path] = None) -> Path:
+    from .html_report import write_html_report
+
+    return write_html_report(store, path)
 
 
 def _write_outputs(store, module_path: Optional[Path] = None) -> Path:
@@ -202,6 +209,7 @@ def _print_final(store, final: FinalResult) -> None:
     totals = store.llm_totals()
     table.add_row("LLM calls", f"{totals['calls']} ({totals['paid_calls']} paid)")
     table.add_row("exported", f"{store.path / 'export' / 'reward.py'} (report: reward_report.md beside it)")
+    table.add_row("report", f"{store.path / 'report.html'} (open it in a browser: code, curves and videos)")
     console.print(table)
 
 
@@ -227,6 +235,20 @@ def show(run_folder: Path = typer.Argument(..., help="A run folder.")) -> None:
     with _clear_errors():
         store = RunStore.open(run_folder)
         console.print(Markdown(reward_report(store)))
+
+
+@app.command()
+def report(
+    run_folder: Path = typer.Argument(..., help="A run folder, finished or not."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Where to write it (default: RUN/report.html)."),
+) -> None:
+    """Write a run as one self-contained HTML file: task, settings, every candidate's code, checks, reviews,
+    curves and video, and the final scores against the baselines."""
+    from .run_store import RunStore
+
+    with _clear_errors():
+        path = _write_html_report(RunStore.open(run_folder), output)
+    console.print(f"wrote {path} (videos are linked relative to it: keep it beside the run folder, or send both)")
 
 
 @app.command()
