@@ -12,7 +12,7 @@ the wrong way round and is caught this way for the cost of a check.
 
 from __future__ import annotations
 
-import shutil
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,22 +66,16 @@ def labelled_episodes(candidates: list[Candidate], folder_of) -> list[LabelledEp
 def screen(task: Task, code: str, episodes: list[LabelledEpisode], output_dir: Path, jail: Jail | None = None,
            min_gap_fraction: float = 0.1, shown: int = 3) -> Screening:  # fmt: skip
     """Score the stored episodes with `code` in a worker and compare the ranking with the task scores."""
-    output_dir = Path(output_dir).resolve()
-    inputs = output_dir / "inputs"
-    inputs.mkdir(parents=True, exist_ok=True)
-    files = sorted({e.file for e in episodes})
-    local = {}  # the worker sees only its own folder (the jail), so its inputs are copied there
-    for number, file in enumerate(files):
-        local[file] = inputs / f"{number}.npz"
-        shutil.copyfile(file, local[file])
-    payload = {"task": to_dict(task), "code": code, "files": [str(local[f]) for f in files]}
+    files = sorted({os.path.abspath(e.file) for e in episodes})  # the worker runs in its own folder
+    payload = {"task": to_dict(task), "code": code, "files": files}
     limits = WorkerLimits(wall_seconds=300.0, idle_seconds=60.0, memory_bytes=4 * 1024**3)
-    jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task))
-    outcome = run_worker("score", payload, output_dir, limits, None, jail)
+    # The jail shows the stored files read-only at their own paths: nothing is copied per candidate.
+    jail = (jail if jail is not None else Jail.detect()).showing([*task_folders(task), *files])
+    outcome = run_worker("score", payload, Path(output_dir), limits, None, jail)
     if outcome.status != "ok":
         return Screening(None, 0, (f"could not score the stored episodes: {outcome.message}",))
     means = outcome.result  # {file: {episode: mean reward per step}}
-    rewards = np.array([means[str(local[e.file])][str(e.episode)] for e in episodes])
+    rewards = np.array([means[os.path.abspath(e.file)][str(e.episode)] for e in episodes])
     fitness = np.array([e.fitness for e in episodes])
     if task.fitness is not None and not task.fitness.higher_is_better:
         fitness = -fitness

@@ -20,6 +20,7 @@ from __future__ import annotations
 import keyword
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Iterator
 
 import mujoco
@@ -250,23 +251,26 @@ class StateLayout:
         """Zeroed raw arrays for a batch of `batch_size` simulations."""
         return {name: np.zeros((batch_size, *shape)) for name, shape in self.shapes.items()}
 
-    def copier(self, data: mujoco.MjData, out: dict[str, np.ndarray], row: int):
+    def copier(self, data: mujoco.MjData, out: dict[str, np.ndarray], row: int, fields=None):
         """A function that copies one simulation's MjData into row `row` of a batch of raw arrays.
 
-        The hot path of training: MjData's arrays are views into fixed memory, so
-        binding them once saves a Python attribute lookup per field per step.
+        `fields` names the raw arrays to copy (default: all of them). The hot path of
+        training: MjData's arrays are views into fixed memory, so binding them once
+        saves a Python attribute lookup per field per step.
         """
+        fields = self.shapes.keys() if fields is None else set(fields)
         pairs = [
             (out[name][row], getattr(data, name))
             for name, shape in self.shapes.items()
-            if name != "time" and np.prod(shape) > 0  # e.g. no sensors: nothing to copy
+            if name in fields and name != "time" and np.prod(shape) > 0  # e.g. no sensors: nothing to copy
         ]
-        times = out["time"]
+        times = out["time"] if "time" in fields else None
 
         def copy() -> None:
             for target, source in pairs:
-                np.copyto(target, source)
-            times[row] = data.time
+                target[...] = source  # half the cost of np.copyto, which goes through numpy's Python dispatch
+            if times is not None:
+                times[row] = data.time
 
         return copy
 
@@ -308,13 +312,17 @@ def _actuator_target(model, a: int, joints: list[str], bodies: list[str], sites:
 class Group:
     """Named members reachable as attributes: `state.bodies.torso`. Unknown names list the known ones."""
 
-    __slots__ = ("_kind", "_members")
+    # Members are also instance attributes, so `group.torso` is an ordinary attribute lookup:
+    # reward programs read them every step, and `__getattr__` runs only after a failed lookup.
+    __slots__ = ("_kind", "_members", "__dict__")
 
     def __init__(self, kind: str, members: dict[str, Any]):
         self._kind = kind
         self._members = members
+        self.__dict__.update(members)
 
     def __getattr__(self, name: str):
+        # Reached only for names that are not members.
         try:
             return self._members[name]
         except KeyError:
@@ -332,29 +340,32 @@ class Group:
         return list(self._members)
 
 
+# Every field below that is a view of the raw arrays is a `cached_property`: the arrays are filled in
+# place, never replaced, so a view made on first access stays current, and reward programs, which read
+# the same fields at every step, pay an attribute lookup instead of a property call and a new view.
+
+
 class Body:
     """One body of every simulation in the batch. Arrays are computed on access."""
-
-    __slots__ = ("_arrays", "_index", "_root")
 
     def __init__(self, arrays: dict[str, np.ndarray], info: BodyInfo):
         self._arrays = arrays
         self._index = info.index
         self._root = info.root_index
 
-    @property
+    @cached_property
     def pos(self) -> np.ndarray:
         return self._arrays["xpos"][:, self._index]
 
-    @property
+    @cached_property
     def quat(self) -> np.ndarray:
         return self._arrays["xquat"][:, self._index]
 
-    @property
+    @cached_property
     def com(self) -> np.ndarray:
         return self._arrays["xipos"][:, self._index]
 
-    @property
+    @cached_property
     def angvel(self) -> np.ndarray:
         return self._arrays["cvel"][:, self._index, :3]
 
@@ -366,15 +377,13 @@ class Body:
         lever = self.pos - self._arrays["subtree_com"][:, self._root]
         return cvel[:, 3:] + np.cross(cvel[:, :3], lever)
 
-    @property
+    @cached_property
     def cfrc_ext(self) -> np.ndarray:
         return self._arrays["cfrc_ext"][:, self._index]
 
 
 class Joint:
     """One joint of every simulation in the batch: `qpos` and `qvel` in its own coordinates."""
-
-    __slots__ = ("_arrays", "_qpos", "_qvel")
 
     def __init__(self, arrays: dict[str, np.ndarray], info: JointInfo):
         npos, nvel = JOINT_WIDTHS[info.kind]
@@ -383,23 +392,21 @@ class Joint:
         self._qpos = info.qpos_start if npos == 1 else slice(info.qpos_start, info.qpos_start + npos)
         self._qvel = info.qvel_start if nvel == 1 else slice(info.qvel_start, info.qvel_start + nvel)
 
-    @property
+    @cached_property
     def qpos(self) -> np.ndarray:
         return self._arrays["qpos"][:, self._qpos]
 
-    @property
+    @cached_property
     def qvel(self) -> np.ndarray:
         return self._arrays["qvel"][:, self._qvel]
 
 
 class Site:
-    __slots__ = ("_arrays", "_index")
-
     def __init__(self, arrays: dict[str, np.ndarray], info: SiteInfo):
         self._arrays = arrays
         self._index = info.index
 
-    @property
+    @cached_property
     def pos(self) -> np.ndarray:
         return self._arrays["site_xpos"][:, self._index]
 
@@ -407,12 +414,9 @@ class Site:
 class State:
     """The state of N simulations. Every array field has N as its first axis."""
 
-    __slots__ = ("_layout", "_arrays", "_groups")
-
     def __init__(self, layout: StateLayout, arrays: dict[str, np.ndarray]):
         self._layout = layout
         self._arrays = arrays
-        self._groups: dict[str, Group] = {}
 
     @property
     def batch_size(self) -> int:
@@ -422,53 +426,47 @@ class State:
     def dt(self) -> float:
         return self._layout.dt
 
-    @property
+    @cached_property
     def time(self) -> np.ndarray:
         return self._arrays["time"]
 
-    @property
+    @cached_property
     def qpos(self) -> np.ndarray:
         return self._arrays["qpos"]
 
-    @property
+    @cached_property
     def qvel(self) -> np.ndarray:
         return self._arrays["qvel"]
 
-    @property
+    @cached_property
     def com(self) -> np.ndarray:
         return self._arrays["subtree_com"][:, 0]
 
-    @property
+    @cached_property
     def bodies(self) -> Group:
-        return self._group("body", lambda: {b.name: Body(self._arrays, b) for b in self._layout.bodies})
+        return Group("body", {b.name: Body(self._arrays, b) for b in self._layout.bodies})
 
-    @property
+    @cached_property
     def joints(self) -> Group:
-        return self._group("joint", lambda: {j.name: Joint(self._arrays, j) for j in self._layout.joints})
+        return Group("joint", {j.name: Joint(self._arrays, j) for j in self._layout.joints})
 
-    @property
+    @cached_property
     def sites(self) -> Group:
-        return self._group("site", lambda: {s.name: Site(self._arrays, s) for s in self._layout.sites})
+        return Group("site", {s.name: Site(self._arrays, s) for s in self._layout.sites})
 
-    @property
+    @cached_property
     def sensors(self) -> Group:
         data = self._arrays["sensordata"]
-        return self._group(
+        # A scalar sensor gives (N,), as the stub says; wider ones (N, dim).
+        return Group(
             "sensor",
-            # A scalar sensor gives (N,), as the stub says; wider ones (N, dim).
-            lambda: {s.name: data[:, s.start] if s.dim == 1 else data[:, s.start : s.start + s.dim]
-                     for s in self._layout.sensors},  # fmt: skip
+            {s.name: data[:, s.start] if s.dim == 1 else data[:, s.start : s.start + s.dim]
+             for s in self._layout.sensors},  # fmt: skip
         )
 
-    @property
+    @cached_property
     def extras(self) -> Group:
-        return self._group("extra", lambda: {n: self.resolve(p) for n, p in self._layout.extras.items()})
-
-    def _group(self, kind: str, build) -> Group:
-        group = self._groups.get(kind)
-        if group is None:
-            group = self._groups[kind] = Group(kind, build())
-        return group
+        return Group("extra", {n: self.resolve(p) for n, p in self._layout.extras.items()})
 
     def resolve(self, path: str):
         """The field at a dotted path such as 'bodies.target.pos'.
@@ -490,11 +488,12 @@ class State:
         """The State of a subset of the batch (an index array, slice or int kept as a batch of one)."""
         if isinstance(index, (int, np.integer)):
             index = slice(int(index), int(index) + 1)
-        return State(self._layout, {name: array[index] for name, array in self._arrays.items()})
+        return State(self._layout, {name: self._arrays[name][index] for name in self._layout.shapes})
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The raw arrays behind this State (shared, not copied)."""
-        return self._arrays
+        """The raw arrays behind this State (shared, not copied), every field by name."""
+        # Read field by field, never iterated: the reward path's mapping can hold fewer keys (see vec_env).
+        return {name: self._arrays[name] for name in self._layout.shapes}
 
     def __repr__(self) -> str:
         return f"State({self._layout.env_id}, batch_size={self.batch_size})"

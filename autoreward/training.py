@@ -198,7 +198,8 @@ def evaluate(model, task: Task, config: TrainingConfig, reward_function, normali
     from .trajectory import TrajectoryRecorder, TransitionSampler
     from .vec_env import EPISODE_INFO_KEY, make_vec_env
 
-    env = make_vec_env(task, 1, EVALUATION_SEED_BASE, config.reward_source, reward_function)
+    # Every field copied: the held-out fitness is the selection score, exact whatever the reward reads when.
+    env = make_vec_env(task, 1, EVALUATION_SEED_BASE, config.reward_source, reward_function, copy_all_fields=True)
     recorder = TrajectoryRecorder(env.layout)
     limit = task.max_episode_steps or env.venv.envs[0].spec.max_episode_steps or 1000
     sampler = TransitionSampler(stride=-(-limit // TRANSITIONS_PER_EPISODE))

@@ -1,20 +1,27 @@
 """Environments whose reward comes from a reward program, for a whole batch at once.
 
-`make_vec_env` builds N gymnasium environments of a task, each wrapped in
-`StateCapture`, which copies the simulation into one row of shared batch
-buffers after every reset and step — before SB3's auto-reset can overwrite
-a terminal state. `RewardVecEnv` then builds `state` and `next_state` for
-all N environments from those buffers, calls the reward once per batch,
-and keeps per-episode books: fitness, length, the environment's own return
-and each reward component's return.
+`make_vec_env` builds N gymnasium environments of a task in a
+`CapturingVecEnv`: SB3's `DummyVecEnv`, which also copies each simulation into
+one row of a batch of raw arrays right after that environment's step, before
+SB3's auto-reset can overwrite a terminal state. `RewardVecEnv` then builds
+`state` and `next_state` for all N environments from those arrays, calls the
+reward once per batch, and keeps per-episode books: fitness, length, the
+environment's own return and each reward component's return.
+
+Copying MjData (eleven arrays per environment and step) is much of the reward
+path's cost, so only the raw arrays that the reward, the fitness and the
+observers read in the first step are copied after it; the others hold NaN. Should one of them be read later (a reward that reads
+a field only in some states), that step's values are set to 0 with a warning,
+and every field is copied from then on.
 """
 
 from __future__ import annotations
 
+import warnings
+from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Callable
 
-import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnvWrapper
 
@@ -26,58 +33,135 @@ from .tasks import make_env
 EPISODE_INFO_KEY = "autoreward_episode"
 
 
-class _Buffers:
-    """The raw arrays `StateCapture` writes into, swapped by `RewardVecEnv` after each step."""
+class CapturingVecEnv(DummyVecEnv):
+    """SB3's `DummyVecEnv` that copies every simulation into a batch of raw arrays as it steps.
 
-    def __init__(self, layout: StateLayout, n: int):
-        self.before = layout.allocate(n)
-        self.after = layout.allocate(n)
-        self.reset = layout.allocate(n)
+    `before` holds each simulation at the start of the current step and `after` at its end.
+    Row i of `after` is written inside the step loop, right after environment i's step and
+    before SB3 resets an environment whose episode ended, so it holds the true terminal
+    state. `advance` then makes this step's end the next step's start: the two buffers swap
+    roles (nothing is copied), and each row that was reset gets its reset state, copied from
+    its simulation, which has not moved since the reset.
+    """
+
+    def __init__(self, env_fns: list[Callable], layout: StateLayout):
+        super().__init__(env_fns)
+        self.layout = layout
+        self.before = layout.allocate(self.num_envs)
+        self.after = layout.allocate(self.num_envs)
+        self.reset_rows: list[int] = []  # rows whose episode ended in the last step, and were reset
+        self._datas = [env.unwrapped.data for env in self.envs]
+        self.copy_fields(layout.shapes)
+
+    def copy_fields(self, names) -> None:
+        """Copy only the raw arrays `names` from now on, starting with this step's end.
+
+        The others are filled with NaN, so a read of one gives NaN rather than stale values.
+        The rows of `after` whose simulation was not reset are copied again with the new
+        fields (their simulations still hold this step's end).
+        """
+        self.copied_fields = frozenset(names)
+        for arrays in (self.before, self.after):
+            for name, array in arrays.items():
+                if name not in self.copied_fields:
+                    array.fill(np.nan)
+
+        def copiers(arrays: dict[str, np.ndarray]) -> list[Callable[[], None]]:
+            return [self.layout.copier(data, arrays, row, names) for row, data in enumerate(self._datas)]
+
+        # Copiers bound to one buffer each; they swap along with the buffers.
+        self._copy_into_before, self._copy_into_after = copiers(self.before), copiers(self.after)
+        for row, copy in enumerate(self._copy_into_after):
+            if row not in self.reset_rows:
+                copy()
+
+    def step_wait(self):
+        # SB3's DummyVecEnv.step_wait (stable-baselines3 2.x), plus the capture and a list of the rows reset.
+        copy_into_after = self._copy_into_after
+        reset_rows = self.reset_rows = []
+        for env_idx in range(self.num_envs):
+            obs, self.buf_rews[env_idx], terminated, truncated, self.buf_infos[env_idx] = self.envs[env_idx].step(
+                self.actions[env_idx]
+            )
+            copy_into_after[env_idx]()  # before the reset below: this is the terminal state if the episode ended
+            self.buf_dones[env_idx] = terminated or truncated
+            self.buf_infos[env_idx]["TimeLimit.truncated"] = truncated and not terminated
+            if self.buf_dones[env_idx]:
+                self.buf_infos[env_idx]["terminal_observation"] = obs
+                obs, self.reset_infos[env_idx] = self.envs[env_idx].reset()
+                reset_rows.append(env_idx)
+            self._save_obs(env_idx, obs)
+        return (self._obs_from_buf(), np.copy(self.buf_rews), np.copy(self.buf_dones), deepcopy(self.buf_infos))
+
+    def reset(self):
+        observations = super().reset()
+        for copy in self._copy_into_before:
+            copy()
+        self.reset_rows = []
+        return observations
+
+    def advance(self) -> None:
+        """Make the end of the last step the start of the next."""
+        self.before, self.after = self.after, self.before
+        self._copy_into_before, self._copy_into_after = self._copy_into_after, self._copy_into_before
+        for row in self.reset_rows:
+            self._copy_into_before[row]()
 
 
-class StateCapture(gym.Wrapper):
-    """Copies its simulation into row `row` of shared buffers after every reset and step."""
+class _FieldsRead(dict):
+    """A buffer's raw arrays as a `State` reads them, noticing the first read of each field.
 
-    def __init__(self, env: gym.Env, layout: StateLayout, buffers: _Buffers, row: int):
-        super().__init__(env)
-        self._buffers = buffers
-        data = env.unwrapped.data
-        # One bound copier per buffer: `before` and `after` swap every step, so look up by identity.
-        self._copiers = {
-            id(arrays): layout.copier(data, arrays, row) for arrays in (buffers.before, buffers.after, buffers.reset)
-        }
+    It starts empty, so the first read of a field runs `__missing__`, which takes the array
+    from the buffer, keeps it (later reads are plain dict lookups) and appends its name to
+    `first_reads`.
+    """
 
-    def reset(self, **kwargs):
-        result = self.env.reset(**kwargs)
-        self._copiers[id(self._buffers.reset)]()
-        return result
+    def __init__(self, arrays: dict[str, np.ndarray], first_reads: list[str]):
+        super().__init__()
+        self._arrays = arrays
+        self.first_reads = first_reads
 
-    def step(self, action):
-        result = self.env.step(action)
-        self._copiers[id(self._buffers.after)]()
-        return result
+    def __missing__(self, name: str) -> np.ndarray:
+        array = self[name] = self._arrays[name]
+        self.first_reads.append(name)
+        return array
 
 
 @dataclass
 class WindowStats:
-    """Per-step rewards since the last time they were taken; reduced only when read."""
+    """Per-step rewards since the last time they were taken; reduced only when read.
 
-    rewards: list[np.ndarray] = field(default_factory=list)
-    components: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    Each step adds the table `RewardVecEnv` books it with (rows: the environment's own
+    reward, the reward, then each component) and the names of its components.
+    """
+
+    tables: list[tuple[tuple[str, ...], np.ndarray]] = field(default_factory=list)
     episodes: list[EpisodeResult] = field(default_factory=list)
 
-    def add(self, reward: np.ndarray, components: dict[str, np.ndarray]) -> None:
-        self.rewards.append(reward)
-        for name, values in components.items():
-            self.components.setdefault(name, []).append(values)
+    def add(self, component_names: tuple[str, ...], table: np.ndarray) -> None:
+        self.tables.append((component_names, table))
+
+    @property
+    def rewards(self) -> list[np.ndarray]:
+        """Each step's rewards, shape (N,)."""
+        return [table[1] for _, table in self.tables]
+
+    @property
+    def components(self) -> dict[str, list[np.ndarray]]:
+        """Each component's values, step by step (the steps that returned it), shape (N,)."""
+        components: dict[str, list[np.ndarray]] = {}
+        for names, table in self.tables:
+            for name, values in zip(names, table[2:]):
+                components.setdefault(name, []).append(values)
+        return components
 
     @property
     def steps(self) -> int:
-        return sum(r.shape[0] for r in self.rewards)
+        return sum(table.shape[1] for _, table in self.tables)
 
     @property
     def reward_sum(self) -> float:
-        return float(np.sum(np.concatenate(self.rewards))) if self.rewards else 0.0
+        return float(np.sum(np.concatenate(self.rewards))) if self.tables else 0.0
 
     def component_stats(self) -> dict[str, ComponentStats]:
         stats = {}
@@ -91,44 +175,52 @@ RewardFunction = Callable[..., tuple]
 
 
 class RewardVecEnv(VecEnvWrapper):
-    """Replaces the reward of a `DummyVecEnv` of `StateCapture`-wrapped environments.
+    """Replaces the reward of a `CapturingVecEnv`.
 
     `reward_source` is "program" (call `reward_function` on the batch),
     "native" (keep the environment's own reward) or "sparse" (the task's
     fitness alone: each step's term, or for a `last` fitness the episode's
     final value on its last step).
+
+    After the first step only the raw fields read in it are copied (see the
+    module's docstring), unless `copy_all_fields`.
     """
 
     def __init__(
         self,
-        venv: DummyVecEnv,
-        layout: StateLayout,
-        buffers: _Buffers,
+        venv: CapturingVecEnv,
         task: Task,
         reward_source: RewardSource,
         reward_function: RewardFunction | None = None,
+        copy_all_fields: bool = False,
     ):
         super().__init__(venv)
         if reward_source == "program" and reward_function is None:
             raise ValueError("reward_source 'program' needs a reward_function")
         if reward_source == "sparse" and task.fitness is None:
             raise ValueError(f"task {task.id} has no fitness, so it has no sparse reward")
-        self.layout = layout
+        self.layout = venv.layout
         self.task = task
         self.reward_source = reward_source
         self._reward_function = reward_function
-        self._buffers = buffers
+        self._first_reads: list[str] = []  # fields read for the first time, by either State, since last looked at
+        self._fields_read: set[str] = set()
+        self._choosing_fields = not copy_all_fields  # until the first step has shown which fields are read
         # The buffers are filled in place and only swap roles, so one State per buffer serves every
         # step, and its named views (built on first access) are built once.
-        self._states = {id(arrays): layout.state(arrays) for arrays in (buffers.before, buffers.after)}
+        self._states = {
+            id(arrays): self.layout.state(arrays if copy_all_fields else _FieldsRead(arrays, self._first_reads))
+            for arrays in (venv.before, venv.after)
+        }
         self._meter = FitnessMeter(task.fitness, self.num_envs) if task.fitness else None
         self._actions: np.ndarray | None = None
-        n = self.num_envs
-        self._length = np.zeros(n, dtype=np.int64)
-        self._native_return = np.zeros(n)
-        self._reward_return = np.zeros(n)
-        self._component_returns: dict[str, np.ndarray] = {}
-        self._episode_seeds = [None] * n
+        # Episode lengths as differences of a step count: no array to update every step.
+        self._steps = 0
+        self._episode_start = np.zeros(self.num_envs, dtype=np.int64)
+        # The running sums of each episode, one row per quantity: the environment's own reward, the reward,
+        # then each component, in `_component_names` order. One in-place add per step updates them all.
+        self._sums = np.zeros((2, self.num_envs))
+        self._component_names: tuple[str, ...] = ()
         self.window = WindowStats()
         # Called with (state, action, next_state) after every step, e.g. to record trajectories.
         self.observers: list[Callable[..., None]] = []
@@ -142,12 +234,10 @@ class RewardVecEnv(VecEnvWrapper):
 
     def reset(self):
         observations = self.venv.reset()
-        for name, array in self._buffers.reset.items():
-            self._buffers.before[name][:] = array
-        self._length[:] = 0
-        self._native_return[:] = 0
-        self._reward_return[:] = 0
-        self._component_returns = {}
+        self._steps = 0
+        self._episode_start[:] = 0
+        self._sums = np.zeros((2, self.num_envs))
+        self._component_names = ()
         if self._meter is not None:
             self._meter.finish(np.arange(self.num_envs))
         return observations
@@ -158,45 +248,81 @@ class RewardVecEnv(VecEnvWrapper):
         self.venv.step_async(actions)
 
     def step_wait(self):
-        observations, native, dones, infos = self.venv.step_wait()
-        state = self._states[id(self._buffers.before)]
-        next_state = self._states[id(self._buffers.after)]
+        venv = self.venv
+        observations, native, dones, infos = venv.step_wait()
+        state = self._states[id(venv.before)]
+        next_state = self._states[id(venv.after)]
+        actions = self._actions
         fitness_terms = None
         if self._meter is not None:
-            fitness_terms = self._meter.step_values(state, self._actions, next_state)
-            self._meter.add(fitness_terms)
+            fitness_terms = self._meter.step_values(state, actions, next_state)
 
         if self.reward_source == "program":
-            total, components = self._reward_function(state, self._actions, next_state)
-            rewards = np.asarray(total, dtype=np.float64)
-            components = {k: np.asarray(v, dtype=np.float64) for k, v in components.items()}
+            total, components = self._reward_function(state, actions, next_state)
         elif self.reward_source == "native":
-            rewards = np.asarray(native, dtype=np.float64)
-            components = {"native": rewards}
+            total = native
+            components = {"native": native}
         else:
-            rewards = self._sparse_rewards(fitness_terms, dones)
-            components = {"fitness": rewards}
-
-        self._length += 1
-        self._native_return += native
-        self._reward_return += rewards
-        for name, values in components.items():
-            self._component_returns.setdefault(name, np.zeros(self.num_envs))
-            self._component_returns[name] += values
-        self.window.add(rewards, components)
+            total = self._sparse_rewards(fitness_terms, dones)
+            components = {"fitness": total}
+        component_names = tuple(components)
+        # This step's table: rows as in `_sums`; assigning a row converts to float64 (and broadcasts a scalar).
+        table = np.empty((2 + len(component_names), self.num_envs))
+        table[0] = native
+        table[1] = total
+        for row, values in enumerate(components.values(), 2):
+            table[row] = values
         for observe in self.observers:
-            observe(state, self._actions, next_state)
+            observe(state, actions, next_state)
+        if (self._first_reads or self._choosing_fields) and self._read_fields_not_copied():
+            # This step read NaN where it expected the simulation: its values are lost (its start was not copied).
+            if self.reward_source != "native":  # the environment's own reward does not come from the state
+                table[1:] = 0.0
+            if fitness_terms is not None:
+                fitness_terms = np.zeros(self.num_envs)
 
-        done_rows = np.flatnonzero(dones)
-        if done_rows.size:
-            self._finish_episodes(done_rows, infos)
-        # The next step starts from this one's end, except where an episode ended and reset.
-        buffers = self._buffers
-        buffers.before, buffers.after = buffers.after, buffers.before
-        if done_rows.size:
-            for name, array in buffers.reset.items():
-                buffers.before[name][done_rows] = array[done_rows]
-        return observations, rewards.astype(np.float32), dones, infos
+        if self._meter is not None:
+            self._meter.add(fitness_terms)
+        self._steps += 1
+        self._add_to_sums(component_names, table)
+        self.window.add(component_names, table)
+        if venv.reset_rows:
+            self._finish_episodes(venv.reset_rows, infos)
+        venv.advance()
+        return observations, table[1].astype(np.float32), dones, infos
+
+    def _read_fields_not_copied(self) -> bool:
+        """After the first step, copy only the fields it read; later, were fields read for the first time copied?"""
+        new = set(self._first_reads) - self._fields_read
+        self._first_reads.clear()
+        self._fields_read |= new
+        if self._choosing_fields:  # the first step, with every field copied
+            self._choosing_fields = False
+            self.venv.copy_fields(self._fields_read)
+            return False
+        missed = sorted(new - self.venv.copied_fields)
+        if not missed:
+            return False
+        warnings.warn(
+            f"the reward path read {', '.join(missed)} for the first time after the first step, when only the "
+            "fields read in the first step were copied; this step's reward, components and fitness term are set "
+            "to 0, and every field is copied from now on",
+            RuntimeWarning,
+        )
+        self.venv.copy_fields(self.layout.shapes)
+        return True
+
+    def _add_to_sums(self, component_names: tuple[str, ...], table: np.ndarray) -> None:
+        if component_names == self._component_names:
+            self._sums += table
+            return
+        # The first step, or a reward whose components changed: give each new component a row.
+        new = tuple(name for name in component_names if name not in self._component_names)
+        if new:
+            self._component_names += new
+            self._sums = np.vstack([self._sums, np.zeros((len(new), self.num_envs))])
+        rows = [0, 1] + [2 + self._component_names.index(name) for name in component_names]
+        self._sums[rows] += table
 
     def _sparse_rewards(self, fitness_terms: np.ndarray, dones: np.ndarray) -> np.ndarray:
         sign = 1.0 if self.task.fitness.higher_is_better else -1.0
@@ -204,25 +330,24 @@ class RewardVecEnv(VecEnvWrapper):
             return sign * np.where(dones, fitness_terms, 0.0)
         return sign * fitness_terms
 
-    def _finish_episodes(self, rows: np.ndarray, infos: list[dict]) -> None:
-        fitness = self._meter.finish(rows) if self._meter is not None else [None] * len(rows)
-        for row, value in zip(rows, fitness):
+    def _finish_episodes(self, rows: list[int], infos: list[dict]) -> None:
+        fitness = self._meter.finish(rows).tolist() if self._meter is not None else [None] * len(rows)
+        lengths = (self._steps - self._episode_start[rows]).tolist()
+        sums = self._sums[:, rows].T.tolist()
+        for row, length, value, (native_return, reward_return, *component_returns) in zip(rows, lengths, fitness, sums):
             episode = EpisodeResult(
                 seed=-1,
-                length=int(self._length[row]),
-                fitness=None if value is None else float(value),
-                native_return=float(self._native_return[row]),
-                reward_return=float(self._reward_return[row]),
-                component_returns={k: float(v[row]) for k, v in self._component_returns.items()},
+                length=length,
+                fitness=value,
+                native_return=native_return,
+                reward_return=reward_return,
+                component_returns=dict(zip(self._component_names, component_returns)),
                 terminated=not infos[row].get("TimeLimit.truncated", False),
             )
             infos[row][EPISODE_INFO_KEY] = episode
             self.window.episodes.append(episode)
-            self._length[row] = 0
-            self._native_return[row] = 0.0
-            self._reward_return[row] = 0.0
-            for values in self._component_returns.values():
-                values[row] = 0.0
+        self._episode_start[rows] = self._steps
+        self._sums[:, rows] = 0.0
 
 
 def make_vec_env(
@@ -232,16 +357,16 @@ def make_vec_env(
     reward_source: RewardSource,
     reward_function: RewardFunction | None = None,
     render_mode: str | None = None,
+    copy_all_fields: bool = False,
 ) -> RewardVecEnv:
-    """N environments of `task` stepped together, rewarded by `reward_source`."""
+    """N environments of `task` stepped together, rewarded by `reward_source`.
+
+    `copy_all_fields` copies every field at every step, for exact results whatever is read when (evaluation);
+    otherwise only the fields read in the first step are copied after it (see the module's docstring).
+    """
     probe = make_env(task)
     layout = StateLayout.from_env(probe, extras=task.extras)
     probe.close()
-    buffers = _Buffers(layout, n_envs)
-
-    def factory(row: int):
-        return lambda: StateCapture(make_env(task, render_mode), layout, buffers, row)
-
-    venv = DummyVecEnv([factory(row) for row in range(n_envs)])
+    venv = CapturingVecEnv([lambda: make_env(task, render_mode) for _ in range(n_envs)], layout)
     venv.seed(seed)
-    return RewardVecEnv(venv, layout, buffers, task, reward_source, reward_function)
+    return RewardVecEnv(venv, task, reward_source, reward_function, copy_all_fields)
