@@ -131,8 +131,8 @@ def _progress_bars():
             fitness = data.get("fitness")
             shown = "" if fitness is None else f"fitness {fitness:.3g}"
             progress.update(bars[name], completed=data["step"], **({"fitness": shown} if fitness is not None else {}))
-        elif data.get("stage") == "evaluating":
-            progress.update(bars[name], description=f"{name} (eval)")
+        elif data.get("stage") in ("evaluating", "video"):
+            progress.update(bars[name], description=f"{name} ({'eval' if data['stage'] == 'evaluating' else 'video'})")
 
     with progress:
         yield handle

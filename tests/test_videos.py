@@ -1,6 +1,7 @@
 """Videos of trained policies: rendered offscreen in the (jailed) training worker, playable mp4, never fatal."""
 
 import json
+from dataclasses import replace
 
 import av
 import pytest
@@ -11,8 +12,13 @@ from autoreward.video import HEIGHT, VIDEO_FILE, WIDTH, gl_environment
 
 from .conftest import human_reward
 
-# HalfCheetah never ends an episode early, so even an untrained policy gives a full 10 s video (200 frames at 20/s).
+# HalfCheetah never ends an episode early, so even an untrained policy gives a whole video: 100 steps, 5 s at 20/s.
 QUICK = TrainingConfig(steps=256, n_envs=2, eval_episodes=1, curve_points=2)
+
+
+@pytest.fixture(scope="module")
+def short_cheetah(cheetah):
+    return replace(cheetah, max_episode_steps=100)
 
 
 def _decoded(path):
@@ -22,14 +28,14 @@ def _decoded(path):
         return stream.codec_context.name, stream.codec_context.pix_fmt, float(stream.average_rate), frames
 
 
-def test_a_trained_policy_gets_a_video_a_browser_can_play(cheetah, tmp_path, jail):
-    result = train(cheetah, QUICK, tmp_path, human_reward(cheetah), jail=jail)
+def test_a_trained_policy_gets_a_video_a_browser_can_play(short_cheetah, tmp_path, jail):
+    result = train(short_cheetah, QUICK, tmp_path, human_reward(short_cheetah), jail=jail)
     assert (result.video, result.video_error) == (VIDEO_FILE, None)
     path = tmp_path / "video.mp4"
     codec, pixels, rate, frames = _decoded(path)
     assert (codec, pixels) == ("h264", "yuv420p")  # what Chromium's <video> plays
     assert rate == pytest.approx(20.0)  # HalfCheetah's own rate: 1 / dt
-    assert 10 < len(frames) <= 200
+    assert len(frames) == 101  # the reset state, then every step
     assert frames[0].shape == (HEIGHT, WIDTH, 3)
     assert frames[0].std() > 5  # a scene, not a blank frame
     data = path.read_bytes()
@@ -38,12 +44,12 @@ def test_a_trained_policy_gets_a_video_a_browser_can_play(cheetah, tmp_path, jai
     assert not list(tmp_path.glob("*.partial")) and not (tmp_path / ".cache").exists()
 
 
-def test_a_machine_without_opengl_trains_all_the_same_and_says_why_there_is_no_video(cheetah, tmp_path, jail, monkeypatch):
+def test_a_machine_without_opengl_trains_all_the_same_and_says_why_there_is_no_video(short_cheetah, tmp_path, jail, monkeypatch):
     # A backend that cannot start: MuJoCo's EGL refuses a PyOpenGL set up for OSMesa.
     monkeypatch.setenv("MUJOCO_GL", "egl")
     monkeypatch.setenv("PYOPENGL_PLATFORM", "osmesa")
     progress = []
-    result = train(cheetah, QUICK, tmp_path, human_reward(cheetah), progress.append, jail=jail)
+    result = train(short_cheetah, QUICK, tmp_path, human_reward(short_cheetah), progress.append, jail=jail)
     assert result.evaluation.fitness_mean is not None
     assert result.video is None
     assert "no offscreen OpenGL (MUJOCO_GL=egl)" in result.video_error and "libegl-mesa0" in result.video_error
@@ -52,9 +58,9 @@ def test_a_machine_without_opengl_trains_all_the_same_and_says_why_there_is_no_v
     assert any(p.get("stage") == "video" and "error" in p for p in progress)
 
 
-def test_videos_can_be_turned_off(cheetah, tmp_path, jail):
-    result = train(cheetah, TrainingConfig(steps=64, n_envs=1, eval_episodes=1, curve_points=1, video=False), tmp_path,
-                   human_reward(cheetah), jail=jail)  # fmt: skip
+def test_videos_can_be_turned_off(short_cheetah, tmp_path, jail):
+    result = train(short_cheetah, TrainingConfig(steps=64, n_envs=1, eval_episodes=1, curve_points=1, video=False), tmp_path,
+                   human_reward(short_cheetah), jail=jail)  # fmt: skip
     assert (result.video, result.video_error) == (None, None)
     assert not (tmp_path / "video.mp4").exists()
 
