@@ -14,12 +14,15 @@ import re
 
 from .llm import LLM, Message, ask
 from .prompts import Prompts
-from .records import Candidate, Feedback, LoopConfig, Task, TrainingResult
+from .records import Candidate, Feedback, LoopConfig, Preference, Task, TrainingResult
 from .trajectory import summary_text
 
 
-def reflection_text(prompts: Prompts, task: Task, training: TrainingResult) -> str:
-    """The reward-reflection message for one training (the task score, never its definition)."""
+def reflection_text(prompts: Prompts, task: Task, training: TrainingResult, show_score: bool = True) -> str:
+    """The reward-reflection message for one training (the task score, never its definition).
+
+    With `show_score` off (the round was judged by preference) the task score is left out too.
+    """
     curve = training.curve
     names = sorted({name for point in curve for name in point.components})
     components = {name: [p.components[name] for p in curve if name in p.components] for name in names}
@@ -28,17 +31,18 @@ def reflection_text(prompts: Prompts, task: Task, training: TrainingResult) -> s
         "reflection",
         steps=training.steps,
         episodes=len(evaluation.episodes),
-        fitness=evaluation.fitness_mean,
+        fitness=evaluation.fitness_mean if show_score else None,
         higher_is_better=task.fitness.higher_is_better if task.fitness else True,
         episode_length=evaluation.length_mean,
         curve=curve,
         components=components,
-        task_score_curve=[f"{p.fitness:.3g}" for p in curve if p.fitness is not None],
+        task_score_curve=[f"{p.fitness:.3g}" for p in curve if p.fitness is not None] if show_score else [],
         length_curve=[f"{p.episode_length:.0f}" if p.episode_length is not None else "-" for p in curve],
     )
 
 
-def build_feedback(llm: LLM, prompts: Prompts, task: Task, config: LoopConfig, candidate: Candidate) -> Feedback:
+def build_feedback(llm: LLM, prompts: Prompts, task: Task, config: LoopConfig, candidate: Candidate,
+                   show_score: bool = True) -> Feedback:  # fmt: skip
     """Feedback on a trained candidate; asks the analyzer when the config has it on."""
     training = candidate.training
     summary = training.evaluation.summary
@@ -50,22 +54,48 @@ def build_feedback(llm: LLM, prompts: Prompts, task: Task, config: LoopConfig, c
         )
         tag = f"r{candidate.round}/c{candidate.index}/analyzer"
         analysis = ask(llm, config, [Message("user", message)], tag, temperature=0.0).strip()
-    return Feedback(candidate.id, reflection_text(prompts, task, training), trajectory, analysis)
+    return Feedback(candidate.id, reflection_text(prompts, task, training, show_score), trajectory, analysis)
 
 
-def lessons(candidates: list[Candidate], best: Candidate | None, higher_is_better: bool) -> tuple[str, ...]:
-    """One line per candidate that failed, was rejected, or trained worse than the best."""
+def preference_text(prompts: Prompts, preference: Preference, candidates: list[Candidate]) -> str:
+    """What the designer is told of a preference: who preferred which, the rejected program, the comment."""
+    by_id = {c.id: c for c in candidates}
+    rejected = by_id.get(preference.worst_id) if preference.worst_id else None
+    return prompts.render(
+        "preference",
+        source=preference.source,
+        round=preference.round,
+        preferred_id=preference.best_id,
+        shown=list(preference.candidate_ids) or sorted(by_id),
+        rejected_id=rejected.id if rejected else None,
+        rejected_program=rejected.code if rejected else None,
+        pairs=[{"preferred": a, "rejected": b} for a, b in preference.pairs],
+        comment=preference.comment.strip(),
+    ).strip()
+
+
+def lessons(candidates: list[Candidate], best: Candidate | None, higher_is_better: bool,
+            show_scores: bool = True) -> tuple[str, ...]:  # fmt: skip
+    """One line per candidate that failed, was rejected, or trained worse than the best.
+
+    With `show_scores` off (preference feedback) a trained candidate's line names no task score.
+    """
     lines = []
     for candidate in candidates:
         if best is not None and candidate.id == best.id:
             continue
         if candidate.status in ("failed_check", "rejected", "prescreened_out", "training_failed"):
             lines.append(f"{candidate.id}: {_first_sentence(candidate.message)}")
+        elif candidate.status == "trained" and best is not None and not show_scores:
+            terms = ", ".join(sorted(candidate.training.curve[-1].components)) if candidate.training.curve else ""
+            lines.append(f"{candidate.id} (terms: {terms}) was trained, but its policy was not preferred to {best.id}'s")
         elif candidate.status == "trained" and candidate.fitness is not None and best is not None:
             terms = ", ".join(sorted(candidate.training.curve[-1].components)) if candidate.training.curve else ""
             direction = "lower" if higher_is_better else "higher"
+            early = "" if candidate.stopped_at is None else (
+                f" after {candidate.stopped_at} steps (stopped early: it was among the weakest then)")
             lines.append(
-                f"{candidate.id} (terms: {terms}) reached a task score of {candidate.fitness:.3g}, "
+                f"{candidate.id} (terms: {terms}) reached a task score of {candidate.fitness:.3g}{early}, "
                 f"{direction} than the best's {best.fitness:.3g}"
             )
     return tuple(lines)
@@ -83,17 +113,33 @@ def judge_best(llm: LLM, prompts: Prompts, task: Task, config: LoopConfig, candi
     Returns the pick and the judge's reasons. A reply that names no candidate
     picks the first, and says so.
     """
+    best, _, reasons = judge(llm, prompts, task, config, candidates, tag)
+    return best, reasons
+
+
+def judge(llm: LLM, prompts: Prompts, task: Task, config: LoopConfig, candidates: list[Candidate],
+          tag: str) -> tuple[Candidate, Candidate | None, str]:  # fmt: skip
+    """An LLM names the best and the worst policy from their trajectory summaries, with its reasons.
+
+    The worst is None when the reply names none (or names the best). A reply
+    that names no best picks the first candidate, and says so.
+    """
     if len(candidates) == 1:
-        return candidates[0], "the only trained candidate"
+        return candidates[0], None, "the only trained candidate"
     shown = [
         {"id": c.id, "summary": summary_text(c.training.evaluation.summary) if c.training.evaluation.summary else "(none)"}
         for c in candidates
     ]
     message = prompts.render("judge", task_description=task.description, candidates=shown)
     reply = ask(llm, config, [Message("user", message)], tag, temperature=0.0)
-    match = re.search(r"BEST\s*:\s*\**\s*([A-Za-z0-9_]+)", reply)
     by_id = {c.id: c for c in candidates}
-    if match is None or match.group(1) not in by_id:
-        return candidates[0], f"the judge named no candidate ({reply.strip()[:120]!r}); kept {candidates[0].id}"
+    best, worst = (_named(label, reply, by_id) for label in ("BEST", "WORST"))
+    if best is None:
+        return candidates[0], None, f"the judge named no candidate ({reply.strip()[:120]!r}); kept {candidates[0].id}"
     reasons = "; ".join(line.strip()[2:] for line in reply.splitlines() if line.strip().startswith("- "))
-    return by_id[match.group(1)], reasons
+    return best, worst if worst is not best else None, reasons
+
+
+def _named(label: str, reply: str, by_id: dict[str, Candidate]) -> Candidate | None:
+    match = re.search(label + r"\s*:\s*\**\s*([A-Za-z0-9_]+)", reply)
+    return by_id.get(match.group(1)) if match else None

@@ -149,11 +149,27 @@ def _budget_options(base: Budget, algo, steps, envs, eval_episodes) -> Budget:
     return replace(base, **{k: v for k, v in changes.items() if v is not None})
 
 
-def _training_options(chosen: Task, algo, steps, seed, envs, eval_episodes, videos: bool = True):
+SIMULATORS = ("gymnasium", "batched", "warp")
+SimulatorOption = typer.Option(
+    "gymnasium", "--simulator",
+    help="Where training environments are simulated: gymnasium (one gymnasium environment each), batched "
+         "(all of them as one batch on the CPU, same trajectories) or warp (MuJoCo Warp worlds on the GPU, "
+         "or Warp's CPU device; float32). A task a batched simulator cannot run falls back to gymnasium.",
+)  # fmt: skip
+
+
+def _simulator_option(simulator: str) -> str:
+    if simulator not in SIMULATORS:
+        raise AutorewardError(f"--simulator must be gymnasium, batched or warp, got {simulator!r}")
+    return simulator
+
+
+def _training_options(chosen: Task, algo, steps, seed, envs, eval_episodes, simulator: str = "gymnasium",
+                      videos: bool = True):  # fmt: skip
     from .training import TrainingConfig
 
     budget = _budget_options(chosen.budget, algo, steps, envs, eval_episodes)
-    return TrainingConfig.from_budget(budget, seed=seed, video=videos)
+    return TrainingConfig.from_budget(budget, seed=seed, simulator=_simulator_option(simulator), video=videos)
 
 
 @app.command()
@@ -165,6 +181,7 @@ def train(
     seed: int = typer.Option(0, "--seed"),
     envs: Optional[int] = typer.Option(None, "--envs", help="Environments stepped together."),
     eval_episodes: Optional[int] = typer.Option(None, "--eval-episodes", help="Held-out episodes to score on."),
+    simulator: str = SimulatorOption,
     baselines: bool = typer.Option(False, "--baselines/--no-baselines",
                                    help="Also train (or reuse) the human and sparse baselines and report the "
                                         "human-normalized score."),
@@ -181,7 +198,7 @@ def train(
     with _clear_errors():
         chosen = _resolve_task(task, tasks_dir)
         code = _read_reward(reward)
-        config = _training_options(chosen, algo, steps, seed, envs, eval_episodes, videos)
+        config = _training_options(chosen, algo, steps, seed, envs, eval_episodes, simulator, videos)
         run = new_run_dir(runs_dir, chosen.id, "train", seed)
         (run / "reward.py").write_text(code)
         write_json(run / "config.json", {"command": shlex.join(sys.argv), "task": chosen, "training": config,

@@ -13,7 +13,10 @@ import typer
 from rich.markdown import Markdown
 from rich.table import Table
 
-from .cli import RunsDirOption, TasksDirOption, _budget_options, _clear_errors, _jail, _progress_bars, _resolve_task, app, console
+from .cli import (
+    RunsDirOption, SimulatorOption, TasksDirOption, _budget_options, _clear_errors, _jail, _progress_bars, _resolve_task,
+    _simulator_option, app, console, errors,
+)
 from .errors import AutorewardError
 from .records import Budget, FinalResult, LLMSettings, LoopConfig, Task
 from .resources import data_dir
@@ -53,16 +56,27 @@ def run(
     analyzer: bool = typer.Option(True, "--analyzer/--no-analyzer", help="Have an LLM read the trained policy's trajectories."),
     prescreen: bool = typer.Option(True, "--prescreen/--no-prescreen",
                                    help="From round 2, skip training a candidate that ranks stored episodes against their task scores."),
+    halving: bool = typer.Option(False, "--halving/--no-halving",
+                                 help="Successive halving: train every candidate for a slice of the budget, "
+                                      "continue only the best 1/eta, until one reaches the whole budget."),
+    halving_eta: int = typer.Option(2, "--halving-eta", min=2, help="With --halving: keep 1/eta of the candidates at each rung."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Training steps per candidate (default: the task's)."),
     envs: Optional[int] = typer.Option(None, "--envs", help="Environments stepped together in each training."),
     eval_episodes: Optional[int] = typer.Option(None, "--eval-episodes"),
     algo: Optional[str] = typer.Option(None, "--algo", help="ppo or sac (default: the task's)."),
+    simulator: str = SimulatorOption,
     final_seeds: int = typer.Option(3, "--final-seeds", min=1, help="Seeds the best reward is re-trained on."),
     final_steps: Optional[int] = typer.Option(None, "--final-steps", help="Steps of each final training."),
     workers: int = typer.Option(0, "--workers", min=0, help="Trainings at once (0: one per core)."),
     videos: bool = typer.Option(True, "--videos/--no-videos",
                                 help="Render each trained policy's first held-out episode to video.mp4 (about 2 s of CPU each)."),
     seed: int = typer.Option(0, "--seed"),
+    feedback: str = typer.Option("fitness", "--feedback",
+                                 help="What picks each round's best and steers the designer: fitness (the task's "
+                                      "score), human (your choice on the page of `autoreward serve`), synthetic "
+                                      "(a preference from the fitness, never shown) or llm (an LLM judge)."),
+    page_url: str = typer.Option("http://127.0.0.1:8765", "--page-url",
+                                 help="Where `autoreward serve` shows the run, for --feedback human."),
     llm: Optional[str] = typer.Option(None, "--llm", help="openai (any compatible server; the default), replay or manual."),
     model: Optional[str] = typer.Option(None, "--model", envvar="AUTOREWARD_MODEL", help="Default: gpt-4o-mini."),
     base_url: Optional[str] = typer.Option(None, "--base-url", envvar="OPENAI_BASE_URL",
@@ -84,24 +98,30 @@ def run(
     with _clear_errors():
         if llm not in (None, "openai", "replay", "manual"):
             raise AutorewardError(f"--llm must be openai, replay or manual, got {llm!r}")
+        if feedback not in ("fitness", "human", "synthetic", "llm"):
+            raise AutorewardError(f"--feedback must be fitness, human, synthetic or llm, got {feedback!r}")
         given = {"backend": llm, "model": model, "base_url": base_url, "api_key_variable": api_key_env,
                  "transcript": str(transcript.resolve()) if transcript else None, "attempts": llm_attempts,
                  "timeout_seconds": llm_timeout}  # fmt: skip
         given = {k: v for k, v in given.items() if v is not None}
         if resume is not None:  # the run's own LLM settings, except those given again
-            _design(resume, None, None, runs_dir, prompts_dir, given)
+            _design(resume, None, None, runs_dir, prompts_dir, given, page_url)
             return
         settings = LLMSettings(**given)
         chosen = _task_for_run(task, env, tasks_dir)
+        if feedback == "synthetic" and chosen.fitness is None:
+            raise AutorewardError(f"--feedback synthetic ranks policies by the task's fitness, and {chosen.id} has none; "
+                                  "use --feedback human or llm")  # fmt: skip
         budget = _budget_options(chosen.budget, algo, steps, envs, eval_episodes)
         loop = LoopConfig(
             rounds=rounds, candidates=candidates, repair_attempts=repairs, critic=critic, analyzer=analyzer,
-            prescreen=prescreen,
+            prescreen=prescreen, feedback=feedback, halving=halving, halving_eta=halving_eta,
             final_seeds=final_seeds, final_steps=final_steps, workers=workers or (os.cpu_count() or 1),
             model=settings.model if settings.backend == "openai" else "", temperature=temperature, budget=budget, seed=seed,
+            simulator=_simulator_option(simulator),
             videos=videos,
         )  # fmt: skip
-        _design(None, chosen, loop, runs_dir, prompts_dir, settings)
+        _design(None, chosen, loop, runs_dir, prompts_dir, settings, page_url)
 
 
 def _task_for_run(task: Optional[str], env: Optional[str], tasks_dir) -> Task:
@@ -117,7 +137,7 @@ def _task_for_run(task: Optional[str], env: Optional[str], tasks_dir) -> Task:
 
 
 def _design(resume: Optional[Path], task: Optional[Task], loop: Optional[LoopConfig], runs_dir: Path,
-            prompts_dir: Optional[Path], settings: LLMSettings | dict):  # fmt: skip
+            prompts_dir: Optional[Path], settings: LLMSettings | dict, page_url: str = "http://127.0.0.1:8765"):  # fmt: skip
     """Start (or resume) a run, drive it to the end, export its best reward. Returns the run's store."""
     from dataclasses import replace
 
@@ -139,7 +159,7 @@ def _design(resume: Optional[Path], task: Optional[Task], loop: Optional[LoopCon
     llm = RecordedLLM(CachedLLM(backend, store.path / "llm_cache"), store)
     console.print(f"run folder: [bold]{store.path}[/]  (resume with: autoreward run --resume {store.path})")
     with _progress_bars() as bars:
-        final = DesignLoop(store, llm, prompts, runs_dir, ConsoleProgress(bars), jail=_jail()).run()
+        final = DesignLoop(store, llm, prompts, runs_dir, ConsoleProgress(bars), jail=_jail(), page_url=page_url).run()
     _write_outputs(store)
     _write_html_report(store)
     _print_final(store, final)
@@ -203,7 +223,9 @@ def _print_final(store, final: FinalResult) -> None:
         table.add_row("task score", f"{final.fitness_mean:.4g} ± {final.fitness_std:.2g} over seeds {list(final.seeds)}")
         table.add_row("human / sparse", f"{final.human_fitness:.4g} / {final.sparse_fitness:.4g}")
     else:
-        table.add_row("task score", "none: the task has no fitness; the best was chosen by an LLM judge")
+        from .report import chosen_by
+
+        table.add_row("task score", f"none: the task has no fitness; the best was chosen by {chosen_by(store.config().loop.feedback)}")
     if final.score_mean is not None:
         table.add_row("human-normalized", f"{final.score_mean:.3f} ± {final.score_std:.3f}")
     totals = store.llm_totals()
@@ -285,3 +307,27 @@ def demo(
         store = _design(None, task, loop, runs_dir, None, settings)
         if output is not None:
             console.print(f"exported to {_write_outputs(store, output)}")
+
+
+@app.command()
+def serve(
+    runs_dir: Path = RunsDirOption,
+    host: str = typer.Option("127.0.0.1", "--host", help="The address to listen on; only this machine by default."),
+    port: int = typer.Option(8765, "--port", min=0, max=65535, help="0: any free port (the address is printed)."),
+) -> None:
+    """The review page: runs, their rounds and candidates (code, checks, reviews, curves, videos), and
+    the form where a person gives the preferences a `--feedback human` run waits for."""
+    from .review_server import ReviewServer
+
+    with _clear_errors():
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            errors.print(f"[bold yellow]warning:[/] listening on {host}: anyone who can reach this machine can read "
+                         "your runs and answer their preferences; the page has no login", highlight=False)  # fmt: skip
+        server = ReviewServer(runs_dir, host, port)
+        console.print(f"review page: {server.url}  (runs from {runs_dir}; Ctrl-C stops it)", highlight=False)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.close()

@@ -25,3 +25,7 @@ class RewardProgramError(AutorewardError):
 
 class WorkerError(AutorewardError):
     """A worker process died, timed out or reported an error it could not recover from."""
+
+
+class UnsupportedSimulatorError(AutorewardError):
+    """A task cannot run on the simulator asked for (no batched semantics, or a model MuJoCo Warp cannot simulate)."""

@@ -7,7 +7,7 @@ jailed one:
 
 - a root made of nothing but what the worker needs, read-only: the system
   libraries (`/usr` and its links), a few files of `/etc` (the loader's cache,
-  users and groups, time zone), Python's prefix and the `autoreward` package.
+  users and groups, time zone), Python's prefix, the `autoreward` package and its shipped `envs/`.
   Your home, other projects, `/etc`'s other files (credentials such as
   `/etc/shadow` or a `pip.conf` with a token) are absent, not just read-only;
 - the worker's own output folder bound read-write at its own path: the only
@@ -39,7 +39,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import AutorewardError
-from .resources import PACKAGE_DIR
+from .resources import PACKAGE_DIR, data_dir
 
 # Read at the command-line edge only: on (default: jail where bwrap works), off, or require.
 SETTING_VARIABLE = "AUTOREWARD_JAIL"
@@ -65,8 +65,12 @@ class JailUnavailableError(AutorewardError):
 
 
 def python_paths() -> tuple[str, ...]:
-    """What a worker's Python needs to see: its prefixes and the autoreward package."""
-    paths = [sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix, str(PACKAGE_DIR)]
+    """What a worker's Python needs to see: its prefixes, the autoreward package and its shipped tasks.
+
+    The shipped `envs/` (inside the package when installed, beside it in a checkout) holds the reward
+    programs the batched simulators use as each environment's own reward.
+    """
+    paths = [sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix, str(PACKAGE_DIR), str(data_dir("envs"))]
     return _outermost(p for p in paths if os.path.exists(p))
 
 

@@ -1,9 +1,9 @@
 """The design loop: rounds of design, check, review, training and analysis, then a final evaluation.
 
 Each round asks the designer for K candidates in parallel (`design.py`),
-trains those that pass in parallel workers, keeps the best of all rounds so
-far, and turns its training into feedback for the next round
-(`analysis.py`). At the end the best reward is re-trained over several seeds
+trains those that pass in parallel workers (whole, or by successive
+halving, `halving.py`), keeps the best of all rounds so far, and turns its
+training into feedback for the next round (`analysis.py`). At the end the best reward is re-trained over several seeds
 and scored against the human and sparse baselines.
 
 Every step reads its record from the run folder if it is already there and
@@ -22,16 +22,18 @@ from typing import Protocol
 
 import numpy as np
 
-from .analysis import build_feedback, judge_best, lessons
+from .analysis import build_feedback, judge_best, lessons, preference_text
 from .baselines import load_or_train_baselines
 from .checker import check_program
 from .design import CandidateDesigner, DesignBrief
 from .describe import describe_task
 from .prescreen import LabelledEpisode, labelled_episodes, screen
 from .errors import WorkerError
+from .halving import schedule, slice_folder, successive_halving, train_slice
 from .jail import Jail
 from .llm import LLM
 from .prompts import Prompts
+from .preferences import DEFAULT_PAGE_URL, PreferenceSource, preference_source
 from .records import Candidate, FinalResult, NormalizedScore, RoundResult, RunConfig, Task, TrainingResult
 from .run_store import RunStore
 from .training import TrainingConfig, finished_training, train
@@ -63,11 +65,16 @@ class DesignLoop:
     runs_dir: Path  # where baselines are cached, shared by runs
     progress: LoopProgress = SilentProgress()
     jail: Jail | None = None  # built once by the caller; None probes bubblewrap on each worker start
+    page_url: str = DEFAULT_PAGE_URL  # where a person gives preferences (feedback "human")
+    preferences: PreferenceSource | None = None  # None: the one the run's `feedback` names (none for fitness)
 
     def __post_init__(self):
         self.config: RunConfig = self.store.config()
         self.task: Task = self.config.task
         self.loop = self.config.loop
+        if self.preferences is None:
+            self.preferences = preference_source(self.loop, self.task, self.llm, self.prompts, self.store,
+                                                 self.page_url, self.progress.note)  # fmt: skip
         check = lambda task, code, folder: check_program(task, code, folder, jail=self.jail)  # noqa: E731
         self.designer = CandidateDesigner(self.llm, self.prompts, self.task, self.loop, check)
 
@@ -112,11 +119,19 @@ class DesignLoop:
         if stored:
             with ThreadPoolExecutor(max_workers=max(1, self.loop.workers)) as pool:
                 designed = list(pool.map(lambda c: self._prescreened(c, stored), designed))
-        with ThreadPoolExecutor(max_workers=max(1, self.loop.workers)) as pool:
-            candidates = list(pool.map(self._trained, designed))
+        if self._halving():
+            candidates = self._halved(number, designed)
+        else:
+            with ThreadPoolExecutor(max_workers=max(1, self.loop.workers)) as pool:
+                candidates = list(pool.map(self._trained, designed))
         skipped = sum(c.status == "prescreened_out" for c in candidates)
+        budget = self.loop.budget.steps
 
-        if self.task.fitness is not None:
+        preference = None
+        if self.preferences is not None:  # a preference among this round's policies and the best so far
+            new_best, preference, pool = self._preferred(number, best, candidates)
+            round_best = new_best if new_best is not None and new_best.round == number else None
+        elif self.task.fitness is not None:
             round_best = self._best(candidates)
             new_best = self._best([c for c in (best, round_best) if c is not None])
         else:  # no trusted score: a judge compares this round's policies with the best so far
@@ -128,7 +143,11 @@ class DesignLoop:
             feedback = previous.feedback  # the best did not change: its feedback stands
         else:
             self.progress.note(f"round {number}: analysing {new_best.id}")
-            feedback = build_feedback(self.llm, self.prompts, self.task, self.loop, new_best)
+            # Judged by preference, the designer sees no task score at all, only what was preferred.
+            feedback = build_feedback(self.llm, self.prompts, self.task, self.loop, new_best,
+                                      show_score=self.preferences is None)  # fmt: skip
+        if feedback is not None and preference is not None:
+            feedback = replace(feedback, preference=preference_text(self.prompts, preference, pool))
         if new_best is not None:
             self.progress.note(f"round {number}: best so far {new_best.id}, task score {_shown(new_best.fitness)}")
         higher = self.task.fitness.higher_is_better if self.task.fitness else True
@@ -138,8 +157,10 @@ class DesignLoop:
             best_id=round_best.id if round_best else None,
             best_so_far_id=new_best.id if new_best else None,
             feedback=feedback,
-            lessons=lessons(candidates, new_best, higher),
-            steps_saved=skipped * self.loop.budget.steps,
+            lessons=lessons(candidates, new_best, higher, show_scores=self.preferences is None),
+            steps_saved=skipped * budget,
+            steps_trained=sum(c.training.steps for c in candidates if c.training is not None),
+            halving_steps_saved=sum(budget - c.stopped_at for c in candidates if c.stopped_at is not None),
         )
 
     def _designed(self, brief: DesignBrief, number: int, index: int) -> Candidate:
@@ -157,10 +178,11 @@ class DesignLoop:
         return candidate
 
     def _labelled_episodes(self, number: int) -> list[LabelledEpisode]:
-        if not self.loop.prescreen or number == 1 or self.task.fitness is None:
+        # Pre-screening ranks by the task score, which only fitness feedback may use.
+        if not self.loop.prescreen or number == 1 or self.task.fitness is None or self.loop.feedback != "fitness":
             return []
         earlier = [c for c in self.store.candidates() if c.round < number]
-        return labelled_episodes(earlier, lambda c: self.store.candidate_dir(c.id, c.round))
+        return labelled_episodes(earlier, self._training_folder)
 
     def _prescreened(self, candidate: Candidate, stored: list[LabelledEpisode]) -> Candidate:
         if candidate.status != "ready" or candidate.screening_agreement is not None:
@@ -188,7 +210,8 @@ class DesignLoop:
             return candidate
         folder = self.store.candidate_dir(candidate.id, candidate.round) / "training"
         shutil.rmtree(folder, ignore_errors=True)  # what an interrupted training left behind
-        config = TrainingConfig.from_budget(self.loop.budget, seed=self.loop.seed, video=self.loop.videos)
+        config = TrainingConfig.from_budget(self.loop.budget, seed=self.loop.seed, simulator=self.loop.simulator,
+                                            video=self.loop.videos)
         on_progress = lambda data: self.progress.training(candidate.id, data)  # noqa: E731
         self.store.log_event("training started", candidate=candidate.id)
         try:
@@ -204,13 +227,90 @@ class DesignLoop:
             self.progress.note(f"{candidate.id}: no video: {trained.training.video_error}")
         return trained
 
+    def _halving(self) -> bool:
+        return self.loop.halving and self.task.fitness is not None  # a judged task has no score to rank rungs by
+
+    def _halved(self, number: int, designed: list[Candidate]) -> list[Candidate]:
+        """The round's trainings by successive halving; each slice is read from its folder if it already ran."""
+        # "trained" and "training_failed" ones are those an interrupted halving reached: ranked again from folders.
+        entrants = [c for c in designed if c.status in ("ready", "trained", "training_failed")]
+        rungs = schedule(len(entrants), self.loop.budget.steps, self.loop.halving_eta)
+        if len(rungs) > 1:
+            plan = ", ".join(f"{r.candidates} to {r.steps}" for r in rungs)
+            self.progress.note(f"round {number}: successive halving of {len(entrants)} candidates: {plan} steps")
+        higher = self.task.fitness.higher_is_better
+        ended = successive_halving(entrants, rungs, self._slice, higher, self.loop.workers, self._stopped)
+        by_id = {c.id: c for c in ended}
+        return [by_id.get(c.id, c) for c in designed]
+
+    def _slice(self, candidate: Candidate, start: int | None, until: int) -> Candidate:
+        folder = self.store.candidate_dir(candidate.id, candidate.round)
+        config = TrainingConfig.from_budget(self.loop.budget, seed=self.loop.seed, video=self.loop.videos)
+        on_progress = lambda data: self.progress.training(candidate.id, data)  # noqa: E731
+        started = []  # stays empty when the slice is read from its folder
+
+        def on_start():
+            started.append(until)
+            self.store.log_event("training started", candidate=candidate.id, until=until)
+
+        try:
+            training = train_slice(self.task, config, folder, candidate.code, start, until, on_progress, self.jail,
+                                   on_start)  # fmt: skip
+        except WorkerError as error:
+            trained = replace(candidate, status="training_failed", message=str(error).splitlines()[0], training=None)
+        else:
+            trained = replace(candidate, status="trained", training=training, stopped_at=None, message="")
+        # Saved also when read from its folder: an interruption may have left candidate.json a slice behind.
+        self.store.save_candidate(trained)
+        if started:
+            self.store.log_event("training finished", candidate=candidate.id, status=trained.status, until=until)
+            self.progress.note(f"{candidate.id}: {trained.status} to {until} steps, "
+                               f"task score {_shown(trained.fitness)}")  # fmt: skip
+        return trained
+
+    def _stopped(self, candidate: Candidate) -> None:
+        self.store.save_candidate(candidate)
+        self.progress.note(f"{candidate.id}: {candidate.message}")
+
+    def _training_folder(self, candidate: Candidate) -> Path:
+        """Where a candidate's (last) training is: a candidate stopped by halving keeps its slice's folder."""
+        folder = self.store.candidate_dir(candidate.id, candidate.round)
+        if candidate.stopped_at is None:
+            return folder / "training"
+        return slice_folder(folder, candidate.stopped_at, self.loop.budget.steps)
+
     def _best(self, candidates: list[Candidate]) -> Candidate | None:
-        scored = [c for c in candidates if c.status == "trained" and c.fitness is not None]
+        """The best trained candidate; one stopped early by halving never is: its score is of a shorter training."""
+        scored = [c for c in candidates if c.status == "trained" and c.fitness is not None and c.stopped_at is None]
         if not scored:
             return None
         sign = 1.0 if (self.task.fitness is None or self.task.fitness.higher_is_better) else -1.0
         # Ties go to the earlier candidate, so a resumed run picks the same one.
         return max(scored, key=lambda c: (sign * c.fitness, -c.round, -c.index))
+
+    def _preferred(self, number: int, best: Candidate | None, candidates: list[Candidate]):
+        """The best of all rounds by preference: the round's policies and the best so far, judged together.
+
+        A preference already in the run folder (a resumed run) is read, not asked
+        again. With one policy to judge there is nothing to ask.
+        """
+        pool = ([best] if best is not None else []) + [c for c in candidates if c.status == "trained"]
+        if len(pool) <= 1:
+            return (pool[0] if pool else None), None, pool
+        shown = [c.id for c in pool]
+        try:
+            preference = self.store.load_preference(number)
+        except ValueError:
+            preference = None  # a broken file: ask again (a human source moves it aside and says why)
+        if preference is None or preference.problem(shown) is not None:
+            preference = self.preferences.choose(number, pool)
+            self.store.save_preference(preference)
+        else:
+            self.progress.note(f"round {number}: preference already given, read from the run folder")
+        chosen = next(c for c in pool if c.id == preference.best_id)
+        self.progress.note(f"round {number}: {preference.source} preference: best {chosen.id}"
+                           + (f", worst {preference.worst_id}" if preference.worst_id else ""))  # fmt: skip
+        return chosen, preference, pool
 
     def _judged(self, pool: list[Candidate], tag: str) -> Candidate | None:
         trained = [c for c in pool if c.status == "trained"]
@@ -236,7 +336,8 @@ class DesignLoop:
         self.progress.note(f"final: re-training {best.id} on seeds {seeds} and scoring it against the baselines")
 
         def one_seed(seed: int):
-            config = TrainingConfig.from_budget(self.loop.budget, seed=seed, steps=steps, video=self.loop.videos)
+            config = TrainingConfig.from_budget(self.loop.budget, seed=seed, steps=steps, simulator=self.loop.simulator,
+                                                video=self.loop.videos)
             training = self._final_training(best, config)
             if self.task.fitness is None:
                 return training, None  # no fitness, so no sparse baseline and no normalized score
@@ -279,7 +380,8 @@ class DesignLoop:
         )
 
     def _final_training(self, best: Candidate, config: TrainingConfig) -> TrainingResult:
-        round_config = TrainingConfig.from_budget(self.loop.budget, seed=self.loop.seed, video=self.loop.videos)
+        round_config = TrainingConfig.from_budget(self.loop.budget, seed=self.loop.seed, simulator=self.loop.simulator,
+                                                  video=self.loop.videos)
         if config == round_config and best.training is not None:
             return best.training  # this seed and budget is the round's own training
         folder = self.store.final_dir() / f"seed_{config.seed}"

@@ -48,13 +48,15 @@ class Screening:
         return self.agreement is not None and self.agreement < threshold
 
 
-def labelled_episodes(candidates: list[Candidate], folder_of) -> list[LabelledEpisode]:
-    """The stored episodes of trained candidates, with their task scores."""
+def labelled_episodes(candidates: list[Candidate], training_folder_of) -> list[LabelledEpisode]:
+    """The stored episodes of trained candidates (those halving stopped early too), with their task scores.
+
+    `training_folder_of(candidate)` is the folder of its (last) training."""
     found = []
     for candidate in candidates:
         if candidate.status != "trained" or candidate.training is None:
             continue
-        path = folder_of(candidate) / "training" / TRANSITIONS_FILE
+        path = training_folder_of(candidate) / TRANSITIONS_FILE
         if not path.exists():
             continue
         for index, episode in enumerate(candidate.training.evaluation.episodes):

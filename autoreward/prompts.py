@@ -14,7 +14,7 @@ import jinja2
 from .errors import AutorewardError
 from .resources import data_dir
 
-TEMPLATES = ("designer_system", "designer_request", "repair", "reflection", "critic", "analyzer", "judge")
+TEMPLATES = ("designer_system", "designer_request", "repair", "reflection", "critic", "analyzer", "judge", "preference")
 
 
 class PromptError(AutorewardError):

@@ -171,6 +171,8 @@ class Evaluation:
 
 
 RewardSource = Literal["program", "native", "sparse"]
+# Where environments are simulated: gymnasium environments, one CPU batch, or MuJoCo Warp worlds.
+Simulator = Literal["gymnasium", "batched", "warp"]
 
 
 @dataclass(frozen=True)
@@ -337,9 +339,22 @@ class ExportInfo:
 # --- the design loop -----------------------------------------------------------
 
 
+FeedbackSource = Literal["fitness", "human", "synthetic", "llm"]
+PreferenceSourceName = Literal["human", "synthetic", "llm"]
+
+
 @dataclass(frozen=True)
 class LoopConfig:
-    """How a design run searches: rounds of candidates, their repairs and review, and the budgets."""
+    """How a design run searches: rounds of candidates, their repairs and review, and the budgets.
+
+    `halving` is off by default. It saves training steps (2x for 4 candidates
+    with eta 2) but not wall time unless there are more candidates than
+    `workers` (its rungs wait for each other), it adds a worker start and an
+    evaluation per slice, and it can stop a reward that learns slowly at
+    first but would have won; with the default 4 candidates that trade is
+    not worth making for the user by default. Tasks without a task score
+    (judged) are never halved: there is nothing to rank a rung by.
+    """
 
     rounds: int = 3
     candidates: int = 4  # designed per round, in parallel
@@ -348,6 +363,9 @@ class LoopConfig:
     analyzer: bool = True
     prescreen: bool = True  # score stored episodes with a new candidate before training it (from round 2)
     prescreen_threshold: float = 0.5  # below this agreement with the task scores, it is not trained
+    # Successive halving of each round's trainings (halving.py); off by default: see LoopConfig's docstring.
+    halving: bool = False
+    halving_eta: int = 2  # each rung keeps the best 1/eta and trains them eta times longer
     final_seeds: int = 3  # the best reward is re-trained on this many seeds at the end
     final_steps: int | None = None  # budget of the final training; None: the round budget
     workers: int = 1  # trainings at once
@@ -356,6 +374,10 @@ class LoopConfig:
     max_tokens: int | None = None
     budget: Budget = Budget()  # training budget of each candidate
     seed: int = 0
+    # What picks each round's best and what the designer is told: the task's fitness (scores), or a
+    # preference between the round's policies from a person, from the fitness unseen (synthetic), or an LLM.
+    feedback: FeedbackSource = "fitness"
+    simulator: Simulator = "gymnasium"  # where every training of the run is simulated
     videos: bool = True  # each training renders its policy's first held-out episode to video.mp4
 
 
@@ -433,6 +455,8 @@ class Candidate:
     training: TrainingResult | None = None
     # Pre-screening: the share of pairs of stored episodes it ranked as their task scores do.
     screening_agreement: float | None = None
+    # Successive halving stopped it after this many steps (its last slice's budget; `training` is that slice's).
+    stopped_at: int | None = None
 
     @property
     def code(self) -> str | None:
@@ -451,12 +475,55 @@ class Feedback:
     reflection: str  # reward reflection: per-component statistics, task score, episode lengths
     trajectory: str  # the numeric summary of held-out episodes
     analysis: str | None = None  # the analyzer's reading of that summary
+    preference: str | None = None  # which policy was preferred over which, and what the judge said
 
     def text(self) -> str:
-        parts = [self.reflection, "What the policy did on held-out episodes:\n\n" + self.trajectory]
+        parts = [self.preference] if self.preference else []
+        parts += [self.reflection, "What the policy did on held-out episodes:\n\n" + self.trajectory]
         if self.analysis:
             parts.append("An analyst's reading of these numbers:\n" + self.analysis)
         return "\n\n".join(parts)
+
+
+@dataclass(frozen=True)
+class Preference:
+    """A judgement of a round's trained policies: the best and the worst, pairwise choices, a comment.
+
+    The candidates judged are the round's trained ones and the best so far, so
+    the best of a preference is the best of all rounds. `pairs` holds
+    (preferred, rejected) ids.
+    """
+
+    round: int
+    best_id: str
+    worst_id: str | None = None
+    pairs: tuple[tuple[str, str], ...] = ()
+    comment: str = ""
+    source: PreferenceSourceName = "human"
+    candidate_ids: tuple[str, ...] = ()  # those that were shown
+    at: str = ""
+
+    def problem(self, shown: list[str]) -> str | None:
+        """Why this preference cannot be used for a round that showed `shown`, or None when it can."""
+        named = [self.best_id, *([self.worst_id] if self.worst_id else []), *(i for pair in self.pairs for i in pair)]
+        unknown = sorted({i for i in named if i not in shown})
+        if unknown:
+            return f"it names {', '.join(unknown)}, which the round did not show (it showed {', '.join(shown)})"
+        if self.worst_id == self.best_id:
+            return f"{self.best_id} cannot be both the best and the worst"
+        if any(a == b for a, b in self.pairs):
+            return "a pairwise choice compares a candidate with itself"
+        return None
+
+
+@dataclass(frozen=True)
+class PreferenceRequest:
+    """The loop waits for a person: which candidates of a round to judge, and where the page is."""
+
+    round: int
+    candidate_ids: tuple[str, ...]  # the round's trained candidates, and the best so far first when there is one
+    page_url: str
+    at: str = ""
 
 
 @dataclass(frozen=True)
@@ -470,6 +537,8 @@ class RoundResult:
     feedback: Feedback | None  # on the best so far
     lessons: tuple[str, ...]  # one line per candidate that did not work
     steps_saved: int = 0  # training steps not spent, thanks to pre-screening
+    steps_trained: int = 0  # env steps the round's finished trainings took (each candidate's last slice counts all)
+    halving_steps_saved: int = 0  # steps successive halving did not spend: the budget less each stopped one's steps
 
 
 @dataclass(frozen=True)

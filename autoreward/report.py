@@ -15,6 +15,7 @@ from dataclasses import asdict
 
 from .records import Candidate, FinalResult, FinalTraining, LLMTotals, RoundResult, RunFacts
 from .run_store import RunStore
+from .halving import slice_folder
 from .training import finished_training
 
 
@@ -24,7 +25,7 @@ def gather_run(store: RunStore) -> RunFacts:
     candidates = store.candidates()
     rounds = [r for r in (store.load_round(n) for n in range(1, config.loop.rounds + 1)) if r is not None]
     final = store.load_final()
-    folders = {c.id: _relative(store, store.candidate_dir(c.id, c.round) / "training") for c in candidates}
+    folders = {c.id: _relative(store, _training_folder(store, c, config.loop.budget.steps)) for c in candidates}
     return RunFacts(
         path=str(store.path),
         config=config,
@@ -50,6 +51,12 @@ def _final_trainings(store: RunStore, final, candidates, folders) -> tuple[Final
         else:
             found.append(FinalTraining(seed, training, _relative(store, folder)))
     return tuple(found)
+
+
+def _training_folder(store: RunStore, candidate: Candidate, budget: int):
+    """Where a candidate's training is: `training/`, or for one halving stopped early, its last slice's folder."""
+    folder = store.candidate_dir(candidate.id, candidate.round)
+    return slice_folder(folder, candidate.stopped_at, budget) if candidate.stopped_at else folder / "training"
 
 
 def _relative(store: RunStore, path) -> str:
@@ -78,7 +85,8 @@ def markdown_report(facts: RunFacts) -> str:
         f"{config.autoreward_version}; LLM: {config.llm.describe()}.",
         f"{config.loop.rounds} rounds of {config.loop.candidates} candidates, up to {config.loop.repair_attempts} "
         f"repairs each, critic {'on' if config.loop.critic else 'off'}; each trained with "
-        f"{config.loop.budget.algo.upper()} for {config.loop.budget.steps} steps.",
+        f"{config.loop.budget.algo.upper()} for {config.loop.budget.steps} steps"
+        + (f", by successive halving (eta {config.loop.halving_eta})." if config.loop.halving else "."),
         f"LLM calls: {totals['calls']} ({totals['paid_calls']} not from cache), "
         f"{totals['prompt_tokens']} prompt and {totals['completion_tokens']} completion tokens"
         + (f", ${totals['cost_usd']:.4f}." if totals["cost_usd"] else "."),
@@ -88,7 +96,7 @@ def markdown_report(facts: RunFacts) -> str:
         lines += ["", f"**Task score** (trusted, never shown to the designer): {task.fitness.description}; "
                       f"{direction} is better."]  # fmt: skip
     if final is not None:
-        lines += ["", "## Result", "", *_final_lines(final)]
+        lines += ["", "## Result", "", *_final_lines(final, config.loop.feedback)]
     for result in rounds:
         lines += ["", f"## Round {result.round}", "", *_round_lines(result, candidates)]
     failures = _failure_modes(rounds)
@@ -97,10 +105,15 @@ def markdown_report(facts: RunFacts) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _final_lines(final: FinalResult) -> list[str]:
+def chosen_by(feedback: str) -> str:
+    """Who picked the best reward of a run without a task score, in words."""
+    return {"human": "a person's preferences", "llm": "an LLM judge's preferences"}.get(feedback, "an LLM judge")
+
+
+def _final_lines(final: FinalResult, feedback: str) -> list[str]:
     if final.fitness_mean is None:
-        return [f"The best reward, **{final.candidate_id}** (chosen by an LLM judge: this task has no trusted score), "
-                f"was re-trained on seeds {list(final.seeds)}."]  # fmt: skip
+        return [f"The best reward, **{final.candidate_id}** (chosen by {chosen_by(feedback)}: this task has no "
+                f"trusted score), was re-trained on seeds {list(final.seeds)}."]  # fmt: skip
     per_seed = ", ".join(f"{f:.3g}" for f in final.fitness)
     lines = [
         f"The best reward, **{final.candidate_id}**, re-trained on seeds {list(final.seeds)}: task score "
@@ -138,10 +151,13 @@ def _round_lines(result: RoundResult, candidates: list[Candidate]) -> list[str]:
         if candidate.screening_agreement is not None:
             lines.append(f"- pre-screening on stored episodes: agreed with the task score on "
                          f"{candidate.screening_agreement:.0%} of pairs")  # fmt: skip
-        if candidate.status in ("training_failed", "prescreened_out"):
+        if candidate.status in ("training_failed", "prescreened_out") or candidate.stopped_at is not None:
             lines.append(f"- {candidate.message}")
     if result.steps_saved:
         lines += ["", f"Pre-screening saved {result.steps_saved} training steps in this round."]
+    if result.halving_steps_saved:
+        lines += ["", f"Successive halving saved {result.halving_steps_saved} training steps in this round "
+                      f"({result.steps_trained} spent)."]  # fmt: skip
     if result.best_so_far_id:
         lines += ["", f"Best so far after this round: **{result.best_so_far_id}**."]
     return lines
@@ -149,6 +165,8 @@ def _round_lines(result: RoundResult, candidates: list[Candidate]) -> list[str]:
 
 def outcome(candidate: Candidate) -> str:
     """What became of a candidate, in words."""
+    if candidate.stopped_at is not None:
+        return f"trained, stopped early at {candidate.stopped_at} steps"
     return {
         "trained": "trained",
         "ready": "not trained yet",

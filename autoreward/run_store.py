@@ -5,8 +5,11 @@ runs/<run-id>/
   config.json                 RunConfig: the task, the loop settings, which LLM
   calls/<tag>.md              every prompt and its reply, e.g. calls/r1__c0__designer.md
   llm_cache/                  replies by request hash (what makes a resume free)
-  round_<n>/<candidate>/      candidate.json, reward.py, training/ (the worker's folder, with video.mp4)
+  round_<n>/<candidate>/      candidate.json, reward.py, training/ (the worker's folder, with video.mp4;
+                              training_<steps>/: halving's slices)
   round_<n>/round.json        RoundResult: best so far and the feedback for the next round
+  round_<n>/preference.json   Preference: the best and worst of the round (feedback other than fitness)
+  round_<n>/preference_request.json   PreferenceRequest: the loop is waiting for a person's preference
   final/seed_<k>/             the best reward re-trained; final.json holds FinalResult
   export/                     reward.py (the exported module) and reward_report.md
   report.html                 the whole run as one page (autoreward.html_report)
@@ -22,6 +25,8 @@ rebuilt; the JSON files are the truth.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -36,6 +41,8 @@ from .records import (
     FinalResult,
     LLMSettings,
     LoopConfig,
+    Preference,
+    PreferenceRequest,
     RoundResult,
     RunConfig,
     Task,
@@ -72,8 +79,13 @@ class RunStore:
         store = cls(path)
         if (store.path / "config.json").exists():
             raise AutorewardError(f"{path} already holds a run; resume it with --resume {path}")
-        store.path.mkdir(parents=True, exist_ok=True)
-        write_json(store.path / "config.json", config)
+        # The configuration is written in a staging folder that then takes the run's name (over the empty
+        # folder new_run_dir made), so a run killed while being created leaves no half-made run to resume.
+        staging = store.path.with_name(f".{store.path.name}.creating")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        write_json(staging / "config.json", config)
+        os.replace(staging, store.path)
         store._execute(
             "INSERT OR REPLACE INTO run (id, task, env, created, status) VALUES (?, ?, ?, ?, ?)",
             (config.run_id, config.task.id, config.task.env_id, config.created, "running"),
@@ -122,6 +134,26 @@ class RunStore:
     def load_round(self, round_number: int) -> RoundResult | None:
         path = self.path / f"round_{round_number}" / "round.json"
         return read_json(path, RoundResult) if path.exists() else None
+
+    def save_preference(self, preference: Preference) -> None:
+        write_json(self.path / f"round_{preference.round}" / "preference.json", preference)
+
+    def load_preference(self, round_number: int) -> Preference | None:
+        """The round's recorded preference; a file that is not one raises ValueError saying why."""
+        path = self.path / f"round_{round_number}" / "preference.json"
+        if not path.exists():
+            return None
+        try:
+            return read_json(path, Preference)
+        except (ValueError, TypeError, AttributeError) as error:
+            raise ValueError(f"{path} is not a preference ({error})") from None
+
+    def save_preference_request(self, request: PreferenceRequest) -> None:
+        write_json(self.path / f"round_{request.round}" / "preference_request.json", request)
+
+    def load_preference_request(self, round_number: int) -> PreferenceRequest | None:
+        path = self.path / f"round_{round_number}" / "preference_request.json"
+        return read_json(path, PreferenceRequest) if path.exists() else None
 
     def candidates(self) -> list[Candidate]:
         """Every candidate recorded so far, in round and index order."""
@@ -232,14 +264,19 @@ class RecordedLLM:
 
 def run_summaries(root: Path) -> list[dict]:
     """One row per run folder under `root` that has an index, newest first."""
-    rows = []
-    for index in sorted(Path(root).glob("*/index.sqlite")):
-        with closing(sqlite3.connect(index)) as db:
-            db.row_factory = sqlite3.Row
-            try:
-                row = db.execute("SELECT * FROM run").fetchone()
-            except sqlite3.DatabaseError:
-                continue  # not a design run's index
-        if row is not None:
-            rows.append(dict(row) | {"path": str(index.parent)})
-    return sorted(rows, key=lambda r: r["created"] or "", reverse=True)
+    rows = [run_summary(index.parent) for index in sorted(Path(root).glob("*/index.sqlite"))]
+    return sorted((r for r in rows if r is not None), key=lambda r: r["created"] or "", reverse=True)
+
+
+def run_summary(folder: Path) -> dict | None:
+    """A run's row of its index (status, best, scores) and its path; None when it has none."""
+    index = Path(folder) / "index.sqlite"
+    if not index.exists():
+        return None
+    with closing(sqlite3.connect(index)) as db:
+        db.row_factory = sqlite3.Row
+        try:
+            row = db.execute("SELECT * FROM run").fetchone()
+        except sqlite3.DatabaseError:
+            return None  # not a design run's index
+    return None if row is None else dict(row) | {"path": str(Path(folder))}

@@ -274,6 +274,19 @@ class StateLayout:
 
         return copy
 
+    def fill(self, out: dict[str, np.ndarray], batch: dict[str, np.ndarray], rows: np.ndarray | None = None) -> None:
+        """Copy a batched simulator's arrays (each (N, ...), any float dtype) into a batch of raw arrays.
+
+        The batched counterpart of `copier`: one copy per field for the whole
+        batch, or for `rows` alone (e.g. the environments that just reset).
+        """
+        for name in self.shapes:
+            target, source = out[name], batch[name]
+            if rows is None:
+                np.copyto(target, source.reshape(target.shape))
+            else:
+                target[rows] = source[rows].reshape((len(rows), *target.shape[1:]))
+
     def snapshot(self, data: mujoco.MjData) -> dict[str, np.ndarray]:
         """Raw arrays for a batch of one: this simulation now."""
         out = self.allocate(1)

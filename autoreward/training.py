@@ -9,11 +9,18 @@ never the best point of a noisy training curve. Last, unless turned off,
 the first held-out episode is replayed into `video.mp4` (autoreward.video);
 a video that cannot be made leaves `video_error` in the result, never a
 failed training.
+
+A training can be cut into slices (successive halving, `halving.py`):
+`train(..., until=N)` stops at N steps, and `train(..., resume_from=folder)`
+continues the policy a previous slice left in `folder`. The model is always
+built for the whole budget (`config.steps`), so a sliced training learns
+with the same hyperparameters and curve points as one made whole.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -29,6 +36,7 @@ from .records import (
     CurvePoint,
     Evaluation,
     RewardSource,
+    Simulator,
     Task,
     TrainingResult,
     WorkerLimits,
@@ -46,6 +54,9 @@ EVALUATION_SEED_BASE = 1_000_000
 PROGRESS_INTERVAL_SECONDS = 2.0
 TRANSITIONS_PER_EPISODE = 100  # kept from each held-out episode for pre-screening
 TRANSITIONS_FILE = "transitions.npz"
+# What a slice leaves for the next one to continue from; `train` copies them into the next slice's START_FOLDER.
+CHECKPOINT_FILES = ("policy.zip", "vecnormalize.pkl", "replay_buffer.pkl", "training.json")
+START_FOLDER = "start"
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,9 @@ class TrainingConfig:
     wall_seconds: float = 6 * 3600.0
     # Address space of the training worker (RLIMIT_AS); CPU training peaks near 1 GiB. None: no limit.
     memory_bytes: int | None = 8 * 1024**3
+    # Where training environments are simulated (see vec_env.make_vec_env). Held-out evaluation is always
+    # on gymnasium's environments, so scores compare across simulators.
+    simulator: Simulator = "gymnasium"
     video: bool = True  # render the first held-out episode to video.mp4 (autoreward.video)
 
     @classmethod
@@ -84,18 +98,43 @@ def train(
     code: str | None = None,
     on_progress: Callable[[dict], None] | None = None,
     jail: Jail | None = None,
+    until: int | None = None,
+    resume_from: Path | None = None,
 ) -> TrainingResult:
-    """Train and evaluate in a (jailed) worker; raise WorkerError with the reason if the worker fails."""
+    """Train and evaluate in a (jailed) worker; raise WorkerError with the reason if the worker fails.
+
+    `until`: stop after this many steps in all (default `config.steps`); the
+    model is still built for `config.steps`. `resume_from`: a folder where an
+    earlier slice of this same training finished; its policy (and
+    normalization, and SAC's replay buffer) is copied into `output_dir` and
+    training continues from it, with the curve and wall time cumulative.
+    """
     if config.reward_source == "program" and code is None:
         raise ValueError("training on a reward program needs its code")
-    payload = {"task": to_dict(task), "config": to_dict(config), "code": code}
+    until = config.steps if until is None else until
+    if resume_from is not None:
+        _copy_checkpoint(Path(resume_from), Path(output_dir) / START_FOLDER)
+    payload = {"task": to_dict(task), "config": to_dict(config), "code": code, "until": until,
+               "resume": resume_from is not None}  # fmt: skip
     limits = WorkerLimits(wall_seconds=config.wall_seconds, idle_seconds=300.0, memory_bytes=config.memory_bytes)
     jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task))
     environment = gl_environment() if config.video else None
     outcome = run_worker("train", payload, output_dir, limits, on_progress, jail, environment)
     if outcome.status != "ok":
         raise WorkerError(f"training failed: {outcome.message}\n{outcome.log_tail[-1500:]}".rstrip())
+    shutil.rmtree(Path(output_dir) / START_FOLDER, ignore_errors=True)  # the previous slice's folder keeps them
     return from_dict(TrainingResult, outcome.result)
+
+
+def _copy_checkpoint(source: Path, target: Path) -> None:
+    """The files a slice continues from, copied into its own folder: the jail shows a worker nothing else."""
+    if finished_training(source) is None:
+        raise ValueError(f"cannot continue from {source}: no training finished there (no training.json)")
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for name in CHECKPOINT_FILES:
+        if (source / name).exists():
+            shutil.copy2(source / name, target / name)
 
 
 def finished_training(output_dir: Path) -> TrainingResult | None:
@@ -133,7 +172,11 @@ def build_model(config: TrainingConfig, env, seed: int):
     raise ValueError(f"unknown algorithm {config.algo!r}: use 'ppo' or 'sac'")
 
 
-def _curve_callback(reward_env, config: TrainingConfig, channel, curve_path: Path):
+def _curve_callback(reward_env, config: TrainingConfig, channel, curve_path: Path,
+                    previous: TrainingResult | None = None):  # fmt: skip
+    """`previous`: the slices before this one, whose points are written to `curve_path` first."""
+    earlier = previous.curve if previous is not None else ()
+    start_step = previous.steps if previous is not None else 0
     from stable_baselines3.common.callbacks import BaseCallback
 
     class CurveCallback(BaseCallback):
@@ -141,11 +184,15 @@ def _curve_callback(reward_env, config: TrainingConfig, channel, curve_path: Pat
 
         def __init__(self):
             super().__init__()
-            self.points: list[CurvePoint] = []
+            self.points: list[CurvePoint] = list(earlier)
             self.checkpoints = [config.steps * (k + 1) // config.curve_points for k in range(config.curve_points)]
+            self.checkpoints = [c for c in self.checkpoints if c > start_step]  # earlier slices recorded those
             self.started = self.last_report = time.monotonic()
-            self.last_point_step = 0
+            self.wall_offset = previous.wall_seconds if previous is not None else 0.0
+            self.last_point_step = start_step
             self.last_point_time = self.started
+            with curve_path.open("w") as stream:
+                stream.writelines(json.dumps(to_dict(p)) + "\n" for p in earlier)
 
         def _on_step(self) -> bool:
             now = time.monotonic()
@@ -170,7 +217,7 @@ def _curve_callback(reward_env, config: TrainingConfig, channel, curve_path: Pat
             elapsed = now - self.last_point_time
             point = CurvePoint(
                 step=int(self.num_timesteps),
-                wall_seconds=now - self.started,
+                wall_seconds=self.wall_offset + now - self.started,
                 steps_per_second=(self.num_timesteps - self.last_point_step) / max(elapsed, 1e-9),
                 reward_mean=window.reward_sum / max(window.steps, 1),
                 components=window.component_stats(),
@@ -247,21 +294,32 @@ def run_training_job(payload: dict[str, Any], output_dir: Path, channel) -> dict
     torch.set_num_threads(1)
     task = from_dict(Task, payload["task"])
     config = from_dict(TrainingConfig, payload["config"])
+    until = int(payload.get("until") or config.steps)
+    start = output_dir / START_FOLDER if payload.get("resume") else None
+    previous = read_json(start / "training.json", TrainingResult) if start is not None else None
     reward_function = reward_program.load(payload["code"]) if config.reward_source == "program" else None
 
-    reward_env = make_vec_env(task, config.n_envs, config.seed, config.reward_source, reward_function)
+    # A continued slice steps its environments from other seeds than the first did (never the held-out ones).
+    seed = config.seed if previous is None else (config.seed + previous.steps) % (EVALUATION_SEED_BASE - config.n_envs)
+    reward_env = make_vec_env(task, config.n_envs, seed, config.reward_source, reward_function, simulator=config.simulator)
     env = reward_env
     if config.normalize and config.algo == "ppo":
-        env = VecNormalize(reward_env, gamma=0.99)
-    model = build_model(config, env, config.seed)
-    callback = _curve_callback(reward_env, config, channel, output_dir / "curve.jsonl")
+        if start is not None and (start / "vecnormalize.pkl").exists():
+            env = VecNormalize.load(str(start / "vecnormalize.pkl"), reward_env)
+        else:
+            env = VecNormalize(reward_env, gamma=0.99)
+    model = build_model(config, env, config.seed) if start is None else _continued_model(config, env, start, seed)
+    callback = _curve_callback(reward_env, config, channel, output_dir / "curve.jsonl", previous)
     started = time.monotonic()
-    model.learn(total_timesteps=config.steps, callback=callback)
-    wall = time.monotonic() - started
+    model.learn(total_timesteps=max(0, until - model.num_timesteps), callback=callback,
+                reset_num_timesteps=start is None)  # fmt: skip
+    wall = time.monotonic() - started + (previous.wall_seconds if previous is not None else 0.0)
     model.save(output_dir / "policy.zip")
     normalizer = env if isinstance(env, VecNormalize) else None
     if normalizer is not None:
         normalizer.save(str(output_dir / "vecnormalize.pkl"))
+    if config.algo == "sac" and until < config.steps:  # another slice will need what SAC learns from
+        model.save_replay_buffer(output_dir / "replay_buffer.pkl")
 
     channel.progress(stage="evaluating", episodes=config.eval_episodes)
     evaluation = evaluate(model, task, config, reward_function, normalizer, output_dir / TRANSITIONS_FILE)
@@ -293,3 +351,15 @@ def run_training_job(payload: dict[str, Any], output_dir: Path, channel) -> dict
     )
     write_json(output_dir / "training.json", result)
     return to_dict(result)
+
+
+def _continued_model(config: TrainingConfig, env, start: Path, seed: int):
+    """The model an earlier slice saved in `start`, on fresh environments, with its optimizer state and step count."""
+    from stable_baselines3 import PPO, SAC
+
+    algorithm = {"ppo": PPO, "sac": SAC}[config.algo]
+    model = algorithm.load(start / "policy.zip", env=env, device="cpu")
+    model.set_random_seed(seed)
+    if config.algo == "sac" and (start / "replay_buffer.pkl").exists():
+        model.load_replay_buffer(start / "replay_buffer.pkl")
+    return model

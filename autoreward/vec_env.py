@@ -25,8 +25,10 @@ from typing import Callable
 import numpy as np
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnvWrapper
 
+from .errors import UnsupportedSimulatorError
+
 from .fitness import FitnessMeter
-from .records import ComponentStats, EpisodeResult, RewardSource, Task
+from .records import ComponentStats, EpisodeResult, RewardSource, Simulator, Task
 from .state import StateLayout
 from .tasks import make_env
 
@@ -175,7 +177,8 @@ RewardFunction = Callable[..., tuple]
 
 
 class RewardVecEnv(VecEnvWrapper):
-    """Replaces the reward of a `CapturingVecEnv`.
+    """Replaces the reward of a `CapturingVecEnv`, or of a `BatchedVecEnv` (batched_env.py), which
+    keeps the same buffers (`layout`, `before`, `after`, `reset_rows`, `copy_fields`, `advance`).
 
     `reward_source` is "program" (call `reward_function` on the batch),
     "native" (keep the environment's own reward) or "sparse" (the task's
@@ -188,7 +191,7 @@ class RewardVecEnv(VecEnvWrapper):
 
     def __init__(
         self,
-        venv: CapturingVecEnv,
+        venv,  # CapturingVecEnv or BatchedVecEnv
         task: Task,
         reward_source: RewardSource,
         reward_function: RewardFunction | None = None,
@@ -358,12 +361,30 @@ def make_vec_env(
     reward_function: RewardFunction | None = None,
     render_mode: str | None = None,
     copy_all_fields: bool = False,
+    simulator: Simulator = "gymnasium",
+    device: str = "cpu",
 ) -> RewardVecEnv:
     """N environments of `task` stepped together, rewarded by `reward_source`.
 
     `copy_all_fields` copies every field at every step, for exact results whatever is read when (evaluation);
     otherwise only the fields read in the first step are copied after it (see the module's docstring).
+    `simulator`: "gymnasium" (N gymnasium environments in a `CapturingVecEnv`), "batched" (one batch on
+    the CPU, `batched_env.BatchedVecEnv`) or "warp" (MuJoCo Warp worlds on `device`). A task the batched
+    simulators cannot run falls back to gymnasium with a warning that says why.
     """
+    if simulator != "gymnasium":
+        from .batched_env import make_batched_env
+
+        if render_mode is not None:
+            warnings.warn(f"the {simulator} simulator does not render; using gymnasium environments", RuntimeWarning)
+        else:
+            try:
+                batched = make_batched_env(task, n_envs, simulator, device)
+            except UnsupportedSimulatorError as error:
+                warnings.warn(f"{error}; using gymnasium environments instead", RuntimeWarning, stacklevel=2)
+            else:
+                batched.seed(seed)
+                return RewardVecEnv(batched, task, reward_source, reward_function, copy_all_fields)
     probe = make_env(task)
     layout = StateLayout.from_env(probe, extras=task.extras)
     probe.close()

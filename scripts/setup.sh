@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what autoreward needs into ./.venv on a fresh Debian machine with Python 3.11:
-# the Debian packages it is missing (bubblewrap for the worker jail, Mesa's software EGL for policy videos),
-# then the Python packages.
+# the Debian packages it is missing (bubblewrap for the worker jail, Mesa's software EGL for policy videos,
+# chromium for the review page's browser test), then the Python packages.
 # Quick when nothing changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,9 @@ command -v bwrap >/dev/null || apt_packages+=(bubblewrap)
 has_mesa_egl() { { ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null; } | grep 'libEGL_mesa\.so' >/dev/null; }
 # Offscreen rendering without a GPU or a display: Mesa's EGL with its software (llvmpipe) driver.
 has_mesa_egl || apt_packages+=(libegl1 libegl-mesa0 libgl1-mesa-dri)
+# The review page's browser test drives Debian's chromium through its own driver (nothing downloaded).
+[ -x /usr/bin/chromium ] || apt_packages+=(chromium)
+[ -x /usr/bin/chromedriver ] || apt_packages+=(chromium-driver)
 if [ ${#apt_packages[@]} -gt 0 ]; then
     sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
     if command -v apt-get >/dev/null && { [ -z "$sudo_cmd" ] || command -v sudo >/dev/null; }; then
@@ -43,6 +46,7 @@ if [ ! -f "$stamp" ]; then
     .venv/bin/python -m pip install -q --upgrade pip
     # torch first, pinned: an unpinned torch pulls the newest CUDA build (several GB).
     .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/python -m pip install -q "${AUTOREWARD_TORCH:-torch==2.13.0}"
-    .venv/bin/python -m pip install -q -e ".[dev]"
+    # gpu: MuJoCo Warp, whose tests run on Warp's CPU device where there is no GPU (about 20 s to install).
+    .venv/bin/python -m pip install -q -e ".[dev,gpu]"
     touch "$stamp"
 fi

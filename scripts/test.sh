@@ -7,6 +7,8 @@ bash scripts/setup.sh
 if bwrap --unshare-user --unshare-net --unshare-pid --ro-bind / / true 2>/dev/null; then
     export AUTOREWARD_JAIL="${AUTOREWARD_JAIL:-require}"
 fi
+# setup.sh installs MuJoCo Warp, so its tests must run, not skip for want of it.
+export AUTOREWARD_WARP="${AUTOREWARD_WARP:-require}"
 if [ "${1:-}" = "--all" ]; then
     shift
     set -- -m "slow or not slow" "$@"

@@ -89,3 +89,60 @@ def persona_with_a_reversed_candidate(body: dict) -> Reply:
     if len(messages) == 2 and "The best reward so far" in messages[1]["content"] and body.get("seed") == 1:
         return block(REVERSED, "Reward the speed of the root joint.")
     return persona(body)
+
+
+# --- a fixed pool for preference-driven runs -----------------------------------------
+
+THIGH = """
+import numpy as np
+
+def compute_reward(state, action, next_state):
+    thigh = {scale} * action[:, 0]  # {marker}
+    return thigh, {{"thigh": thigh}}
+"""
+
+STEADY = """
+import numpy as np
+
+def compute_reward(state, action, next_state):
+    steady = 0.0 * np.abs(action[:, 0]) + 0.1  # STEADY
+    return steady, {"steady": steady}
+"""
+
+
+def preference_persona(body: dict) -> Reply:
+    """Designs from a small fixed pool whose round 2 follows the preference it was told.
+
+    Round 1: a reward that pulls the back thigh back (PULL, the wrong way) and
+    one that rewards nothing in particular (STEADY). Round 2 builds on the
+    program the feedback says was preferred: from STEADY it pushes the thigh
+    forward (PUSH, the task); from PULL it pulls harder. So a right
+    preference improves the task score from round 1 to 2, and a wrong one
+    makes it worse. The judge (for LLM preferences) prefers STEADY to PULL.
+    """
+    messages = body["messages"]
+    last = messages[-1]["content"]
+    sample = body.get("seed", 0)
+    if last.startswith("You review reward functions"):
+        return Reply("VERDICT: ACCEPT\n- it is a reward")
+    if last.startswith("Several reward functions were written"):
+        return Reply("BEST: r1c1\nWORST: r1c0\n- r1c0 holds the thigh back the whole episode\n"
+                     "- r1c1 at least does not fight the task")  # fmt: skip
+    if last.startswith("A policy was trained on a reward"):
+        return Reply("- the thigh command barely moves; reward pushing it forward")
+    request = messages[1]["content"]
+    if "The best reward so far" not in request:
+        if sample == 0:
+            return block(THIGH.format(scale=-1.0, marker="PULL"), "Reward the thigh's command.")
+        return block(STEADY, "A steady reward first, to see what the policy does.")
+    if "# STEADY" in request.split("What training on it showed")[0]:
+        return block(THIGH.format(scale=1.0 + sample, marker="PUSH"), "Push the thigh forward, as preferred.")
+    return block(THIGH.format(scale=-2.0 - sample, marker="PULL"), "More of the preferred reward.")
+
+
+def preference_persona_one_round(body: dict) -> Reply:
+    """As `preference_persona`, but round 2's designs are not Python, so only round 1 trains."""
+    messages = body["messages"]
+    if len(messages) == 2 and "The best reward so far" in messages[1]["content"]:
+        return Reply("Here it is in JavaScript:\n\n```javascript\nfunction computeReward() { return 0; }\n```\n")
+    return preference_persona(body)

@@ -147,8 +147,15 @@ def workspace(tmp_path):
 
 
 def _the_run(workspace: Path) -> Path:
-    (folder,) = [p for p in (workspace / "runs").iterdir() if p.name.startswith("cheetah_back_short__design")]
+    (folder,) = _runs_made(workspace)
     return folder
+
+
+def _runs_made(workspace: Path) -> list[Path]:
+    """The run folders a run made (a run killed while being created leaves none, at most an empty folder)."""
+    runs = workspace / "runs"
+    found = runs.glob("cheetah_back_short__design*/config.json") if runs.exists() else []
+    return [config.parent for config in found]
 
 
 def _candidates(run: Path) -> dict[str, Candidate]:

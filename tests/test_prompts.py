@@ -17,6 +17,9 @@ VARIABLES = {
     "critic": {"task_description": "Run.", "state_description": "class State: ...", "program": "def f(): ..."},
     "analyzer": {"task_description": "Run.", "program": "def f(): ...", "trajectory_summary": "x rose 3 m"},
     "judge": {"task_description": "Run.", "candidates": [{"id": "r1c0", "summary": "x rose"}, {"id": "r1c1", "summary": "x fell"}]},
+    "preference": {"source": "human", "round": 1, "preferred_id": "r1c1", "shown": ["r1c0", "r1c1"],
+                   "rejected_id": "r1c0", "rejected_program": "def f(): ...", "pairs": [{"preferred": "r1c1", "rejected": "r1c0"}],
+                   "comment": "It flips over."},
 }  # fmt: skip
 
 
@@ -89,3 +92,8 @@ def test_the_program_is_taken_from_the_reply(reply):
 def test_a_reply_without_a_program_gets_a_clear_error(reply, message):
     with pytest.raises(ExtractionError, match=message):
         extract_program(reply)
+
+
+def test_reflection_under_preference_feedback_names_no_task_score():
+    variables = {**VARIABLES["reflection"], "fitness": None, "task_score_curve": []}
+    assert "task score" not in Prompts().render("reflection", **variables).lower()

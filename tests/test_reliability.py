@@ -20,12 +20,13 @@ from autoreward.records import Candidate, read_json
 
 from .chat_server import ChatServer, Drop, Hang, Reply, Status, Truncate
 from .llm_persona import persona
-from .test_loop import RUN_FLAGS, _candidates, _cli, _run_to_end, _the_run, workspace  # noqa: F401
+from .test_loop import RUN_FLAGS, _candidates, _cli, _run_to_end, _runs_made, _the_run, workspace  # noqa: F401
 
 KILLS = 10
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # a loaded machine: each resume starts a Python and its workers again
 def test_a_run_killed_ten_times_at_random_moments_ends_with_every_result_and_no_repeated_work(workspace):
     chooser = random.Random(20261122)
     flags = ["run", "cheetah_back_short", "--tasks-dir", "tasks", *RUN_FLAGS]
@@ -39,7 +40,11 @@ def test_a_run_killed_ten_times_at_random_moments_ends_with_every_result_and_no_
             os.killpg(process.pid, signal.SIGKILL)
             process.communicate()
             kills += 1
-            run = _the_run(workspace)
+            made = _runs_made(workspace)
+            if not made:  # killed before its run folder was whole: nothing to resume, so it starts again
+                process = _cli(flags, server.url, workspace, start_new_session=True)
+                continue
+            (run,) = made
             process = _cli(["run", "--resume", str(run.relative_to(workspace))], server.url, workspace,
                            start_new_session=True)  # fmt: skip
         output, _ = process.communicate(timeout=600)
@@ -109,6 +114,7 @@ def test_a_run_through_a_faulty_server_finishes_with_every_fault_retried(workspa
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # a loaded machine: each resume starts a Python and its workers again
 def test_a_training_worker_killed_from_outside_fails_its_candidate_and_the_round_goes_on(workspace):
     import subprocess
 

@@ -1,0 +1,163 @@
+"""Does successive halving pick the same best reward as training every candidate fully, for fewer steps?
+
+A fixed pool of scripted reward programs for one task (by default the half
+cheetah running backwards) is trained two ways, one after the other, in one
+run, with the same seed, budget and number of parallel workers:
+
+- full:    every candidate trained to the whole budget B
+           (`autoreward.training.train`, as the design loop does without --halving);
+- halving: successive halving (`autoreward.halving`, as the loop does with
+           --halving): every candidate trained to B / eta^R, the best 1/eta
+           (by held-out task score) continued to the next rung, until the last
+           one reaches B.
+
+Both ways run in jailed workers through the library's own code paths. The
+script prints each candidate's held-out task score both ways, the total env
+steps each way spent (PPO's num_timesteps, summed over candidates), their
+ratio, the wall time of each, and whether both pick the same best candidate
+(the full way's best is the top score; the halving way's is the top score
+among candidates that reached B, as in the loop).
+
+Usage:
+    python bench/early_stopping.py                     # 6 candidates, B = 65 536 steps, eta 2, 2 workers
+    python bench/early_stopping.py --steps 32768       # a quicker run
+    python bench/early_stopping.py --eta 3 --workers 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import platform
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from autoreward.halving import planned_steps, schedule, successive_halving, train_slice
+from autoreward.jail import SETTING_VARIABLE, Jail
+from autoreward.records import Attempt, Candidate
+from autoreward.tasks import find_task
+from autoreward.training import TrainingConfig, train
+
+SPEED = "(next_state.joints.rootx.qpos - state.joints.rootx.qpos) / state.dt"
+EFFORT = "np.sum(np.square(action), axis=1)"
+
+
+def program(reward: str, terms: dict[str, str]) -> str:
+    names = ", ".join(f'"{k}": {v}' for k, v in terms.items())
+    return (
+        "import numpy as np\n\n"
+        "def compute_reward(state, action, next_state):\n"
+        f"    x_velocity = {SPEED}\n"
+        f"    effort = {EFFORT}\n"
+        f"    reward = {reward}\n"
+        f"    return reward, {{{names}}}\n"
+    )
+
+
+# The pool: what a round of LLM candidates for "run backwards" tends to hold, good, weak and wrong.
+POOL = {
+    "human": program("-x_velocity - 0.1 * effort", {"backward": "-x_velocity", "ctrl": "-0.1 * effort"}),
+    "reversed": program("x_velocity - 0.1 * effort", {"forward": "x_velocity", "ctrl": "-0.1 * effort"}),
+    "alive_only": program("np.ones_like(x_velocity)", {"alive": "np.ones_like(x_velocity)"}),
+    "weak_speed": program("-0.2 * x_velocity - 0.1 * effort", {"backward": "-0.2 * x_velocity", "ctrl": "-0.1 * effort"}),
+    "effort_bonus": program("-x_velocity + 0.1 * effort", {"backward": "-x_velocity", "ctrl": "0.1 * effort"}),
+    "speed_only": program("-x_velocity", {"backward": "-x_velocity"}),
+}
+
+
+@dataclass
+class Args:
+    task: str = field(default="half_cheetah_backward", metadata={"help": "task id (see `autoreward tasks`) or a task .toml file"})
+    steps: int = field(default=65_536, metadata={"help": "the whole budget B of each candidate (a multiple of PPO's rollout keeps slices exact)"})
+    eta: int = field(default=2, metadata={"help": "each rung keeps the best 1/eta"})
+    workers: int = field(default=2, metadata={"help": "trainings at once, both ways"})
+    n_envs: int = field(default=4, metadata={"help": "environments per training"})
+    eval_episodes: int = field(default=3, metadata={"help": "held-out episodes scoring each slice and each full training"})
+    seed: int = field(default=0, metadata={"help": "seed of every training, the same both ways"})
+    out: str = field(default="", metadata={"help": "folder for the trainings (default: a temporary one, removed)"})
+
+
+def parse_args() -> Args:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    for f in dataclasses.fields(Args):
+        parser.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default,
+                            help=f"{f.metadata['help']} (default: {f.default!r})")  # fmt: skip
+    return Args(**vars(parser.parse_args()))
+
+
+def main() -> None:
+    args = parse_args()
+    task = find_task(args.task)
+    config = TrainingConfig.from_budget(task.budget, steps=args.steps, n_envs=args.n_envs,
+                                        eval_episodes=args.eval_episodes, seed=args.seed)  # fmt: skip
+    jail = Jail.from_setting(os.environ.get(SETTING_VARIABLE))
+    names = list(POOL)
+    candidates = [Candidate(id=f"c{i}", round=1, index=i, status="ready", attempts=(Attempt(0, POOL[name]),))
+                  for i, name in enumerate(names)]  # fmt: skip
+    rungs = schedule(len(candidates), args.steps, args.eta)
+    higher = task.fitness.higher_is_better
+    sign = 1.0 if higher else -1.0
+    print(f"task {task.id}: {len(candidates)} candidates, budget B = {args.steps} steps each, {config.algo.upper()} "
+          f"with {args.n_envs} envs, seed {args.seed}, {args.workers} workers, eta {args.eta}")
+    print("halving schedule: " + ", ".join(f"{r.candidates} to {r.steps}" for r in rungs)
+          + f" steps ({planned_steps(rungs)} planned, against {len(candidates) * args.steps} for full training)")
+    print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, jail {'on' if jail.active else 'off'}")
+
+    with tempfile.TemporaryDirectory(prefix="autoreward-early-stopping-") as scratch:
+        root = Path(args.out or scratch)
+
+        # 1. Full: every candidate to the whole budget.
+        def full(candidate: Candidate) -> Candidate:
+            training = train(task, config, root / "full" / candidate.id, candidate.code, jail=jail)
+            print(f"  full     {candidate.id} {names[candidate.index]:>12}: {training.steps} steps, "
+                  f"task score {training.evaluation.fitness_mean:.3f}", flush=True)
+            return replace(candidate, status="trained", training=training)
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=args.workers) as pool:
+            full_done = list(pool.map(full, candidates))
+        full_wall = time.monotonic() - started
+
+        # 2. Successive halving: the same candidates, seed and budget.
+        def sliced(candidate: Candidate, start: int | None, until: int) -> Candidate:
+            training = train_slice(task, config, root / "halving" / candidate.id, candidate.code, start, until, jail=jail)
+            print(f"  halving  {candidate.id} {names[candidate.index]:>12}: {training.steps} steps, "
+                  f"task score {training.evaluation.fitness_mean:.3f}", flush=True)
+            return replace(candidate, status="trained", training=training)
+
+        started = time.monotonic()
+        halved = successive_halving(candidates, rungs, sliced, higher, args.workers)
+        halving_wall = time.monotonic() - started
+
+    full_steps = sum(c.training.steps for c in full_done)
+    halving_steps = sum(c.training.steps for c in halved)
+    full_best = max(full_done, key=lambda c: (sign * c.fitness, -c.index))
+    halving_best = max((c for c in halved if c.stopped_at is None), key=lambda c: (sign * c.fitness, -c.index))
+    full_rank = sorted(full_done, key=lambda c: (-sign * c.fitness, c.index))
+
+    print()
+    print("| candidate | reward | full: task score | rank | halving: task score | stopped at |")
+    print("|---|---|---:|---:|---:|---:|")
+    for candidate, halving_one in zip(full_done, halved):
+        rank = full_rank.index(candidate) + 1
+        stopped = "-" if halving_one.stopped_at is None else str(halving_one.stopped_at)
+        print(f"| {candidate.id} | {names[candidate.index]} | {candidate.fitness:.3f} | {rank} | "
+              f"{halving_one.fitness:.3f} | {stopped} |")
+    print()
+    print(f"env steps, full:    {full_steps}  (wall {full_wall:.0f} s)")
+    print(f"env steps, halving: {halving_steps}  (wall {halving_wall:.0f} s)")
+    print(f"ratio full / halving: {full_steps / halving_steps:.2f}x steps, {full_wall / halving_wall:.2f}x wall time")
+    same = full_best.id == halving_best.id
+    print(f"best, full: {full_best.id} ({names[full_best.index]}, {full_best.fitness:.3f}); "
+          f"best, halving: {halving_best.id} ({names[halving_best.index]}, {halving_best.fitness:.3f}): "
+          + ("SAME PICK" if same else "DIFFERENT PICK"))
+    verdict = same and full_steps >= 2 * halving_steps
+    print("MEETS (same pick, at least 2x fewer steps)" if verdict else "DOES NOT MEET (same pick and at least 2x fewer steps)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,210 @@
+"""Successive halving: the schedule, the pick at each rung, training in slices, and a run that halves its rounds."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import replace
+
+import pytest
+
+from autoreward.errors import WorkerError
+from autoreward.halving import Rung, planned_steps, schedule, slice_folder, successive_halving, survivors, train_slice
+from autoreward.records import Attempt, Candidate, RoundResult, from_dict, read_json, to_dict
+from autoreward.training import EVALUATION_SEED_BASE, TrainingConfig
+
+from .conftest import human_reward
+
+# --- the schedule ------------------------------------------------------------------
+
+
+def test_six_candidates_halve_to_one_over_three_rungs_and_spend_under_half_the_steps():
+    rungs = schedule(6, 64_000, eta=2)
+    assert rungs == (Rung(16_000, 6), Rung(32_000, 3), Rung(64_000, 1))
+    # 6 x 16k, then 3 go on by 16k, then 1 by 32k
+    assert planned_steps(rungs) == 6 * 16_000 + 3 * 16_000 + 32_000 == 176_000
+    assert 6 * 64_000 / planned_steps(rungs) > 2
+
+
+@pytest.mark.parametrize(
+    "candidates, eta, counts, fractions",
+    [
+        (5, 2, [5, 2, 1], [4, 2, 1]),  # 5 // 2 = 2: the odd one is stopped, not kept
+        (7, 3, [7, 2, 1], [9, 3, 1]),
+        (4, 3, [4, 1], [3, 1]),
+        (3, 2, [3, 1], [2, 1]),
+        (8, 2, [8, 4, 2, 1], [8, 4, 2, 1]),
+    ],
+)
+def test_candidate_counts_that_eta_does_not_divide_round_down_and_the_last_rung_has_the_whole_budget(
+        candidates, eta, counts, fractions):  # fmt: skip
+    rungs = schedule(candidates, 90_000, eta)
+    assert [r.candidates for r in rungs] == counts
+    assert [r.steps for r in rungs] == [90_000 // f for f in fractions]
+
+
+def test_one_candidate_is_trained_whole_and_none_needs_no_rung():
+    assert schedule(1, 50_000) == (Rung(50_000, 1),)
+    assert planned_steps(schedule(1, 50_000)) == 50_000
+    assert schedule(0, 50_000) == ()
+    with pytest.raises(ValueError, match="at least 2"):
+        schedule(4, 50_000, eta=1)
+
+
+def test_the_best_survive_in_their_order_ties_go_to_the_earlier_and_no_score_never_survives():
+    assert survivors([1.0, 3.0, 3.0, None, 2.0], 2) == [1, 2]
+    assert survivors([1.0, 3.0, 3.0, None, 2.0], 1) == [1]  # the tie goes to the earlier
+    assert survivors([1.0, 3.0, 3.0, None, 2.0], 2, higher_is_better=False) == [0, 4]
+    assert survivors([None, None, 5.0], 2) == [2]
+
+
+# --- the driver, over a scripted training --------------------------------------------
+
+
+def _candidate(index: int) -> Candidate:
+    return Candidate(id=f"r1c{index}", round=1, index=index, status="ready", attempts=(Attempt(0, "code"),))
+
+
+def _scripted(scores: dict[tuple[str, int], float | None], calls: list):
+    """A TrainSlice whose task score at each (candidate, steps) comes from `scores`; None: its worker fails."""
+    from autoreward.records import Evaluation, TrainingResult
+
+    lock = threading.Lock()
+
+    def train_slice(candidate: Candidate, start, until: int) -> Candidate:
+        with lock:
+            calls.append((candidate.id, start, until))
+        score = scores[(candidate.id, until)]
+        if score is None:
+            return replace(candidate, status="training_failed", message="the worker crashed")
+        evaluation = Evaluation(episodes=(), fitness_mean=score, fitness_std=0.0, length_mean=1.0, success_rate=None)
+        training = TrainingResult("t", "program", "ppo", until, 0, 1, (), evaluation, 1.0, 1.0)
+        return replace(candidate, status="trained", training=training)
+
+    return train_slice
+
+
+def test_weak_candidates_are_stopped_with_their_step_and_only_survivors_train_on():
+    candidates = [_candidate(i) for i in range(5)]
+    # c3 is slow at first but would have been best: halving stops it anyway (the price of the method).
+    scores = {("r1c0", 100): 1.0, ("r1c1", 100): 4.0, ("r1c2", 100): 4.0, ("r1c3", 100): 0.5, ("r1c4", 100): None,
+              ("r1c1", 200): 5.0, ("r1c2", 200): 6.0, ("r1c2", 400): 7.0}  # fmt: skip
+    calls, recorded = [], []
+    rungs = (Rung(100, 5), Rung(200, 2), Rung(400, 1))
+    ended = successive_halving(candidates, rungs, _scripted(scores, calls), workers=2, record=recorded.append)
+    assert [c.id for c in ended] == [c.id for c in candidates]
+    by_id = {c.id: c for c in ended}
+    assert [(k, c.status, c.stopped_at) for k, c in by_id.items()] == [
+        ("r1c0", "trained", 100), ("r1c1", "trained", 200), ("r1c2", "trained", None),
+        ("r1c3", "trained", 100), ("r1c4", "training_failed", None),
+    ]  # fmt: skip
+    assert by_id["r1c2"].fitness == 7.0 and by_id["r1c1"].fitness == 5.0 and by_id["r1c0"].fitness == 1.0
+    assert "stopped by successive halving after 100 steps" in by_id["r1c3"].message
+    assert sorted(c.id for c in recorded) == ["r1c0", "r1c1", "r1c3"]  # recorded as soon as stopped
+    # Each slice continues the previous rung's; no candidate is trained past its rung.
+    assert sorted(calls, key=str) == sorted([(f"r1c{i}", None, 100) for i in range(5)]
+                                            + [("r1c1", 100, 200), ("r1c2", 100, 200), ("r1c2", 200, 400)], key=str)  # fmt: skip
+
+
+def test_a_lower_is_better_score_keeps_the_lowest():
+    candidates = [_candidate(i) for i in range(2)]
+    scores = {("r1c0", 50): 3.0, ("r1c1", 50): 1.0, ("r1c1", 100): 0.5}
+    ended = successive_halving(candidates, schedule(2, 100), _scripted(scores, []), higher_is_better=False)
+    assert [(c.stopped_at, c.fitness) for c in ended] == [(50, 3.0), (None, 0.5)]
+
+
+# --- records written before halving existed still read --------------------------------
+
+
+def test_records_without_halving_fields_read_with_defaults_and_round_trip():
+    old = to_dict(_candidate(0))
+    del old["stopped_at"]
+    assert from_dict(Candidate, old).stopped_at is None
+    stopped = replace(_candidate(1), status="trained", stopped_at=16_000)
+    assert from_dict(Candidate, json.loads(json.dumps(to_dict(stopped)))) == stopped
+    old_round = {"round": 1, "candidate_ids": ["r1c0"], "best_id": None, "best_so_far_id": None, "feedback": None,
+                 "lessons": [], "steps_saved": 512}  # fmt: skip
+    result = from_dict(RoundResult, old_round)
+    assert (result.steps_saved, result.steps_trained, result.halving_steps_saved) == (512, 0, 0)
+
+
+# --- real training in slices -----------------------------------------------------------
+
+SLICED = TrainingConfig(steps=1024, n_envs=2, eval_episodes=2, curve_points=4)
+
+
+@pytest.mark.slow
+def test_a_slice_continued_to_the_budget_has_the_total_steps_and_one_cumulative_curve(cheetah, tmp_path, jail):
+    code = human_reward(cheetah)
+    started = []
+    first = train_slice(cheetah, SLICED, tmp_path, code, None, 512, jail=jail, on_start=lambda: started.append(512))
+    assert first.steps == 512 and [p.step for p in first.curve] == [256, 512]
+    assert (tmp_path / "training_512" / "policy.zip").exists()
+
+    whole = train_slice(cheetah, SLICED, tmp_path, code, 512, 1024, jail=jail, on_start=lambda: started.append(1024))
+    assert whole.steps == 1024
+    assert [p.step for p in whole.curve] == [256, 512, 768, 1024]
+    assert whole.curve[:2] == first.curve  # the first slice's points, kept as they were
+    assert whole.wall_seconds > first.wall_seconds
+    assert [e.seed for e in whole.evaluation.episodes] == [EVALUATION_SEED_BASE, EVALUATION_SEED_BASE + 1]
+    folder = slice_folder(tmp_path, 1024, 1024)
+    assert folder == tmp_path / "training" and not (folder / "start").exists()
+    assert len((folder / "curve.jsonl").read_text().splitlines()) == 4
+
+    # Read first: a finished slice is not trained again.
+    again = train_slice(cheetah, SLICED, tmp_path, code, 512, 1024, jail=jail, on_start=lambda: started.append("again"))
+    assert again == whole and started == [512, 1024]
+
+
+def test_a_failed_slice_is_recorded_and_not_retried(cheetah, tmp_path, jail):
+    code = (
+        "import numpy as np\n"
+        "def compute_reward(state, action, next_state):\n"
+        "    if np.any(next_state.time > 0.2):\n"
+        "        raise ValueError('this reward breaks late')\n"
+        "    v = next_state.qpos[:, 0]\n"
+        "    return v, {'v': v}\n"
+    )
+    with pytest.raises(WorkerError, match="this reward breaks late"):
+        train_slice(cheetah, SLICED, tmp_path, code, None, 512, jail=jail)
+    with pytest.raises(WorkerError, match="this reward breaks late"):
+        train_slice(cheetah, SLICED, tmp_path, code, None, 512, jail=jail, on_start=lambda: pytest.fail("retried"))
+
+
+def test_continuing_from_a_folder_where_nothing_finished_says_so(cheetah, tmp_path):
+    from autoreward.training import train
+
+    with pytest.raises(ValueError, match="no training finished there"):
+        train(cheetah, SLICED, tmp_path / "b", human_reward(cheetah), until=1024, resume_from=tmp_path / "a")
+
+
+# --- a run with halving, through the loopback chat server --------------------------------
+
+
+@pytest.mark.slow
+def test_a_run_with_halving_records_stopped_candidates_and_the_steps_it_saved(tmp_path):
+    from .test_loop import SHORT_TASK, _candidates, _run_to_end, _the_run
+    from .chat_server import ChatServer
+    from .llm_persona import persona
+
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "cheetah_back_short.toml").write_text(SHORT_TASK)
+    flags = ["run", "cheetah_back_short", "--tasks-dir", "tasks", "--rounds", "1", "--candidates", "2",
+             "--repairs", "1", "--final-seeds", "1", "--workers", "2", "--halving"]  # fmt: skip
+    with ChatServer(responder=persona) as server:
+        output = _run_to_end(flags, server.url, tmp_path)
+    run = _the_run(tmp_path)
+    candidates = _candidates(run)
+    assert {c.status for c in candidates.values()} == {"trained"}
+    (stopped,) = [c for c in candidates.values() if c.stopped_at is not None]
+    (kept,) = [c for c in candidates.values() if c.stopped_at is None]
+    assert stopped.stopped_at == 256 and stopped.training.steps == 256 and kept.training.steps == 512
+    assert (run / "round_1" / stopped.id / "training_256" / "training.json").exists()
+    assert not (run / "round_1" / stopped.id / "training").exists()
+    assert (run / "round_1" / kept.id / "training" / "training.json").exists()
+    round_one = read_json(run / "round_1" / "round.json", RoundResult)
+    assert round_one.best_id == kept.id and round_one.halving_steps_saved == 256
+    assert round_one.steps_trained == 512 + 256 and round_one.steps_saved == 0
+    report = (run / "export" / "reward_report.md").read_text()
+    assert "stopped early at 256 steps" in report and "Successive halving saved 256 training steps" in report
+    assert "successive halving of 2 candidates" in " ".join(output.split())
