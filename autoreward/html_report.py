@@ -22,7 +22,7 @@ from markupsafe import Markup
 
 from .plots import Plot, line_plot
 from .records import RunFacts, TrainingResult
-from .report import gather_run, outcome
+from .report import chosen_by, gather_run, outcome
 from .resources import PACKAGE_DIR
 from .run_store import RunStore
 
@@ -60,6 +60,7 @@ def html_report(facts: RunFacts, destination: Path) -> str:
         task=facts.config.task,
         members=lambda number: [c for c in facts.candidates if c.round == number],
         outcome=outcome,
+        chosen_by=chosen_by(facts.config.loop.feedback),
         video=video,
         plots=curve_plots,
         generated=time.strftime("%Y-%m-%d %H:%M:%S"),
