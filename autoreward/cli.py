@@ -142,8 +142,8 @@ def _progress_bars():
             fitness = data.get("fitness")
             shown = "" if fitness is None else f"fitness {fitness:.3g}"
             progress.update(bars[name], completed=data["step"], **({"fitness": shown} if fitness is not None else {}))
-        elif data.get("stage") == "evaluating":
-            progress.update(bars[name], description=f"{name} (eval)")
+        elif data.get("stage") in ("evaluating", "video"):
+            progress.update(bars[name], description=f"{name} ({'eval' if data['stage'] == 'evaluating' else 'video'})")
 
     with progress:
         yield handle
@@ -175,11 +175,12 @@ def _simulator_option(simulator: str) -> str:
     return simulator
 
 
-def _training_options(chosen: Task, algo, steps, seed, envs, eval_episodes, simulator: str = "gymnasium"):
+def _training_options(chosen: Task, algo, steps, seed, envs, eval_episodes, simulator: str = "gymnasium",
+                      videos: bool = True):  # fmt: skip
     from .training import TrainingConfig
 
     budget = _budget_options(chosen.budget, algo, steps, envs, eval_episodes)
-    return TrainingConfig.from_budget(budget, seed=seed, simulator=_simulator_option(simulator))
+    return TrainingConfig.from_budget(budget, seed=seed, simulator=_simulator_option(simulator), video=videos)
 
 
 @app.command()
@@ -197,6 +198,8 @@ def train(
                                         "human-normalized score."),
     executor: Optional[str] = ExecutorOption,
     address: Optional[str] = AddressOption,
+    videos: bool = typer.Option(True, "--videos/--no-videos",
+                                help="Render the policy's first held-out episode to training/video.mp4."),
     runs_dir: Path = RunsDirOption,
     tasks_dir: Optional[list[Path]] = TasksDirOption,
 ) -> None:
@@ -208,7 +211,7 @@ def train(
     with _clear_errors():
         chosen = _resolve_task(task, tasks_dir)
         code = _read_reward(reward)
-        config = _training_options(chosen, algo, steps, seed, envs, eval_episodes, simulator)
+        config = _training_options(chosen, algo, steps, seed, envs, eval_episodes, simulator, videos)
         runner = _executor(executor, address)
         run = new_run_dir(runs_dir, chosen.id, "train", seed)
         (run / "reward.py").write_text(code)
@@ -236,6 +239,7 @@ def train(
             "episode_length": trained.evaluation.length_mean,
             "steps": trained.steps,
             "steps_per_second": trained.steps_per_second,
+            "video": f"training/{trained.video}" if trained.video else None,
             "normalized": normalized,
         }
         write_json(run / "result.json", summary)
@@ -251,6 +255,10 @@ def _print_result(task: Task, trained, normalized) -> None:
         table.add_row("success rate", f"{evaluation.success_rate:.0%} (threshold {task.success_threshold:g})")
     table.add_row("episode length", f"{evaluation.length_mean:.1f}")
     table.add_row("training", f"{trained.steps} steps at {trained.steps_per_second:.0f} steps/s")
+    if trained.video is not None:
+        table.add_row("video", f"training/{trained.video}")
+    elif trained.video_error is not None:
+        table.add_row("video", f"none: {trained.video_error}")
     if normalized is not None:
         score = "undefined (human and sparse tie)" if normalized.score is None else f"{normalized.score:.3f}"
         table.add_row("human-normalized", f"{score}  (human {normalized.fitness_human:.4g}, sparse {normalized.fitness_sparse:.4g})")

@@ -1,4 +1,4 @@
-"""The design commands of the command line: `run`, `runs`, `show`, `export`, `demo`.
+"""The design commands of the command line: `run`, `runs`, `show`, `report`, `export`, `demo`.
 
 They register on the same Typer app as the foundation commands in `cli.py`.
 """
@@ -71,6 +71,8 @@ def run(
                                 help="Trainings at once (0: one per core, or per CPU of the Ray cluster)."),
     executor: Optional[str] = ExecutorOption,
     address: Optional[str] = AddressOption,
+    videos: bool = typer.Option(True, "--videos/--no-videos",
+                                help="Render each trained policy's first held-out episode to video.mp4 (about 2 s of CPU each)."),
     seed: int = typer.Option(0, "--seed"),
     feedback: str = typer.Option("fitness", "--feedback",
                                  help="What picks each round's best and steers the designer: fitness (the task's "
@@ -124,6 +126,7 @@ def run(
             ray_address=address,
             model=settings.model if settings.backend == "openai" else "", temperature=temperature, budget=budget, seed=seed,
             simulator=_simulator_option(simulator),
+            videos=videos,
         )  # fmt: skip
         _design(None, chosen, loop, runs_dir, prompts_dir, settings, page_url, runner=runner)
 
@@ -173,8 +176,15 @@ def _design(resume: Optional[Path], task: Optional[Task], loop: Optional[LoopCon
         final = DesignLoop(store, llm, prompts, runs_dir, ConsoleProgress(bars), jail=_jail(), page_url=page_url,
                            executor=runner).run()  # fmt: skip
     _write_outputs(store)
+    _write_html_report(store)
     _print_final(store, final)
     return store
+
+
+def _write_html_report(store, path: Optional[Path] = None) -> Path:
+    from .html_report import write_html_report
+
+    return write_html_report(store, path)
 
 
 def _write_outputs(store, module_path: Optional[Path] = None) -> Path:
@@ -236,6 +246,7 @@ def _print_final(store, final: FinalResult) -> None:
     totals = store.llm_totals()
     table.add_row("LLM calls", f"{totals['calls']} ({totals['paid_calls']} paid)")
     table.add_row("exported", f"{store.path / 'export' / 'reward.py'} (report: reward_report.md beside it)")
+    table.add_row("report", f"{store.path / 'report.html'} (open it in a browser: code, curves and videos)")
     console.print(table)
 
 
@@ -261,6 +272,20 @@ def show(run_folder: Path = typer.Argument(..., help="A run folder.")) -> None:
     with _clear_errors():
         store = RunStore.open(run_folder)
         console.print(Markdown(reward_report(store)))
+
+
+@app.command()
+def report(
+    run_folder: Path = typer.Argument(..., help="A run folder, finished or not."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Where to write it (default: RUN/report.html)."),
+) -> None:
+    """Write a run as one self-contained HTML file: task, settings, every candidate's code, checks, reviews,
+    curves and video, and the final scores against the baselines."""
+    from .run_store import RunStore
+
+    with _clear_errors():
+        path = _write_html_report(RunStore.open(run_folder), output)
+    console.print(f"wrote {path} (videos are linked relative to it: keep it beside the run folder, or send both)")
 
 
 @app.command()

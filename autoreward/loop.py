@@ -212,7 +212,8 @@ class DesignLoop:
             return candidate
         folder = self.store.candidate_dir(candidate.id, candidate.round) / "training"
         shutil.rmtree(folder, ignore_errors=True)  # what an interrupted training left behind
-        config = TrainingConfig.from_budget(self.loop.budget, seed=self.loop.seed, simulator=self.loop.simulator)
+        config = TrainingConfig.from_budget(self.loop.budget, seed=self.loop.seed, simulator=self.loop.simulator,
+                                            video=self.loop.videos)
         on_progress = lambda data: self.progress.training(candidate.id, data)  # noqa: E731
         self.store.log_event("training started", candidate=candidate.id)
         try:
@@ -224,6 +225,8 @@ class DesignLoop:
         self.store.save_candidate(trained)
         self.store.log_event("training finished", candidate=candidate.id, status=trained.status)
         self.progress.note(f"{candidate.id}: {trained.status}, task score {_shown(trained.fitness)}")
+        if trained.training is not None and trained.training.video_error:
+            self.progress.note(f"{candidate.id}: no video: {trained.training.video_error}")
         return trained
 
     def _halving(self) -> bool:
@@ -244,7 +247,7 @@ class DesignLoop:
 
     def _slice(self, candidate: Candidate, start: int | None, until: int) -> Candidate:
         folder = self.store.candidate_dir(candidate.id, candidate.round)
-        config = TrainingConfig.from_budget(self.loop.budget, seed=self.loop.seed)
+        config = TrainingConfig.from_budget(self.loop.budget, seed=self.loop.seed, video=self.loop.videos)
         on_progress = lambda data: self.progress.training(candidate.id, data)  # noqa: E731
         started = []  # stays empty when the slice is read from its folder
 
@@ -335,7 +338,8 @@ class DesignLoop:
         self.progress.note(f"final: re-training {best.id} on seeds {seeds} and scoring it against the baselines")
 
         def one_seed(seed: int):
-            config = TrainingConfig.from_budget(self.loop.budget, seed=seed, steps=steps, simulator=self.loop.simulator)
+            config = TrainingConfig.from_budget(self.loop.budget, seed=seed, steps=steps, simulator=self.loop.simulator,
+                                                video=self.loop.videos)
             training = self._final_training(best, config)
             if self.task.fitness is None:
                 return training, None  # no fitness, so no sparse baseline and no normalized score
@@ -378,7 +382,8 @@ class DesignLoop:
         )
 
     def _final_training(self, best: Candidate, config: TrainingConfig) -> TrainingResult:
-        round_config = TrainingConfig.from_budget(self.loop.budget, seed=self.loop.seed, simulator=self.loop.simulator)
+        round_config = TrainingConfig.from_budget(self.loop.budget, seed=self.loop.seed, simulator=self.loop.simulator,
+                                                  video=self.loop.videos)
         if config == round_config and best.training is not None:
             return best.training  # this seed and budget is the round's own training
         folder = self.store.final_dir() / f"seed_{config.seed}"

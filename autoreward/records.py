@@ -187,6 +187,9 @@ class TrainingResult:
     evaluation: Evaluation
     wall_seconds: float
     steps_per_second: float
+    # The policy's video, a file name in the training's folder (video.mp4); None when none was made.
+    video: str | None = None
+    video_error: str | None = None  # why a video that was asked for could not be made
 
 
 @dataclass(frozen=True)
@@ -377,6 +380,7 @@ class LoopConfig:
     # preference between the round's policies from a person, from the fitness unseen (synthetic), or an LLM.
     feedback: FeedbackSource = "fitness"
     simulator: Simulator = "gymnasium"  # where every training of the run is simulated
+    videos: bool = True  # each training renders its policy's first held-out episode to video.mp4
 
 
 LLMBackend = Literal["openai", "replay", "manual"]
@@ -554,3 +558,41 @@ class FinalResult:
     human_fitness: float | None = None  # baselines' mean held-out fitness over the same seeds
     sparse_fitness: float | None = None
     success_rate: float | None = None
+
+
+# --- reports -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LLMTotals:
+    """A run's LLM use: every call, those not answered from the cache, and what those cost."""
+
+    calls: int = 0
+    paid_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+@dataclass(frozen=True)
+class FinalTraining:
+    """One seed of the final evaluation: its training (None while it is not done) and where it lives."""
+
+    seed: int
+    training: TrainingResult | None
+    folder: str  # relative to the run folder: final/seed_<k>, or the candidate's own training for the round's seed
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """Everything a run's reports show, read once from its folder: one gathering, then Markdown or HTML."""
+
+    path: str  # the run folder
+    config: RunConfig
+    candidates: tuple[Candidate, ...]  # in round and index order
+    rounds: tuple[RoundResult, ...]  # finished rounds
+    final: FinalResult | None
+    final_trainings: tuple[FinalTraining, ...]
+    llm: LLMTotals
+    # Each trained candidate's training folder (where its video.mp4 is), relative to the run folder.
+    training_folders: dict[str, str] = field(default_factory=dict)

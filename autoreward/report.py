@@ -1,24 +1,80 @@
-"""The reward report: a run told in Markdown, from the records in its folder.
+"""The reports of a run: its records gathered once (`gather_run`), then told in Markdown or in HTML.
 
 The task, then each round: every candidate with what the designer said it
 changed and why, how its check and review went, and its task score; the
 feedback the next round was given; then the final multi-seed scores and the
 failure modes seen along the way (lessons and the analyzer's readings).
+`reward_report` writes Markdown (the export's reward_report.md, `show`);
+`html_report` (autoreward.html_report) one self-contained page with the
+code, curves and videos.
 """
 
 from __future__ import annotations
 
-from .records import Candidate, FinalResult, RoundResult
+from dataclasses import asdict
+
+from .records import Candidate, FinalResult, FinalTraining, LLMTotals, RoundResult, RunFacts
 from .run_store import RunStore
+from .halving import slice_folder
+from .training import finished_training
 
 
-def reward_report(store: RunStore) -> str:
+def gather_run(store: RunStore) -> RunFacts:
+    """Every record a report shows, read from the run folder; a run still going gives what is done so far."""
     config = store.config()
-    task = config.task
     candidates = store.candidates()
     rounds = [r for r in (store.load_round(n) for n in range(1, config.loop.rounds + 1)) if r is not None]
     final = store.load_final()
-    totals = store.llm_totals()
+    folders = {c.id: _relative(store, _training_folder(store, c, config.loop.budget.steps)) for c in candidates}
+    return RunFacts(
+        path=str(store.path),
+        config=config,
+        candidates=tuple(candidates),
+        rounds=tuple(rounds),
+        final=final,
+        final_trainings=_final_trainings(store, final, candidates, folders),
+        llm=LLMTotals(**store.llm_totals()),
+        training_folders=folders,
+    )
+
+
+def _final_trainings(store: RunStore, final, candidates, folders) -> tuple[FinalTraining, ...]:
+    if final is None:
+        return ()
+    best = next((c for c in candidates if c.id == final.candidate_id), None)
+    found = []
+    for seed in final.seeds:
+        folder = store.final_dir() / f"seed_{seed}"
+        training = finished_training(folder)
+        if training is None and best is not None and best.training is not None and best.training.seed == seed:
+            found.append(FinalTraining(seed, best.training, folders[best.id]))  # the round's own training
+        else:
+            found.append(FinalTraining(seed, training, _relative(store, folder)))
+    return tuple(found)
+
+
+def _training_folder(store: RunStore, candidate: Candidate, budget: int):
+    """Where a candidate's training is: `training/`, or for one halving stopped early, its last slice's folder."""
+    folder = store.candidate_dir(candidate.id, candidate.round)
+    return slice_folder(folder, candidate.stopped_at, budget) if candidate.stopped_at else folder / "training"
+
+
+def _relative(store: RunStore, path) -> str:
+    return path.relative_to(store.path).as_posix()
+
+
+def reward_report(store: RunStore) -> str:
+    """The run told in Markdown."""
+    return markdown_report(gather_run(store))
+
+
+def markdown_report(facts: RunFacts) -> str:
+    config = facts.config
+    task = config.task
+    candidates = list(facts.candidates)
+    rounds = list(facts.rounds)
+    final = facts.final
+    totals = asdict(facts.llm)
 
     lines = [
         f"# Reward report: {task.id}",
@@ -79,7 +135,7 @@ def _round_lines(result: RoundResult, candidates: list[Candidate]) -> list[str]:
     for candidate in members:
         score = "-" if candidate.fitness is None else f"{candidate.fitness:.4g}"
         mark = " (best of round)" if candidate.id == result.best_id else ""
-        lines.append(f"| {candidate.id}{mark} | {len(candidate.attempts)} | {_outcome(candidate)} | {score} |")
+        lines.append(f"| {candidate.id}{mark} | {len(candidate.attempts)} | {outcome(candidate)} | {score} |")
     for candidate in members:
         lines += ["", f"### {candidate.id}", ""]
         for attempt in candidate.attempts:
@@ -107,7 +163,8 @@ def _round_lines(result: RoundResult, candidates: list[Candidate]) -> list[str]:
     return lines
 
 
-def _outcome(candidate: Candidate) -> str:
+def outcome(candidate: Candidate) -> str:
+    """What became of a candidate, in words."""
     if candidate.stopped_at is not None:
         return f"trained, stopped early at {candidate.stopped_at} steps"
     return {

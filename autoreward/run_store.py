@@ -5,12 +5,14 @@ runs/<run-id>/
   config.json                 RunConfig: the task, the loop settings, which LLM
   calls/<tag>.md              every prompt and its reply, e.g. calls/r1__c0__designer.md
   llm_cache/                  replies by request hash (what makes a resume free)
-  round_<n>/<candidate>/      candidate.json, reward.py, training/ (the worker's folder; training_<steps>/: halving's slices)
+  round_<n>/<candidate>/      candidate.json, reward.py, training/ (the worker's folder, with video.mp4;
+                              training_<steps>/: halving's slices)
   round_<n>/round.json        RoundResult: best so far and the feedback for the next round
   round_<n>/preference.json   Preference: the best and worst of the round (feedback other than fitness)
   round_<n>/preference_request.json   PreferenceRequest: the loop is waiting for a person's preference
   final/seed_<k>/             the best reward re-trained; final.json holds FinalResult
   export/                     reward.py (the exported module) and reward_report.md
+  report.html                 the whole run as one page (autoreward.html_report)
   events.jsonl                what was started and finished, and when
   index.sqlite                one row per run, candidate and LLM call
 ```

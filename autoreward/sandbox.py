@@ -32,9 +32,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from .jail import Jail
+from .video import gl_environment
 from .records import WorkerLimits, WorkerOutcome
 from .resources import PACKAGE_DIR
 
@@ -54,8 +55,12 @@ LOG_NAME = "worker.log"
 ProgressHandler = Callable[[dict[str, Any]], None]
 
 
-def worker_environment(output_dir: Path) -> dict[str, str]:
+def worker_environment(output_dir: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The whole environment of a worker: a few inherited variables, `extra` (the caller's choices), and ours."""
     environment = {k: os.environ[k] for k in INHERITED_VARIABLES if k in os.environ}
+    # The OpenGL backend is chosen on the machine the worker runs on (a Ray node may differ from this one).
+    environment.update(gl_environment())
+    environment.update(extra or {})
     environment.update(
         HOME=str(output_dir),
         PYTHONPATH=str(PACKAGE_DIR.parent),
@@ -111,10 +116,12 @@ def run_worker(
     limits: WorkerLimits = WorkerLimits(),
     on_progress: ProgressHandler | None = None,
     jail: Jail | None = None,
+    environment: Mapping[str, str] | None = None,
 ) -> WorkerOutcome:
     """Run job `kind` with `payload` in a fresh worker process writing only to `output_dir`.
 
     `jail` is built once by the caller (`Jail.detect()`); without one, bubblewrap is probed on each call.
+    `environment`: variables the worker gets besides the inherited ones (e.g. the OpenGL backend it renders with).
     """
     jail = jail if jail is not None else Jail.detect()
     output_dir = Path(output_dir).resolve()
@@ -124,7 +131,7 @@ def run_worker(
     job_path.write_text(json.dumps(job, indent=2))
 
     read_fd, write_fd = os.pipe()
-    environment = worker_environment(output_dir)
+    environment = worker_environment(output_dir, environment)
     environment[MESSAGE_FD_VARIABLE] = str(write_fd)
     if not jail.active:  # jailed, bwrap's --die-with-parent does this job
         environment[PARENT_PID_VARIABLE] = str(os.getpid())

@@ -5,7 +5,10 @@
 task's environments with the chosen reward, train PPO or SAC, record
 statistics at `curve_points` points, then evaluate the final policy on
 episodes whose seeds training never used. The score is that evaluation,
-never the best point of a noisy training curve.
+never the best point of a noisy training curve. Last, unless turned off,
+the first held-out episode is replayed into `video.mp4` (autoreward.video);
+a video that cannot be made leaves `video_error` in the result, never a
+failed training.
 
 A training can be cut into slices (successive halving, `halving.py`):
 `train(..., until=N)` stops at N steps, and `train(..., resume_from=folder)`
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -43,6 +47,7 @@ from .records import (
     write_json,
 )
 from .tasks import task_folders
+from .video import VIDEO_FILE, VideoError, record_video
 
 # Held-out evaluation episodes use seeds far from any training seed.
 EVALUATION_SEED_BASE = 1_000_000
@@ -72,6 +77,7 @@ class TrainingConfig:
     # Where training environments are simulated (see vec_env.make_vec_env). Held-out evaluation is always
     # on gymnasium's environments, so scores compare across simulators.
     simulator: Simulator = "gymnasium"
+    video: bool = True  # render the first held-out episode to video.mp4 (autoreward.video)
 
     @classmethod
     def from_budget(cls, budget: Budget, **overrides: Any) -> "TrainingConfig":
@@ -318,6 +324,18 @@ def run_training_job(payload: dict[str, Any], output_dir: Path, channel) -> dict
 
     channel.progress(stage="evaluating", episodes=config.eval_episodes)
     evaluation = evaluate(model, task, config, reward_function, normalizer, output_dir / TRANSITIONS_FILE)
+    video, video_error = None, None
+    if config.video:
+        channel.progress(stage="video")
+        started, cpu = time.monotonic(), time.process_time()
+        try:
+            video = record_video(model, task, EVALUATION_SEED_BASE, output_dir / VIDEO_FILE, normalizer).name
+            print(f"video: {video} in {time.monotonic() - started:.2f} s ({time.process_time() - cpu:.2f} s of CPU)",
+                  file=sys.stderr, flush=True)  # fmt: skip
+        except VideoError as error:  # never fails the training: the result says why
+            video_error = str(error)
+            print(f"no video: {video_error}", file=sys.stderr, flush=True)
+            channel.progress(stage="video", error=video_error)
     result = TrainingResult(
         task_id=task.id,
         reward_source=config.reward_source,
@@ -329,6 +347,8 @@ def run_training_job(payload: dict[str, Any], output_dir: Path, channel) -> dict
         evaluation=evaluation,
         wall_seconds=wall,
         steps_per_second=model.num_timesteps / max(wall, 1e-9),
+        video=video,
+        video_error=video_error,
     )
     write_json(output_dir / "training.json", result)
     return to_dict(result)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what autoreward needs into ./.venv on a fresh Debian machine with Python 3.11:
-# the Debian packages it is missing (bubblewrap for the worker jail, chromium for the review page's
-# browser test), then the Python packages.
+# the Debian packages it is missing (bubblewrap for the worker jail, Mesa's software EGL for policy videos,
+# chromium for the review page's browser test), then the Python packages.
 # Quick when nothing changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +9,10 @@ cd "$(dirname "$0")/.."
 apt_packages=()
 python3 -c "import ensurepip" 2>/dev/null || apt_packages+=(python3-venv)
 command -v bwrap >/dev/null || apt_packages+=(bubblewrap)
+# grep without -q: its early exit would kill ldconfig with SIGPIPE, and pipefail would read that as missing.
+has_mesa_egl() { { ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null; } | grep 'libEGL_mesa\.so' >/dev/null; }
+# Offscreen rendering without a GPU or a display: Mesa's EGL with its software (llvmpipe) driver.
+has_mesa_egl || apt_packages+=(libegl1 libegl-mesa0 libgl1-mesa-dri)
 # The review page's browser test drives Debian's chromium through its own driver (nothing downloaded).
 [ -x /usr/bin/chromium ] || apt_packages+=(chromium)
 [ -x /usr/bin/chromedriver ] || apt_packages+=(chromium-driver)
@@ -31,6 +35,9 @@ elif ! refusal=$(bwrap --unshare-user --unshare-net --unshare-pid --ro-bind / / 
     echo "setup: WARNING: bubblewrap is installed but refuses to run here ($refusal);" \
          "reward programs will run without the jail."
 fi
+# Videos are optional too: without EGL each training says why it has none, and trains all the same.
+has_mesa_egl || echo "setup: WARNING: Mesa's EGL (libegl-mesa0) is missing, so trained policies get no video" \
+    "(or set MUJOCO_GL=osmesa with Debian's libosmesa6)."
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 stamp=".venv/.autoreward-$(sha1sum pyproject.toml | cut -c1-12)"

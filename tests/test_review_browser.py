@@ -23,7 +23,6 @@ from autoreward.records import read_json
 
 from .chat_server import ChatServer
 from .llm_persona import persona
-from .stand_in_video import write_stand_in_video
 from .test_loop import SECRET, _candidates, _cli
 
 webdriver = pytest.importorskip("selenium.webdriver")
@@ -115,9 +114,8 @@ def test_a_person_steers_a_run_from_the_page(tmp_path, monkeypatch):
             request = read_json(request_file)
             assert request["candidate_ids"] == ["r1c0", "r1c1"]
             assert request["page_url"] == f"{url}/runs/{run.name}/#round-1"
-            for candidate_id in request["candidate_ids"]:  # STAND-IN until the video branch lands
-                if not (run / "round_1" / candidate_id / "training" / "video.mp4").exists():
-                    write_stand_in_video(run / "round_1" / candidate_id / "training" / "video.mp4")
+            for candidate_id in request["candidate_ids"]:  # each trained policy's own video, rendered by its worker
+                assert (run / "round_1" / candidate_id / "training" / "video.mp4").exists()
 
             driver = _browser(monkeypatch)
             driver.get(url + "/")
@@ -137,7 +135,7 @@ def test_a_person_steers_a_run_from_the_page(tmp_path, monkeypatch):
             # Round 2: the loop took the preference up; the best so far stands beside the new candidate.
             _wait(lambda: _waiting_round(workspace, 2), 400, "round 2's preference request", process)
             assert read_json(run / "round_2" / "preference_request.json")["candidate_ids"] == ["r1c1", "r2c0"]
-            write_stand_in_video(run / "round_2" / "r2c0" / "training" / "video.mp4")  # STAND-IN, as above
+            assert (run / "round_2" / "r2c0" / "training" / "video.mp4").exists()
             driver.get(f"{url}/runs/{run.name}/")
             labels = [c.get_attribute("data-candidate") for c in driver.find_elements("css selector", "#round-2 div.candidate")]
             assert labels[:2] == ["r1c1", "r2c0"]

@@ -1,0 +1,87 @@
+"""Videos of trained policies: rendered offscreen in the (jailed) training worker, playable mp4, never fatal."""
+
+import json
+from dataclasses import replace
+
+import av
+import pytest
+
+from autoreward.records import TrainingResult, read_json, to_dict
+from autoreward.training import TrainingConfig, train
+from autoreward.video import HEIGHT, VIDEO_FILE, WIDTH, gl_environment
+
+from .conftest import human_reward
+
+# HalfCheetah never ends an episode early, so even an untrained policy gives a whole video: 100 steps, 5 s at 20/s.
+QUICK = TrainingConfig(steps=256, n_envs=2, eval_episodes=1, curve_points=2)
+
+
+@pytest.fixture(scope="module")
+def short_cheetah(cheetah):
+    return replace(cheetah, max_episode_steps=100)
+
+
+def _decoded(path):
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+        return stream.codec_context.name, stream.codec_context.pix_fmt, float(stream.average_rate), frames
+
+
+def test_a_trained_policy_gets_a_video_a_browser_can_play(short_cheetah, tmp_path, jail):
+    result = train(short_cheetah, QUICK, tmp_path, human_reward(short_cheetah), jail=jail)
+    assert (result.video, result.video_error) == (VIDEO_FILE, None)
+    path = tmp_path / "video.mp4"
+    codec, pixels, rate, frames = _decoded(path)
+    assert (codec, pixels) == ("h264", "yuv420p")  # what Chromium's <video> plays
+    assert rate == pytest.approx(20.0)  # HalfCheetah's own rate: 1 / dt
+    assert len(frames) == 101  # the reset state, then every step
+    assert frames[0].shape == (HEIGHT, WIDTH, 3)
+    assert frames[0].std() > 5  # a scene, not a blank frame
+    data = path.read_bytes()
+    assert data.index(b"moov") < data.index(b"mdat")  # +faststart: playable before it is all loaded
+    assert read_json(tmp_path / "training.json", TrainingResult).video == VIDEO_FILE
+    assert not list(tmp_path.glob("*.partial")) and not (tmp_path / ".cache").exists()
+
+
+def test_a_machine_without_opengl_trains_all_the_same_and_says_why_there_is_no_video(short_cheetah, tmp_path, jail, monkeypatch):
+    # A backend that cannot start: MuJoCo's EGL refuses a PyOpenGL set up for OSMesa.
+    monkeypatch.setenv("MUJOCO_GL", "egl")
+    monkeypatch.setenv("PYOPENGL_PLATFORM", "osmesa")
+    progress = []
+    result = train(short_cheetah, QUICK, tmp_path, human_reward(short_cheetah), progress.append, jail=jail)
+    assert result.evaluation.fitness_mean is not None
+    assert result.video is None
+    assert "no offscreen OpenGL (MUJOCO_GL=egl)" in result.video_error and "libegl-mesa0" in result.video_error
+    assert not (tmp_path / "video.mp4").exists() and not list(tmp_path.glob("*.partial"))
+    assert "no video: no offscreen OpenGL" in (tmp_path / "worker.log").read_text()
+    assert any(p.get("stage") == "video" and "error" in p for p in progress)
+
+
+def test_videos_can_be_turned_off(short_cheetah, tmp_path, jail):
+    result = train(short_cheetah, TrainingConfig(steps=64, n_envs=1, eval_episodes=1, curve_points=1, video=False), tmp_path,
+                   human_reward(short_cheetah), jail=jail)  # fmt: skip
+    assert (result.video, result.video_error) == (None, None)
+    assert not (tmp_path / "video.mp4").exists()
+
+
+def test_a_training_recorded_before_videos_still_loads(tmp_path):
+    old = to_dict(TrainingResult("t", "program", "ppo", 1, 0, 1, (), _evaluation(), 1.0, 1.0))
+    del old["video"], old["video_error"]
+    (tmp_path / "training.json").write_text(json.dumps(old))
+    assert read_json(tmp_path / "training.json", TrainingResult).video is None
+
+
+def _evaluation():
+    from autoreward.records import Evaluation
+
+    return Evaluation(episodes=(), fitness_mean=None, fitness_std=None, length_mean=1.0, success_rate=None)
+
+
+def test_the_workers_opengl_is_the_users_choice_or_a_software_backend_that_is_installed():
+    assert gl_environment({"MUJOCO_GL": "osmesa"})["PYOPENGL_PLATFORM"] == "osmesa"
+    assert gl_environment({"MUJOCO_GL": "egl", "PYOPENGL_PLATFORM": "x"})["PYOPENGL_PLATFORM"] == "x"
+    assert "PYOPENGL_PLATFORM" not in gl_environment({"MUJOCO_GL": "glfw"})
+    chosen = gl_environment({})
+    assert chosen.get("MUJOCO_GL") in ("egl", "osmesa", None)
+    assert chosen["MESA_SHADER_CACHE_DISABLE"] == "true"
