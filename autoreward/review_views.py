@@ -18,19 +18,12 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
 from .records import Candidate, CurvePoint, Preference, PreferenceRequest, RoundResult
+from .report import outcome
 from .run_store import RunStore, run_summary
 from .trajectory import summary_text
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]*$")
 CANDIDATE_ID = re.compile(r"^r(\d{1,4})c(\d{1,4})$")
-OUTCOMES = {
-    "trained": "trained",
-    "ready": "not trained yet",
-    "failed_check": "dropped: check failed",
-    "rejected": "dropped: rejected by the critic",
-    "prescreened_out": "not trained: failed pre-screening",
-    "training_failed": "training failed",
-}
 _FORMATTER = HtmlFormatter(noclasses=True, nowrap=False, style="friendly")
 
 
@@ -146,7 +139,7 @@ def candidate_view(run: Path, candidate: Candidate) -> CandidateView:
         id=candidate.id,
         round=candidate.round,
         status=candidate.status,
-        outcome=OUTCOMES.get(candidate.status, candidate.status),
+        outcome=outcome(candidate),
         message=candidate.message,
         attempts=attempts,
         code=code_html(candidate.code) if candidate.code else None,
