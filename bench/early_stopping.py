@@ -26,8 +26,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import os
 import platform
 import tempfile
@@ -35,6 +33,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from dataclass_args import parse_dataclass  # bench/, first on sys.path when a script runs
 
 from autoreward.halving import planned_steps, schedule, successive_halving, train_slice
 from autoreward.jail import SETTING_VARIABLE, Jail
@@ -82,11 +82,7 @@ class Args:
 
 
 def parse_args() -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    for f in dataclasses.fields(Args):
-        parser.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default,
-                            help=f"{f.metadata['help']} (default: {f.default!r})")  # fmt: skip
-    return Args(**vars(parser.parse_args()))
+    return parse_dataclass(Args, __doc__.split("\n")[0])
 
 
 def main() -> None:

@@ -40,8 +40,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import math
 import platform
 import statistics
@@ -57,6 +55,8 @@ import stable_baselines3
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnvWrapper, VecNormalize
+
+from dataclass_args import parse_dataclass  # bench/, first on sys.path when a script runs
 
 # Measure the autoreward of this checkout, not a copy installed elsewhere (an editable install of another
 # worktree would otherwise win: `python bench/...` puts bench/, not the checkout, first on sys.path).
@@ -83,14 +83,7 @@ class Args:
 
 
 def parse_args() -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    for f in dataclasses.fields(Args):
-        flag = "--" + f.name.replace("_", "-")
-        if isinstance(f.default, bool):
-            parser.add_argument(flag, action="store_true", help=f.metadata["help"])
-        else:
-            parser.add_argument(flag, type=type(f.default), default=f.default, help=f"{f.metadata['help']} (default: {f.default})")
-    args = Args(**vars(parser.parse_args()))
+    args = parse_dataclass(Args, __doc__.split("\n")[0])
     if args.quick:
         args.pairs, args.raw_pairs = 3, 3
     return args

@@ -28,8 +28,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import platform
 import statistics
 import time
@@ -41,6 +39,8 @@ import numpy as np
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
+
+from dataclass_args import parse_dataclass  # bench/, first on sys.path when a script runs
 
 from autoreward import reward_program
 from autoreward.tasks import find_task
@@ -67,14 +67,7 @@ class Args:
 
 
 def parse_args() -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    for f in dataclasses.fields(Args):
-        flag = "--" + f.name.replace("_", "-")
-        if isinstance(f.default, bool):
-            parser.add_argument(flag, action="store_true", help=f.metadata["help"])
-        else:
-            parser.add_argument(flag, type=type(f.default), default=f.default, help=f"{f.metadata['help']} (default: {f.default!r})")
-    args = Args(**vars(parser.parse_args()))
+    args = parse_dataclass(Args, __doc__.split("\n")[0])
     gpu = args.device.startswith("cuda")
     args.n_envs = args.n_envs or ("1024,4096,8192" if gpu else "4,16,64")
     args.simulators = args.simulators or ("batched,warp" if gpu else "gymnasium,batched,warp")

@@ -15,8 +15,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import os
 import platform
 import sys
@@ -25,6 +23,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from dataclass_args import parse_dataclass  # bench/, first on sys.path when a script runs
 
 # Measure the autoreward of this checkout (workers inherit the location of the package imported here).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -44,11 +44,7 @@ class Args:
 
 
 def parse_args() -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    for f in dataclasses.fields(Args):
-        parser.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default,
-                            help=f"{f.metadata['help']} (default: {f.default!r})")  # fmt: skip
-    return Args(**vars(parser.parse_args()))
+    return parse_dataclass(Args, __doc__.split("\n")[0])
 
 
 def main() -> None:
