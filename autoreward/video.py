@@ -17,6 +17,7 @@ A video that cannot be made never fails a training: `record_video` raises
 from __future__ import annotations
 
 import ctypes.util
+import functools
 import math
 import os
 from fractions import Fraction
@@ -42,6 +43,13 @@ class VideoError(AutorewardError):
     """A policy's video could not be rendered or encoded (no OpenGL here, or an encoder failure)."""
 
 
+@functools.cache
+def _installed_gl_backend() -> str | None:
+    """The first of EGL and OSMesa whose library is installed. Looked up once per process: every worker
+    start asks, and `find_library` runs `ldconfig` each time."""
+    return next((backend for backend, library in GL_BACKENDS if ctypes.util.find_library(library)), None)
+
+
 def gl_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     """The variables a rendering worker gets: MUJOCO_GL, PYOPENGL_PLATFORM, and Mesa kept quiet.
 
@@ -49,7 +57,7 @@ def gl_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     library is installed. Nothing found: no MUJOCO_GL, and the worker's
     video fails with a reason, not its training.
     """
-    backend = environ.get("MUJOCO_GL") or next((b for b, lib in GL_BACKENDS if ctypes.util.find_library(lib)), None)
+    backend = environ.get("MUJOCO_GL") or _installed_gl_backend()
     chosen = {
         # Mesa would otherwise try to write a shader cache under HOME (the worker's output folder).
         "MESA_SHADER_CACHE_DISABLE": "true",
