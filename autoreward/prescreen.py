@@ -12,7 +12,6 @@ the wrong way round and is caught this way for the cost of a check.
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path

@@ -8,7 +8,6 @@ real (tiny) trainings.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 

@@ -46,12 +46,7 @@ def test_native_and_sparse_sources(hopper):
 
 def test_episodes_report_fitness_length_and_component_returns(hopper):
     env = make_vec_env(hopper, 1, 0, "program", load(human_reward(hopper)))
-    env.reset()
-    while True:
-        _, _, dones, infos = env.step(np.ones((1, 3), dtype=np.float32))
-        if dones[0]:
-            episode = infos[0][EPISODE_INFO_KEY]
-            break
+    episode = _first_episode(env)
     assert episode.length > 0 and episode.terminated
     assert set(episode.component_returns) == {"forward", "survive", "ctrl"}
     assert abs(sum(episode.component_returns.values()) - episode.reward_return) < 1e-9
@@ -94,12 +89,7 @@ def test_components_that_come_and_go_are_booked_by_name(hopper):
         return 2 * x, {"alive": x, "move": x, "bonus": np.zeros_like(x)}  # another order, and one more term
 
     env = make_vec_env(hopper, 1, 0, "program", reward)
-    env.reset()
-    while True:
-        _, _, dones, infos = env.step(np.ones((1, 3), dtype=np.float32))
-        if dones[0]:
-            episode = infos[0][EPISODE_INFO_KEY]
-            break
+    episode = _first_episode(env)
     window = env.take_window()
     assert set(episode.component_returns) == {"move", "alive", "bonus"}
     assert abs(sum(episode.component_returns.values()) - episode.reward_return) < 1e-9
@@ -167,3 +157,12 @@ def test_nothing_is_copied_when_nothing_reads_the_state():
     env = make_vec_env(task_from_sentence("Hopper-v5", "hop"), 2, 0, "native")  # no fitness, no program
     rewards, _ = rollout(env, 30)
     assert env.venv.copied_fields == set() and np.isfinite(rewards).all()
+
+
+def _first_episode(env):
+    """The book of the first episode of one Hopper pushing with every actuator."""
+    env.reset()
+    while True:
+        _, _, dones, infos = env.step(np.ones((1, 3), dtype=np.float32))
+        if dones[0]:
+            return infos[0][EPISODE_INFO_KEY]
