@@ -345,6 +345,10 @@ def persona_code(scale: float) -> str:
         (["export", "no_such_run"], "is not a run folder"),
         (["show", "no_such_run"], "is not a run folder"),
         (["run", "half_cheetah_backward", "--steps", "0"], "--steps must be at least 1"),
+        (["run", "half_cheetah_backward", "--feedback", "votes"], "--feedback must be fitness, human, synthetic or llm"),
+        (["run", "half_cheetah_backward", "--simulator", "bogus"], "--simulator must be gymnasium, batched or warp"),
+        (["run", "--env", "Hopper-v5", "hop in place", "--feedback", "synthetic"], "has none; use --feedback human or llm"),
+        (["run", "half_cheetah_backward", "--halving", "--halving-eta", "1"], "--halving-eta"),
     ],
 )
 def test_bad_command_lines_get_one_sentence_and_leave_no_run_behind(tmp_path, args, message):
