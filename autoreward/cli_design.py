@@ -11,6 +11,7 @@ from typing import Optional
 
 import typer
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.table import Table
 
 from .cli import (
@@ -33,7 +34,8 @@ class ConsoleProgress:
         self._bars = bars
 
     def note(self, text: str) -> None:
-        console.print(f"[dim]{_clock()}[/] {text}", highlight=False)
+        # Notes carry LLM prose and error messages: "[...]" in them is text, never rich markup.
+        console.print(f"[dim]{_clock()}[/] {escape(text)}", highlight=False)
 
     def training(self, label: str, data: dict) -> None:
         self._bars(label, data)

@@ -287,6 +287,7 @@ def evaluate(model, task: Task, config: TrainingConfig, reward_function, normali
 
 def run_training_job(payload: dict[str, Any], output_dir: Path, channel) -> dict:
     import torch
+    from stable_baselines3.common.logger import Logger
     from stable_baselines3.common.vec_env import VecNormalize
 
     from . import reward_program
@@ -311,6 +312,7 @@ def run_training_job(payload: dict[str, Any], output_dir: Path, channel) -> dict
             env = VecNormalize(reward_env, gamma=0.99)
     model = build_model(config, env, config.seed) if start is None else _continued_model(config, env, start, seed)
     callback = _curve_callback(reward_env, config, channel, output_dir / "curve.jsonl", previous)
+    model.set_logger(Logger(folder=None, output_formats=[]))  # else SB3 leaves an empty folder in /tmp per training
     started = time.monotonic()
     model.learn(total_timesteps=max(0, until - model.num_timesteps), callback=callback,
                 reset_num_timesteps=start is None)  # fmt: skip

@@ -73,3 +73,12 @@ def test_bad_training_options_are_refused(tmp_path):
             "--runs-dir", str(tmp_path)]
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and "--algo must be 'ppo' or 'sac'" in result.output
+
+
+def test_a_loop_note_prints_brackets_from_llm_text_as_they_are(capsys):
+    from autoreward.cli_design import ConsoleProgress
+
+    # "[/x]" is a rich closing tag that matches nothing: printed as markup it raises, and "[bold]" would vanish.
+    ConsoleProgress(bars=None).note("r1c0: check failed: state.qpos[/x] is not a field; [bold]see[/bold] x[0]")
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "state.qpos[/x] is not a field; [bold]see[/bold] x[0]" in printed

@@ -90,3 +90,15 @@ def test_fitness_reduces_each_episode(reduce, expected):
     finished = meter.finish(np.array([0]))
     assert finished[0] == pytest.approx(expected)
     assert meter.running()[0] == 0.0 and meter.running()[1] == pytest.approx(10 * expected)
+
+
+def test_a_training_leaves_no_log_folder_in_the_temporary_directory(hopper, tmp_path):
+    from pathlib import Path
+
+    from autoreward.jail import Jail
+
+    # Unjailed, the worker shares this machine's /tmp: SB3's default logger made an empty SB3-<date> folder there.
+    before = set(Path("/tmp").glob("SB3-*"))
+    train(hopper, TrainingConfig(steps=256, n_envs=1, eval_episodes=1, video=False), tmp_path, human_reward(hopper),
+          jail=Jail(bwrap=None, reason="this test looks at the machine's own /tmp"))  # fmt: skip
+    assert set(Path("/tmp").glob("SB3-*")) == before
