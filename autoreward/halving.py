@@ -1,12 +1,19 @@
 """Early stopping of weak candidates by successive halving (Jamieson and Talwalkar, 2016).
 
 Every candidate of a round is trained for a slice of the budget; the best
-1/eta of them, by held-out task score, are trained on to the next rung, and
-so on until the last survivor reaches the whole budget. A rung's slice
+1/eta of them, by `rung_score`, are trained on to the next rung, and so on
+until the last survivor reaches the whole budget. A rung's slice
 continues the previous one (`training.train(resume_from=...)`), so a
 survivor's training costs no more steps than training it whole.
 
-`schedule` is the plan, a pure function; `survivors` the pick at a rung;
+A rung ranks by the task score of the slice's own training episodes, not
+by the held-out one that picks the round's best: early in training the
+deterministic policy that the held-out episodes run often stands still while
+the stochastic one that trains already moves, so the held-out scores of a
+first rung are all about equal and rank noise (bench/README.md has the
+figures). The training episodes are many more, too.
+
+`schedule` is the plan, a pure function; `rung_score` and `survivors` the pick at a rung;
 `successive_halving` the driver, over any `TrainSlice`; `train_slice` the
 slice of one candidate in its folder, read from there when it already ran.
 
@@ -78,6 +85,26 @@ def survivors(scores: Sequence[float | None], keep: int, higher_is_better: bool 
     return sorted(ranked[:keep])
 
 
+def rung_score(candidate: Candidate) -> float | None:
+    """What a rung ranks a trained candidate by: the task score of its training episodes late in its slice.
+
+    The mean over the episodes that ended in the second half of the slice's
+    steps (its curve points there, weighted by their episodes); when none
+    ended there, the last point's score of episodes still running; when the
+    curve has no score at all, the held-out task score.
+    """
+    training = candidate.training
+    if training is None:
+        return None
+    late = [p for p in training.curve if p.step > training.steps / 2 and p.fitness is not None]
+    ended = [p for p in late if p.episodes > 0 and not p.fitness_partial]
+    if ended:
+        return sum(p.fitness * p.episodes for p in ended) / sum(p.episodes for p in ended)
+    if late:
+        return late[-1].fitness
+    return candidate.fitness
+
+
 # (candidate, steps its previous slice reached or None, steps to reach) -> the candidate, trained or failed
 TrainSlice = Callable[[Candidate, "int | None", int], Candidate]
 
@@ -89,14 +116,16 @@ def successive_halving(
     higher_is_better: bool = True,
     workers: int = 1,
     record: Callable[[Candidate], None] = lambda candidate: None,
+    score: Callable[[Candidate], float | None] = rung_score,
 ) -> list[Candidate]:
     """Run `rungs` over `candidates`; return them in the same order, each as it ended.
 
     Those that reached the last rung are "trained" with the whole budget;
     those stopped at a rung are "trained" too, with that rung's training and
     `stopped_at` set to its steps (and `record`ed as soon as they are
-    stopped); those whose training failed are "training_failed". Slices of a
-    rung run `workers` at a time; rungs one after the other.
+    stopped); those whose training failed are "training_failed". A rung keeps
+    the best by `score`. Slices of a rung run `workers` at a time; rungs one
+    after the other.
     """
     ended: dict[str, Candidate] = {}
     alive = list(candidates)
@@ -112,15 +141,16 @@ def successive_halving(
             ended.update((c.id, c) for c in ranked)
             break
         keep = rungs[number + 1].candidates
-        kept = set(survivors([c.fitness for c in ranked], keep, higher_is_better))
+        scores = [score(c) for c in ranked]
+        kept = set(survivors(scores, keep, higher_is_better))
         alive = [c for i, c in enumerate(ranked) if i in kept]
         for index, candidate in enumerate(ranked):
             if index not in kept:
                 stopped = replace(
                     candidate,
                     stopped_at=rung.steps,
-                    message=f"stopped by successive halving after {rung.steps} steps: its task score "
-                            f"{_shown(candidate.fitness)} was not among the best {keep} of {len(ranked)}",
+                    message=f"stopped by successive halving after {rung.steps} steps: its training episodes' "
+                            f"task score {_shown(scores[index])} was not among the best {keep} of {len(ranked)}",
                 )  # fmt: skip
                 record(stopped)
                 ended[candidate.id] = stopped

@@ -174,8 +174,13 @@ def build_model(config: TrainingConfig, env, seed: int):
 
 
 def _curve_callback(reward_env, config: TrainingConfig, channel, curve_path: Path,
-                    previous: TrainingResult | None = None):  # fmt: skip
-    """`previous`: the slices before this one, whose points are written to `curve_path` first."""
+                    previous: TrainingResult | None = None, until: int | None = None):  # fmt: skip
+    """`previous`: the slices before this one, whose points are written to `curve_path` first.
+
+    A slice that ends before the whole budget (`until`) ends with a point of
+    its own, so that its last episodes are in its curve (successive halving
+    ranks a rung by them) and not lost with its worker.
+    """
     earlier = previous.curve if previous is not None else ()
     start_step = previous.steps if previous is not None else 0
     from stable_baselines3.common.callbacks import BaseCallback
@@ -188,6 +193,8 @@ def _curve_callback(reward_env, config: TrainingConfig, channel, curve_path: Pat
             self.points: list[CurvePoint] = list(earlier)
             self.checkpoints = [config.steps * (k + 1) // config.curve_points for k in range(config.curve_points)]
             self.checkpoints = [c for c in self.checkpoints if c > start_step]  # earlier slices recorded those
+            if until is not None and until < config.steps:
+                self.checkpoints = sorted({c for c in self.checkpoints if c < until} | {until})
             self.started = self.last_report = time.monotonic()
             self.wall_offset = previous.wall_seconds if previous is not None else 0.0
             self.last_point_step = start_step
@@ -311,7 +318,7 @@ def run_training_job(payload: dict[str, Any], output_dir: Path, channel) -> dict
         else:
             env = VecNormalize(reward_env, gamma=0.99)
     model = build_model(config, env, config.seed) if start is None else _continued_model(config, env, start, seed)
-    callback = _curve_callback(reward_env, config, channel, output_dir / "curve.jsonl", previous)
+    callback = _curve_callback(reward_env, config, channel, output_dir / "curve.jsonl", previous, until)
     model.set_logger(Logger(folder=None, output_formats=[]))  # else SB3 leaves an empty folder in /tmp per training
     started = time.monotonic()
     model.learn(total_timesteps=max(0, until - model.num_timesteps), callback=callback,

@@ -8,8 +8,8 @@ run, with the same seed, budget and number of parallel workers:
            (`autoreward.training.train`, as the design loop does without --halving);
 - halving: successive halving (`autoreward.halving`, as the loop does with
            --halving): every candidate trained to B / eta^R, the best 1/eta
-           (by held-out task score) continued to the next rung, until the last
-           one reaches B.
+           (by `rung_score`: the task score of the slice's training episodes)
+           continued to the next rung, until the last one reaches B.
 
 Both ways run in jailed workers through the library's own code paths. The
 script prints each candidate's held-out task score both ways, the total env
@@ -36,7 +36,7 @@ from pathlib import Path
 
 from dataclass_args import parse_dataclass  # bench/, first on sys.path when a script runs
 
-from autoreward.halving import planned_steps, schedule, successive_halving, train_slice
+from autoreward.halving import planned_steps, rung_score, schedule, successive_halving, train_slice
 from autoreward.jail import SETTING_VARIABLE, Jail
 from autoreward.records import Attempt, Candidate
 from autoreward.tasks import find_task
@@ -121,9 +121,10 @@ def main() -> None:
         # 2. Successive halving: the same candidates, seed and budget.
         def sliced(candidate: Candidate, start: int | None, until: int) -> Candidate:
             training = train_slice(task, config, root / "halving" / candidate.id, candidate.code, start, until, jail=jail)
+            trained = replace(candidate, status="trained", training=training)
             print(f"  halving  {candidate.id} {names[candidate.index]:>12}: {training.steps} steps, "
-                  f"task score {training.evaluation.fitness_mean:.3f}", flush=True)
-            return replace(candidate, status="trained", training=training)
+                  f"task score {training.evaluation.fitness_mean:.3f}, rung score {rung_score(trained):.3f}", flush=True)
+            return trained
 
         started = time.monotonic()
         halved = successive_halving(candidates, rungs, sliced, higher, args.workers)

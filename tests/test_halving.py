@@ -9,7 +9,16 @@ from dataclasses import replace
 import pytest
 
 from autoreward.errors import WorkerError
-from autoreward.halving import Rung, planned_steps, schedule, slice_folder, successive_halving, survivors, train_slice
+from autoreward.halving import (
+    Rung,
+    planned_steps,
+    rung_score,
+    schedule,
+    slice_folder,
+    successive_halving,
+    survivors,
+    train_slice,
+)
 from autoreward.records import Attempt, Candidate, RoundResult, from_dict, read_json, to_dict
 from autoreward.training import EVALUATION_SEED_BASE, TrainingConfig
 
@@ -106,6 +115,34 @@ def test_weak_candidates_are_stopped_with_their_step_and_only_survivors_train_on
                                             + [("r1c1", 100, 200), ("r1c2", 100, 200), ("r1c2", 200, 400)], key=str)  # fmt: skip
 
 
+def _trained(index: int, held_out: float, curve: list[tuple[int, int, float | None, bool]], steps: int = 100):
+    """A trained candidate whose curve points are (step, episodes, fitness, partial)."""
+    from autoreward.records import CurvePoint, Evaluation, TrainingResult
+
+    points = tuple(CurvePoint(step, 1.0, 1.0, 0.0, {}, episodes, None, fitness, partial)
+                   for step, episodes, fitness, partial in curve)  # fmt: skip
+    evaluation = Evaluation(episodes=(), fitness_mean=held_out, fitness_std=0.0, length_mean=1.0, success_rate=None)
+    return replace(_candidate(index), status="trained",
+                   training=TrainingResult("t", "program", "ppo", steps, 0, 1, points, evaluation, 1.0, 1.0))  # fmt: skip
+
+
+def test_a_rung_ranks_by_the_training_episodes_late_in_the_slice_not_the_held_out_score():
+    # The held-out scores (deterministic policies standing still) say c0; the training episodes say c1.
+    c0 = _trained(0, 0.003, [(25, 10, 0.9, False), (50, 10, 0.1, False), (100, 10, 0.1, False)])
+    c1 = _trained(1, 0.001, [(25, 10, 0.0, False), (75, 30, 0.4, False), (100, 10, 0.2, False)])
+    assert rung_score(c0) == pytest.approx(0.1)  # the early 0.9 is before the slice's second half
+    assert rung_score(c1) == pytest.approx((0.4 * 30 + 0.2 * 10) / 40)  # weighted by episodes
+    # No episode ended late: the last score of running episodes; no curve score at all: the held-out one.
+    assert rung_score(_trained(2, 0.5, [(60, 0, 0.3, True), (100, 0, 0.7, True)])) == 0.7
+    assert rung_score(_trained(3, 0.5, [(100, 0, None, False)])) == 0.5
+    assert rung_score(replace(c0, status="training_failed", training=None)) is None
+
+    ended = successive_halving([c0, c1], schedule(2, 200), lambda c, start, until: {0: c0, 1: c1}[c.index]
+                               if until == 100 else replace(c, training=replace(c.training, steps=until)))  # fmt: skip
+    assert [c.stopped_at for c in ended] == [100, None]
+    assert "training episodes' task score 0.1 was not among the best 1 of 2" in ended[0].message
+
+
 def test_a_lower_is_better_score_keeps_the_lowest():
     candidates = [_candidate(i) for i in range(2)]
     scores = {("r1c0", 50): 3.0, ("r1c1", 50): 1.0, ("r1c1", 100): 0.5}
@@ -154,6 +191,15 @@ def test_a_slice_continued_to_the_budget_has_the_total_steps_and_one_cumulative_
     # Read first: a finished slice is not trained again.
     again = train_slice(cheetah, SLICED, tmp_path, code, 512, 1024, jail=jail, on_start=lambda: started.append("again"))
     assert again == whole and started == [512, 1024]
+
+
+def test_a_slice_that_ends_between_curve_points_ends_with_a_point_of_its_own(cheetah, tmp_path, jail):
+    code = human_reward(cheetah)
+    first = train_slice(cheetah, SLICED, tmp_path, code, None, 384, jail=jail)
+    # Points every 256 steps; the slice's last 128 steps are a window of their own, kept for the rung's ranking.
+    assert [p.step for p in first.curve] == [256, 384] and first.curve[-1].fitness is not None
+    whole = train_slice(cheetah, SLICED, tmp_path, code, 384, 1024, jail=jail)
+    assert [p.step for p in whole.curve] == [256, 384, 512, 768, 1024]
 
 
 def test_a_failed_slice_is_recorded_and_not_retried(cheetah, tmp_path, jail):
