@@ -8,6 +8,8 @@ budget and seed as the run they are compared with, and cached on disk.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Callable
 from .errors import TaskError
 from .executor import WorkerExecutor
 from .jail import Jail
-from .records import Baselines, Task, TrainingResult, read_json, write_json
+from .records import Baselines, Task, TrainingResult, read_json, to_dict, write_json
 from .runs import baseline_dir
 from .training import TrainingConfig, finished_training, train
 
@@ -32,7 +34,8 @@ def load_or_train_baselines(
     """The cached baselines for this task and budget, training whichever are missing."""
     if task.fitness is None:
         raise TaskError(f"task {task.id} has no fitness, so it has no sparse baseline and no normalized score")
-    folder = baseline_dir(runs_dir, task.id, config.algo, config.steps, config.seed, config.n_envs)
+    fingerprint = baseline_fingerprint(task, config)
+    folder = baseline_dir(runs_dir, task.id, config.algo, config.steps, config.seed, config.n_envs, fingerprint)
     summary = folder / "baselines.json"
     if summary.exists():
         return read_json(summary, Baselines)
@@ -53,6 +56,33 @@ def load_or_train_baselines(
     )
     write_json(summary, baselines)
     return baselines
+
+
+def baseline_fingerprint(task: Task, config: TrainingConfig) -> str:
+    """A digest of what the baselines depend on beyond the folder's readable name.
+
+    The task's definition (environment, fitness, threshold, episode limit,
+    extras, and the human reward's code, not its path) and the training
+    settings that change what is learned or scored (the simulator among them).
+    An edited task file or another simulator gets baselines of its own.
+    """
+    human_code = Path(task.human_reward).read_text() if task.human_reward else None
+    definition = {
+        "env_id": task.env_id,
+        "env_kwargs": task.env_kwargs,
+        "fitness": to_dict(task.fitness),
+        "success_threshold": task.success_threshold,
+        "max_episode_steps": task.max_episode_steps,
+        "extras": task.extras,
+        "human_reward": human_code,
+        "training": {k: v for k, v in to_dict(config).items() if k not in NOT_IN_FINGERPRINT},
+    }
+    return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:10]
+
+
+# Settings that do not change what a baseline learns or how it is scored: the source is set per baseline,
+# the limits only end a training that fails, and a video is only a picture of the first held-out episode.
+NOT_IN_FINGERPRINT = ("reward_source", "wall_seconds", "memory_bytes", "video")
 
 
 def _trained(task: Task, config: TrainingConfig, folder: Path, code, on_progress, jail, executor) -> TrainingResult:

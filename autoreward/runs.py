@@ -4,8 +4,9 @@ A training run is `runs/<task>__train__s<seed>__<time>/` holding `config.json`,
 the reward program as `reward.py`, its `check.json`, the worker's folder
 `training/` (`curve.jsonl`, `training.json`, `policy.zip`, `worker.log`) and
 `result.json`. Baselines are cached under `runs/baselines/`, one folder per
-task, algorithm, budget and seed, so every later run with the same budget
-reuses them.
+task, algorithm, budget and seed (and a digest of the task's definition and
+the rest of the training settings), so every later run with the same budget
+reuses them, and none after the task file changed.
 """
 
 from __future__ import annotations
@@ -27,5 +28,6 @@ def new_run_dir(root: Path, task_id: str, kind: str, seed: int) -> Path:
     return path
 
 
-def baseline_dir(root: Path, task_id: str, algo: str, steps: int, seed: int, n_envs: int) -> Path:
-    return Path(root) / "baselines" / f"{task_id}__{algo}__{steps}steps__{n_envs}envs__s{seed}"
+def baseline_dir(root: Path, task_id: str, algo: str, steps: int, seed: int, n_envs: int, fingerprint: str) -> Path:
+    """`fingerprint`: a digest of everything else the baselines depend on (baselines.baseline_fingerprint)."""
+    return Path(root) / "baselines" / f"{task_id}__{algo}__{steps}steps__{n_envs}envs__s{seed}__{fingerprint}"

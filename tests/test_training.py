@@ -66,6 +66,26 @@ def test_baselines_are_trained_once_and_give_a_normalized_score(hopper, tmp_path
     assert score.score == pytest.approx(float(np.sign(human - sparse)))
 
 
+def test_baselines_are_cached_per_task_definition_and_simulator(hopper, tmp_path):
+    from dataclasses import replace
+
+    from autoreward.baselines import baseline_fingerprint
+
+    edited = tmp_path / "human.py"
+    edited.write_text(human_reward(hopper).replace("1.0", "2.0"))
+    same = baseline_fingerprint(hopper, TINY)
+    assert baseline_fingerprint(replace(hopper, source="elsewhere.toml"), replace(TINY, video=False)) == same
+    assert same == baseline_fingerprint(hopper, replace(TINY, wall_seconds=5.0, memory_bytes=None))
+    others = {
+        baseline_fingerprint(replace(hopper, human_reward=str(edited)), TINY),  # the human reward's code
+        baseline_fingerprint(replace(hopper, fitness=replace(hopper.fitness, reduce="last")), TINY),
+        baseline_fingerprint(replace(hopper, max_episode_steps=500), TINY),
+        baseline_fingerprint(hopper, replace(TINY, simulator="batched")),
+        baseline_fingerprint(hopper, replace(TINY, eval_episodes=3)),
+    }
+    assert same not in others and len(others) == 5
+
+
 @pytest.mark.slow
 def test_sac_trains_too(hopper, tmp_path):
     config = TrainingConfig(algo="sac", steps=600, n_envs=1, eval_episodes=1, curve_points=10)
