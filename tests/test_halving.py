@@ -254,3 +254,46 @@ def test_a_run_with_halving_records_stopped_candidates_and_the_steps_it_saved(tm
     report = (run / "export" / "reward_report.md").read_text()
     assert "stopped early at 256 steps" in report and "Successive halving saved 256 training steps" in report
     assert "successive halving of 2 candidates" in " ".join(output.split())
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_run_killed_mid_rung_resumes_without_training_a_finished_slice_again(tmp_path):
+    import os
+    import signal
+    import time
+
+    from .chat_server import ChatServer
+    from .llm_persona import persona
+    from .test_loop import SHORT_TASK, _candidates, _cli, _run_to_end, _the_run
+
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "cheetah_back_short.toml").write_text(SHORT_TASK)
+    flags = ["run", "cheetah_back_short", "--tasks-dir", "tasks", "--rounds", "1", "--candidates", "2",
+             "--repairs", "1", "--final-seeds", "1", "--workers", "1", "--halving"]  # fmt: skip
+    with ChatServer(responder=persona) as server:
+        process = _cli(flags, server.url, tmp_path, start_new_session=True)
+        deadline = time.monotonic() + 400
+        # Killed as soon as the first slice of rung 0 has finished: one worker, so the second is under way.
+        while not list(tmp_path.glob("runs/*/round_1/*/training_256/training.json")):
+            assert process.poll() is None and time.monotonic() < deadline, "the run ended before the kill"
+            time.sleep(0.2)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        run = _the_run(tmp_path)
+        (finished_before,) = [p.parent.parent.name for p in run.glob("round_1/*/training_256/training.json")]
+        _run_to_end(["run", "--resume", str(run.relative_to(tmp_path))], server.url, tmp_path)
+
+    candidates = _candidates(run)
+    assert {c.status for c in candidates.values()} == {"trained"}
+    assert sorted(c.stopped_at for c in candidates.values() if c.stopped_at) == [256]
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines() if line.endswith("}")]
+    started = [(e["candidate"], e.get("until")) for e in events if e["event"] == "training started"]
+    finished = [(e["candidate"], e.get("until")) for e in events if e["event"] == "training finished"]
+    assert len(finished) == len(set(finished))  # none ran to its end twice
+    assert started.count((finished_before, 256)) == 1  # the slice done before the kill was read, not run again
+    # (Its "training finished" may be missing: the kill can land between the worker's last write and the log's.)
+    slices = sorted(p.parent.relative_to(run).as_posix() for p in run.glob("round_1/*/training*/training.json"))
+    kept = next(c.id for c in candidates.values() if c.stopped_at is None)
+    assert slices == sorted(["round_1/r1c0/training_256", "round_1/r1c1/training_256", f"round_1/{kept}/training"])
+    assert (run / "final" / "final.json").exists()
