@@ -22,7 +22,7 @@ from markupsafe import Markup
 
 from .plots import Plot, line_plot
 from .records import RunFacts, TrainingResult
-from .report import chosen_by, gather_run, outcome
+from .report import PREFERENCE_SOURCES, chosen_by, gather_run, outcome, preference_sentence
 from .resources import PACKAGE_DIR
 from .run_store import RunStore
 
@@ -61,6 +61,8 @@ def html_report(facts: RunFacts, destination: Path) -> str:
         members=lambda number: [c for c in facts.candidates if c.round == number],
         outcome=outcome,
         chosen_by=chosen_by(facts.config.loop.feedback),
+        preference_sources=PREFERENCE_SOURCES,
+        preference_sentence=preference_sentence,
         video=video,
         plots=curve_plots,
         generated=time.strftime("%Y-%m-%d %H:%M:%S"),

@@ -596,3 +596,7 @@ class RunFacts:
     llm: LLMTotals
     # Each trained candidate's training folder (where its video.mp4 is), relative to the run folder.
     training_folders: dict[str, str] = field(default_factory=dict)
+    preferences: tuple[Preference, ...] = ()  # the rounds' recorded preferences (feedback other than fitness)
+
+    def preference(self, round_number: int) -> Preference | None:
+        return next((p for p in self.preferences if p.round == round_number), None)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from .records import Candidate, FinalResult, FinalTraining, LLMTotals, RoundResult, RunFacts
+from .records import Candidate, FinalResult, FinalTraining, LLMTotals, Preference, RoundResult, RunFacts
 from .run_store import RunStore
 from .halving import slice_folder
 from .training import finished_training
@@ -35,6 +35,7 @@ def gather_run(store: RunStore) -> RunFacts:
         final_trainings=_final_trainings(store, final, candidates, folders),
         llm=LLMTotals(**store.llm_totals()),
         training_folders=folders,
+        preferences=tuple(p for p in (store.load_preference(n) for n in range(1, config.loop.rounds + 1)) if p),
     )
 
 
@@ -99,10 +100,29 @@ def markdown_report(facts: RunFacts) -> str:
         lines += ["", "## Result", "", *_final_lines(final, config.loop.feedback)]
     for result in rounds:
         lines += ["", f"## Round {result.round}", "", *_round_lines(result, candidates)]
+        preference = facts.preference(result.round)
+        if preference is not None:
+            lines += ["", f"**Preference** ({PREFERENCE_SOURCES[preference.source]}): {preference_sentence(preference)}"]
     failures = _failure_modes(rounds)
     if failures:
         lines += ["", "## Failure modes seen", "", *failures]
     return "\n".join(lines) + "\n"
+
+
+PREFERENCE_SOURCES = {"human": "a person", "llm": "an LLM judge", "synthetic": "synthetic, from the task score"}
+
+
+def preference_sentence(preference: Preference) -> str:
+    """A round's preference in one line: the best, the worst, the pairwise choices, the comment."""
+    parts = [f"best {preference.best_id}"]
+    if preference.worst_id:
+        parts.append(f"worst {preference.worst_id}")
+    if preference.pairs:
+        parts.append("chose " + ", ".join(f"{a} over {b}" for a, b in preference.pairs))
+    if preference.candidate_ids:
+        parts.append(f"of {', '.join(preference.candidate_ids)}")
+    sentence = "; ".join(parts) + "."
+    return sentence + (f' Comment: "{preference.comment}"' if preference.comment else "")
 
 
 def chosen_by(feedback: str) -> str:

@@ -123,4 +123,20 @@ def test_llm_preferences_on_a_task_with_no_fitness(tmp_path):
     assert not (run / "round_2" / "preference.json").exists()  # nothing trained in round 2: nothing to judge
     final = read_json(run / "final" / "final.json")
     assert final["candidate_id"] == "r1c1" and final["fitness_mean"] is None
-    assert "chosen by an LLM judge's preferences" in (run / "export" / "reward_report.md").read_text()
+    report = (run / "export" / "reward_report.md").read_text()
+    assert "chosen by an LLM judge's preferences" in report
+    # Both reports show the round's preference, as recorded.
+    shown = "best r1c1; worst r1c0; of r1c0, r1c1."
+    assert f"**Preference** (an LLM judge): {shown}" in report and preference.comment in report
+    page = (run / "report.html").read_text()
+    assert f"<strong>Preference</strong> (an LLM judge): {shown}" in page and preference.comment in page
+
+
+def test_a_preference_reads_as_one_sentence():
+    from autoreward.report import preference_sentence
+
+    assert preference_sentence(Preference(round=1, best_id="r1c2")) == "best r1c2."
+    full = Preference(round=2, best_id="r2c0", worst_id="r1c1", pairs=(("r2c0", "r1c1"), ("r2c1", "r1c1")),
+                      comment="r1c1 falls over", source="human", candidate_ids=("r1c1", "r2c0", "r2c1"))  # fmt: skip
+    assert preference_sentence(full) == ('best r2c0; worst r1c1; chose r2c0 over r1c1, r2c1 over r1c1; '
+                                         'of r1c1, r2c0, r2c1. Comment: "r1c1 falls over"')  # fmt: skip
