@@ -22,6 +22,7 @@ Usage:
     python bench/early_stopping.py                     # 6 candidates, B = 65 536 steps, eta 2, 2 workers
     python bench/early_stopping.py --steps 32768       # a quicker run
     python bench/early_stopping.py --eta 3 --workers 4
+    python bench/early_stopping.py --out runs/es      # keeps the trainings; run again, the full ones are read back
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from autoreward.halving import planned_steps, rung_score, schedule, successive_h
 from autoreward.jail import SETTING_VARIABLE, Jail
 from autoreward.records import Attempt, Candidate
 from autoreward.tasks import find_task
-from autoreward.training import TrainingConfig, train
+from autoreward.training import TrainingConfig, finished_training, train
 
 SPEED = "(next_state.joints.rootx.qpos - state.joints.rootx.qpos) / state.dt"
 EFFORT = "np.sum(np.square(action), axis=1)"
@@ -78,7 +79,8 @@ class Args:
     n_envs: int = field(default=4, metadata={"help": "environments per training"})
     eval_episodes: int = field(default=3, metadata={"help": "held-out episodes scoring each slice and each full training"})
     seed: int = field(default=0, metadata={"help": "seed of every training, the same both ways"})
-    out: str = field(default="", metadata={"help": "folder for the trainings (default: a temporary one, removed)"})
+    out: str = field(default="", metadata={"help": "folder for the trainings, kept (default: a temporary one, removed); "
+                                                   "full trainings already finished there are read, not re-run"})
 
 
 def parse_args() -> Args:
@@ -106,11 +108,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="autoreward-early-stopping-") as scratch:
         root = Path(args.out or scratch)
 
-        # 1. Full: every candidate to the whole budget.
+        # 1. Full: every candidate to the whole budget (a training already finished in --out is read, not re-run).
+        reused = []
+
         def full(candidate: Candidate) -> Candidate:
-            training = train(task, config, root / "full" / candidate.id, candidate.code, jail=jail)
+            folder = root / "full" / candidate.id
+            training = finished_training(folder) if args.out else None
+            if training is not None and training.steps == args.steps and training.seed == args.seed:
+                reused.append(candidate.id)
+            else:
+                training = train(task, config, folder, candidate.code, jail=jail)
             print(f"  full     {candidate.id} {names[candidate.index]:>12}: {training.steps} steps, "
-                  f"task score {training.evaluation.fitness_mean:.3f}", flush=True)
+                  f"task score {training.evaluation.fitness_mean:.3f}, training episodes late "
+                  f"{rung_score(replace(candidate, training=training)):.3f}"
+                  + (" (read from --out)" if candidate.id in reused else ""), flush=True)
             return replace(candidate, status="trained", training=training)
 
         started = time.monotonic()
@@ -145,13 +156,19 @@ def main() -> None:
         print(f"| {candidate.id} | {names[candidate.index]} | {candidate.fitness:.3f} | {rank} | "
               f"{halving_one.fitness:.3f} | {stopped} |")
     print()
-    print(f"env steps, full:    {full_steps}  (wall {full_wall:.0f} s)")
+    print(f"env steps, full:    {full_steps}  (wall {full_wall:.0f} s"
+          + (f"; {len(reused)} trainings read from --out, not timed)" if reused else ")"))
     print(f"env steps, halving: {halving_steps}  (wall {halving_wall:.0f} s)")
     print(f"ratio full / halving: {full_steps / halving_steps:.2f}x steps, {full_wall / halving_wall:.2f}x wall time")
     same = full_best.id == halving_best.id
     print(f"best, full: {full_best.id} ({names[full_best.index]}, {full_best.fitness:.3f}); "
           f"best, halving: {halving_best.id} ({names[halving_best.index]}, {halving_best.fitness:.3f}): "
           + ("SAME PICK" if same else "DIFFERENT PICK"))
+    # The price of a different pick: how much worse, trained fully, the candidate halving kept is than the best.
+    kept_fully = next(c for c in full_done if c.id == halving_best.id)
+    gap = sign * (full_best.fitness - kept_fully.fitness)
+    print(f"halving's pick trained fully: {kept_fully.fitness:.3f}, {gap:.3f} below the best "
+          f"({gap / max(abs(full_best.fitness), 1e-9):.1%})")
     verdict = same and full_steps >= 2 * halving_steps
     print("MEETS (same pick, at least 2x fewer steps)" if verdict else "DOES NOT MEET (same pick and at least 2x fewer steps)")
 
