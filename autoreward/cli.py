@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import sys
 from contextlib import contextmanager
@@ -169,6 +170,19 @@ SimulatorOption = typer.Option(
 )  # fmt: skip
 
 
+DeviceOption = typer.Option(
+    "cpu", "--device",
+    help="Where policies learn and, with --simulator warp, where the worlds are stepped: cpu, or cuda (cuda:N) "
+         "for a GPU. Use many environments there (--envs 1024 or more).",
+)  # fmt: skip
+
+
+def _device_option(device: str) -> str:
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+        raise AutorewardError(f"--device must be cpu, cuda or cuda:N, got {device!r}")
+    return device
+
+
 def _simulator_option(simulator: str) -> str:
     if simulator not in SIMULATORS:
         raise AutorewardError(f"--simulator must be gymnasium, batched or warp, got {simulator!r}")
@@ -176,11 +190,12 @@ def _simulator_option(simulator: str) -> str:
 
 
 def _training_options(chosen: Task, algo, steps, seed, envs, eval_episodes, simulator: str = "gymnasium",
-                      videos: bool = True):  # fmt: skip
+                      videos: bool = True, device: str = "cpu"):  # fmt: skip
     from .training import TrainingConfig
 
     budget = _budget_options(chosen.budget, algo, steps, envs, eval_episodes)
-    return TrainingConfig.from_budget(budget, seed=seed, simulator=_simulator_option(simulator), video=videos)
+    return TrainingConfig.from_budget(budget, seed=seed, simulator=_simulator_option(simulator), video=videos,
+                                      device=_device_option(device))  # fmt: skip
 
 
 @app.command()
@@ -193,6 +208,7 @@ def train(
     envs: Optional[int] = typer.Option(None, "--envs", help="Environments stepped together."),
     eval_episodes: Optional[int] = typer.Option(None, "--eval-episodes", help="Held-out episodes to score on."),
     simulator: str = SimulatorOption,
+    device: str = DeviceOption,
     baselines: bool = typer.Option(False, "--baselines/--no-baselines",
                                    help="Also train (or reuse) the human and sparse baselines and report the "
                                         "human-normalized score."),
@@ -211,7 +227,7 @@ def train(
     with _clear_errors():
         chosen = _resolve_task(task, tasks_dir)
         code = _read_reward(reward)
-        config = _training_options(chosen, algo, steps, seed, envs, eval_episodes, simulator, videos)
+        config = _training_options(chosen, algo, steps, seed, envs, eval_episodes, simulator, videos, device)
         runner = _executor(executor, address)
         run = new_run_dir(runs_dir, chosen.id, "train", seed)
         (run / "reward.py").write_text(code)

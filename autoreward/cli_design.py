@@ -15,8 +15,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from .cli import (
-    AddressOption, ExecutorOption, RunsDirOption, SimulatorOption, TasksDirOption, _budget_options, _clear_errors,
-    _executor, _jail, _progress_bars, _resolve_task, _simulator_option, app, console, errors,
+    AddressOption, DeviceOption, ExecutorOption, RunsDirOption, SimulatorOption, TasksDirOption, _budget_options,
+    _clear_errors, _device_option, _executor, _jail, _progress_bars, _resolve_task, _simulator_option, app, console,
+    errors,
 )
 from .errors import AutorewardError
 from .records import Budget, FinalResult, LLMSettings, LoopConfig, Task
@@ -67,6 +68,7 @@ def run(
     eval_episodes: Optional[int] = typer.Option(None, "--eval-episodes"),
     algo: Optional[str] = typer.Option(None, "--algo", help="ppo or sac (default: the task's)."),
     simulator: str = SimulatorOption,
+    device: str = DeviceOption,
     final_seeds: int = typer.Option(3, "--final-seeds", min=1, help="Seeds the best reward is re-trained on."),
     final_steps: Optional[int] = typer.Option(None, "--final-steps", help="Steps of each final training."),
     workers: int = typer.Option(0, "--workers", min=0,
@@ -128,6 +130,7 @@ def run(
             ray_address=address,
             model=settings.model if settings.backend == "openai" else "", temperature=temperature, budget=budget, seed=seed,
             simulator=_simulator_option(simulator),
+            device=_device_option(device),
             videos=videos,
         )  # fmt: skip
         _design(None, chosen, loop, runs_dir, prompts_dir, settings, page_url, runner=runner)

@@ -64,6 +64,11 @@ class JailUnavailableError(AutorewardError):
     """The jail was required (AUTOREWARD_JAIL=require) but bubblewrap does not work here."""
 
 
+def gpu_devices() -> tuple[str, ...]:
+    """The NVIDIA device nodes of this machine (/dev/nvidia0, /dev/nvidiactl, /dev/nvidia-uvm, ...): what CUDA opens."""
+    return tuple(sorted(str(p) for p in Path("/dev").glob("nvidia*") if not p.is_dir()))
+
+
 def python_paths() -> tuple[str, ...]:
     """What a worker's Python needs to see: its prefixes, the autoreward package and its shipped tasks.
 
@@ -95,6 +100,7 @@ class Jail:
     reason: str = ""
     read_only: tuple[str, ...] = ()
     memory_folder_bytes: int = MEMORY_FOLDER_BYTES
+    devices: tuple[str, ...] = ()  # device nodes of this machine a worker may use (a GPU's), beside /dev's basics
 
     @property
     def active(self) -> bool:
@@ -156,6 +162,11 @@ class Jail:
             return self
         return replace(self, read_only=_outermost([*self.read_only, *extra]))
 
+    def with_devices(self, paths) -> "Jail":
+        """This jail, also letting a worker open the device nodes `paths` (those that exist), e.g. a GPU's."""
+        found = tuple(sorted({os.path.abspath(p) for p in paths if os.path.exists(p)} | set(self.devices)))
+        return replace(self, devices=found)
+
     def wrap(self, argv: list[str], output_dir: Path) -> list[str]:
         """The command line that runs `argv` jailed, able to write only `output_dir` (unchanged if no jail)."""
         if self.bwrap is None:
@@ -174,6 +185,9 @@ class Jail:
         for path in self.read_only:
             command += ["--ro-bind", path, path]
         command += ["--bind", output, output]
-        command += ["--dev", "/dev", "--size", size, "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]
+        command += ["--dev", "/dev", "--size", size, "--tmpfs", "/dev/shm"]
+        for path in self.devices:
+            command += ["--dev-bind", path, path]
+        command += ["--remount-ro", "/dev"]
         command += ["--proc", "/proc", "--remount-ro", "/", "--chdir", output, "--"]
         return command + list(argv)

@@ -212,8 +212,7 @@ class DesignLoop:
             return candidate
         folder = self.store.candidate_dir(candidate.id, candidate.round) / "training"
         shutil.rmtree(folder, ignore_errors=True)  # what an interrupted training left behind
-        config = TrainingConfig.from_budget(self.loop.budget, seed=self.loop.seed, simulator=self.loop.simulator,
-                                            video=self.loop.videos)
+        config = self._training_config()
         on_progress = lambda data: self.progress.training(candidate.id, data)  # noqa: E731
         self.store.log_event("training started", candidate=candidate.id)
         try:
@@ -228,6 +227,12 @@ class DesignLoop:
         if trained.training is not None and trained.training.video_error:
             self.progress.note(f"{candidate.id}: no video: {trained.training.video_error}")
         return trained
+
+    def _training_config(self, seed: int | None = None, steps: int | None = None) -> TrainingConfig:
+        """How a training of this run trains: the run's budget, simulator, device and videos; its seed by default."""
+        return TrainingConfig.from_budget(self.loop.budget, seed=self.loop.seed if seed is None else seed, steps=steps,
+                                          simulator=self.loop.simulator, device=self.loop.device,
+                                          video=self.loop.videos)  # fmt: skip
 
     def _halving(self) -> bool:
         return self.loop.halving and self.task.fitness is not None  # a judged task has no score to rank rungs by
@@ -247,7 +252,7 @@ class DesignLoop:
 
     def _slice(self, candidate: Candidate, start: int | None, until: int) -> Candidate:
         folder = self.store.candidate_dir(candidate.id, candidate.round)
-        config = TrainingConfig.from_budget(self.loop.budget, seed=self.loop.seed, video=self.loop.videos)
+        config = self._training_config()
         on_progress = lambda data: self.progress.training(candidate.id, data)  # noqa: E731
         started = []  # stays empty when the slice is read from its folder
 
@@ -338,8 +343,7 @@ class DesignLoop:
         self.progress.note(f"final: re-training {best.id} on seeds {seeds} and scoring it against the baselines")
 
         def one_seed(seed: int):
-            config = TrainingConfig.from_budget(self.loop.budget, seed=seed, steps=steps, simulator=self.loop.simulator,
-                                                video=self.loop.videos)
+            config = self._training_config(seed=seed, steps=steps)
             training = self._final_training(best, config)
             if self.task.fitness is None:
                 return training, None  # no fitness, so no sparse baseline and no normalized score
@@ -382,8 +386,7 @@ class DesignLoop:
         )
 
     def _final_training(self, best: Candidate, config: TrainingConfig) -> TrainingResult:
-        round_config = TrainingConfig.from_budget(self.loop.budget, seed=self.loop.seed, simulator=self.loop.simulator,
-                                                  video=self.loop.videos)
+        round_config = self._training_config()
         if config == round_config and best.training is not None:
             return best.training  # this seed and budget is the round's own training
         folder = self.store.final_dir() / f"seed_{config.seed}"

@@ -380,6 +380,7 @@ class LoopConfig:
     # preference between the round's policies from a person, from the fitness unseen (synthetic), or an LLM.
     feedback: FeedbackSource = "fitness"
     simulator: Simulator = "gymnasium"  # where every training of the run is simulated
+    device: str = "cpu"  # where its policies learn and Warp's worlds run: "cpu" or "cuda[:N]" (TrainingConfig.device)
     videos: bool = True  # each training renders its policy's first held-out episode to video.mp4
 
 

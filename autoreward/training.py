@@ -31,7 +31,7 @@ import numpy as np
 
 from .errors import WorkerError
 from .executor import LocalExecutor, WorkerExecutor
-from .jail import Jail
+from .jail import Jail, gpu_devices
 from .records import (
     Budget,
     CurvePoint,
@@ -77,6 +77,10 @@ class TrainingConfig:
     # Where training environments are simulated (see vec_env.make_vec_env). Held-out evaluation is always
     # on gymnasium's environments, so scores compare across simulators.
     simulator: Simulator = "gymnasium"
+    # Where the policy learns and, with the warp simulator, where its worlds are stepped: "cpu" or "cuda[:N]".
+    # On a GPU the worker sees the machine's /dev/nvidia* devices (jail.gpu_devices) and has no RLIMIT_AS,
+    # since CUDA maps far more address space than it uses.
+    device: str = "cpu"
     video: bool = True  # render the first held-out episode to video.mp4 (autoreward.video)
 
     @classmethod
@@ -118,8 +122,12 @@ def train(
         _copy_checkpoint(Path(resume_from), Path(output_dir) / START_FOLDER)
     payload = {"task": to_dict(task), "config": to_dict(config), "code": code, "until": until,
                "resume": resume_from is not None}  # fmt: skip
-    limits = WorkerLimits(wall_seconds=config.wall_seconds, idle_seconds=300.0, memory_bytes=config.memory_bytes)
+    on_gpu = config.device.startswith("cuda")
+    limits = WorkerLimits(wall_seconds=config.wall_seconds, idle_seconds=300.0,
+                          memory_bytes=None if on_gpu else config.memory_bytes)  # fmt: skip
     jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task))
+    if on_gpu:
+        jail = jail.with_devices(gpu_devices())
     outcome = (executor or LocalExecutor()).run("train", payload, output_dir, limits, on_progress, jail)
     if outcome.status != "ok":
         raise WorkerError(f"training failed: {outcome.message}\n{outcome.log_tail[-1500:]}".rstrip())
@@ -159,7 +167,9 @@ def build_model(config: TrainingConfig, env, seed: int):
 
     if config.algo == "ppo":
         n_steps, batch_size = _ppo_sizes(config.steps, config.n_envs)
-        return PPO("MlpPolicy", env, n_steps=n_steps, batch_size=batch_size, seed=seed, device="cpu", verbose=0)
+        if config.device != "cpu":  # a GPU learns from a few large minibatches (8 a rollout), not many of 64
+            batch_size = max(batch_size, n_steps * config.n_envs // 8)
+        return PPO("MlpPolicy", env, n_steps=n_steps, batch_size=batch_size, seed=seed, device=config.device, verbose=0)
     if config.algo == "sac":
         return SAC(
             "MlpPolicy",
@@ -167,7 +177,7 @@ def build_model(config: TrainingConfig, env, seed: int):
             learning_starts=min(10_000, max(100, config.steps // 10)),
             buffer_size=min(1_000_000, max(10_000, config.steps)),
             seed=seed,
-            device="cpu",
+            device=config.device,
             verbose=0,
         )
     raise ValueError(f"unknown algorithm {config.algo!r}: use 'ppo' or 'sac'")
@@ -303,6 +313,9 @@ def run_training_job(payload: dict[str, Any], output_dir: Path, channel) -> dict
     torch.set_num_threads(1)
     task = from_dict(Task, payload["task"])
     config = from_dict(TrainingConfig, payload["config"])
+    if config.device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"--device {config.device}: no CUDA device is visible to the training worker "
+                           f"(devices passed in: {', '.join(gpu_devices()) or 'none found under /dev'})")  # fmt: skip
     until = int(payload.get("until") or config.steps)
     start = output_dir / START_FOLDER if payload.get("resume") else None
     previous = read_json(start / "training.json", TrainingResult) if start is not None else None
@@ -310,7 +323,8 @@ def run_training_job(payload: dict[str, Any], output_dir: Path, channel) -> dict
 
     # A continued slice steps its environments from other seeds than the first did (never the held-out ones).
     seed = config.seed if previous is None else (config.seed + previous.steps) % (EVALUATION_SEED_BASE - config.n_envs)
-    reward_env = make_vec_env(task, config.n_envs, seed, config.reward_source, reward_function, simulator=config.simulator)
+    reward_env = make_vec_env(task, config.n_envs, seed, config.reward_source, reward_function,
+                              simulator=config.simulator, device=config.device)  # fmt: skip
     env = reward_env
     if config.normalize and config.algo == "ppo":
         if start is not None and (start / "vecnormalize.pkl").exists():
@@ -368,7 +382,7 @@ def _continued_model(config: TrainingConfig, env, start: Path, seed: int):
     from stable_baselines3 import PPO, SAC
 
     algorithm = {"ppo": PPO, "sac": SAC}[config.algo]
-    model = algorithm.load(start / "policy.zip", env=env, device="cpu")
+    model = algorithm.load(start / "policy.zip", env=env, device=config.device)
     model.set_random_seed(seed)
     if config.algo == "sac" and (start / "replay_buffer.pkl").exists():
         model.load_replay_buffer(start / "replay_buffer.pkl")

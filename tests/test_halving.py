@@ -236,7 +236,7 @@ def test_a_run_with_halving_records_stopped_candidates_and_the_steps_it_saved(tm
     (tmp_path / "tasks").mkdir()
     (tmp_path / "tasks" / "cheetah_back_short.toml").write_text(SHORT_TASK)
     flags = ["run", "cheetah_back_short", "--tasks-dir", "tasks", "--rounds", "1", "--candidates", "2",
-             "--repairs", "1", "--final-seeds", "1", "--workers", "2", "--halving"]  # fmt: skip
+             "--repairs", "1", "--final-seeds", "1", "--workers", "2", "--halving", "--simulator", "batched"]  # fmt: skip
     with ChatServer(responder=persona) as server:
         output = _run_to_end(flags, server.url, tmp_path)
     run = _the_run(tmp_path)
@@ -248,6 +248,8 @@ def test_a_run_with_halving_records_stopped_candidates_and_the_steps_it_saved(tm
     assert (run / "round_1" / stopped.id / "training_256" / "training.json").exists()
     assert not (run / "round_1" / stopped.id / "training").exists()
     assert (run / "round_1" / kept.id / "training" / "training.json").exists()
+    for job in run.glob("round_1/*/training*/job.json"):  # every slice on the run's simulator
+        assert json.loads(job.read_text())["payload"]["config"]["simulator"] == "batched", job
     round_one = read_json(run / "round_1" / "round.json", RoundResult)
     assert round_one.best_id == kept.id and round_one.halving_steps_saved == 256
     assert round_one.steps_trained == 512 + 256 and round_one.steps_saved == 0

@@ -64,6 +64,22 @@ def test_the_jail_hides_your_home_your_project_and_secret_system_files(active_ja
     assert FAKE_KEY not in json.dumps(found)
 
 
+def test_a_device_passed_to_the_jail_can_be_opened_and_no_other(active_jail, tmp_path):
+    # The stand-in for a GPU's /dev/nvidia* nodes: a character device of this machine that bwrap's /dev lacks.
+    spare = [d for d in ("/dev/fuse", "/dev/kvm", "/dev/loop-control", "/dev/kmsg") if Path(d).is_char_device()]
+    if not spare:
+        pytest.skip("this machine has none of the spare character devices this test opens")
+    passed, withheld = spare[0], spare[1:]
+    code = attempts({path: f"import os; os.close(os.open({path!r}, os.O_RDONLY))" for path in spare})
+    code += f"import os\nresult['is a device'] = os.path.exists({passed!r}) and not os.path.isdir({passed!r})\n"
+    outcome = probe(code, tmp_path, active_jail.with_devices([passed, "/dev/no-such-device"]))
+    assert outcome.status == "ok", outcome.message + outcome.log_tail
+    assert outcome.result["is a device"] is True
+    assert outcome.result[passed] in ("ok", "PermissionError")  # there and a device; root may still be refused by it
+    assert all(outcome.result[path] == "FileNotFoundError" for path in withheld)
+    assert active_jail.with_devices(["/dev/no-such-device"]).devices == ()
+
+
 def test_the_jail_lets_a_worker_write_only_its_output_folder(active_jail, tmp_path):
     output, outside = tmp_path / "output", tmp_path / "outside"
     outside.mkdir()

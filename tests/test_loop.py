@@ -347,6 +347,7 @@ def persona_code(scale: float) -> str:
         (["run", "half_cheetah_backward", "--steps", "0"], "--steps must be at least 1"),
         (["run", "half_cheetah_backward", "--feedback", "votes"], "--feedback must be fitness, human, synthetic or llm"),
         (["run", "half_cheetah_backward", "--simulator", "bogus"], "--simulator must be gymnasium, batched or warp"),
+        (["run", "half_cheetah_backward", "--device", "gpu"], "--device must be cpu, cuda or cuda:N"),
         (["run", "--env", "Hopper-v5", "hop in place", "--feedback", "synthetic"], "has none; use --feedback human or llm"),
         (["run", "half_cheetah_backward", "--halving", "--halving-eta", "1"], "--halving-eta"),
     ],

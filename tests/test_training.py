@@ -122,3 +122,13 @@ def test_a_training_leaves_no_log_folder_in_the_temporary_directory(hopper, tmp_
     train(hopper, TrainingConfig(steps=256, n_envs=1, eval_episodes=1, video=False), tmp_path, human_reward(hopper),
           jail=Jail(bwrap=None, reason="this test looks at the machine's own /tmp"))  # fmt: skip
     assert set(Path("/tmp").glob("SB3-*")) == before
+
+
+def test_training_on_a_gpu_where_there_is_none_says_so(hopper, tmp_path, jail):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    config = TrainingConfig(steps=256, n_envs=1, eval_episodes=1, video=False, device="cuda")
+    with pytest.raises(WorkerError, match="--device cuda: no CUDA device is visible to the training worker"):
+        train(hopper, config, tmp_path, human_reward(hopper), jail=jail)
