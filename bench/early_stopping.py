@@ -18,11 +18,18 @@ ratio, the wall time of each, and whether both pick the same best candidate
 (the full way's best is the top score; the halving way's is the top score
 among candidates that reached B, as in the loop).
 
+With --seeds, both ways run on each seed. Full training's best is then the
+best mean over the seeds: candidates whose scores differ by less than the
+seed-to-seed spread swap places from one seed to the next, so one seed's pick
+among them is a coin toss for any method (bench/README.md has the figures).
+Halving must pick that best on every seed.
+
 Usage:
     python bench/early_stopping.py                     # 6 candidates, B = 65 536 steps, eta 2, 2 workers
     python bench/early_stopping.py --steps 32768       # a quicker run
     python bench/early_stopping.py --eta 3 --workers 4
     python bench/early_stopping.py --out runs/es      # keeps the trainings; run again, the full ones are read back
+    python bench/early_stopping.py --steps 196608 --seeds 0,1,2   # the figures in bench/README.md
 """
 
 from __future__ import annotations
@@ -78,7 +85,9 @@ class Args:
     workers: int = field(default=2, metadata={"help": "trainings at once, both ways"})
     n_envs: int = field(default=4, metadata={"help": "environments per training"})
     eval_episodes: int = field(default=3, metadata={"help": "held-out episodes scoring each slice and each full training"})
-    seed: int = field(default=0, metadata={"help": "seed of every training, the same both ways"})
+    seed: int = field(default=0, metadata={"help": "seed of every training, the same both ways (without --seeds)"})
+    seeds: str = field(default="", metadata={"help": "comma-separated seeds: both ways on each; full training's best "
+                                                     "is then the best mean over them, and halving must pick it on every seed"})
     out: str = field(default="", metadata={"help": "folder for the trainings, kept (default: a temporary one, removed); "
                                                    "full trainings already finished there are read, not re-run"})
 
@@ -90,8 +99,9 @@ def parse_args() -> Args:
 def main() -> None:
     args = parse_args()
     task = find_task(args.task)
-    config = TrainingConfig.from_budget(task.budget, steps=args.steps, n_envs=args.n_envs,
-                                        eval_episodes=args.eval_episodes, seed=args.seed)  # fmt: skip
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [args.seed]
+    base = TrainingConfig.from_budget(task.budget, steps=args.steps, n_envs=args.n_envs,
+                                      eval_episodes=args.eval_episodes)  # fmt: skip
     jail = Jail.from_setting(os.environ.get(SETTING_VARIABLE))
     names = list(POOL)
     candidates = [Candidate(id=f"c{i}", round=1, index=i, status="ready", attempts=(Attempt(0, POOL[name]),))
@@ -99,78 +109,90 @@ def main() -> None:
     rungs = schedule(len(candidates), args.steps, args.eta)
     higher = task.fitness.higher_is_better
     sign = 1.0 if higher else -1.0
-    print(f"task {task.id}: {len(candidates)} candidates, budget B = {args.steps} steps each, {config.algo.upper()} "
-          f"with {args.n_envs} envs, seed {args.seed}, {args.workers} workers, eta {args.eta}")
+    print(f"task {task.id}: {len(candidates)} candidates, budget B = {args.steps} steps each, {base.algo.upper()} "
+          f"with {args.n_envs} envs, seeds {seeds}, {args.workers} workers, eta {args.eta}")
     print("halving schedule: " + ", ".join(f"{r.candidates} to {r.steps}" for r in rungs)
           + f" steps ({planned_steps(rungs)} planned, against {len(candidates) * args.steps} for full training)")
     print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, jail {'on' if jail.active else 'off'}")
 
+    reused: list[str] = []
+    full: dict[int, list[Candidate]] = {}
+    halved: dict[int, list[Candidate]] = {}
+    walls = {"full": 0.0, "halving": 0.0}
     with tempfile.TemporaryDirectory(prefix="autoreward-early-stopping-") as scratch:
         root = Path(args.out or scratch)
+        for seed in seeds:
+            config = replace(base, seed=seed)
 
-        # 1. Full: every candidate to the whole budget (a training already finished in --out is read, not re-run).
-        reused = []
+            # 1. Full: every candidate to the whole budget (one already finished in --out is read, not re-run).
+            def trained_fully(candidate: Candidate) -> Candidate:
+                folder = root / "full" / f"seed_{seed}" / candidate.id
+                training = finished_training(folder) if args.out else None
+                if training is not None and training.steps == args.steps and training.seed == seed:
+                    reused.append(f"{seed}/{candidate.id}")
+                else:
+                    training = train(task, config, folder, candidate.code, jail=jail)
+                print(f"  seed {seed} full     {candidate.id} {names[candidate.index]:>12}: task score "
+                      f"{training.evaluation.fitness_mean:.3f}, training episodes late "
+                      f"{rung_score(replace(candidate, training=training)):.3f}"
+                      + (" (read from --out)" if f"{seed}/{candidate.id}" in reused else ""), flush=True)
+                return replace(candidate, status="trained", training=training)
 
-        def full(candidate: Candidate) -> Candidate:
-            folder = root / "full" / candidate.id
-            training = finished_training(folder) if args.out else None
-            if training is not None and training.steps == args.steps and training.seed == args.seed:
-                reused.append(candidate.id)
-            else:
-                training = train(task, config, folder, candidate.code, jail=jail)
-            print(f"  full     {candidate.id} {names[candidate.index]:>12}: {training.steps} steps, "
-                  f"task score {training.evaluation.fitness_mean:.3f}, training episodes late "
-                  f"{rung_score(replace(candidate, training=training)):.3f}"
-                  + (" (read from --out)" if candidate.id in reused else ""), flush=True)
-            return replace(candidate, status="trained", training=training)
+            started = time.monotonic()
+            with ThreadPoolExecutor(max_workers=args.workers) as pool:
+                full[seed] = list(pool.map(trained_fully, candidates))
+            walls["full"] += time.monotonic() - started
 
-        started = time.monotonic()
-        with ThreadPoolExecutor(max_workers=args.workers) as pool:
-            full_done = list(pool.map(full, candidates))
-        full_wall = time.monotonic() - started
+            # 2. Successive halving: the same candidates, seed and budget.
+            def sliced(candidate: Candidate, start: int | None, until: int) -> Candidate:
+                folder = root / "halving" / f"seed_{seed}" / candidate.id
+                training = train_slice(task, config, folder, candidate.code, start, until, jail=jail)
+                trained = replace(candidate, status="trained", training=training)
+                print(f"  seed {seed} halving  {candidate.id} {names[candidate.index]:>12}: {training.steps} steps, "
+                      f"task score {training.evaluation.fitness_mean:.3f}, rung score {rung_score(trained):.3f}",
+                      flush=True)  # fmt: skip
+                return trained
 
-        # 2. Successive halving: the same candidates, seed and budget.
-        def sliced(candidate: Candidate, start: int | None, until: int) -> Candidate:
-            training = train_slice(task, config, root / "halving" / candidate.id, candidate.code, start, until, jail=jail)
-            trained = replace(candidate, status="trained", training=training)
-            print(f"  halving  {candidate.id} {names[candidate.index]:>12}: {training.steps} steps, "
-                  f"task score {training.evaluation.fitness_mean:.3f}, rung score {rung_score(trained):.3f}", flush=True)
-            return trained
+            started = time.monotonic()
+            halved[seed] = successive_halving(candidates, rungs, sliced, higher, args.workers)
+            walls["halving"] += time.monotonic() - started
 
-        started = time.monotonic()
-        halved = successive_halving(candidates, rungs, sliced, higher, args.workers)
-        halving_wall = time.monotonic() - started
-
-    full_steps = sum(c.training.steps for c in full_done)
-    halving_steps = sum(c.training.steps for c in halved)
-    full_best = max(full_done, key=lambda c: (sign * c.fitness, -c.index))
-    halving_best = max((c for c in halved if c.stopped_at is None), key=lambda c: (sign * c.fitness, -c.index))
-    full_rank = sorted(full_done, key=lambda c: (-sign * c.fitness, c.index))
+    # Full training's best: the best mean task score over the seeds (one seed's pick can be its noise).
+    means = {c.id: sum(full[s][c.index].fitness for s in seeds) / len(seeds) for c in candidates}
+    ranked = sorted(candidates, key=lambda c: (-sign * means[c.id], c.index))
+    full_best = ranked[0]
+    picks = {s: max((c for c in halved[s] if c.stopped_at is None), key=lambda c: (sign * c.fitness, -c.index))
+             for s in seeds}  # fmt: skip
+    one_seed_picks = {s: max(full[s], key=lambda c: (sign * c.fitness, -c.index)) for s in seeds}
 
     print()
-    print("| candidate | reward | full: task score | rank | halving: task score | stopped at |")
-    print("|---|---|---:|---:|---:|---:|")
-    for candidate, halving_one in zip(full_done, halved):
-        rank = full_rank.index(candidate) + 1
-        stopped = "-" if halving_one.stopped_at is None else str(halving_one.stopped_at)
-        print(f"| {candidate.id} | {names[candidate.index]} | {candidate.fitness:.3f} | {rank} | "
-              f"{halving_one.fitness:.3f} | {stopped} |")
+    print("| candidate | reward | " + " | ".join(f"full, seed {s}" for s in seeds) + " | full, mean | rank | "
+          + " | ".join(f"halving, seed {s}: stopped at" for s in seeds) + " |")
+    print("|---|---|" + "---:|" * (2 * len(seeds) + 2))
+    for candidate in candidates:
+        scores = " | ".join(f"{full[s][candidate.index].fitness:.3f}" for s in seeds)
+        stops = " | ".join(str(halved[s][candidate.index].stopped_at or "-") for s in seeds)
+        print(f"| {candidate.id} | {names[candidate.index]} | {scores} | {means[candidate.id]:.3f} | "
+              f"{ranked.index(candidate) + 1} | {stops} |")
     print()
-    print(f"env steps, full:    {full_steps}  (wall {full_wall:.0f} s"
+    full_steps = sum(c.training.steps for s in seeds for c in full[s])
+    halving_steps = sum(c.training.steps for s in seeds for c in halved[s])
+    print(f"env steps, full:    {full_steps}  (wall {walls['full']:.0f} s"
           + (f"; {len(reused)} trainings read from --out, not timed)" if reused else ")"))
-    print(f"env steps, halving: {halving_steps}  (wall {halving_wall:.0f} s)")
-    print(f"ratio full / halving: {full_steps / halving_steps:.2f}x steps, {full_wall / halving_wall:.2f}x wall time")
-    same = full_best.id == halving_best.id
-    print(f"best, full: {full_best.id} ({names[full_best.index]}, {full_best.fitness:.3f}); "
-          f"best, halving: {halving_best.id} ({names[halving_best.index]}, {halving_best.fitness:.3f}): "
-          + ("SAME PICK" if same else "DIFFERENT PICK"))
-    # The price of a different pick: how much worse, trained fully, the candidate halving kept is than the best.
-    kept_fully = next(c for c in full_done if c.id == halving_best.id)
-    gap = sign * (full_best.fitness - kept_fully.fitness)
-    print(f"halving's pick trained fully: {kept_fully.fitness:.3f}, {gap:.3f} below the best "
-          f"({gap / max(abs(full_best.fitness), 1e-9):.1%})")
+    print(f"env steps, halving: {halving_steps}  (wall {walls['halving']:.0f} s)")
+    print(f"ratio full / halving: {full_steps / halving_steps:.2f}x steps")
+    print(f"full training's best (mean over seeds {seeds}): {full_best.id} ({names[full_best.index]}, "
+          f"{means[full_best.id]:.3f})")
+    print("full training's pick on one seed: " + ", ".join(f"seed {s} {c.id}" for s, c in one_seed_picks.items()))
+    same = all(picks[s].id == full_best.id for s in seeds)
+    for s in seeds:
+        gap = sign * (means[full_best.id] - means[picks[s].id])
+        print(f"halving's pick, seed {s}: {picks[s].id} ({names[picks[s].index]}): "
+              + ("SAME PICK" if picks[s].id == full_best.id else
+                 f"DIFFERENT PICK, its mean trained fully {means[picks[s].id]:.3f}, {gap:.3f} below the best"))
     verdict = same and full_steps >= 2 * halving_steps
-    print("MEETS (same pick, at least 2x fewer steps)" if verdict else "DOES NOT MEET (same pick and at least 2x fewer steps)")
+    print("MEETS (same pick on every seed, at least 2x fewer steps)" if verdict
+          else "DOES NOT MEET (same pick on every seed and at least 2x fewer steps)")  # fmt: skip
 
 
 if __name__ == "__main__":
