@@ -34,13 +34,13 @@ def load_or_train_baselines(
     """The cached baselines for this task and budget, training whichever are missing."""
     if task.fitness is None:
         raise TaskError(f"task {task.id} has no fitness, so it has no sparse baseline and no normalized score")
-    fingerprint = baseline_fingerprint(task, config)
+    code = Path(task.human_reward).read_text() if task.human_reward else None
+    fingerprint = baseline_fingerprint(task, config, code)
     folder = baseline_dir(runs_dir, task.id, config.algo, config.steps, config.seed, config.n_envs, fingerprint)
     summary = folder / "baselines.json"
     if summary.exists():
         return read_json(summary, Baselines)
 
-    code = Path(task.human_reward).read_text() if task.human_reward else None
     human_config = replace(config, reward_source="program" if code else "native")
     human = _trained(task, human_config, folder / "human", code, _tagged(on_progress, "human"), jail, executor)
     sparse = _trained(task, replace(config, reward_source="sparse"), folder / "sparse", None,
@@ -58,15 +58,20 @@ def load_or_train_baselines(
     return baselines
 
 
-def baseline_fingerprint(task: Task, config: TrainingConfig) -> str:
+# Settings that do not change what a baseline learns or how it is scored: the source is set per baseline,
+# the limits only end a training that fails, and a video is only a picture of the first held-out episode.
+NOT_IN_FINGERPRINT = ("reward_source", "wall_seconds", "memory_bytes", "video")
+
+
+def baseline_fingerprint(task: Task, config: TrainingConfig, human_code: str | None) -> str:
     """A digest of what the baselines depend on beyond the folder's readable name.
 
     The task's definition (environment, fitness, threshold, episode limit,
-    extras, and the human reward's code, not its path) and the training
-    settings that change what is learned or scored (the simulator among them).
-    An edited task file or another simulator gets baselines of its own.
+    extras, and `human_code`, the human reward's code, not its path) and the
+    training settings that change what is learned or scored (the simulator
+    among them). An edited task file or another simulator gets baselines of
+    its own.
     """
-    human_code = Path(task.human_reward).read_text() if task.human_reward else None
     definition = {
         "env_id": task.env_id,
         "env_kwargs": task.env_kwargs,
@@ -78,11 +83,6 @@ def baseline_fingerprint(task: Task, config: TrainingConfig) -> str:
         "training": {k: v for k, v in to_dict(config).items() if k not in NOT_IN_FINGERPRINT},
     }
     return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:10]
-
-
-# Settings that do not change what a baseline learns or how it is scored: the source is set per baseline,
-# the limits only end a training that fails, and a video is only a picture of the first held-out episode.
-NOT_IN_FINGERPRINT = ("reward_source", "wall_seconds", "memory_bytes", "video")
 
 
 def _trained(task: Task, config: TrainingConfig, folder: Path, code, on_progress, jail, executor) -> TrainingResult:

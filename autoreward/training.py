@@ -83,6 +83,10 @@ class TrainingConfig:
     device: str = "cpu"
     video: bool = True  # render the first held-out episode to video.mp4 (autoreward.video)
 
+    @property
+    def on_gpu(self) -> bool:
+        return self.device.startswith("cuda")
+
     @classmethod
     def from_budget(cls, budget: Budget, **overrides: Any) -> "TrainingConfig":
         base = cls(
@@ -122,11 +126,10 @@ def train(
         _copy_checkpoint(Path(resume_from), Path(output_dir) / START_FOLDER)
     payload = {"task": to_dict(task), "config": to_dict(config), "code": code, "until": until,
                "resume": resume_from is not None}  # fmt: skip
-    on_gpu = config.device.startswith("cuda")
     limits = WorkerLimits(wall_seconds=config.wall_seconds, idle_seconds=300.0,
-                          memory_bytes=None if on_gpu else config.memory_bytes)  # fmt: skip
+                          memory_bytes=None if config.on_gpu else config.memory_bytes)  # fmt: skip
     jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task))
-    if on_gpu:
+    if config.on_gpu:
         jail = jail.with_devices(gpu_devices())
     outcome = (executor or LocalExecutor()).run("train", payload, output_dir, limits, on_progress, jail)
     if outcome.status != "ok":
@@ -167,7 +170,7 @@ def build_model(config: TrainingConfig, env, seed: int):
 
     if config.algo == "ppo":
         n_steps, batch_size = _ppo_sizes(config.steps, config.n_envs)
-        if config.device != "cpu":  # a GPU learns from a few large minibatches (8 a rollout), not many of 64
+        if config.on_gpu:  # a GPU learns from a few large minibatches (8 a rollout), not many of 64
             batch_size = max(batch_size, n_steps * config.n_envs // 8)
         return PPO("MlpPolicy", env, n_steps=n_steps, batch_size=batch_size, seed=seed, device=config.device, verbose=0)
     if config.algo == "sac":
@@ -313,7 +316,7 @@ def run_training_job(payload: dict[str, Any], output_dir: Path, channel) -> dict
     torch.set_num_threads(1)
     task = from_dict(Task, payload["task"])
     config = from_dict(TrainingConfig, payload["config"])
-    if config.device.startswith("cuda") and not torch.cuda.is_available():
+    if config.on_gpu and not torch.cuda.is_available():
         raise RuntimeError(f"--device {config.device}: no CUDA device is visible to the training worker "
                            f"(devices passed in: {', '.join(gpu_devices()) or 'none found under /dev'})")  # fmt: skip
     until = int(payload.get("until") or config.steps)

@@ -69,7 +69,12 @@ def test_baselines_are_trained_once_and_give_a_normalized_score(hopper, tmp_path
 def test_baselines_are_cached_per_task_definition_and_simulator(hopper, tmp_path):
     from dataclasses import replace
 
-    from autoreward.baselines import baseline_fingerprint
+    from pathlib import Path
+
+    from autoreward.baselines import baseline_fingerprint as digest
+
+    def baseline_fingerprint(task, config):  # the human reward's code read from its file, as the cache does
+        return digest(task, config, Path(task.human_reward).read_text())
 
     edited = tmp_path / "human.py"
     edited.write_text(human_reward(hopper).replace("1.0", "2.0"))
