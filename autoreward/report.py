@@ -35,8 +35,16 @@ def gather_run(store: RunStore) -> RunFacts:
         final_trainings=_final_trainings(store, final, candidates, folders),
         llm=LLMTotals(**store.llm_totals()),
         training_folders=folders,
-        preferences=tuple(p for p in (store.load_preference(n) for n in range(1, config.loop.rounds + 1)) if p),
+        preferences=tuple(p for p in (_recorded_preference(store, n) for n in range(1, config.loop.rounds + 1)) if p),
     )
+
+
+def _recorded_preference(store: RunStore, round_number: int):
+    """The round's preference; a file that is not one is not shown (the loop asks again and moves it aside)."""
+    try:
+        return store.load_preference(round_number)
+    except ValueError:
+        return None
 
 
 def _final_trainings(store: RunStore, final, candidates, folders) -> tuple[FinalTraining, ...]:

@@ -84,8 +84,10 @@ def test_a_run_without_results_yet_still_has_a_report(tmp_path):
     loop = LoopConfig(rounds=1, candidates=1, budget=Budget(steps=64))
     config = RunConfig("a_run", task, loop, LLMSettings(base_url="https://example.invalid/v1"), "2026-01-01", "0.1.0")
     store = RunStore.create(tmp_path / "run", config)
+    (store.path / "round_1").mkdir(exist_ok=True)
+    (store.path / "round_1" / "preference.json").write_text('{"best_id": ')  # a person's half-written file
     page = html_report(gather_run(store), store.path)
-    assert "No final result yet" in page and task.description in page
+    assert "No final result yet" in page and task.description in page and "Preference" not in page
     for value in _attributes(page, "src") + _attributes(page, "href"):
         assert not value.startswith(("http:", "https:")), value
 
