@@ -49,18 +49,62 @@ class EnvSemantics:
 
     `observe(arrays, p)` and `healthy(arrays, p)` read the batch's MjData
     arrays and `p`, the environment's parameters (its attributes named in
-    `params`, read from the gymnasium environment); `healthy` is None for an
-    environment that never terminates. `qvel_noise` is how `reset_model`
-    perturbs the velocities ("uniform" or "normal"; positions are always
-    uniform). `fields`: MjData arrays the observation needs beyond the State's.
+    `params`, read from the gymnasium environment, and "body": the model's
+    body ids by name); `healthy` is None for an environment that never
+    terminates. `reset(rng, p)` is its `reset_model` for one environment: the
+    joint positions and velocities it draws from `rng`, in gymnasium's order,
+    around `p["init_qpos"]` and `p["init_qvel"]`. `fields`: MjData arrays the
+    observation needs beyond the State's.
     """
 
     native_reward: str
     observe: Callable[[Arrays, dict], np.ndarray]
     healthy: Callable[[Arrays, dict], np.ndarray] | None
-    qvel_noise: str
+    reset: Callable[[np.random.Generator, dict], tuple[np.ndarray, np.ndarray]]
     params: tuple[str, ...] = ()
     fields: tuple[str, ...] = ()
+
+
+def _noisy_reset(qvel_noise: str) -> Callable[[np.random.Generator, dict], tuple[np.ndarray, np.ndarray]]:
+    """The locomotion environments' reset_model: uniform noise on positions; on velocities, `qvel_noise`."""
+
+    def reset(rng: np.random.Generator, p: dict) -> tuple[np.ndarray, np.ndarray]:
+        noise, init_qpos, init_qvel = p["_reset_noise_scale"], p["init_qpos"], p["init_qvel"]
+        qpos = init_qpos + rng.uniform(low=-noise, high=noise, size=len(init_qpos))
+        if qvel_noise == "normal":
+            return qpos, init_qvel + noise * rng.standard_normal(len(init_qvel))
+        return qpos, init_qvel + rng.uniform(low=-noise, high=noise, size=len(init_qvel))
+
+    return reset
+
+
+def _reacher_reset(rng: np.random.Generator, p: dict) -> tuple[np.ndarray, np.ndarray]:
+    # Reacher.reset_model: the arm's angles jittered, a goal drawn in a disc of radius 0.2 (rejection
+    # sampling, so the number of draws varies), the arm's velocities jittered and the target's zero.
+    qpos = rng.uniform(low=-0.1, high=0.1, size=len(p["init_qpos"])) + p["init_qpos"]
+    while True:
+        goal = rng.uniform(low=-0.2, high=0.2, size=2)
+        if np.linalg.norm(goal) < 0.2:
+            break
+    qpos[-2:] = goal
+    qvel = p["init_qvel"] + rng.uniform(low=-0.005, high=0.005, size=len(p["init_qvel"]))
+    qvel[-2:] = 0
+    return qpos, qvel
+
+
+def _pusher_reset(rng: np.random.Generator, p: dict) -> tuple[np.ndarray, np.ndarray]:
+    # Pusher.reset_model: the arm at its initial pose, the object placed more than 0.17 from the goal
+    # at the origin (rejection sampling), the arm's velocities jittered and the object's and goal's zero.
+    qpos = p["init_qpos"].copy()
+    while True:
+        cylinder = np.concatenate([rng.uniform(low=-0.3, high=0, size=1), rng.uniform(low=-0.2, high=0.2, size=1)])
+        if np.linalg.norm(cylinder) > 0.17:
+            break
+    qpos[-4:-2] = cylinder
+    qpos[-2:] = 0
+    qvel = p["init_qvel"] + rng.uniform(low=-0.005, high=0.005, size=len(p["init_qvel"]))
+    qvel[-4:] = 0
+    return qpos, qvel
 
 
 def _positions(arrays: Arrays, p: dict, skip: int) -> np.ndarray:
@@ -110,6 +154,32 @@ def _double_pendulum_observe(a: Arrays, p: dict) -> np.ndarray:
     )  # fmt: skip
 
 
+def _reacher_observe(a: Arrays, p: dict) -> np.ndarray:
+    angles, bodies = a["qpos"][:, :2], p["body"]
+    to_target = a["xpos"][:, bodies["fingertip"], :2] - a["xpos"][:, bodies["target"], :2]
+    return np.concatenate([np.cos(angles), np.sin(angles), a["qpos"][:, 2:], a["qvel"][:, :2], to_target], axis=1)
+
+
+def _pusher_observe(a: Arrays, p: dict) -> np.ndarray:
+    xpos, bodies = a["xpos"], p["body"]
+    points = [xpos[:, bodies[name]] for name in ("tips_arm", "object", "goal")]
+    return np.concatenate([a["qpos"][:, :7], a["qvel"][:, :7], *points], axis=1)
+
+
+def _humanoid_observe(a: Arrays, p: dict) -> np.ndarray:
+    n = len(a["qpos"])
+    parts = [_positions(a, p, 2), a["qvel"]]
+    for flag, name, first in (
+        ("_include_cinert_in_observation", "cinert", 1),
+        ("_include_cvel_in_observation", "cvel", 1),
+        ("_include_qfrc_actuator_in_observation", "qfrc_actuator", 6),
+        ("_include_cfrc_ext_in_observation", "cfrc_ext", 1),
+    ):
+        if p[flag]:
+            parts.append(a[name][:, first:].reshape(n, -1))
+    return np.concatenate(parts, axis=1)
+
+
 LOCOMOTION = ("_exclude_current_positions_from_observation", "_reset_noise_scale", "_terminate_when_unhealthy")
 
 SEMANTICS: dict[str, EnvSemantics] = {
@@ -117,35 +187,35 @@ SEMANTICS: dict[str, EnvSemantics] = {
         native_reward="half_cheetah_v5.py",
         observe=lambda a, p: np.concatenate([_positions(a, p, 1), a["qvel"]], axis=1),
         healthy=None,
-        qvel_noise="normal",
+        reset=_noisy_reset("normal"),
         params=("_exclude_current_positions_from_observation", "_reset_noise_scale"),
     ),
     "Hopper-v5": EnvSemantics(
         native_reward="hopper_v5.py",
         observe=lambda a, p: np.concatenate([_positions(a, p, 1), np.clip(a["qvel"], -10, 10)], axis=1),
         healthy=_hopper_healthy,
-        qvel_noise="uniform",
+        reset=_noisy_reset("uniform"),
         params=LOCOMOTION + ("_healthy_state_range", "_healthy_z_range", "_healthy_angle_range"),
     ),
     "Walker2d-v5": EnvSemantics(
         native_reward="walker2d_v5.py",
         observe=lambda a, p: np.concatenate([_positions(a, p, 1), np.clip(a["qvel"], -10, 10)], axis=1),
         healthy=_walker_healthy,
-        qvel_noise="uniform",
+        reset=_noisy_reset("uniform"),
         params=LOCOMOTION + ("_healthy_z_range", "_healthy_angle_range"),
     ),
     "Swimmer-v5": EnvSemantics(
         native_reward="swimmer_v5.py",
         observe=lambda a, p: np.concatenate([_positions(a, p, 2), a["qvel"]], axis=1),
         healthy=None,
-        qvel_noise="uniform",
+        reset=_noisy_reset("uniform"),
         params=("_exclude_current_positions_from_observation", "_reset_noise_scale"),
     ),
     "Ant-v5": EnvSemantics(
         native_reward="ant_v5.py",
         observe=_ant_observe,
         healthy=_ant_healthy,
-        qvel_noise="normal",
+        reset=_noisy_reset("normal"),
         params=LOCOMOTION + ("_healthy_z_range", "_include_cfrc_ext_in_observation", "_contact_force_range"),
     ),
     "InvertedDoublePendulum-v5": EnvSemantics(
@@ -153,9 +223,32 @@ SEMANTICS: dict[str, EnvSemantics] = {
         observe=_double_pendulum_observe,
         # Terminated once the tip (site 0) is at or below a height of 1.
         healthy=lambda a, p: a["site_xpos"][:, 0, 2] > 1,
-        qvel_noise="normal",
+        reset=_noisy_reset("normal"),
         params=("_reset_noise_scale",),
         fields=("qfrc_constraint",),
+    ),
+    "Humanoid-v5": EnvSemantics(
+        native_reward="humanoid_v5.py",
+        observe=_humanoid_observe,
+        # Humanoid.is_healthy: the torso's height strictly within the range.
+        healthy=lambda a, p: _between(a["qpos"][:, 2], p["_healthy_z_range"]),
+        reset=_noisy_reset("uniform"),
+        params=LOCOMOTION
+        + ("_healthy_z_range", "_include_cinert_in_observation", "_include_cvel_in_observation",
+           "_include_qfrc_actuator_in_observation", "_include_cfrc_ext_in_observation"),  # fmt: skip
+        fields=("cinert", "qfrc_actuator"),
+    ),
+    "Reacher-v5": EnvSemantics(
+        native_reward="reacher_v5.py",
+        observe=_reacher_observe,
+        healthy=None,
+        reset=_reacher_reset,
+    ),
+    "Pusher-v5": EnvSemantics(
+        native_reward="pusher_v5.py",
+        observe=_pusher_observe,
+        healthy=None,
+        reset=_pusher_reset,
     ),
 }
 
@@ -197,10 +290,13 @@ class BatchedVecEnv(VecEnv):
         self.physics = physics
         self.semantics = semantics
         self.max_episode_steps = max_episode_steps
+        model = base.model
         self._params = {name: getattr(base, name) for name in semantics.params}
-        self._init_qpos = np.array(base.init_qpos)
-        self._init_qvel = np.array(base.init_qvel)
-        self._noise = float(getattr(base, "_reset_noise_scale"))
+        self._params.update(
+            init_qpos=np.array(base.init_qpos),
+            init_qvel=np.array(base.init_qvel),
+            body={model.body(i).name: i for i in range(model.nbody)},
+        )
         self._terminates = semantics.healthy is not None and self._params.get("_terminate_when_unhealthy", True)
         self._native_reward = native_reward
         self._frame_skip = int(base.frame_skip)
@@ -286,17 +382,9 @@ class BatchedVecEnv(VecEnv):
 
     def _reset_rows(self, rows: np.ndarray) -> None:
         """gymnasium's reset_model for `rows`: each draws from its own generator, in gymnasium's order."""
-        nq, nv = len(self._init_qpos), len(self._init_qvel)
-        qpos = np.empty((len(rows), nq))
-        qvel = np.empty((len(rows), nv))
-        noise = self._noise
-        for i, row in enumerate(rows):
-            rng = self._rngs[row]
-            qpos[i] = self._init_qpos + rng.uniform(low=-noise, high=noise, size=nq)
-            if self.semantics.qvel_noise == "normal":
-                qvel[i] = self._init_qvel + noise * rng.standard_normal(nv)
-            else:
-                qvel[i] = self._init_qvel + rng.uniform(low=-noise, high=noise, size=nv)
+        drawn = [self.semantics.reset(self._rngs[row], self._params) for row in rows]
+        qpos = np.array([position for position, _ in drawn])
+        qvel = np.array([velocity for _, velocity in drawn])
         self._steps[rows] = 0
         self.physics.reset(rows, qpos, qvel)
 
