@@ -84,6 +84,10 @@ def run(
                                       "(a preference from the fitness, never shown) or llm (an LLM judge)."),
     page_url: str = typer.Option("http://127.0.0.1:8765", "--page-url",
                                  help="Where `autoreward serve` shows the run, for --feedback human."),
+    preference_timeout: Optional[float] = typer.Option(
+        None, "--preference-timeout", min=1,
+        help="With --feedback human: stop the run, to be resumed, when no preference comes within this many "
+             "seconds (default: wait as long as it takes)."),
     llm: Optional[str] = typer.Option(None, "--llm", help="openai (any compatible server; the default), replay or manual."),
     model: Optional[str] = typer.Option(None, "--model", envvar="AUTOREWARD_MODEL", help="Default: gpt-4o-mini."),
     base_url: Optional[str] = typer.Option(None, "--base-url", envvar="OPENAI_BASE_URL",
@@ -113,7 +117,8 @@ def run(
         given = {k: v for k, v in given.items() if v is not None}
         if resume is not None:  # the run's own LLM settings and executor, except those given again
             where = {k: v for k, v in {"executor": executor, "ray_address": address}.items() if v is not None}
-            _design(resume, None, None, runs_dir, prompts_dir, given, page_url, where)
+            _design(resume, None, None, runs_dir, prompts_dir, given, page_url, where,
+                    preference_timeout=preference_timeout)
             return
         settings = LLMSettings(**given)
         chosen = _task_for_run(task, env, tasks_dir)
@@ -133,7 +138,8 @@ def run(
             device=_device_option(device),
             videos=videos,
         )  # fmt: skip
-        _design(None, chosen, loop, runs_dir, prompts_dir, settings, page_url, runner=runner)
+        _design(None, chosen, loop, runs_dir, prompts_dir, settings, page_url, runner=runner,
+                preference_timeout=preference_timeout)
 
 
 def _task_for_run(task: Optional[str], env: Optional[str], tasks_dir) -> Task:
@@ -150,10 +156,12 @@ def _task_for_run(task: Optional[str], env: Optional[str], tasks_dir) -> Task:
 
 def _design(resume: Optional[Path], task: Optional[Task], loop: Optional[LoopConfig], runs_dir: Path,
             prompts_dir: Optional[Path], settings: LLMSettings | dict, page_url: str = "http://127.0.0.1:8765",
-            where: dict | None = None, runner=None):  # fmt: skip
+            where: dict | None = None, runner=None, preference_timeout: float | None = None):  # fmt: skip
     """Start (or resume) a run, drive it to the end, export its best reward. Returns the run's store.
 
     A resumed run joins the executor its configuration names (a Ray cluster again), unless `where` says otherwise.
+    `preference_timeout` (seconds) is how long a run with human feedback waits for a person before it stops;
+    like `page_url` it belongs to this invocation, not to the run, so a resume may wait differently.
     """
     from dataclasses import replace
 
@@ -179,7 +187,7 @@ def _design(resume: Optional[Path], task: Optional[Task], loop: Optional[LoopCon
     console.print(f"run folder: [bold]{store.path}[/]  (resume with: autoreward run --resume {store.path})")
     with _progress_bars() as bars:
         final = DesignLoop(store, llm, prompts, runs_dir, ConsoleProgress(bars), jail=_jail(), page_url=page_url,
-                           executor=runner).run()  # fmt: skip
+                           preference_timeout=preference_timeout, executor=runner).run()  # fmt: skip
     _write_outputs(store)
     _write_html_report(store)
     _print_final(store, final)

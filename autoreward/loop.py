@@ -67,6 +67,7 @@ class DesignLoop:
     progress: LoopProgress = SilentProgress()
     jail: Jail | None = None  # built once by the caller; None probes bubblewrap on each worker start
     page_url: str = DEFAULT_PAGE_URL  # where a person gives preferences (feedback "human")
+    preference_timeout: float | None = None  # seconds to wait for that person before stopping; None: no limit
     preferences: PreferenceSource | None = None  # None: the one the run's `feedback` names (none for fitness)
     executor: WorkerExecutor | None = None  # where trainings and pre-screens run; None: this machine
 
@@ -76,7 +77,7 @@ class DesignLoop:
         self.loop = self.config.loop
         if self.preferences is None:
             self.preferences = preference_source(self.loop, self.task, self.llm, self.prompts, self.store,
-                                                 self.page_url, self.progress.note)  # fmt: skip
+                                                 self.page_url, self.progress.note, self.preference_timeout)  # fmt: skip
         check = lambda task, code, folder: check_program(task, code, folder, jail=self.jail)  # noqa: E731
         self.designer = CandidateDesigner(self.llm, self.prompts, self.task, self.loop, check)
 

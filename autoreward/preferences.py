@@ -122,6 +122,7 @@ class HumanPreferences:
             if preference is not None:
                 break
             if self.timeout_seconds is not None and time.monotonic() - started > self.timeout_seconds:
+                self.store.set_status(f"stopped: no preference for round {round_number} within {self.timeout_seconds:g} s")
                 raise AutorewardError(f"no preference for round {round_number} came within {self.timeout_seconds:g} s; "
                                       f"give it at {url} and resume the run")  # fmt: skip
             time.sleep(self.poll_seconds)
@@ -145,13 +146,16 @@ class HumanPreferences:
 
 
 def preference_source(config: LoopConfig, task: Task, llm: LLM, prompts: Prompts, store: RunStore,
-                      page_url: str = DEFAULT_PAGE_URL,
-                      announce: Callable[[str], None] = print) -> PreferenceSource | None:  # fmt: skip
-    """The source a run's `feedback` setting names; None for fitness feedback."""
+                      page_url: str = DEFAULT_PAGE_URL, announce: Callable[[str], None] = print,
+                      timeout_seconds: float | None = None) -> PreferenceSource | None:  # fmt: skip
+    """The source a run's `feedback` setting names; None for fitness feedback.
+
+    `timeout_seconds`: how long a person (feedback "human") is waited for; None, as long as it takes.
+    """
     if config.feedback == "synthetic":
         return SyntheticPreferences(task)
     if config.feedback == "llm":
         return LLMPreferences(llm, prompts, task, config)
     if config.feedback == "human":
-        return HumanPreferences(store, page_url, announce=announce)
+        return HumanPreferences(store, page_url, timeout_seconds=timeout_seconds, announce=announce)
     return None

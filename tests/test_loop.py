@@ -22,7 +22,8 @@ import pytest
 from autoreward.design import CandidateDesigner, DesignBrief, parse_critique
 from autoreward.llm import ReplayLLM
 from autoreward.prompts import Prompts
-from autoreward.records import Candidate, LoopConfig, read_json
+from autoreward.records import Candidate, LoopConfig, Preference, read_json
+from autoreward.run_store import RunStore
 from autoreward.tasks import find_task
 
 from .chat_server import ChatServer
@@ -252,6 +253,31 @@ def test_a_run_whose_server_is_down_stops_with_one_sentence_and_can_be_resumed(w
     run = _the_run(workspace)
     assert f"autoreward run --resume {run.relative_to(workspace)}" in output
     assert read_json(run / "config.json")["llm"]["base_url"] == "http://127.0.0.1:9/v1"
+
+
+@pytest.mark.slow  # a one-round run, stopped and resumed: about 45 s
+def test_a_person_who_does_not_answer_in_time_stops_the_run_and_their_later_choice_is_used_on_resume(workspace):
+    flags = ["run", "cheetah_back_short", "--tasks-dir", "tasks", "--rounds", "1", "--candidates", "2", "--repairs",
+             "1", "--final-seeds", "1", "--workers", "2", "--feedback", "human", "--preference-timeout", "1"]  # fmt: skip
+    with ChatServer(responder=persona) as server:
+        process = _cli(flags, server.url, workspace)
+        output, _ = process.communicate(timeout=400)
+        assert process.returncode == 2, output
+        output = " ".join(output.split())  # rich wraps long lines
+        assert "no preference for round 1 came within 1 s" in output and "Traceback" not in output
+        run = _the_run(workspace)
+        assert f"autoreward run --resume {run.relative_to(workspace)}" in output
+        with sqlite3.connect(run / "index.sqlite") as db:
+            assert db.execute("SELECT status FROM run").fetchone() == ("stopped: no preference for round 1 within 1 s",)
+        store = RunStore.open(run)
+        assert not (run / "final").exists()
+        # The person answers later, preferring the candidate the task's score ranks lower.
+        shown = store.load_preference_request(1).candidate_ids
+        chosen = min(shown, key=lambda key: _trained(run)[key])
+        store.save_preference(Preference(round=1, best_id=chosen, candidate_ids=shown))
+        _run_to_end(["run", "--resume", str(run.relative_to(workspace))], server.url, workspace)
+    assert read_json(run / "round_1" / "round.json")["best_so_far_id"] == chosen
+    assert read_json(run / "final" / "final.json")["candidate_id"] == chosen
 
 
 def _wait_for(condition, timeout: float, what: str) -> None:
