@@ -19,7 +19,12 @@ the local executor does here. What travels, all of it plain data:
 Nothing of this process's environment is sent: no runtime environment is
 given to Ray, and the worker's environment is built on the node by
 `sandbox.worker_environment` from the node's own few harmless variables.
-Each task asks Ray for one CPU, as a local worker takes one core.
+Each task asks Ray for one CPU, as a local worker takes one core, and for
+the GPUs its limits name (`WorkerLimits.gpus`: one for a training on
+`--device cuda`); on its node the jail then passes in that node's
+`/dev/nvidia*`, and Ray's CUDA_VISIBLE_DEVICES tells the worker which GPU
+is its own. A job that asks for more GPUs than the cluster has fails at
+once with one sentence (Ray would keep it waiting for ever).
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from ray.exceptions import RayError, RayTaskError
 
 from .errors import AutorewardError
 from .executor import pack_folder, unpack_folder
-from .jail import Jail, JailUnavailableError
+from .jail import Jail, JailUnavailableError, gpu_devices
 from .records import WorkerLimits, WorkerOutcome, from_dict, to_dict
 from .sandbox import ProgressHandler, run_worker
 
@@ -80,12 +85,19 @@ class RayExecutor:
     def run(self, kind: str, payload: dict[str, Any], output_dir: Path, limits: WorkerLimits,
             on_progress: ProgressHandler | None, jail: Jail) -> WorkerOutcome:  # fmt: skip
         output_dir = Path(output_dir).resolve()
+        if limits.gpus:
+            cluster_gpus = ray.cluster_resources().get("GPU", 0)
+            if cluster_gpus < limits.gpus:
+                return WorkerOutcome("error", f"the job asks for {limits.gpus} GPU(s) and the Ray cluster has "
+                                              f"{cluster_gpus:g}: start its nodes on GPU machines (ray start detects "
+                                              "them, or give --num-gpus), or train on --device cpu")  # fmt: skip
         inputs = pack_folder(output_dir) if output_dir.is_dir() else b""
         key = uuid.uuid4().hex if on_progress is not None else None
         request = {"required": jail.active, "read_only": list(jail.read_only),
                    "memory_folder_bytes": jail.memory_folder_bytes}  # fmt: skip
-        reference = self._task.remote(kind, payload, to_dict(limits), request, inputs, _version(),
-                                      self._board if key else None, key)  # fmt: skip
+        task = self._task.options(num_gpus=limits.gpus) if limits.gpus else self._task
+        reference = task.remote(kind, payload, to_dict(limits), request, inputs, _version(),
+                                self._board if key else None, key)  # fmt: skip
         try:
             outcome, packed = self._wait(reference, key, on_progress)
         except BaseException:  # interrupted here: stop the job on the cluster too
@@ -156,6 +168,8 @@ def run_on_node(kind: str, payload: dict[str, Any], limits: dict, jail_request: 
         return to_dict(WorkerOutcome("error", message)), b""
     if jail.active:
         jail = replace(jail, memory_folder_bytes=jail_request["memory_folder_bytes"]).showing(jail_request["read_only"])
+        if limits.get("gpus"):
+            jail = jail.with_devices(gpu_devices())  # this node's GPUs; CUDA_VISIBLE_DEVICES says which is the task's
     on_progress = (lambda data: board.post.remote(key, data)) if key is not None else None
     folder = Path(tempfile.mkdtemp(prefix="autoreward-ray-"))
     try:

@@ -49,7 +49,8 @@ MESSAGE_BYTES = 16 * 1024**2
 # bwrap reports a worker killed by signal N as exit code 128 + N.
 SIGNAL_EXIT_BASE = 128
 # Variables a worker may inherit; everything else (API keys included) is dropped.
-INHERITED_VARIABLES = ("PATH", "LANG", "LC_ALL", "TZ", "MUJOCO_GL", "PYOPENGL_PLATFORM", "DISPLAY")
+# CUDA_VISIBLE_DEVICES: the GPUs a worker may use, as the user (or Ray, for a task given GPUs) chose them.
+INHERITED_VARIABLES = ("PATH", "LANG", "LC_ALL", "TZ", "MUJOCO_GL", "PYOPENGL_PLATFORM", "DISPLAY", "CUDA_VISIBLE_DEVICES")
 LOG_NAME = "worker.log"
 
 ProgressHandler = Callable[[dict[str, Any]], None]

@@ -20,6 +20,7 @@ with the same hyperparameters and curve points as one made whole.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import time
@@ -127,7 +128,7 @@ def train(
     payload = {"task": to_dict(task), "config": to_dict(config), "code": code, "until": until,
                "resume": resume_from is not None}  # fmt: skip
     limits = WorkerLimits(wall_seconds=config.wall_seconds, idle_seconds=300.0,
-                          memory_bytes=None if config.on_gpu else config.memory_bytes)  # fmt: skip
+                          memory_bytes=None if config.on_gpu else config.memory_bytes, gpus=int(config.on_gpu))  # fmt: skip
     jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task))
     if config.on_gpu:
         jail = jail.with_devices(gpu_devices())
@@ -317,8 +318,10 @@ def run_training_job(payload: dict[str, Any], output_dir: Path, channel) -> dict
     task = from_dict(Task, payload["task"])
     config = from_dict(TrainingConfig, payload["config"])
     if config.on_gpu and not torch.cuda.is_available():
+        chosen = os.environ.get("CUDA_VISIBLE_DEVICES")
         raise RuntimeError(f"--device {config.device}: no CUDA device is visible to the training worker "
-                           f"(devices passed in: {', '.join(gpu_devices()) or 'none found under /dev'})")  # fmt: skip
+                           f"(devices passed in: {', '.join(gpu_devices()) or 'none found under /dev'}"
+                           + (f"; CUDA_VISIBLE_DEVICES={chosen}" if chosen is not None else "") + ")")  # fmt: skip
     until = int(payload.get("until") or config.steps)
     start = output_dir / START_FOLDER if payload.get("resume") else None
     previous = read_json(start / "training.json", TrainingResult) if start is not None else None

@@ -10,6 +10,7 @@ as a local one, and that the worker on the Ray side is jailed the same way.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -142,13 +143,17 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def ray_head():
-    """A Ray head on this machine with two CPUs, as `ray start --head` makes one; its address."""
+    """A Ray head on this machine with two CPUs and one GPU, as `ray start --head` makes one; its address.
+
+    The GPU is declared, not real (this machine has none): Ray schedules a task that asks for it and sets
+    its CUDA_VISIBLE_DEVICES, which is what the orchestrator's side of a GPU training can be tested on.
+    """
     ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e '.[ray]')")
     folder = tempfile.mkdtemp(prefix="ar-ray-", dir="/tmp")  # short: Ray's socket paths live under it
     port = _free_port()
     ray_command = Path(sys.executable).with_name("ray")
     command = [str(ray_command), "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1",
-               "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={folder}",
+               "--num-cpus=2", "--num-gpus=1", "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={folder}",
                f"--dashboard-agent-listen-port={_free_port()}",
                "--object-store-memory=100000000"]  # fmt: skip
     environment = dict(os.environ, OPENAI_API_KEY=FAKE_KEY, RAY_USAGE_STATS_ENABLED="0")
@@ -242,6 +247,19 @@ def test_the_worker_on_the_ray_side_is_jailed_like_a_local_one(tmp_path, jail, o
     assert not outside.exists()
     for path in (tmp_path / "ray").rglob("*"):
         assert not path.is_file() or FAKE_KEY.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.slow
+def test_a_gpu_training_on_ray_asks_the_cluster_for_a_gpu_and_its_worker_is_told_which(hopper, tmp_path, jail, on_ray):
+    # Ray gives the task the head's one (declared) GPU: the jailed worker sees CUDA_VISIBLE_DEVICES=0, and then
+    # finds no CUDA there, as this machine has no GPU.
+    on_gpu = dataclasses.replace(TINY, device="cuda")
+    with pytest.raises(WorkerError, match=r"no CUDA device is visible to the training worker .*CUDA_VISIBLE_DEVICES=0\)"):
+        train(hopper, on_gpu, tmp_path / "gpu", human_reward(hopper), None, jail, on_ray)
+    # A job asking for more GPUs than the cluster has is refused at once, not left waiting for ever.
+    outcome = on_ray.run("probe", {"code": "result['ran'] = True"}, tmp_path / "two", dataclasses.replace(LIMITS, gpus=2),
+                         None, jail)  # fmt: skip
+    assert outcome.status == "error" and "asks for 2 GPU(s) and the Ray cluster has 1" in outcome.message
 
 
 @pytest.mark.slow
