@@ -65,8 +65,12 @@ class JailUnavailableError(AutorewardError):
 
 
 def gpu_devices() -> tuple[str, ...]:
-    """The NVIDIA device nodes of this machine (/dev/nvidia0, /dev/nvidiactl, /dev/nvidia-uvm, ...): what CUDA opens."""
-    return tuple(sorted(str(p) for p in Path("/dev").glob("nvidia*") if not p.is_dir()))
+    """The NVIDIA device nodes of this machine (/dev/nvidia0, /dev/nvidiactl, /dev/nvidia-uvm, ...): what CUDA opens.
+
+    /dev/nvidia-caps/* are the capabilities a MIG slice of a GPU is opened with.
+    """
+    found = [*Path("/dev").glob("nvidia*"), *Path("/dev/nvidia-caps").glob("*")]
+    return tuple(sorted(str(p) for p in found if not p.is_dir()))
 
 
 def python_paths() -> tuple[str, ...]:
@@ -161,6 +165,15 @@ class Jail:
         if self.bwrap is None or not extra:
             return self
         return replace(self, read_only=_outermost([*self.read_only, *extra]))
+
+    def with_gpus(self) -> "Jail":
+        """This jail, letting a worker use this machine's NVIDIA GPUs: their device nodes, and /sys read-only.
+
+        CUDA's driver reads /sys as it initialises; without it cuInit fails with CUDA_ERROR_OPERATING_SYSTEM
+        even where the device nodes are there (reported for bwrap; not yet tried on a GPU here). /sys tells a
+        reward program about the machine's hardware, and lets it change nothing.
+        """
+        return self.with_devices(gpu_devices()).showing(["/sys"])
 
     def with_devices(self, paths) -> "Jail":
         """This jail, also letting a worker open the device nodes `paths` (those that exist), e.g. a GPU's."""

@@ -43,7 +43,7 @@ from ray.exceptions import RayError, RayTaskError
 
 from .errors import AutorewardError
 from .executor import pack_folder, unpack_folder
-from .jail import Jail, JailUnavailableError, gpu_devices
+from .jail import Jail, JailUnavailableError
 from .records import WorkerLimits, WorkerOutcome, from_dict, to_dict
 from .sandbox import ProgressHandler, run_worker
 
@@ -169,7 +169,7 @@ def run_on_node(kind: str, payload: dict[str, Any], limits: dict, jail_request: 
     if jail.active:
         jail = replace(jail, memory_folder_bytes=jail_request["memory_folder_bytes"]).showing(jail_request["read_only"])
         if limits.get("gpus"):
-            jail = jail.with_devices(gpu_devices())  # this node's GPUs; CUDA_VISIBLE_DEVICES says which is the task's
+            jail = jail.with_gpus()  # this node's GPUs; CUDA_VISIBLE_DEVICES says which is the task's
     on_progress = (lambda data: board.post.remote(key, data)) if key is not None else None
     folder = Path(tempfile.mkdtemp(prefix="autoreward-ray-"))
     try:

@@ -50,7 +50,9 @@ MESSAGE_BYTES = 16 * 1024**2
 SIGNAL_EXIT_BASE = 128
 # Variables a worker may inherit; everything else (API keys included) is dropped.
 # CUDA_VISIBLE_DEVICES: the GPUs a worker may use, as the user (or Ray, for a task given GPUs) chose them.
-INHERITED_VARIABLES = ("PATH", "LANG", "LC_ALL", "TZ", "MUJOCO_GL", "PYOPENGL_PLATFORM", "DISPLAY", "CUDA_VISIBLE_DEVICES")
+# LD_LIBRARY_PATH: where some machines keep their GPU driver's libraries (/usr/local/nvidia/lib64).
+INHERITED_VARIABLES = ("PATH", "LANG", "LC_ALL", "TZ", "MUJOCO_GL", "PYOPENGL_PLATFORM", "DISPLAY",
+                       "CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH")  # fmt: skip
 LOG_NAME = "worker.log"
 
 ProgressHandler = Callable[[dict[str, Any]], None]

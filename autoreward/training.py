@@ -79,7 +79,7 @@ class TrainingConfig:
     # on gymnasium's environments, so scores compare across simulators.
     simulator: Simulator = "gymnasium"
     # Where the policy learns and, with the warp simulator, where its worlds are stepped: "cpu" or "cuda[:N]".
-    # On a GPU the worker sees the machine's /dev/nvidia* devices (jail.gpu_devices) and has no RLIMIT_AS,
+    # On a GPU the worker sees the machine's /dev/nvidia* devices and /sys (Jail.with_gpus) and has no RLIMIT_AS,
     # since CUDA maps far more address space than it uses.
     device: str = "cpu"
     video: bool = True  # render the first held-out episode to video.mp4 (autoreward.video)
@@ -131,7 +131,7 @@ def train(
                           memory_bytes=None if config.on_gpu else config.memory_bytes, gpus=int(config.on_gpu))  # fmt: skip
     jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task))
     if config.on_gpu:
-        jail = jail.with_devices(gpu_devices())
+        jail = jail.with_gpus()
     outcome = (executor or LocalExecutor()).run("train", payload, output_dir, limits, on_progress, jail)
     if outcome.status != "ok":
         raise WorkerError(f"training failed: {outcome.message}\n{outcome.log_tail[-1500:]}".rstrip())

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from autoreward.errors import AutorewardError
-from autoreward.jail import Jail, JailUnavailableError, JailWarning
+from autoreward.jail import Jail, JailUnavailableError, JailWarning, gpu_devices
 from autoreward.records import WorkerLimits
 from autoreward.resources import PACKAGE_DIR
 from autoreward.sandbox import resource_limits, run_worker
@@ -78,6 +78,17 @@ def test_a_device_passed_to_the_jail_can_be_opened_and_no_other(active_jail, tmp
     assert outcome.result[passed] in ("ok", "PermissionError")  # there and a device; root may still be refused by it
     assert all(outcome.result[path] == "FileNotFoundError" for path in withheld)
     assert active_jail.with_devices(["/dev/no-such-device"]).devices == ()
+
+
+def test_a_gpu_jail_also_shows_sys_read_only_which_a_plain_jail_hides(active_jail, tmp_path):
+    # CUDA's driver reads /sys as it starts. Whatever GPUs this machine has are passed too (none here).
+    code = attempts({"read": "import os; os.listdir('/sys/devices')", "write": "open('/sys/autoreward', 'w')"})
+    plain = probe(code, tmp_path / "plain", active_jail)
+    gpu = probe(code, tmp_path / "gpu", active_jail.with_gpus())
+    assert plain.status == gpu.status == "ok", plain.message + gpu.message
+    assert plain.result["read"] == "FileNotFoundError"
+    assert gpu.result["read"] == "ok" and gpu.result["write"] != "ok"
+    assert active_jail.with_gpus().devices == gpu_devices()
 
 
 def test_the_jail_lets_a_worker_write_only_its_output_folder(active_jail, tmp_path):
