@@ -177,9 +177,12 @@ DeviceOption = typer.Option(
 )  # fmt: skip
 
 
-def _device_option(device: str) -> str:
+def _device_option(device: str, executor: str | None = None) -> str:
     if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
         raise AutorewardError(f"--device must be cpu, cuda or cuda:N, got {device!r}")
+    if executor == "ray" and device.startswith("cuda:"):
+        raise AutorewardError(f"--device {device} names a GPU of one machine; on a Ray cluster give --device cuda, "
+                              "and Ray gives each training a free GPU of some node")  # fmt: skip
     return device
 
 
@@ -190,12 +193,12 @@ def _simulator_option(simulator: str) -> str:
 
 
 def _training_options(chosen: Task, algo, steps, seed, envs, eval_episodes, simulator: str = "gymnasium",
-                      videos: bool = True, device: str = "cpu"):  # fmt: skip
+                      videos: bool = True, device: str = "cpu", executor: str | None = None):  # fmt: skip
     from .training import TrainingConfig
 
     budget = _budget_options(chosen.budget, algo, steps, envs, eval_episodes)
     return TrainingConfig.from_budget(budget, seed=seed, simulator=_simulator_option(simulator), video=videos,
-                                      device=_device_option(device))  # fmt: skip
+                                      device=_device_option(device, executor))  # fmt: skip
 
 
 @app.command()
@@ -227,7 +230,7 @@ def train(
     with _clear_errors():
         chosen = _resolve_task(task, tasks_dir)
         code = _read_reward(reward)
-        config = _training_options(chosen, algo, steps, seed, envs, eval_episodes, simulator, videos, device)
+        config = _training_options(chosen, algo, steps, seed, envs, eval_episodes, simulator, videos, device, executor)
         runner = _executor(executor, address)
         run = new_run_dir(runs_dir, chosen.id, "train", seed)
         (run / "reward.py").write_text(code)

@@ -135,7 +135,7 @@ def run(
             ray_address=address,
             model=settings.model if settings.backend == "openai" else "", temperature=temperature, budget=budget, seed=seed,
             simulator=_simulator_option(simulator),
-            device=_device_option(device),
+            device=_device_option(device, executor),
             videos=videos,
         )  # fmt: skip
         _design(None, chosen, loop, runs_dir, prompts_dir, settings, page_url, runner=runner,

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import importlib
 import io
+import os
 import tarfile
+import threading
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, Sequence
 
 from .errors import AutorewardError
 from .jail import Jail
@@ -40,15 +42,56 @@ class WorkerExecutor(Protocol):
         ...
 
 
+def visible_gpus() -> tuple[str, ...]:
+    """This machine's GPUs a worker may be given, as CUDA_VISIBLE_DEVICES names them.
+
+    CUDA_VISIBLE_DEVICES's own entries where it is set (the user chose), else one per /dev/nvidiaN node.
+    """
+    chosen = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if chosen is not None:
+        return tuple(entry.strip() for entry in chosen.split(",") if entry.strip())
+    numbers = (path.name.removeprefix("nvidia") for path in Path("/dev").glob("nvidia*"))
+    return tuple(sorted((n for n in numbers if n.isdigit()), key=int))
+
+
 class LocalExecutor:
-    """Workers on this machine: `sandbox.run_worker`, as the caller's thread asks."""
+    """Workers on this machine: `sandbox.run_worker`, as the caller's thread asks.
+
+    A job that needs GPUs (`limits.gpus`: a training on `--device cuda`) is given the least busy of
+    `gpus` (default: `visible_gpus()`) through its CUDA_VISIBLE_DEVICES, so that trainings run in
+    parallel spread over a machine's GPUs instead of all landing on the first. One executor is shared
+    by all of a run's trainings for that reason.
+    """
+
+    def __init__(self, gpus: Sequence[str] | None = None):
+        self.gpus = tuple(visible_gpus() if gpus is None else gpus)
+        self._jobs_on = dict.fromkeys(self.gpus, 0)  # GPU -> jobs running on it now
+        self._lock = threading.Lock()
 
     def run(self, kind: str, payload: dict[str, Any], output_dir: Path, limits: WorkerLimits,
             on_progress: ProgressHandler | None, jail: Jail) -> WorkerOutcome:  # fmt: skip
-        return run_worker(kind, payload, output_dir, limits, on_progress, jail)
+        given = self._take(limits.gpus)
+        environment = {"CUDA_VISIBLE_DEVICES": ",".join(given)} if given else None
+        try:
+            return run_worker(kind, payload, output_dir, limits, on_progress, jail, environment)
+        finally:
+            self._give_back(given)
 
     def capacity(self) -> int | None:
         return None
+
+    def _take(self, count: int) -> tuple[str, ...]:
+        """The `count` least busy GPUs (fewer if the machine has fewer; none without GPUs), now counted busy."""
+        with self._lock:
+            given = tuple(sorted(self.gpus, key=lambda gpu: self._jobs_on[gpu])[:count])
+            for gpu in given:
+                self._jobs_on[gpu] += 1
+        return given
+
+    def _give_back(self, given: tuple[str, ...]) -> None:
+        with self._lock:
+            for gpu in given:
+                self._jobs_on[gpu] -= 1
 
 
 def connect_executor(name: str, address: str | None = None) -> WorkerExecutor:

@@ -29,7 +29,7 @@ from .design import CandidateDesigner, DesignBrief
 from .describe import describe_task
 from .prescreen import LabelledEpisode, labelled_episodes, screen
 from .errors import WorkerError
-from .executor import WorkerExecutor
+from .executor import LocalExecutor, WorkerExecutor
 from .halving import schedule, slice_folder, successive_halving, train_slice
 from .jail import Jail
 from .llm import LLM
@@ -75,6 +75,8 @@ class DesignLoop:
         self.config: RunConfig = self.store.config()
         self.task: Task = self.config.task
         self.loop = self.config.loop
+        if self.executor is None:  # one for the whole run: it spreads parallel GPU trainings over the GPUs
+            self.executor = LocalExecutor()
         if self.preferences is None:
             self.preferences = preference_source(self.loop, self.task, self.llm, self.prompts, self.store,
                                                  self.page_url, self.progress.note, self.preference_timeout)  # fmt: skip

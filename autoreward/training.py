@@ -127,8 +127,10 @@ def train(
         _copy_checkpoint(Path(resume_from), Path(output_dir) / START_FOLDER)
     payload = {"task": to_dict(task), "config": to_dict(config), "code": code, "until": until,
                "resume": resume_from is not None}  # fmt: skip
+    # "cuda" asks the executor for a GPU of its choice; "cuda:N" is pinned to GPU N of the machine, so it asks none.
     limits = WorkerLimits(wall_seconds=config.wall_seconds, idle_seconds=300.0,
-                          memory_bytes=None if config.on_gpu else config.memory_bytes, gpus=int(config.on_gpu))  # fmt: skip
+                          memory_bytes=None if config.on_gpu else config.memory_bytes,
+                          gpus=int(config.device == "cuda"))  # fmt: skip
     jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task))
     if config.on_gpu:
         jail = jail.with_gpus()

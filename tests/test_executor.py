@@ -23,12 +23,13 @@ import tarfile
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from autoreward.errors import AutorewardError, WorkerError
-from autoreward.executor import LocalExecutor, connect_executor, pack_folder, unpack_folder
+from autoreward.executor import LocalExecutor, connect_executor, pack_folder, unpack_folder, visible_gpus
 from autoreward.records import TrainingResult, WorkerLimits, read_json
 from autoreward.tasks import find_task
 from autoreward.training import TrainingConfig, train
@@ -124,6 +125,22 @@ class RecordingExecutor:
 
     def capacity(self):
         return self.inner.capacity()
+
+
+def test_parallel_gpu_jobs_are_spread_over_the_machines_gpus(tmp_path, jail, monkeypatch):
+    # GPUs named, not real: what is tested is which one each job's worker is told to use.
+    executor = LocalExecutor(gpus=("0", "1"))
+    code = "import os, time\ntime.sleep(1)\nresult = {'gpu': os.environ.get('CUDA_VISIBLE_DEVICES')}\n"
+    on_gpu = dataclasses.replace(LIMITS, gpus=1)
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(lambda k: executor.run("probe", {"code": code}, tmp_path / f"job{k}", on_gpu, None, jail),
+                                 range(2)))  # fmt: skip
+    assert sorted(o.result["gpu"] for o in outcomes) == ["0", "1"]  # both ran at once, each on a GPU of its own
+    assert executor.run("probe", {"code": code}, tmp_path / "cpu", LIMITS, None, jail).result["gpu"] is None
+    assert executor._jobs_on == {"0": 0, "1": 0}  # every GPU given back
+    # The machine's GPUs are those CUDA_VISIBLE_DEVICES names, where the user set it.
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2, 5")
+    assert visible_gpus() == ("2", "5") and LocalExecutor().gpus == ("2", "5")
 
 
 def test_training_goes_through_the_executor_it_is_given(hopper, tmp_path, jail):
@@ -257,7 +274,7 @@ def test_a_gpu_training_on_ray_asks_the_cluster_for_a_gpu_and_its_worker_is_told
     with pytest.raises(WorkerError, match=r"no CUDA device is visible to the training worker .*CUDA_VISIBLE_DEVICES=0\)"):
         train(hopper, on_gpu, tmp_path / "gpu", human_reward(hopper), None, jail, on_ray)
     # A job asking for more GPUs than the cluster has is refused at once, not left waiting for ever.
-    outcome = on_ray.run("probe", {"code": "result['ran'] = True"}, tmp_path / "two", dataclasses.replace(LIMITS, gpus=2),
+    outcome = on_ray.run("probe", {"code": "result = 'ran'"}, tmp_path / "two", dataclasses.replace(LIMITS, gpus=2),
                          None, jail)  # fmt: skip
     assert outcome.status == "error" and "asks for 2 GPU(s) and the Ray cluster has 1" in outcome.message
 

@@ -374,6 +374,7 @@ def persona_code(scale: float) -> str:
         (["run", "half_cheetah_backward", "--feedback", "votes"], "--feedback must be fitness, human, synthetic or llm"),
         (["run", "half_cheetah_backward", "--simulator", "bogus"], "--simulator must be gymnasium, batched or warp"),
         (["run", "half_cheetah_backward", "--device", "gpu"], "--device must be cpu, cuda or cuda:N"),
+        (["run", "half_cheetah_backward", "--executor", "ray", "--device", "cuda:1"], "on a Ray cluster give --device cuda"),
         (["run", "--env", "Hopper-v5", "hop in place", "--feedback", "synthetic"], "has none; use --feedback human or llm"),
         (["run", "half_cheetah_backward", "--halving", "--halving-eta", "1"], "--halving-eta"),
     ],
