@@ -126,6 +126,7 @@ def run(
             raise AutorewardError(f"--feedback synthetic ranks policies by the task's fitness, and {chosen.id} has none; "
                                   "use --feedback human or llm")  # fmt: skip
         budget = _budget_options(chosen.budget, algo, steps, envs, eval_episodes)
+        simulator, device = _simulator_option(simulator), _device_option(device, executor)  # before Ray is started
         runner = _executor(executor, address)  # an unreachable cluster fails before a run folder is made
         loop = LoopConfig(
             rounds=rounds, candidates=candidates, repair_attempts=repairs, critic=critic, analyzer=analyzer,
@@ -134,8 +135,8 @@ def run(
             workers=workers or runner.capacity() or (os.cpu_count() or 1), executor=executor or "local",
             ray_address=address,
             model=settings.model if settings.backend == "openai" else "", temperature=temperature, budget=budget, seed=seed,
-            simulator=_simulator_option(simulator),
-            device=_device_option(device, executor),
+            simulator=simulator,
+            device=device,
             videos=videos,
         )  # fmt: skip
         _design(None, chosen, loop, runs_dir, prompts_dir, settings, page_url, runner=runner,

@@ -173,7 +173,11 @@ def ray_head():
                "--num-cpus=2", "--num-gpus=1", "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={folder}",
                f"--dashboard-agent-listen-port={_free_port()}",
                "--object-store-memory=100000000"]  # fmt: skip
-    environment = dict(os.environ, OPENAI_API_KEY=FAKE_KEY, RAY_USAGE_STATS_ENABLED="0")
+    # Ray's token authentication is off on both sides: a token left in ~/.ray/auth_token (Ray writes one when
+    # any `ray.init()` starts a private instance) must not decide whether this test's head can be joined.
+    environment = dict(os.environ, OPENAI_API_KEY=FAKE_KEY, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
+    auth_mode_before = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
     log = open(Path(folder) / "head.log", "wb")
     head = subprocess.Popen(command, env=environment, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)  # fmt: skip
@@ -207,6 +211,10 @@ def ray_head():
             time.sleep(0.5)
         assert processes_mentioning(folder) == [], "Ray processes outlived the test's head"
         shutil.rmtree(folder, ignore_errors=True)
+        if auth_mode_before is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = auth_mode_before
 
 
 @pytest.fixture(scope="module")
