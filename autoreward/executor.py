@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, Sequence
 
 from .errors import AutorewardError
-from .jail import Jail
+from .jail import Jail, gpu_devices
 from .records import WorkerLimits, WorkerOutcome
 from .sandbox import ProgressHandler, run_worker
 
@@ -45,12 +45,13 @@ class WorkerExecutor(Protocol):
 def visible_gpus() -> tuple[str, ...]:
     """This machine's GPUs a worker may be given, as CUDA_VISIBLE_DEVICES names them.
 
-    CUDA_VISIBLE_DEVICES's own entries where it is set (the user chose), else one per /dev/nvidiaN node.
+    CUDA_VISIBLE_DEVICES's own entries where it is set (the user chose), else one per /dev/nvidiaN node
+    among the device nodes the jail passes to a GPU job (`jail.gpu_devices`).
     """
     chosen = os.environ.get("CUDA_VISIBLE_DEVICES")
     if chosen is not None:
         return tuple(entry.strip() for entry in chosen.split(",") if entry.strip())
-    numbers = (path.name.removeprefix("nvidia") for path in Path("/dev").glob("nvidia*"))
+    numbers = (Path(node).name.removeprefix("nvidia") for node in gpu_devices())
     return tuple(sorted((n for n in numbers if n.isdigit()), key=int))
 
 

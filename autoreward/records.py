@@ -281,7 +281,9 @@ class WorkerLimits:
     file_bytes: int = 2 * 1024**3  # largest file it may write (RLIMIT_FSIZE)
     cpu_seconds: float | None = None  # RLIMIT_CPU; None: the wall budget plus a few seconds
     processes: int = 512  # threads and processes beyond what the user already runs (RLIMIT_NPROC; not for root)
-    gpus: int = 0  # GPUs it uses: a Ray task asks the cluster for them, and its node's GPU devices are passed in
+    # GPUs the executor places it on: the local one picks the least busy GPU (through CUDA_VISIBLE_DEVICES),
+    # a Ray task asks the cluster for them and its node's GPU devices are passed in. 0 for a pinned "cuda:N".
+    gpus: int = 0
 
 
 @dataclass(frozen=True)
