@@ -1,5 +1,5 @@
 """`python -m autoreward` is the `autoreward` command."""
 
-from .cli import app
+from autoreward.cli import app
 
 app()

@@ -7,14 +7,11 @@ it is made and read again on resume.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
-import json
-import types
-import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
+
+from autoreward.config import PreferenceSourceName, RewardSource, RunConfig
 
 
 class CheckCategory(str, enum.Enum):
@@ -49,56 +46,6 @@ class CheckResult:
     @property
     def ok(self) -> bool:
         return self.category is CheckCategory.OK
-
-
-Reduce = Literal["mean", "sum", "last"]
-
-
-@dataclass(frozen=True)
-class Fitness:
-    """The trusted measure of how well a task was done; never shown to a reward designer.
-
-    `step` is a numpy expression over `state`, `action` and `next_state` giving
-    one value per environment and step; `reduce` turns an episode's values into
-    one number (its mean, its sum, or its last value).
-    """
-
-    step: str
-    reduce: Reduce
-    description: str
-    higher_is_better: bool = True
-
-    def succeeded(self, value: float, threshold: float | None) -> bool | None:
-        """Whether an episode's fitness reaches the success threshold (None when there is none)."""
-        if threshold is None:
-            return None
-        return value >= threshold if self.higher_is_better else value <= threshold
-
-
-@dataclass(frozen=True)
-class Budget:
-    algo: Literal["ppo", "sac"] = "ppo"
-    steps: int = 200_000
-    n_envs: int = 4
-    eval_episodes: int = 5
-    curve_points: int = 10
-
-
-@dataclass(frozen=True)
-class Task:
-    """What to do, in which environment, and how success is measured."""
-
-    id: str
-    env_id: str
-    description: str
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    fitness: Fitness | None = None
-    success_threshold: float | None = None
-    max_episode_steps: int | None = None
-    budget: Budget = Budget()
-    extras: dict[str, str] = field(default_factory=dict)
-    human_reward: str | None = None  # a reward program reproducing the environment's own reward
-    source: str | None = None  # the file it was read from
 
 
 @dataclass(frozen=True)
@@ -170,11 +117,6 @@ class Evaluation:
     summary: TrajectorySummary | None = None
 
 
-RewardSource = Literal["program", "native", "sparse"]
-# Where environments are simulated: gymnasium environments, one CPU batch, or MuJoCo Warp worlds.
-Simulator = Literal["gymnasium", "batched", "warp"]
-
-
 @dataclass(frozen=True)
 class TrainingResult:
     task_id: str
@@ -212,78 +154,9 @@ class NormalizedScore:
 # --- serialisation ---------------------------------------------------------
 
 
-def to_dict(record) -> Any:
-    """A JSON-ready copy of a record (enums become their values, tuples lists)."""
-    if dataclasses.is_dataclass(record):
-        return {f.name: to_dict(getattr(record, f.name)) for f in dataclasses.fields(record)}
-    if isinstance(record, enum.Enum):
-        return record.value
-    if isinstance(record, (list, tuple)):
-        return [to_dict(v) for v in record]
-    if isinstance(record, dict):
-        return {k: to_dict(v) for k, v in record.items()}
-    return record
-
-
-def from_dict(cls, data: Any):
-    """Rebuild a record of type `cls` from `to_dict`'s output."""
-    return _convert(cls, data)
-
-
-def _convert(kind, value):
-    if value is None:
-        return None
-    origin = typing.get_origin(kind)
-    if origin in (typing.Union, types.UnionType):
-        options = [a for a in typing.get_args(kind) if a is not type(None)]
-        return _convert(options[0], value) if len(options) == 1 else value
-    if dataclasses.is_dataclass(kind):
-        hints = typing.get_type_hints(kind)
-        known = {f.name for f in dataclasses.fields(kind)}
-        return kind(**{k: _convert(hints[k], v) for k, v in value.items() if k in known})
-    if isinstance(kind, type) and issubclass(kind, enum.Enum):
-        return kind(value)
-    if origin is tuple:
-        args = typing.get_args(kind)
-        return tuple(_convert(args[0], v) for v in value) if args else tuple(value)
-    if origin is dict:
-        _, value_kind = typing.get_args(kind)
-        return {k: _convert(value_kind, v) for k, v in value.items()}
-    return value
-
-
-def write_json(path: Path, record) -> None:
-    """Write a record (or plain data) as indented JSON, atomically: a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(to_dict(record), indent=2, allow_nan=True) + "\n")
-    temporary.replace(path)
-
-
-def read_json(path: Path, cls=None):
-    data = json.loads(Path(path).read_text())
-    return from_dict(cls, data) if cls is not None else data
-
-
 # --- workers -----------------------------------------------------------------
 
 WorkerStatus = Literal["ok", "error", "timeout", "idle_timeout", "killed"]
-
-
-@dataclass(frozen=True)
-class WorkerLimits:
-    """What a worker process may spend before its supervisor stops it."""
-
-    wall_seconds: float = 3600.0
-    idle_seconds: float = 60.0  # longest silence between two messages
-    memory_bytes: int | None = 8 * 1024**3  # address space (RLIMIT_AS)
-    file_bytes: int = 2 * 1024**3  # largest file it may write (RLIMIT_FSIZE)
-    cpu_seconds: float | None = None  # RLIMIT_CPU; None: the wall budget plus a few seconds
-    processes: int = 512  # threads and processes beyond what the user already runs (RLIMIT_NPROC; not for root)
-    # GPUs the executor places it on: the local one picks the least busy GPU (through CUDA_VISIBLE_DEVICES),
-    # a Ray task asks the cluster for them and its node's GPU devices are passed in. 0 for a pinned "cuda:N".
-    gpus: int = 0
 
 
 @dataclass(frozen=True)
@@ -340,86 +213,6 @@ class ExportInfo:
 
 
 # --- the design loop -----------------------------------------------------------
-
-
-FeedbackSource = Literal["fitness", "human", "synthetic", "llm"]
-PreferenceSourceName = Literal["human", "synthetic", "llm"]
-
-
-@dataclass(frozen=True)
-class LoopConfig:
-    """How a design run searches: rounds of candidates, their repairs and review, and the budgets.
-
-    `halving` is off by default. It saves training steps (2x for 4 candidates
-    with eta 2) but not wall time unless there are more candidates than
-    `workers` (its rungs wait for each other), it adds a worker start and an
-    evaluation per slice, and it can stop a reward that learns slowly at
-    first but would have won; with the default 4 candidates that trade is
-    not worth making for the user by default. Tasks without a task score
-    (judged) are never halved: there is nothing to rank a rung by.
-    """
-
-    rounds: int = 3
-    candidates: int = 4  # designed per round, in parallel
-    repair_attempts: int = 2  # repairs after a failed check or a critic's rejection
-    critic: bool = True
-    analyzer: bool = True
-    prescreen: bool = True  # score stored episodes with a new candidate before training it (from round 2)
-    prescreen_threshold: float = 0.5  # below this agreement with the task scores, it is not trained
-    # Successive halving of each round's trainings (halving.py); off by default: see LoopConfig's docstring.
-    halving: bool = False
-    halving_eta: int = 2  # each rung keeps the best 1/eta and trains them eta times longer
-    final_seeds: int = 3  # the best reward is re-trained on this many seeds at the end
-    final_steps: int | None = None  # budget of the final training; None: the round budget
-    workers: int = 1  # trainings at once
-    executor: Literal["local", "ray"] = "local"  # where trainings and pre-screens run (checks always run here)
-    ray_address: str | None = None  # the Ray cluster's head (HOST:PORT); None: a private Ray on this machine
-    model: str = ""
-    temperature: float = 1.0
-    max_tokens: int | None = None
-    budget: Budget = Budget()  # training budget of each candidate
-    seed: int = 0
-    # What picks each round's best and what the designer is told: the task's fitness (scores), or a
-    # preference between the round's policies from a person, from the fitness unseen (synthetic), or an LLM.
-    feedback: FeedbackSource = "fitness"
-    simulator: Simulator = "gymnasium"  # where every training of the run is simulated
-    device: str = "cpu"  # where its policies learn and Warp's worlds run: "cpu" or "cuda[:N]" (TrainingConfig.device)
-    videos: bool = True  # each training renders its policy's first held-out episode to video.mp4
-
-
-LLMBackend = Literal["openai", "replay", "manual"]
-
-
-@dataclass(frozen=True)
-class LLMSettings:
-    """Which LLM answers a run, enough to reconnect on resume. Never the key: that is read from the environment."""
-
-    backend: LLMBackend = "openai"
-    model: str = "gpt-4o-mini"
-    base_url: str | None = None  # None: OpenAI's own service
-    api_key_variable: str = "OPENAI_API_KEY"  # the environment variable holding the key
-    transcript: str | None = None  # the replay backend's transcript file
-    attempts: int = 6  # tries per call before giving up (rate limits, server errors, timeouts)
-    timeout_seconds: float = 180.0  # one attempt's longest wait for a reply
-
-    def describe(self) -> str:
-        if self.backend == "replay":
-            return f"replay of {self.transcript}"
-        if self.backend == "manual":
-            return "manual: a person answers each prompt"
-        return f"{self.model} at {self.base_url or 'https://api.openai.com/v1'}"
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything a run was asked to do; written once, read again on resume. Holds no secret."""
-
-    run_id: str
-    task: Task
-    loop: LoopConfig
-    llm: LLMSettings
-    created: str
-    autoreward_version: str
 
 
 Verdict = Literal["accept", "reject"]

@@ -1,10 +1,13 @@
-"""Where the shipped data folders (`envs/`, `prompts/`) are, installed or in a source checkout."""
+"""Facts about the installed package: where its shipped data folders are (`envs/`, `prompts/`, templates), its version."""
 
 from __future__ import annotations
 
+import importlib.metadata
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+# The Jinja2 templates of the reports, the review page and the exported module.
+TEMPLATES_DIR = PACKAGE_DIR / "review" / "templates"
 
 
 def data_dir(name: str) -> Path:
@@ -17,3 +20,13 @@ def data_dir(name: str) -> Path:
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError(f"autoreward's {name!r} folder is missing from {PACKAGE_DIR} and its parent")
+
+
+def autoreward_version() -> str:
+    """The installed autoreward's version, or "unknown" when it is run from a source tree without metadata."""
+    try:
+        return importlib.metadata.version("autoreward")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+

@@ -5,8 +5,8 @@ cheetah running backwards) is trained two ways, one after the other, in one
 run, with the same seed, budget and number of parallel workers:
 
 - full:    every candidate trained to the whole budget B
-           (`autoreward.training.train`, as the design loop does without --halving);
-- halving: successive halving (`autoreward.halving`, as the loop does with
+           (`autoreward.loop.training.train`, as the design loop does without --halving);
+- halving: successive halving (`autoreward.loop.halving`, as the loop does with
            --halving): every candidate trained to B / eta^R, the best 1/eta
            (by `rung_score`: the task score of the slice's training episodes)
            continued to the next rung, until the last one reaches B.
@@ -44,11 +44,12 @@ from pathlib import Path
 
 from dataclass_args import parse_dataclass  # bench/, first on sys.path when a script runs
 
-from autoreward.halving import planned_steps, rung_score, schedule, successive_halving, train_slice
-from autoreward.jail import SETTING_VARIABLE, Jail
+from autoreward.config import TrainingConfig
+from autoreward.loop.halving import planned_steps, rung_score, schedule, successive_halving, train_slice
+from autoreward.loop.training import finished_training, train
 from autoreward.records import Attempt, Candidate
-from autoreward.tasks import find_task
-from autoreward.training import TrainingConfig, finished_training, train
+from autoreward.sandbox.jail import SETTING_VARIABLE, Jail
+from autoreward.task.files import find_task
 
 SPEED = "(next_state.joints.rootx.qpos - state.joints.rootx.qpos) / state.dt"
 EFFORT = "np.sum(np.square(action), axis=1)"

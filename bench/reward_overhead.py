@@ -18,7 +18,7 @@ short paired slices, so that the machine's drift (a noisy neighbour, a slow
 spell of the hypervisor) falls on both paths of a pair alike:
 
 1. training: one PPO model per path (autoreward's own hyperparameters,
-   `autoreward.training.build_model`), built once; then slice after slice,
+   `autoreward.loop.training.build_model`), built once; then slice after slice,
    each model's `learn` runs one PPO iteration (a rollout of n_steps x n_envs
    env steps and its update), alternating which path goes first. Each slice is
    timed with time.perf_counter(); a thin timer between VecNormalize and the
@@ -53,19 +53,19 @@ import mujoco
 import numpy as np
 import stable_baselines3
 import torch
+from dataclass_args import parse_dataclass  # bench/, first on sys.path when a script runs
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnvWrapper, VecNormalize
-
-from dataclass_args import parse_dataclass  # bench/, first on sys.path when a script runs
 
 # Measure the autoreward of this checkout, not a copy installed elsewhere (an editable install of another
 # worktree would otherwise win: `python bench/...` puts bench/, not the checkout, first on sys.path).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from autoreward import reward_program  # noqa: E402
-from autoreward.tasks import find_task, make_env  # noqa: E402
-from autoreward.training import TrainingConfig, _ppo_sizes, build_model  # noqa: E402
-from autoreward.vec_env import make_vec_env  # noqa: E402
+from autoreward.config import TrainingConfig  # noqa: E402
+from autoreward.contract import reward_program  # noqa: E402
+from autoreward.loop.training import _ppo_sizes, build_model  # noqa: E402
+from autoreward.sim.vec_env import make_vec_env  # noqa: E402
+from autoreward.task.files import find_task, make_env  # noqa: E402
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Raw environment steps/s and PPO training steps/s of autoreward's simulators, side by side in one run.
 
-Simulators (`autoreward.vec_env.make_vec_env(..., simulator=...)`), each with
+Simulators (`autoreward.sim.vec_env.make_vec_env(..., simulator=...)`), each with
 the task's `human_reward` program computed once per batch by RewardVecEnv:
 
 - gymnasium: N gymnasium environments in a CapturingVecEnv (SB3's DummyVecEnv
@@ -37,15 +37,15 @@ from dataclasses import dataclass, field
 import mujoco
 import numpy as np
 import torch
+from dataclass_args import parse_dataclass  # bench/, first on sys.path when a script runs
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
 
-from dataclass_args import parse_dataclass  # bench/, first on sys.path when a script runs
-
-from autoreward import reward_program
-from autoreward.tasks import find_task
-from autoreward.training import TrainingConfig, build_model
-from autoreward.vec_env import make_vec_env
+from autoreward.config import TrainingConfig
+from autoreward.contract import reward_program
+from autoreward.loop.training import build_model
+from autoreward.sim.vec_env import make_vec_env
+from autoreward.task.files import find_task
 
 warnings.filterwarnings("ignore", message=".*settotalmass.*")
 

@@ -1,7 +1,7 @@
 """How the wall time of a round of trainings scales with the number of parallel workers.
 
 The same K trainings (the task's human reward, the same budget; seeds 0..K-1)
-run through the library's own path (`autoreward.training.train`: one jailed
+run through the library's own path (`autoreward.loop.training.train`: one jailed
 worker process per training, started by `LocalExecutor`), as the design loop
 runs a round's candidates, once for each worker count asked (default 1 and
 every count up to the machine's cores), one after the other in one run. It
@@ -29,9 +29,10 @@ from dataclass_args import parse_dataclass  # bench/, first on sys.path when a s
 # Measure the autoreward of this checkout (workers inherit the location of the package imported here).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from autoreward.jail import SETTING_VARIABLE, Jail  # noqa: E402
-from autoreward.tasks import find_task  # noqa: E402
-from autoreward.training import TrainingConfig, train  # noqa: E402
+from autoreward.config import TrainingConfig  # noqa: E402
+from autoreward.loop.training import train  # noqa: E402
+from autoreward.sandbox.jail import SETTING_VARIABLE, Jail  # noqa: E402
+from autoreward.task.files import find_task  # noqa: E402
 
 
 @dataclass
@@ -56,7 +57,7 @@ def main() -> None:
     print(f"task {task.id}: {args.trainings} trainings of {args.steps} steps ({args.n_envs} envs each), "
           f"worker counts {counts}")
     print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, jail {'on' if jail.active else 'off'}")
-    print(f"autoreward measured: {Path(sys.modules['autoreward.training'].__file__).parent}", flush=True)
+    print(f"autoreward measured: {Path(sys.modules['autoreward.loop.training'].__file__).parent}", flush=True)
 
     walls = {}
     with tempfile.TemporaryDirectory(prefix="autoreward-workers-") as scratch:

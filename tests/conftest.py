@@ -7,12 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from autoreward.checker import CheckOptions
-from autoreward.jail import SETTING_VARIABLE, Jail
+from autoreward.config import CheckOptions
 from autoreward.resources import data_dir
-from autoreward.tasks import find_task
+from autoreward.sandbox.jail import SETTING_VARIABLE, Jail
+from autoreward.task.files import find_task
 
 REPO = Path(__file__).resolve().parent.parent
+# The worker job that runs plain Python (tests/jobs/probe.py). The tests' jail shows tests/jobs/ for it and
+# nothing else of tests/ (a jailed worker imports it as a namespace package).
+PROBE = "tests.jobs.probe:run_probe_job"
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +32,7 @@ def hopper():
 def jail():
     """The worker jail, probed once. AUTOREWARD_JAIL=require (scripts/test.sh sets it where bwrap is installed)
     turns a jail that cannot run into an error instead of skipped jail tests."""
-    return Jail.from_setting(os.environ.get(SETTING_VARIABLE))
+    return Jail.from_setting(os.environ.get(SETTING_VARIABLE)).showing([REPO / "tests" / "jobs"])
 
 
 @pytest.fixture
@@ -63,7 +66,7 @@ def worker_pids(output_dir: Path) -> list[int]:
             arguments = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if arguments[1:4] == [b"-m", b"autoreward.worker", job]:
+        if arguments[1:4] == [b"-m", b"autoreward.sandbox.worker", job]:
             found.append(int(entry.name))
     return found
 

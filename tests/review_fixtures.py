@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from autoreward.config import Budget, LLMSettings, LoopConfig, RunConfig
+from autoreward.loop.run_store import RunStore
 from autoreward.records import (
     Attempt,
-    Budget,
     Candidate,
     CheckCategory,
     CheckResult,
@@ -14,13 +15,9 @@ from autoreward.records import (
     Critique,
     CurvePoint,
     Evaluation,
-    LLMSettings,
-    LoopConfig,
-    RunConfig,
     TrainingResult,
 )
-from autoreward.run_store import RunStore
-from autoreward.tasks import find_task
+from autoreward.task.files import find_task
 
 HOSTILE = "<script>alert('owned')</script>"
 

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from autoreward.batched_env import SEMANTICS, BatchedVecEnv
-from autoreward.reward_program import load
-from autoreward.tasks import find_task, task_from_sentence
-from autoreward.training import TrainingConfig, train
-from autoreward.vec_env import EPISODE_INFO_KEY, make_vec_env
+from autoreward.config import TrainingConfig
+from autoreward.contract.reward_program import load
+from autoreward.loop.training import train
+from autoreward.sim.batched_env import SEMANTICS, BatchedVecEnv
+from autoreward.sim.vec_env import EPISODE_INFO_KEY, make_vec_env
+from autoreward.task.files import find_task, task_from_sentence
 
 from .conftest import human_reward
 

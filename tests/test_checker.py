@@ -1,12 +1,11 @@
 """The checker: every way a reward program can fail gets its own category and an actionable message."""
 
-from pathlib import Path
 
 import pytest
 
-from autoreward.checker import check_program
+from autoreward.contract.checker import check_program
 from autoreward.records import CheckCategory
-from autoreward.tasks import load_tasks
+from autoreward.task.files import load_tasks
 
 from .conftest import human_reward
 

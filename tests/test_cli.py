@@ -1,7 +1,6 @@
 """The command line as a user types it."""
 
 import json
-from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -76,7 +75,7 @@ def test_bad_training_options_are_refused(tmp_path):
 
 
 def test_a_loop_note_prints_brackets_from_llm_text_as_they_are(capsys):
-    from autoreward.cli_design import ConsoleProgress
+    from autoreward.cli.run_commands import ConsoleProgress
 
     # "[/x]" is a rich closing tag that matches nothing: printed as markup it raises, and "[bold]" would vanish.
     ConsoleProgress(bars=None).note("r1c0: check failed: state.qpos[/x] is not a field; [bold]see[/bold] x[0]")

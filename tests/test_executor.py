@@ -28,13 +28,16 @@ from pathlib import Path
 
 import pytest
 
+from autoreward.config import TrainingConfig, WorkerLimits
 from autoreward.errors import AutorewardError, WorkerError
-from autoreward.executor import LocalExecutor, connect_executor, pack_folder, unpack_folder, visible_gpus
-from autoreward.records import TrainingResult, WorkerLimits, read_json
-from autoreward.tasks import find_task
-from autoreward.training import TrainingConfig, train
+from autoreward.loop.training import train
+from autoreward.records import TrainingResult
+from autoreward.sandbox.executor import LocalExecutor, connect_executor, visible_gpus
+from autoreward.sandbox.transfer import pack_folder, unpack_folder
+from autoreward.serialize import read_json
+from autoreward.task.files import find_task
 
-from .conftest import REPO, human_reward, processes_mentioning
+from .conftest import PROBE, REPO, human_reward, processes_mentioning
 from .test_jail import attempts
 
 FAKE_KEY = "sk-autoreward-ray-" + "5eed" * 8
@@ -133,10 +136,10 @@ def test_parallel_gpu_jobs_are_spread_over_the_machines_gpus(tmp_path, jail, mon
     code = "import os, time\ntime.sleep(1)\nresult = {'gpu': os.environ.get('CUDA_VISIBLE_DEVICES')}\n"
     on_gpu = dataclasses.replace(LIMITS, gpus=1)
     with ThreadPoolExecutor(2) as pool:
-        outcomes = list(pool.map(lambda k: executor.run("probe", {"code": code}, tmp_path / f"job{k}", on_gpu, None, jail),
+        outcomes = list(pool.map(lambda k: executor.run(PROBE, {"code": code}, tmp_path / f"job{k}", on_gpu, None, jail),
                                  range(2)))  # fmt: skip
     assert sorted(o.result["gpu"] for o in outcomes) == ["0", "1"]  # both ran at once, each on a GPU of its own
-    assert executor.run("probe", {"code": code}, tmp_path / "cpu", LIMITS, None, jail).result["gpu"] is None
+    assert executor.run(PROBE, {"code": code}, tmp_path / "cpu", LIMITS, None, jail).result["gpu"] is None
     assert executor._jobs_on == {"0": 0, "1": 0}  # every GPU given back
     # The machine's GPUs are those CUDA_VISIBLE_DEVICES names, where the user set it.
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2, 5")
@@ -259,8 +262,8 @@ def test_the_worker_on_the_ray_side_is_jailed_like_a_local_one(tmp_path, jail, o
              "result['first process'] = 'OPENAI_API_KEY' in open('/proc/1/environ').read()\n"
              "result['processes below 100'] = max(int(p) for p in os.listdir('/proc') if p.isdigit()) < 100\n")  # fmt: skip
     try:
-        remote = on_ray.run("probe", {"code": code}, tmp_path / "ray", LIMITS, None, jail)
-        local = LocalExecutor().run("probe", {"code": code}, tmp_path / "local", LIMITS, None, jail)
+        remote = on_ray.run(PROBE, {"code": code}, tmp_path / "ray", LIMITS, None, jail)
+        local = LocalExecutor().run(PROBE, {"code": code}, tmp_path / "local", LIMITS, None, jail)
     finally:
         canary.unlink()
     assert remote.status == local.status == "ok", remote.message + remote.log_tail
@@ -282,7 +285,7 @@ def test_a_gpu_training_on_ray_asks_the_cluster_for_a_gpu_and_its_worker_is_told
     with pytest.raises(WorkerError, match=r"no CUDA device is visible to the training worker .*CUDA_VISIBLE_DEVICES=0\)"):
         train(hopper, on_gpu, tmp_path / "gpu", human_reward(hopper), None, jail, on_ray)
     # A job asking for more GPUs than the cluster has is refused at once, not left waiting for ever.
-    outcome = on_ray.run("probe", {"code": "result = 'ran'"}, tmp_path / "two", dataclasses.replace(LIMITS, gpus=2),
+    outcome = on_ray.run(PROBE, {"code": "result = 'ran'"}, tmp_path / "two", dataclasses.replace(LIMITS, gpus=2),
                          None, jail)  # fmt: skip
     assert outcome.status == "error" and "asks for 2 GPU(s) and the Ray cluster has 1" in outcome.message
 
@@ -307,8 +310,8 @@ def test_a_training_killed_on_the_ray_side_is_a_worker_failure(hopper, tmp_path,
 
 @pytest.mark.slow
 def test_a_design_run_on_ray_trains_and_prescreens_there_and_resumes_on_ray(tmp_path, monkeypatch, on_ray, ray_head):
-    from autoreward.cli_design import _design
-    from autoreward.records import LLMSettings, LoopConfig
+    from autoreward.cli.run_commands import _design
+    from autoreward.config import LLMSettings, LoopConfig
 
     from .chat_server import ChatServer
     from .llm_persona import persona

@@ -17,12 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autoreward.export import ExportError, render_reward_module, write_reward_module
-from autoreward.records import ExportInfo, from_dict, to_dict
-from autoreward.reward_program import load
-from autoreward.state import StateLayout
-from autoreward.tasks import find_task, make_env
-from autoreward.vec_env import make_vec_env
+from autoreward.contract.reward_program import load
+from autoreward.records import ExportInfo
+from autoreward.review.export import ExportError, render_reward_module, write_reward_module
+from autoreward.serialize import from_dict, to_dict
+from autoreward.sim.state import StateLayout
+from autoreward.sim.vec_env import make_vec_env
+from autoreward.task.files import find_task, make_env
 
 from .conftest import REPO, human_reward
 

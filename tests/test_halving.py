@@ -8,8 +8,10 @@ from dataclasses import replace
 
 import pytest
 
+from autoreward.config import TrainingConfig
 from autoreward.errors import WorkerError
-from autoreward.halving import (
+from autoreward.loop.evaluation import EVALUATION_SEED_BASE
+from autoreward.loop.halving import (
     Rung,
     planned_steps,
     rung_score,
@@ -19,8 +21,8 @@ from autoreward.halving import (
     survivors,
     train_slice,
 )
-from autoreward.records import Attempt, Candidate, RoundResult, from_dict, read_json, to_dict
-from autoreward.training import EVALUATION_SEED_BASE, TrainingConfig
+from autoreward.records import Attempt, Candidate, RoundResult
+from autoreward.serialize import from_dict, read_json, to_dict
 
 from .conftest import human_reward
 
@@ -218,7 +220,7 @@ def test_a_failed_slice_is_recorded_and_not_retried(cheetah, tmp_path, jail):
 
 
 def test_continuing_from_a_folder_where_nothing_finished_says_so(cheetah, tmp_path):
-    from autoreward.training import train
+    from autoreward.loop.training import train
 
     with pytest.raises(ValueError, match="no training finished there"):
         train(cheetah, SLICED, tmp_path / "b", human_reward(cheetah), until=1024, resume_from=tmp_path / "a")
@@ -229,9 +231,9 @@ def test_continuing_from_a_folder_where_nothing_finished_says_so(cheetah, tmp_pa
 
 @pytest.mark.slow
 def test_a_run_with_halving_records_stopped_candidates_and_the_steps_it_saved(tmp_path):
-    from .test_loop import SHORT_TASK, _candidates, _run_to_end, _the_run
     from .chat_server import ChatServer
     from .llm_persona import persona
+    from .test_loop import SHORT_TASK, _candidates, _run_to_end, _the_run
 
     (tmp_path / "tasks").mkdir()
     (tmp_path / "tasks" / "cheetah_back_short.toml").write_text(SHORT_TASK)

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from autoreward import reward_program
-from autoreward.checker import CheckOptions, check_program
+from autoreward.config import CheckOptions
+from autoreward.contract import reward_program
+from autoreward.contract.checker import check_program
 from autoreward.records import CheckCategory
 
 from .conftest import REPO, human_reward, worker_pids

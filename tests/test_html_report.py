@@ -9,12 +9,12 @@ import sys
 
 import pytest
 
-from autoreward.html_report import html_report
-from autoreward.plots import line_plot
-from autoreward.records import Budget, LLMSettings, LoopConfig, RunConfig
-from autoreward.report import gather_run
-from autoreward.run_store import RunStore
-from autoreward.tasks import find_task
+from autoreward.config import Budget, LLMSettings, LoopConfig, RunConfig
+from autoreward.loop.run_store import RunStore
+from autoreward.review.html_report import html_report
+from autoreward.review.plots import line_plot
+from autoreward.review.report import gather_run
+from autoreward.task.files import find_task
 
 from .chat_server import Reply
 from .llm_persona import persona

@@ -14,8 +14,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from autoreward.reward_program import load, static_check
-from autoreward.state import StateLayout, concatenate
+from autoreward.contract.reward_program import load, static_check
+from autoreward.sim.state import StateLayout, concatenate
 
 REWARDS = Path(__file__).resolve().parent.parent / "envs" / "rewards"
 

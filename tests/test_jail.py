@@ -16,20 +16,20 @@ from pathlib import Path
 
 import pytest
 
+from autoreward.config import WorkerLimits
 from autoreward.errors import AutorewardError
-from autoreward.jail import Jail, JailUnavailableError, JailWarning, gpu_devices
-from autoreward.records import WorkerLimits
 from autoreward.resources import PACKAGE_DIR
-from autoreward.sandbox import resource_limits, run_worker
+from autoreward.sandbox.jail import Jail, JailUnavailableError, JailWarning, gpu_devices
+from autoreward.sandbox.supervisor import resource_limits, run_worker
 
-from .conftest import REPO, processes_mentioning
+from .conftest import PROBE, REPO, processes_mentioning
 
 FAKE_KEY = "sk-autoreward-test-" + "7f3a" * 8
 LIMITS = WorkerLimits(wall_seconds=60, idle_seconds=60)
 
 
 def probe(code: str, output_dir: Path, jail: Jail, limits: WorkerLimits = LIMITS):
-    return run_worker("probe", {"code": code}, output_dir, limits, jail=jail)
+    return run_worker(PROBE, {"code": code}, output_dir, limits, jail=jail)
 
 
 def attempts(code_by_name: dict[str, str]) -> str:
@@ -248,11 +248,11 @@ def test_an_unjailed_worker_whose_parent_is_gone_exits_at_once(tmp_path):
     """Outside the jail the worker checks its parent itself (inside, bwrap's --die-with-parent does)."""
     environment = {"PATH": os.environ["PATH"], "PYTHONPATH": str(PACKAGE_DIR.parent), "AUTOREWARD_PARENT_PID": "1"}
     job = tmp_path / "job.json"
-    job.write_text(json.dumps({"kind": "probe", "payload": {"code": "open('ran', 'w')"}, "rlimits": {}}))
+    job.write_text(json.dumps({"kind": PROBE, "payload": {"code": "open('ran', 'w')"}, "rlimits": {}}))
     read_fd, write_fd = os.pipe()
     environment["AUTOREWARD_MESSAGE_FD"] = str(write_fd)
     code = subprocess.run(
-        [sys.executable, "-m", "autoreward.worker", str(job)], cwd=tmp_path, env=environment, pass_fds=(write_fd,)
+        [sys.executable, "-m", "autoreward.sandbox.worker", str(job)], cwd=tmp_path, env=environment, pass_fds=(write_fd,)
     ).returncode
     os.close(read_fd), os.close(write_fd)
     assert code == 1 and not (tmp_path / "ran").exists()
@@ -284,7 +284,8 @@ def test_a_task_whose_model_file_lives_elsewhere_is_shown_to_its_jailed_worker(a
 
     import gymnasium
 
-    from autoreward.checker import CheckOptions, check_program
+    from autoreward.config import CheckOptions
+    from autoreward.contract.checker import check_program
 
     from .conftest import human_reward
 

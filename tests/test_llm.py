@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from autoreward.llm import CachedLLM, LLMError, LLMRequest, ManualLLM, Message, OpenAIChat, ReplayLLM
+from autoreward.llm.backends import CachedLLM, LLMError, LLMRequest, ManualLLM, Message, OpenAIChat, ReplayLLM
 
 from .chat_server import ChatServer, Drop, Hang, Reply, Status, Truncate
 

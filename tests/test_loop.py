@@ -13,18 +13,20 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
-from autoreward.design import CandidateDesigner, DesignBrief, parse_critique
-from autoreward.llm import ReplayLLM
-from autoreward.prompts import Prompts
-from autoreward.records import Candidate, LoopConfig, Preference, read_json
-from autoreward.run_store import RunStore
-from autoreward.tasks import find_task
+from autoreward.config import LoopConfig
+from autoreward.llm.backends import ReplayLLM
+from autoreward.llm.prompts import Prompts
+from autoreward.loop.critic import parse_critique
+from autoreward.loop.design import CandidateDesigner, DesignBrief
+from autoreward.loop.run_store import RunStore
+from autoreward.records import Candidate, Preference
+from autoreward.serialize import read_json
+from autoreward.task.files import find_task
 
 from .chat_server import ChatServer
 from .llm_persona import persona, persona_with_a_reversed_candidate

@@ -11,12 +11,14 @@ import json
 
 import pytest
 
-from autoreward.analysis import judge
-from autoreward.llm import ReplayLLM
-from autoreward.preferences import SyntheticPreferences
-from autoreward.prompts import Prompts
-from autoreward.records import Fitness, LoopConfig, Preference, read_json
-from autoreward.tasks import find_task
+from autoreward.config import Fitness, LoopConfig
+from autoreward.llm.backends import ReplayLLM
+from autoreward.llm.prompts import Prompts
+from autoreward.loop.judge import judge
+from autoreward.loop.preferences import SyntheticPreferences
+from autoreward.records import Preference
+from autoreward.serialize import read_json
+from autoreward.task.files import find_task
 
 from .chat_server import ChatServer
 from .llm_persona import preference_persona, preference_persona_one_round
@@ -133,7 +135,7 @@ def test_llm_preferences_on_a_task_with_no_fitness(tmp_path):
 
 
 def test_a_preference_reads_as_one_sentence():
-    from autoreward.report import preference_sentence
+    from autoreward.review.report import preference_sentence
 
     assert preference_sentence(Preference(round=1, best_id="r1c2")) == "best r1c2."
     full = Preference(round=2, best_id="r2c0", worst_id="r1c1", pairs=(("r2c0", "r1c1"), ("r2c1", "r1c1")),

@@ -5,11 +5,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from autoreward.jail import Jail
-from autoreward.prescreen import LabelledEpisode, screen
-from autoreward.tasks import find_task
-from autoreward.trajectory import TransitionSampler
-from autoreward.vec_env import EPISODE_INFO_KEY, make_vec_env
+from autoreward.loop.prescreen import LabelledEpisode, screen
+from autoreward.sandbox.jail import Jail
+from autoreward.sim.trajectory import TransitionSampler
+from autoreward.sim.vec_env import EPISODE_INFO_KEY, make_vec_env
+from autoreward.task.files import find_task
 
 EPISODE_STEPS = 200
 

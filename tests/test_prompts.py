@@ -1,10 +1,10 @@
 import pytest
 
-from autoreward.describe import describe_task
-from autoreward.extract import ExtractionError, extract_program
-from autoreward.prompts import TEMPLATES, PromptError, Prompts
+from autoreward.llm.extract import ExtractionError, extract_program
+from autoreward.llm.prompts import TEMPLATES, PromptError, Prompts
 from autoreward.records import ComponentStats
-from autoreward.tasks import find_task
+from autoreward.task.describe import describe_task
+from autoreward.task.files import find_task
 
 VARIABLES = {
     "designer_system": {"state_description": "class State: ..."},

@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-from autoreward.records import Candidate, read_json
+from autoreward.records import Candidate
+from autoreward.serialize import read_json
 
 from .chat_server import ChatServer, Drop, Hang, Reply, Status, Truncate
 from .llm_persona import persona

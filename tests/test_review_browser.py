@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from autoreward.records import read_json
+from autoreward.serialize import read_json
 
 from .chat_server import ChatServer
 from .llm_persona import persona

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import threading
 import time
@@ -9,10 +10,10 @@ from urllib.parse import urlencode
 
 import pytest
 
-from autoreward.preferences import HumanPreferences
+from autoreward.loop.preferences import HumanPreferences
+from autoreward.loop.run_store import run_summaries
 from autoreward.records import PreferenceRequest
-from autoreward.review_server import ReviewServer, byte_range
-from autoreward.run_store import run_summaries
+from autoreward.review.server import ReviewServer, byte_range
 
 from .review_fixtures import HOSTILE, make_run, trained
 
@@ -88,6 +89,19 @@ def test_a_video_is_served_whole_and_by_byte_ranges(site):
     assert response.status == 416 and response.getheader("Content-Range") == f"bytes */{len(data)}"
     assert request(server, "GET", f"/runs/{RUN}/video/r1c1")[0].status == 404  # no video for that one
     assert 'src="/runs/' + RUN + '/video/r1c0"' in request(server, "GET", f"/runs/{RUN}/")[1].decode()
+
+
+def test_a_candidate_stopped_by_halving_shows_the_video_of_its_last_slice(site):
+    server, store = site
+    stopped = dataclasses.replace(trained(1, 1, 1.5), stopped_at=128, message="stopped by successive halving at 128")
+    store.save_candidate(stopped)
+    video = store.candidate_dir("r1c1", 1) / "training_128" / "video.mp4"
+    video.parent.mkdir(parents=True)
+    video.write_bytes(b"the slice's video")
+    assert store.video_path(stopped) == video
+    response, body = request(server, "GET", f"/runs/{RUN}/video/r1c1")
+    assert (response.status, body) == (200, b"the slice's video")
+    assert 'src="/runs/' + RUN + '/video/r1c1"' in request(server, "GET", f"/runs/{RUN}/")[1].decode()
 
 
 def test_byte_ranges_are_read_as_browsers_send_them():

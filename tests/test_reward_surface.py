@@ -14,8 +14,8 @@ import types
 import numpy as np
 import pytest
 
-from autoreward import reward_program
-from autoreward.checker import collect_transitions
+from autoreward.contract import reward_program
+from autoreward.contract.checker import collect_transitions
 
 DEPTH = 4
 SAFE_MODULES = ("numpy", "math")

@@ -2,8 +2,8 @@
 
 import os
 
-from autoreward.records import WorkerLimits
-from autoreward.sandbox import run_worker, worker_environment
+from autoreward.config import WorkerLimits
+from autoreward.sandbox.supervisor import run_worker, worker_environment
 
 
 def test_the_worker_environment_carries_no_secrets(monkeypatch, tmp_path):
@@ -22,7 +22,7 @@ def test_an_unknown_job_is_reported_as_an_error(tmp_path):
 
 
 def test_a_worker_past_its_wall_budget_is_killed(tmp_path, cheetah):
-    from autoreward.records import to_dict
+    from autoreward.serialize import to_dict
 
     code = "def compute_reward(state, action, next_state):\n    while True:\n        pass\n"
     payload = {"task": to_dict(cheetah), "code": code, "options": {"transitions": 8, "batch_size": 8}}
@@ -31,7 +31,7 @@ def test_a_worker_past_its_wall_budget_is_killed(tmp_path, cheetah):
 
 
 def test_no_worker_is_left_behind(tmp_path, cheetah):
-    from autoreward.records import to_dict
+    from autoreward.serialize import to_dict
 
     code = "def compute_reward(state, action, next_state):\n    while True:\n        pass\n"
     payload = {"task": to_dict(cheetah), "code": code, "options": {"transitions": 8, "batch_size": 8}}

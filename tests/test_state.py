@@ -4,9 +4,9 @@ import mujoco
 import numpy as np
 import pytest
 
-from autoreward.describe import describe_layout, describe_task
-from autoreward.state import StateLayout, concatenate, python_names
-from autoreward.tasks import load_tasks, make_env, task_from_sentence
+from autoreward.sim.state import StateLayout, concatenate, python_names
+from autoreward.task.describe import describe_layout, describe_task
+from autoreward.task.files import load_tasks, make_env, task_from_sentence
 
 
 def rolled_out(env_id: str, steps: int = 8):
@@ -106,7 +106,7 @@ def test_a_model_with_sites_and_sensors_describes_them():
 
 def test_names_the_reward_rules_refuse_get_an_underscore_and_resolve_stops_at_arrays(cheetah):
     assert python_names(["system", "load", "format"], "body") == ["system_", "load_", "format_"]
-    from autoreward.checker import collect_transitions
+    from autoreward.contract.checker import collect_transitions
 
     states, _, _ = collect_transitions(cheetah, 2, 0)
     assert states.resolve("bodies.torso.pos").shape == (2, 3)

@@ -1,12 +1,11 @@
-import textwrap
-import zipfile
 import subprocess
 import sys
+import zipfile
 
 import pytest
 
 from autoreward.errors import TaskError, UnknownEnvironmentError
-from autoreward.tasks import find_task, load_task_file, load_tasks, parse_task, task_from_sentence
+from autoreward.task.files import find_task, load_task_file, load_tasks, parse_task, task_from_sentence
 
 from .conftest import REPO
 
@@ -73,8 +72,8 @@ def test_an_unknown_environment_suggests_close_names():
 
 
 def test_extras_must_name_a_state_field(tmp_path):
-    from autoreward.state import StateLayout
-    from autoreward.tasks import make_env
+    from autoreward.sim.state import StateLayout
+    from autoreward.task.files import make_env
 
     task = parse_task(GOOD + "\n[extras]\ngoal = 'bodies.nowhere.pos'\n", "t.toml")
     with pytest.raises(TaskError, match="there is no body named 'nowhere'"):

@@ -5,11 +5,14 @@ import json
 import numpy as np
 import pytest
 
-from autoreward.baselines import load_or_train_baselines
+from autoreward.config import Fitness, TrainingConfig
 from autoreward.errors import WorkerError
-from autoreward.fitness import FitnessMeter
-from autoreward.records import Fitness, NormalizedScore, TrainingResult, read_json
-from autoreward.training import EVALUATION_SEED_BASE, TrainingConfig, train
+from autoreward.loop.baselines import load_or_train_baselines
+from autoreward.loop.evaluation import EVALUATION_SEED_BASE
+from autoreward.loop.training import train
+from autoreward.records import NormalizedScore, TrainingResult
+from autoreward.serialize import read_json
+from autoreward.task.fitness import FitnessMeter
 
 from .conftest import human_reward
 
@@ -68,10 +71,9 @@ def test_baselines_are_trained_once_and_give_a_normalized_score(hopper, tmp_path
 
 def test_baselines_are_cached_per_task_definition_and_simulator(hopper, tmp_path):
     from dataclasses import replace
-
     from pathlib import Path
 
-    from autoreward.baselines import baseline_fingerprint as digest
+    from autoreward.loop.baselines import baseline_fingerprint as digest
 
     def baseline_fingerprint(task, config):  # the human reward's code read from its file, as the cache does
         return digest(task, config, Path(task.human_reward).read_text())
@@ -120,7 +122,7 @@ def test_fitness_reduces_each_episode(reduce, expected):
 def test_a_training_leaves_no_log_folder_in_the_temporary_directory(hopper, tmp_path):
     from pathlib import Path
 
-    from autoreward.jail import Jail
+    from autoreward.sandbox.jail import Jail
 
     # Unjailed, the worker shares this machine's /tmp: SB3's default logger made an empty SB3-<date> folder there.
     before = set(Path("/tmp").glob("SB3-*"))

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from autoreward.reward_program import load
-from autoreward.tasks import task_from_sentence
-from autoreward.vec_env import EPISODE_INFO_KEY, make_vec_env
+from autoreward.contract.reward_program import load
+from autoreward.sim.vec_env import EPISODE_INFO_KEY, make_vec_env
+from autoreward.task.files import task_from_sentence
 
 from .conftest import human_reward
 

@@ -6,9 +6,12 @@ from dataclasses import replace
 import av
 import pytest
 
-from autoreward.records import TrainingResult, read_json, to_dict
-from autoreward.training import TrainingConfig, train
-from autoreward.video import HEIGHT, VIDEO_FILE, WIDTH, gl_environment
+from autoreward.config import TrainingConfig
+from autoreward.loop.training import train
+from autoreward.records import TrainingResult
+from autoreward.sandbox.rendering import gl_environment
+from autoreward.serialize import read_json, to_dict
+from autoreward.sim.video import HEIGHT, VIDEO_FILE, WIDTH
 
 from .conftest import human_reward
 

@@ -21,9 +21,9 @@ import os
 import numpy as np
 import pytest
 
-from autoreward.batched_env import make_batched_env
 from autoreward.errors import UnsupportedSimulatorError
-from autoreward.tasks import find_task, task_from_sentence
+from autoreward.sim.batched_env import make_batched_env
+from autoreward.task.files import find_task, task_from_sentence
 
 if os.environ.get("AUTOREWARD_WARP") != "require":
     pytest.importorskip("mujoco_warp", reason="MuJoCo Warp is not installed (pip install 'autoreward[gpu]')")

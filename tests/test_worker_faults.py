@@ -6,8 +6,9 @@ import time
 
 import pytest
 
+from autoreward.config import TrainingConfig
 from autoreward.errors import WorkerError
-from autoreward.training import TrainingConfig, train
+from autoreward.loop.training import train
 
 from .conftest import human_reward, worker_pids
 

@@ -1,0 +1,140 @@
+"""The `autoreward` command line."""
+
+from __future__ import annotations
+
+import os
+import re
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from autoreward.config import Budget, Task
+from autoreward.errors import AutorewardError
+from autoreward.loop.run_folders import DEFAULT_RUNS_DIR
+
+app = typer.Typer(
+    help="Turn a task written in words into reward code that trains a good policy.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+TasksDirOption = typer.Option(None, "--tasks-dir", help="A folder of extra task files (repeatable).")
+RunsDirOption = typer.Option(DEFAULT_RUNS_DIR, "--runs-dir", help="Where run folders are written.")
+ExecutorOption = typer.Option(None, "--executor", help="Where trainings run: local (this machine, the default) or ray.")
+AddressOption = typer.Option(None, "--address",
+                             help="With --executor ray: the cluster's head, HOST:6379 (default: a private Ray here).")
+
+
+@contextmanager
+def _clear_errors():
+    """Print autoreward's own errors as one sentence and exit non-zero; let real bugs show their traceback."""
+    try:
+        yield
+    except AutorewardError as error:
+        errors.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)  # a message's [x] is text
+        raise typer.Exit(2) from None
+
+
+def _jail():
+    """The worker jail for this command, built once: AUTOREWARD_JAIL is on (default), off or require."""
+    from autoreward.sandbox.jail import SETTING_VARIABLE, Jail
+
+    return Jail.from_setting(os.environ.get(SETTING_VARIABLE))
+
+
+def _executor(name: str | None, address: str | None):
+    """The executor the command line asked for, connected (a Ray cluster is joined here, once)."""
+    from autoreward.sandbox.executor import connect_executor
+
+    return connect_executor(name or "local", address)
+
+
+def _resolve_task(name: str, tasks_dir: list[Path] | None) -> Task:
+    from autoreward.task.files import find_task, task_from_sentence
+
+    if "-v" in name and not name.endswith(".toml") and name[0].isupper():  # an environment id such as Hopper-v5
+        return task_from_sentence(name, f"(no task given: environment {name} only)")
+    return find_task(name, tuple(tasks_dir or ()))
+
+
+@contextmanager
+def _progress_bars():
+    """A rich progress display and a handler that feeds worker progress messages into it."""
+    progress = Progress(
+        TextColumn("{task.description:<12}"), BarColumn(), TextColumn("{task.completed:>8.0f}/{task.total:.0f} steps"),
+        TextColumn("{task.fields[fitness]}"), TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+    )
+    bars: dict[str, int] = {}
+
+    def handle(name: str, data: dict) -> None:
+        if name not in bars:
+            bars[name] = progress.add_task(name, total=data.get("total") or 1, fitness="")
+        if data.get("stage") in ("training", "curve"):
+            fitness = data.get("fitness")
+            shown = "" if fitness is None else f"fitness {fitness:.3g}"
+            progress.update(bars[name], completed=data["step"], **({"fitness": shown} if fitness is not None else {}))
+        elif data.get("stage") in ("evaluating", "video"):
+            progress.update(bars[name], description=f"{name} ({'eval' if data['stage'] == 'evaluating' else 'video'})")
+
+    with progress:
+        yield handle
+
+
+def _budget_options(base: Budget, algo, steps, envs, eval_episodes) -> Budget:
+    """`base` with the training flags that were given, each checked."""
+    if algo is not None and algo not in ("ppo", "sac"):
+        raise AutorewardError(f"--algo must be 'ppo' or 'sac', got {algo!r}")
+    for name, value in (("--steps", steps), ("--envs", envs), ("--eval-episodes", eval_episodes)):
+        if value is not None and value < 1:
+            raise AutorewardError(f"{name} must be at least 1, got {value}")
+    changes = {"algo": algo, "steps": steps, "n_envs": envs, "eval_episodes": eval_episodes}
+    return replace(base, **{k: v for k, v in changes.items() if v is not None})
+
+
+SIMULATORS = ("gymnasium", "batched", "warp")
+SimulatorOption = typer.Option(
+    "gymnasium", "--simulator",
+    help="Where training environments are simulated: gymnasium (one gymnasium environment each), batched "
+         "(all of them as one batch on the CPU, same trajectories) or warp (MuJoCo Warp worlds on the GPU, "
+         "or Warp's CPU device; float32). A task a batched simulator cannot run falls back to gymnasium.",
+)  # fmt: skip
+
+
+DeviceOption = typer.Option(
+    "cpu", "--device",
+    help="Where policies learn and, with --simulator warp, where the worlds are stepped: cpu, or cuda (cuda:N) "
+         "for a GPU. Use many environments there (--envs 1024 or more).",
+)  # fmt: skip
+
+
+def _device_option(device: str, executor: str | None = None) -> str:
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+        raise AutorewardError(f"--device must be cpu, cuda or cuda:N, got {device!r}")
+    if executor == "ray" and device.startswith("cuda:"):
+        raise AutorewardError(f"--device {device} names a GPU of one machine; on a Ray cluster give --device cuda, "
+                              "and Ray gives each training a free GPU of some node")  # fmt: skip
+    return device
+
+
+def _simulator_option(simulator: str) -> str:
+    if simulator not in SIMULATORS:
+        raise AutorewardError(f"--simulator must be gymnasium, batched or warp, got {simulator!r}")
+    return simulator
+
+
+def _training_options(chosen: Task, algo, steps, seed, envs, eval_episodes, simulator: str = "gymnasium",
+                      videos: bool = True, device: str = "cpu", executor: str | None = None):  # fmt: skip
+    from autoreward.config import TrainingConfig
+
+    budget = _budget_options(chosen.budget, algo, steps, envs, eval_episodes)
+    return TrainingConfig.from_budget(budget, seed=seed, simulator=_simulator_option(simulator), video=videos,
+                                      device=_device_option(device, executor))  # fmt: skip
+

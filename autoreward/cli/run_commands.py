@@ -1,0 +1,378 @@
+"""The design commands of the command line: `run`, `runs`, `show`, `report`, `export`, `demo`.
+
+They register on the same Typer app as the foundation commands in `cli.py`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markdown import Markdown
+from rich.markup import escape
+from rich.table import Table
+
+from autoreward.cli.options import (
+    AddressOption,
+    DeviceOption,
+    ExecutorOption,
+    RunsDirOption,
+    SimulatorOption,
+    TasksDirOption,
+    _budget_options,
+    _clear_errors,
+    _device_option,
+    _executor,
+    _jail,
+    _progress_bars,
+    _resolve_task,
+    _simulator_option,
+    app,
+    console,
+    errors,
+)
+from autoreward.config import Budget, LLMSettings, LoopConfig, Task
+from autoreward.errors import AutorewardError
+from autoreward.loop.run_folders import DEFAULT_RUNS_DIR
+from autoreward.records import FinalResult
+from autoreward.resources import data_dir
+
+DEMO_TASK = "half_cheetah_backward"
+DEMO_TRANSCRIPT = "demo/half_cheetah_backward.md"
+
+
+class ConsoleProgress:
+    """Loop notes as timestamped lines, trainings as progress bars."""
+
+    def __init__(self, bars):
+        self._bars = bars
+
+    def note(self, text: str) -> None:
+        # Notes carry LLM prose and error messages: "[...]" in them is text, never rich markup.
+        console.print(f"[dim]{_clock()}[/] {escape(text)}", highlight=False)
+
+    def training(self, label: str, data: dict) -> None:
+        self._bars(label, data)
+
+
+def _clock() -> str:
+    import time
+
+    return time.strftime("%H:%M:%S")
+
+
+@app.command()
+def run(
+    task: Optional[str] = typer.Argument(None, help="A task id or task file; with --env, the task in words."),
+    env: Optional[str] = typer.Option(None, "--env", help="A gymnasium environment id, for a task given in words."),
+    rounds: int = typer.Option(3, "--rounds", min=1),
+    candidates: int = typer.Option(4, "--candidates", min=1, help="Candidates designed per round."),
+    repairs: int = typer.Option(2, "--repairs", min=0, help="Repairs of a candidate that fails its check or review."),
+    critic: bool = typer.Option(True, "--critic/--no-critic", help="Have an LLM review each candidate before training."),
+    analyzer: bool = typer.Option(True, "--analyzer/--no-analyzer", help="Have an LLM read the trained policy's trajectories."),
+    prescreen: bool = typer.Option(True, "--prescreen/--no-prescreen",
+                                   help="From round 2, skip training a candidate that ranks stored episodes against their task scores."),
+    halving: bool = typer.Option(False, "--halving/--no-halving",
+                                 help="Successive halving: train every candidate for a slice of the budget, "
+                                      "continue only the best 1/eta, until one reaches the whole budget."),
+    halving_eta: int = typer.Option(2, "--halving-eta", min=2, help="With --halving: keep 1/eta of the candidates at each rung."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Training steps per candidate (default: the task's)."),
+    envs: Optional[int] = typer.Option(None, "--envs", help="Environments stepped together in each training."),
+    eval_episodes: Optional[int] = typer.Option(None, "--eval-episodes"),
+    algo: Optional[str] = typer.Option(None, "--algo", help="ppo or sac (default: the task's)."),
+    simulator: str = SimulatorOption,
+    device: str = DeviceOption,
+    final_seeds: int = typer.Option(3, "--final-seeds", min=1, help="Seeds the best reward is re-trained on."),
+    final_steps: Optional[int] = typer.Option(None, "--final-steps", help="Steps of each final training."),
+    workers: int = typer.Option(0, "--workers", min=0,
+                                help="Trainings at once (0: one per core, or per CPU of the Ray cluster)."),
+    executor: Optional[str] = ExecutorOption,
+    address: Optional[str] = AddressOption,
+    videos: bool = typer.Option(True, "--videos/--no-videos",
+                                help="Render each trained policy's first held-out episode to video.mp4 (about 2 s of CPU each)."),
+    seed: int = typer.Option(0, "--seed"),
+    feedback: str = typer.Option("fitness", "--feedback",
+                                 help="What picks each round's best and steers the designer: fitness (the task's "
+                                      "score), human (your choice on the page of `autoreward serve`), synthetic "
+                                      "(a preference from the fitness, never shown) or llm (an LLM judge)."),
+    page_url: str = typer.Option("http://127.0.0.1:8765", "--page-url",
+                                 help="Where `autoreward serve` shows the run, for --feedback human."),
+    preference_timeout: Optional[float] = typer.Option(
+        None, "--preference-timeout", min=1,
+        help="With --feedback human: stop the run, to be resumed, when no preference comes within this many "
+             "seconds (default: wait as long as it takes)."),
+    llm: Optional[str] = typer.Option(None, "--llm", help="openai (any compatible server; the default), replay or manual."),
+    model: Optional[str] = typer.Option(None, "--model", envvar="AUTOREWARD_MODEL", help="Default: gpt-4o-mini."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", envvar="OPENAI_BASE_URL",
+                                           help="e.g. http://localhost:8000/v1 for vLLM, http://localhost:11434/v1 for Ollama."),
+    api_key_env: Optional[str] = typer.Option(None, "--api-key-env",
+                                              help="The environment variable holding the key (default OPENAI_API_KEY)."),
+    transcript: Optional[Path] = typer.Option(None, "--transcript", help="Replies for --llm replay."),
+    llm_attempts: Optional[int] = typer.Option(None, "--llm-attempts", min=1,
+                                               help="Tries per LLM call before giving up (default 6)."),
+    llm_timeout: Optional[float] = typer.Option(None, "--llm-timeout", min=0.1,
+                                                help="Seconds to wait for one reply (default 180)."),
+    temperature: float = typer.Option(1.0, "--temperature"),
+    prompts_dir: Optional[Path] = typer.Option(None, "--prompts-dir", help="Your own prompt templates."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this interrupted run folder."),
+    runs_dir: Path = RunsDirOption,
+    tasks_dir: Optional[list[Path]] = TasksDirOption,
+) -> None:
+    """Design a reward for a task: rounds of LLM candidates, checked, reviewed, trained and analysed."""
+    with _clear_errors():
+        if llm not in (None, "openai", "replay", "manual"):
+            raise AutorewardError(f"--llm must be openai, replay or manual, got {llm!r}")
+        if feedback not in ("fitness", "human", "synthetic", "llm"):
+            raise AutorewardError(f"--feedback must be fitness, human, synthetic or llm, got {feedback!r}")
+        given = {"backend": llm, "model": model, "base_url": base_url, "api_key_variable": api_key_env,
+                 "transcript": str(transcript.resolve()) if transcript else None, "attempts": llm_attempts,
+                 "timeout_seconds": llm_timeout}  # fmt: skip
+        given = {k: v for k, v in given.items() if v is not None}
+        if resume is not None:  # the run's own LLM settings and executor, except those given again
+            where = {k: v for k, v in {"executor": executor, "ray_address": address}.items() if v is not None}
+            _design(resume, None, None, runs_dir, prompts_dir, given, page_url, where,
+                    preference_timeout=preference_timeout)
+            return
+        settings = LLMSettings(**given)
+        chosen = _task_for_run(task, env, tasks_dir)
+        if feedback == "synthetic" and chosen.fitness is None:
+            raise AutorewardError(f"--feedback synthetic ranks policies by the task's fitness, and {chosen.id} has none; "
+                                  "use --feedback human or llm")  # fmt: skip
+        budget = _budget_options(chosen.budget, algo, steps, envs, eval_episodes)
+        simulator, device = _simulator_option(simulator), _device_option(device, executor)  # before Ray is started
+        runner = _executor(executor, address)  # an unreachable cluster fails before a run folder is made
+        loop = LoopConfig(
+            rounds=rounds, candidates=candidates, repair_attempts=repairs, critic=critic, analyzer=analyzer,
+            prescreen=prescreen, feedback=feedback, halving=halving, halving_eta=halving_eta,
+            final_seeds=final_seeds, final_steps=final_steps,
+            workers=workers or runner.capacity() or (os.cpu_count() or 1), executor=executor or "local",
+            ray_address=address,
+            model=settings.model if settings.backend == "openai" else "", temperature=temperature, budget=budget, seed=seed,
+            simulator=simulator,
+            device=device,
+            videos=videos,
+        )  # fmt: skip
+        _design(None, chosen, loop, runs_dir, prompts_dir, settings, page_url, runner=runner,
+                preference_timeout=preference_timeout)
+
+
+def _task_for_run(task: Optional[str], env: Optional[str], tasks_dir) -> Task:
+    from autoreward.task.files import task_from_sentence
+
+    if env is not None:
+        if not task:
+            raise AutorewardError('with --env, say the task in words: autoreward run --env Hopper-v5 "hop in place"')
+        return task_from_sentence(env, task)
+    if not task:
+        raise AutorewardError("name a task (see `autoreward tasks`), or give --env ENV and the task in words")
+    return _resolve_task(task, tasks_dir)
+
+
+def _design(resume: Optional[Path], task: Optional[Task], loop: Optional[LoopConfig], runs_dir: Path,
+            prompts_dir: Optional[Path], settings: LLMSettings | dict, page_url: str = "http://127.0.0.1:8765",
+            where: dict | None = None, runner=None, preference_timeout: float | None = None):  # fmt: skip
+    """Start (or resume) a run, drive it to the end, export its best reward. Returns the run's store.
+
+    A resumed run joins the executor its configuration names (a Ray cluster again), unless `where` says otherwise.
+    `preference_timeout` (seconds) is how long a run with human feedback waits for a person before it stops;
+    like `page_url` it belongs to this invocation, not to the run, so a resume may wait differently.
+    """
+    from dataclasses import replace
+
+    from autoreward.llm.backends import CachedLLM, connect
+    from autoreward.llm.prompts import Prompts
+    from autoreward.llm.recorded import RecordedLLM
+    from autoreward.loop.driver import DesignLoop
+    from autoreward.loop.run_store import RunStore, start_run
+
+    prompts = Prompts(prompts_dir)  # a bad template folder fails before any call is paid for
+    if resume is not None:
+        store = RunStore.open(resume)
+        settings = replace(store.config().llm, **settings)
+        loop = replace(store.config().loop, **(where or {}))
+        runs_dir = store.path.parent
+    if runner is None:
+        runner = _executor(loop.executor, loop.ray_address)
+    # A missing key or transcript fails here, before a run folder is made.
+    backend = None if settings.backend == "manual" else connect(settings, None)
+    if resume is None:
+        store = start_run(runs_dir, task, loop, settings)
+    backend = backend or connect(settings, store.path / "manual")
+    llm = RecordedLLM(CachedLLM(backend, store.path / "llm_cache"), store)
+    console.print(f"run folder: [bold]{store.path}[/]  (resume with: autoreward run --resume {store.path})")
+    with _progress_bars() as bars:
+        final = DesignLoop(store, llm, prompts, runs_dir, ConsoleProgress(bars), jail=_jail(), page_url=page_url,
+                           preference_timeout=preference_timeout, executor=runner).run()  # fmt: skip
+    _write_outputs(store)
+    _write_html_report(store)
+    _print_final(store, final)
+    return store
+
+
+def _write_html_report(store, path: Optional[Path] = None) -> Path:
+    from autoreward.review.html_report import write_html_report
+
+    return write_html_report(store, path)
+
+
+def _write_outputs(store, module_path: Optional[Path] = None) -> Path:
+    """The best reward as a self-contained module, with the reward report beside it."""
+    from autoreward.review.export import write_reward_module
+    from autoreward.review.report import reward_report
+
+    final = store.load_final()
+    if final is None:
+        raise AutorewardError(f"{store.path} has no final result yet: finish it with autoreward run --resume {store.path}")
+    module_path = Path(module_path or store.path / "export" / "reward.py")
+    module_path.parent.mkdir(parents=True, exist_ok=True)
+    config = store.config()
+    best = next(c for c in store.candidates() if c.id == final.candidate_id)
+    write_reward_module(module_path, config.task, best.code, _export_info(config, final, best))
+    (module_path.parent / f"{module_path.stem}_report.md").write_text(reward_report(store))
+    return module_path
+
+
+def _export_info(config, final: FinalResult, best):
+    from autoreward.records import ExportInfo
+    from autoreward.resources import autoreward_version
+
+    return ExportInfo(
+        run_id=config.run_id,
+        model=config.llm.model if config.llm.backend == "openai" else config.llm.backend,
+        created=_clock_date(),
+        autoreward_version=autoreward_version(),
+        algo=config.loop.budget.algo,
+        steps=config.loop.final_steps or config.loop.budget.steps,
+        seeds=len(final.seeds),
+        round=best.round,
+        candidate_id=best.id,
+        fitness_mean=final.fitness_mean,
+        fitness_std=final.fitness_std,
+        normalized_score_mean=final.score_mean,
+        normalized_score_std=final.score_std,
+    )
+
+
+def _clock_date() -> str:
+    import time
+
+    return time.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _print_final(store, final: FinalResult) -> None:
+    task = store.config().task
+    table = Table(title=f"{task.id}: best reward {final.candidate_id}", show_header=False)
+    if final.fitness_mean is not None:
+        table.add_row("task score", f"{final.fitness_mean:.4g} ± {final.fitness_std:.2g} over seeds {list(final.seeds)}")
+        table.add_row("human / sparse", f"{final.human_fitness:.4g} / {final.sparse_fitness:.4g}")
+    else:
+        from autoreward.review.report import chosen_by
+
+        table.add_row("task score", f"none: the task has no fitness; the best was chosen by {chosen_by(store.config().loop.feedback)}")
+    if final.score_mean is not None:
+        table.add_row("human-normalized", f"{final.score_mean:.3f} ± {final.score_std:.3f}")
+    totals = store.llm_totals()
+    table.add_row("LLM calls", f"{totals['calls']} ({totals['paid_calls']} paid)")
+    table.add_row("exported", f"{store.path / 'export' / 'reward.py'} (report: reward_report.md beside it)")
+    table.add_row("report", f"{store.path / 'report.html'} (open it in a browser: code, curves and videos)")
+    console.print(table)
+
+
+@app.command()
+def runs(runs_dir: Path = RunsDirOption) -> None:
+    """A table of the design runs and their best scores, newest first."""
+    from autoreward.loop.run_store import run_summaries
+
+    table = Table("run", "task", "status", "best", "task score", "normalized")
+    for row in run_summaries(runs_dir):
+        score = "-" if row["score_mean"] is None else f"{row['score_mean']:.3f} ± {row['score_std']:.3f}"
+        fitness = "-" if row["best_fitness"] is None else f"{row['best_fitness']:.4g}"
+        table.add_row(Path(row["path"]).name, row["task"], row["status"], row["best_candidate"] or "-", fitness, score)
+    console.print(table)
+
+
+@app.command()
+def show(run_folder: Path = typer.Argument(..., help="A run folder.")) -> None:
+    """Show a run: its rounds, candidates, scores and failure modes."""
+    from autoreward.loop.run_store import RunStore
+    from autoreward.review.report import reward_report
+
+    with _clear_errors():
+        store = RunStore.open(run_folder)
+        console.print(Markdown(reward_report(store)))
+
+
+@app.command()
+def report(
+    run_folder: Path = typer.Argument(..., help="A run folder, finished or not."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Where to write it (default: RUN/report.html)."),
+) -> None:
+    """Write a run as one self-contained HTML file: task, settings, every candidate's code, checks, reviews,
+    curves and video, and the final scores against the baselines."""
+    from autoreward.loop.run_store import RunStore
+
+    with _clear_errors():
+        path = _write_html_report(RunStore.open(run_folder), output)
+    console.print(f"wrote {path} (videos are linked relative to it: keep it beside the run folder, or send both)")
+
+
+@app.command()
+def export(
+    run_folder: Path = typer.Argument(..., help="A finished run folder."),
+    output: Path = typer.Option(Path("reward.py"), "-o", "--output", help="Where to write the module."),
+) -> None:
+    """Write a run's best reward as a self-contained Python module, with a reward report beside it."""
+    from autoreward.loop.run_store import RunStore
+
+    with _clear_errors():
+        path = _write_outputs(RunStore.open(run_folder), output)
+    console.print(f"wrote {path} and {path.parent / (path.stem + '_report.md')}")
+    console.print(f"use it: import {path.stem}; env = {path.stem}.make_env()  # then train with any SB3 algorithm")
+
+
+@app.command()
+def demo(
+    runs_dir: Path = typer.Option(DEFAULT_RUNS_DIR, "--runs-dir"),
+    steps: int = typer.Option(60_000, "--steps", help="Training steps per candidate."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Trainings at once (0: one per core)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Also write the exported reward here."),
+) -> None:
+    """The whole loop, offline, on a built-in task, from a shipped transcript (about ten minutes on two cores)."""
+    with _clear_errors():
+        task = _resolve_task(DEMO_TASK, None)
+        transcript = data_dir("envs") / DEMO_TRANSCRIPT
+        console.print(f"[bold]autoreward demo[/]: designing a reward for '{task.description}'\n"
+                      f"LLM replies are replayed from {transcript}; training is real.")  # fmt: skip
+        budget = Budget(algo="ppo", steps=steps, n_envs=4, eval_episodes=3, curve_points=10)
+        loop = LoopConfig(rounds=2, candidates=3, repair_attempts=1, final_seeds=2,
+                          workers=workers or (os.cpu_count() or 1), budget=budget)  # fmt: skip
+        settings = LLMSettings(backend="replay", model="", transcript=str(transcript))
+        store = _design(None, task, loop, runs_dir, None, settings)
+        if output is not None:
+            console.print(f"exported to {_write_outputs(store, output)}")
+
+
+@app.command()
+def serve(
+    runs_dir: Path = RunsDirOption,
+    host: str = typer.Option("127.0.0.1", "--host", help="The address to listen on; only this machine by default."),
+    port: int = typer.Option(8765, "--port", min=0, max=65535, help="0: any free port (the address is printed)."),
+) -> None:
+    """The review page: runs, their rounds and candidates (code, checks, reviews, curves, videos), and
+    the form where a person gives the preferences a `--feedback human` run waits for."""
+    from autoreward.review.server import ReviewServer
+
+    with _clear_errors():
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            errors.print(f"[bold yellow]warning:[/] listening on {host}: anyone who can reach this machine can read "
+                         "your runs and answer their preferences; the page has no login", highlight=False)  # fmt: skip
+        server = ReviewServer(runs_dir, host, port)
+        console.print(f"review page: {server.url}  (runs from {runs_dir}; Ctrl-C stops it)", highlight=False)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.close()

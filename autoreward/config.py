@@ -1,0 +1,221 @@
+"""What autoreward is asked to do, in one place: the task and every settings object passed down.
+
+Frozen dataclasses, plain typed fields, no logic beyond small derivations:
+a `Task` (what to do, how success is measured, its `Budget`), the settings
+of one training (`TrainingConfig`, made from a `Budget`), of a check
+(`CheckOptions`), of a worker (`WorkerLimits`), of a design run
+(`LoopConfig`, `LLMSettings`, `RunConfig`). What is made along the way (results)
+is in `autoreward.records`; both go to JSON and back through
+`autoreward.serialize`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+Reduce = Literal["mean", "sum", "last"]
+
+
+@dataclass(frozen=True)
+class Fitness:
+    """The trusted measure of how well a task was done; never shown to a reward designer.
+
+    `step` is a numpy expression over `state`, `action` and `next_state` giving
+    one value per environment and step; `reduce` turns an episode's values into
+    one number (its mean, its sum, or its last value).
+    """
+
+    step: str
+    reduce: Reduce
+    description: str
+    higher_is_better: bool = True
+
+    def succeeded(self, value: float, threshold: float | None) -> bool | None:
+        """Whether an episode's fitness reaches the success threshold (None when there is none)."""
+        if threshold is None:
+            return None
+        return value >= threshold if self.higher_is_better else value <= threshold
+
+
+@dataclass(frozen=True)
+class Budget:
+    algo: Literal["ppo", "sac"] = "ppo"
+    steps: int = 200_000
+    n_envs: int = 4
+    eval_episodes: int = 5
+    curve_points: int = 10
+
+
+@dataclass(frozen=True)
+class Task:
+    """What to do, in which environment, and how success is measured."""
+
+    id: str
+    env_id: str
+    description: str
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    fitness: Fitness | None = None
+    success_threshold: float | None = None
+    max_episode_steps: int | None = None
+    budget: Budget = Budget()
+    extras: dict[str, str] = field(default_factory=dict)
+    human_reward: str | None = None  # a reward program reproducing the environment's own reward
+    source: str | None = None  # the file it was read from
+
+
+RewardSource = Literal["program", "native", "sparse"]
+
+
+# Where environments are simulated: gymnasium environments, one CPU batch, or MuJoCo Warp worlds.
+Simulator = Literal["gymnasium", "batched", "warp"]
+
+
+@dataclass(frozen=True)
+class WorkerLimits:
+    """What a worker process may spend before its supervisor stops it."""
+
+    wall_seconds: float = 3600.0
+    idle_seconds: float = 60.0  # longest silence between two messages
+    memory_bytes: int | None = 8 * 1024**3  # address space (RLIMIT_AS)
+    file_bytes: int = 2 * 1024**3  # largest file it may write (RLIMIT_FSIZE)
+    cpu_seconds: float | None = None  # RLIMIT_CPU; None: the wall budget plus a few seconds
+    processes: int = 512  # threads and processes beyond what the user already runs (RLIMIT_NPROC; not for root)
+    # GPUs the executor places it on: the local one picks the least busy GPU (through CUDA_VISIBLE_DEVICES),
+    # a Ray task asks the cluster for them and its node's GPU devices are passed in. 0 for a pinned "cuda:N".
+    gpus: int = 0
+
+
+FeedbackSource = Literal["fitness", "human", "synthetic", "llm"]
+
+
+PreferenceSourceName = Literal["human", "synthetic", "llm"]
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """How a design run searches: rounds of candidates, their repairs and review, and the budgets.
+
+    `halving` is off by default. It saves training steps (2x for 4 candidates
+    with eta 2) but not wall time unless there are more candidates than
+    `workers` (its rungs wait for each other), it adds a worker start and an
+    evaluation per slice, and it can stop a reward that learns slowly at
+    first but would have won; with the default 4 candidates that trade is
+    not worth making for the user by default. Tasks without a task score
+    (judged) are never halved: there is nothing to rank a rung by.
+    """
+
+    rounds: int = 3
+    candidates: int = 4  # designed per round, in parallel
+    repair_attempts: int = 2  # repairs after a failed check or a critic's rejection
+    critic: bool = True
+    analyzer: bool = True
+    prescreen: bool = True  # score stored episodes with a new candidate before training it (from round 2)
+    prescreen_threshold: float = 0.5  # below this agreement with the task scores, it is not trained
+    # Successive halving of each round's trainings (halving.py); off by default: see LoopConfig's docstring.
+    halving: bool = False
+    halving_eta: int = 2  # each rung keeps the best 1/eta and trains them eta times longer
+    final_seeds: int = 3  # the best reward is re-trained on this many seeds at the end
+    final_steps: int | None = None  # budget of the final training; None: the round budget
+    workers: int = 1  # trainings at once
+    executor: Literal["local", "ray"] = "local"  # where trainings and pre-screens run (checks always run here)
+    ray_address: str | None = None  # the Ray cluster's head (HOST:PORT); None: a private Ray on this machine
+    model: str = ""
+    temperature: float = 1.0
+    max_tokens: int | None = None
+    budget: Budget = Budget()  # training budget of each candidate
+    seed: int = 0
+    # What picks each round's best and what the designer is told: the task's fitness (scores), or a
+    # preference between the round's policies from a person, from the fitness unseen (synthetic), or an LLM.
+    feedback: FeedbackSource = "fitness"
+    simulator: Simulator = "gymnasium"  # where every training of the run is simulated
+    device: str = "cpu"  # where its policies learn and Warp's worlds run: "cpu" or "cuda[:N]" (TrainingConfig.device)
+    videos: bool = True  # each training renders its policy's first held-out episode to video.mp4
+
+
+LLMBackend = Literal["openai", "replay", "manual"]
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    """Which LLM answers a run, enough to reconnect on resume. Never the key: that is read from the environment."""
+
+    backend: LLMBackend = "openai"
+    model: str = "gpt-4o-mini"
+    base_url: str | None = None  # None: OpenAI's own service
+    api_key_variable: str = "OPENAI_API_KEY"  # the environment variable holding the key
+    transcript: str | None = None  # the replay backend's transcript file
+    attempts: int = 6  # tries per call before giving up (rate limits, server errors, timeouts)
+    timeout_seconds: float = 180.0  # one attempt's longest wait for a reply
+
+    def describe(self) -> str:
+        if self.backend == "replay":
+            return f"replay of {self.transcript}"
+        if self.backend == "manual":
+            return "manual: a person answers each prompt"
+        return f"{self.model} at {self.base_url or 'https://api.openai.com/v1'}"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run was asked to do; written once, read again on resume. Holds no secret."""
+
+    run_id: str
+    task: Task
+    loop: LoopConfig
+    llm: LLMSettings
+    created: str
+    autoreward_version: str
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How one policy is trained: the reward's source, the algorithm and the budget."""
+
+    reward_source: RewardSource = "program"
+    algo: str = "ppo"
+    steps: int = 200_000
+    seed: int = 0
+    n_envs: int = 4
+    eval_episodes: int = 5
+    curve_points: int = 10
+    normalize: bool = True  # VecNormalize observations and rewards (PPO only)
+    wall_seconds: float = 6 * 3600.0
+    # Address space of the training worker (RLIMIT_AS); CPU training peaks near 1 GiB. None: no limit.
+    memory_bytes: int | None = 8 * 1024**3
+    # Where training environments are simulated (see vec_env.make_vec_env). Held-out evaluation is always
+    # on gymnasium's environments, so scores compare across simulators.
+    simulator: Simulator = "gymnasium"
+    # Where the policy learns and, with the warp simulator, where its worlds are stepped: "cpu" or "cuda[:N]".
+    # On a GPU the worker sees the machine's /dev/nvidia* devices and /sys (Jail.with_gpus) and has no RLIMIT_AS,
+    # since CUDA maps far more address space than it uses.
+    device: str = "cpu"
+    video: bool = True  # render the first held-out episode to video.mp4 (autoreward.video)
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.device.startswith("cuda")
+
+    @classmethod
+    def from_budget(cls, budget: Budget, **overrides: Any) -> "TrainingConfig":
+        base = cls(
+            algo=budget.algo,
+            steps=budget.steps,
+            n_envs=budget.n_envs,
+            eval_episodes=budget.eval_episodes,
+            curve_points=budget.curve_points,
+        )
+        return replace(base, **{k: v for k, v in overrides.items() if v is not None})
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    transitions: int = 256  # states gathered from random rollouts
+    batch_size: int = 64  # rows per call
+    rows_compared: int = 16  # rows checked one at a time against the batch
+    call_budget_seconds: float = 0.02  # one call on `batch_size` rows
+    largest_value: float = 1e6  # |reward| above this is refused: it would swamp training
+    seed: int = 0
+    idle_seconds: float = 20.0  # a call silent this long is a hang
+
+

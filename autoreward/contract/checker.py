@@ -1,0 +1,309 @@
+"""Checking a reward program: the static rules, then running it on real states in a worker.
+
+`check_program` is the orchestrator's entry point: it applies the static
+rules (which never run the code) and, if they pass, starts a worker that
+collects states from random rollouts of the task's environment and runs the
+program on them. Each failure comes back as a `CheckResult` whose message is
+written for the program's author: what went wrong, where, what is expected.
+
+The dynamic checks, in order: the call raises nothing; it returns
+`(total, components)` with float arrays of shape (N,) and at least one
+component; every value is finite and of sane size; each row's result does
+not depend on the other rows (the batch equals row-by-row calls); two calls
+on the same input agree; and one call on a batch fits the time budget.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autoreward.config import CheckOptions, Task, WorkerLimits
+from autoreward.contract import reward_program
+from autoreward.records import CheckCategory, CheckResult
+from autoreward.sandbox.jail import Jail
+from autoreward.sandbox.supervisor import run_worker
+from autoreward.serialize import from_dict, to_dict
+from autoreward.task.files import task_folders
+
+
+def check_program(
+    task: Task, code: str, output_dir: Path, options: CheckOptions = CheckOptions(), jail: Jail | None = None
+) -> CheckResult:
+    """Check `code` against the reward contract for `task`. Runs the code only in a (jailed) worker process."""
+    static = reward_program.static_check(code)
+    if not static.ok:
+        return static
+    payload = {"task": to_dict(task), "code": code, "options": to_dict(options)}
+    limits = WorkerLimits(wall_seconds=300.0, idle_seconds=options.idle_seconds, memory_bytes=4 * 1024**3)
+    jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task))
+    outcome = run_worker("check", payload, output_dir, limits, jail=jail)
+    if outcome.status == "ok":
+        return from_dict(CheckResult, outcome.result)
+    if outcome.status in ("timeout", "idle_timeout"):
+        return CheckResult(
+            CheckCategory.TIMEOUT,
+            f"compute_reward did not return within {options.idle_seconds:g} s and was stopped: look for a loop "
+            "that never ends or grows with the data; a reward must be a few vectorized numpy operations.",
+        )
+    if outcome.status == "killed":
+        return CheckResult(
+            CheckCategory.KILLED,
+            f"the process running compute_reward died ({outcome.message}); it may have used too much memory "
+            "or recursed too deeply. Keep arrays to the size of the batch.",
+        )
+    return CheckResult(CheckCategory.KILLED, f"the check could not run: {outcome.message}")
+
+
+# --- inside the worker -------------------------------------------------------
+
+
+def run_check_job(payload: dict[str, Any], output_dir: Path, channel) -> dict:
+    task = from_dict(Task, payload["task"])
+    options = from_dict(CheckOptions, payload["options"])
+    states, actions, next_states = collect_transitions(task, options.transitions, options.seed)
+    channel.progress(stage="collected", transitions=options.transitions)
+    result = check_loaded(payload["code"], states, actions, next_states, options, channel)
+    return to_dict(result)
+
+
+def collect_transitions(task: Task, count: int, seed: int):
+    """`count` transitions (state, action, next_state) from random actions, resetting when episodes end."""
+    from autoreward.sim.state import StateLayout, concatenate
+    from autoreward.task.files import make_env
+
+    env = make_env(task)
+    env.action_space.seed(seed)
+    layout = StateLayout.from_env(env, extras=task.extras)
+    data = env.unwrapped.data
+    env.reset(seed=seed)
+    before = layout.state(layout.snapshot(data))
+    states, actions, next_states = [], [], []
+    for _ in range(count):
+        action = env.action_space.sample()
+        _, _, terminated, truncated, _ = env.step(action)
+        after = layout.state(layout.snapshot(data))
+        states.append(before)
+        actions.append(action)
+        next_states.append(after)
+        if terminated or truncated:
+            env.reset()
+            after = layout.state(layout.snapshot(data))
+        before = after
+    env.close()
+    return concatenate(states), np.stack(actions).astype(np.float64), concatenate(next_states)
+
+
+def _program_line(error: BaseException, code: str) -> tuple[int | None, str]:
+    """The deepest line of the reward program in an exception's traceback, and its text."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == reward_program.PROGRAM_FILENAME]
+    if not frames:
+        return None, ""
+    line = frames[-1].lineno
+    lines = code.splitlines()
+    text = lines[line - 1].strip() if line and 0 < line <= len(lines) else ""
+    return line, text
+
+
+def _exception_result(error: BaseException, code: str, when: str) -> CheckResult:
+    line, text = _program_line(error, code)
+    where = f" at line {line}: `{text}`" if line else ""
+    detail = f"{type(error).__name__}: {error}"
+    if isinstance(error, ValueError) and "truth value of an array" in str(error):
+        return CheckResult(
+            CheckCategory.NOT_VECTORIZED,
+            f"{detail}{where}. An `if`, `and`, `or` or `not` was applied to an array of the whole batch; "
+            "use np.where(condition, a, b), `&`, `|` and `~` so each environment is handled separately.",
+            line,
+        )
+    if isinstance(error, RecursionError):
+        detail += " (recursion too deep)"
+    return CheckResult(CheckCategory.EXCEPTION, f"{when} raised {detail}{where}.", line)
+
+
+def check_loaded(code: str, states, actions, next_states, options: CheckOptions, channel=None) -> CheckResult:
+    """The dynamic checks, on states already collected. Runs the program: worker only."""
+    try:
+        compute_reward = reward_program.load(code)
+    except BaseException as error:  # the program's top level ran and failed
+        return _exception_result(error, code, "running the program's top level")
+
+    batches = [
+        np.arange(start, min(start + options.batch_size, states.batch_size))
+        for start in range(0, states.batch_size, options.batch_size)
+    ]
+    outputs = []
+    component_names: tuple[str, ...] = ()
+    for rows in batches:
+        if channel is not None:
+            channel.progress(stage="calling", rows=len(rows))
+        result = _call(compute_reward, code, states.rows(rows), actions[rows], next_states.rows(rows))
+        if isinstance(result, CheckResult):
+            return result
+        problem = _output_problem(result, len(rows), component_names)
+        if problem is not None:
+            return problem
+        component_names = tuple(result[1])
+        outputs.append(result)
+
+    for rows, (total, components) in zip(batches, outputs):
+        problem = _value_problem(total, components, options.largest_value)
+        if problem is not None:
+            return problem
+
+    rows = batches[0]
+    total, components = outputs[0]
+    _beat(channel, "repeating")
+    again = _call(compute_reward, code, states.rows(rows), actions[rows], next_states.rows(rows))
+    if isinstance(again, CheckResult):
+        return again
+    if not np.array_equal(np.asarray(again[0], dtype=np.float64), np.asarray(total, dtype=np.float64)):
+        return CheckResult(
+            CheckCategory.NON_DETERMINISTIC,
+            "two calls on the same states gave different totals: the reward must be a function of "
+            "(state, action, next_state) alone. Remove random numbers and any state kept between calls.",
+        )
+
+    compared = rows[: options.rows_compared]
+    for position, row in enumerate(compared):
+        _beat(channel, "row by row")
+        single = _call(compute_reward, code, states.rows(int(row)), actions[row : row + 1], next_states.rows(int(row)))
+        if isinstance(single, CheckResult):
+            return single
+        problem = _output_problem(single, 1, component_names)
+        if problem is not None:
+            return problem
+        if not _close(single[0][0], total[position]):
+            return CheckResult(
+                CheckCategory.NOT_VECTORIZED,
+                f"row {position} of a batch of {len(rows)} gives total {float(total[position]):.6g}, but the same "
+                f"state alone gives {float(single[0][0]):.6g}: each environment's reward must depend only on its own "
+                "row. Do not normalise by batch statistics (mean, max, sum over axis 0) or index fixed rows.",
+            )
+
+    _beat(channel, "timing")
+    seconds = _time_per_call(compute_reward, states.rows(rows), actions[rows], next_states.rows(rows))
+    if seconds > options.call_budget_seconds:
+        return CheckResult(
+            CheckCategory.TOO_SLOW,
+            f"one call on a batch of {len(rows)} took {seconds * 1000:.1f} ms; the budget is "
+            f"{options.call_budget_seconds * 1000:.0f} ms. Replace Python loops over rows or time with numpy "
+            "operations on whole arrays.",
+            seconds_per_call=seconds,
+        )
+    return CheckResult(
+        CheckCategory.OK,
+        f"passed: {len(component_names)} components on {states.batch_size} states, "
+        f"{seconds * 1e6:.0f} µs per call on {len(rows)} rows",
+        components=component_names,
+        seconds_per_call=seconds,
+    )
+
+
+def _beat(channel, stage: str) -> None:
+    """A progress message before each call, so the supervisor's silence budget times one call, not the whole check."""
+    if channel is not None:
+        channel.progress(stage=stage)
+
+
+def _call(function, code: str, state, action, next_state):
+    try:
+        return function(state, action, next_state)
+    except BaseException as error:  # SystemExit, KeyboardInterrupt and MemoryError included
+        return _exception_result(error, code, "compute_reward")
+
+
+EXPECTED = "a tuple (total, components): total an array of shape ({n},), components a dict of such arrays by name"
+
+
+def _as_float_array(value: Any, what: str, n: int) -> np.ndarray | CheckResult:
+    if not isinstance(value, (np.ndarray, np.generic, float, int)) or isinstance(value, bool):
+        return CheckResult(
+            CheckCategory.WRONG_OUTPUT,
+            f"{what} is a {type(value).__name__}; it must be a numpy array of shape ({n},) with one value per environment.",
+        )
+    array = np.asarray(value)
+    if array.dtype.kind not in "fiub":
+        return CheckResult(
+            CheckCategory.WRONG_OUTPUT, f"{what} has dtype {array.dtype}; it must hold real numbers (float)."
+        )
+    if array.shape != (n,):
+        hint = " Use np.full(N, value) or ones_like for a constant term." if array.ndim == 0 else ""
+        hint = hint or (" Reduce the extra axes (e.g. np.sum(..., axis=1))." if array.ndim > 1 else "")
+        return CheckResult(
+            CheckCategory.WRONG_SHAPE, f"{what} has shape {array.shape} for a batch of {n}; expected ({n},).{hint}"
+        )
+    return array
+
+
+def _output_problem(result: Any, n: int, expected_names: tuple[str, ...]) -> CheckResult | None:
+    if not isinstance(result, tuple) or len(result) != 2:
+        got = f"a tuple of {len(result)}" if isinstance(result, tuple) else f"{type(result).__name__}"
+        return CheckResult(CheckCategory.WRONG_OUTPUT, f"compute_reward returned {got}; expected {EXPECTED.format(n=n)}.")
+    total, components = result
+    checked = _as_float_array(total, "the total", n)
+    if isinstance(checked, CheckResult):
+        return checked
+    if not isinstance(components, dict):
+        return CheckResult(
+            CheckCategory.WRONG_OUTPUT,
+            f"the components are a {type(components).__name__}; they must be a dict mapping each term's name to "
+            f"an array of shape ({n},).",
+        )
+    if not components:
+        return CheckResult(
+            CheckCategory.WRONG_OUTPUT,
+            "the components dict is empty: name at least one term of the reward, e.g. {'forward': forward}.",
+        )
+    for name, value in components.items():
+        if not isinstance(name, str):
+            return CheckResult(CheckCategory.WRONG_OUTPUT, f"component key {name!r} is not a string; name each term.")
+        checked = _as_float_array(value, f"component {name!r}", n)
+        if isinstance(checked, CheckResult):
+            return checked
+    if expected_names and tuple(components) != expected_names:
+        return CheckResult(
+            CheckCategory.WRONG_OUTPUT,
+            f"the components changed between calls ({', '.join(expected_names)} then {', '.join(components)}); "
+            "always return the same named terms.",
+        )
+    return None
+
+
+def _value_problem(total, components: dict, largest: float) -> CheckResult | None:
+    for what, values in (("the total", total), *((f"component {k!r}", v) for k, v in components.items())):
+        values = np.asarray(values, dtype=np.float64)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            kind = "NaN" if np.isnan(values).any() else "infinite"
+            return CheckResult(
+                CheckCategory.NON_FINITE,
+                f"{what} is {kind} for {int(bad.sum())} of {values.size} states. Guard divisions, logs and "
+                "square roots (np.maximum(x, 1e-8), np.clip) so every value is finite.",
+            )
+        peak = float(np.abs(values).max())
+        if peak > largest:
+            return CheckResult(
+                CheckCategory.OUT_OF_RANGE,
+                f"{what} reaches {peak:.3g} in magnitude; keep each term within about ±{largest:g} "
+                "(scale it down or squash it with np.tanh or np.exp(-x / temperature)).",
+            )
+    return None
+
+
+def _close(a, b) -> bool:
+    a, b = float(a), float(b)
+    return abs(a - b) <= 1e-6 * max(1.0, abs(a), abs(b))
+
+
+def _time_per_call(function, state, action, next_state, repeats: int = 5) -> float:
+    timings = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function(state, action, next_state)
+        timings.append(time.perf_counter() - start)
+    return float(np.median(timings))

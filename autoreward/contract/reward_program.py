@@ -1,0 +1,272 @@
+"""Reward programs: untrusted Python text that defines `compute_reward`.
+
+The contract::
+
+    def compute_reward(state, action, next_state):
+        ...
+        return total, {"name": component, ...}
+
+`state` and `next_state` are `autoreward.state.State` batches of N, `action`
+an (N, action_dim) array; `total` and every component have shape (N,).
+Only `numpy` and `math` may be imported.
+
+This module holds the static rules (`static_check`, which never runs the
+code) and `load` (which does, and so is only ever called in a worker). The
+static rules are a first filter that gives the author a precise message;
+`load` runs the program with a few builtins and a numpy cut down to array
+math (`autoreward.restricted_numpy`). Neither is the isolation boundary:
+that is the jailed worker process. Both close the escapes the hostile corpus
+in `tests/hostile/` found: walks through frames of a generator expression
+(`gi_frame.f_back.f_globals`), through Cython functions' `func_globals`,
+through numpy submodules that hold Python's `builtins`, and numpy's and
+arrays' file functions.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import functools
+import math
+import re
+from typing import Callable
+
+from autoreward.contract.restricted_numpy import SUBMODULES, SURFACE, restricted_numpy
+from autoreward.records import CheckCategory, CheckResult
+
+ENTRY_POINT = "compute_reward"
+PARAMETERS = ("state", "action", "next_state")
+ALLOWED_MODULES = ("numpy", "math")
+# Importable module paths: numpy's submodules other than these hold files, processes and other modules.
+IMPORTABLE = frozenset({"math", "numpy", *(f"numpy.{name}" for name in SUBMODULES)})
+# The names a program's text may use for numpy without an import.
+NUMPY_NAMES = ("np", "numpy")
+# The file name compiled code carries, so tracebacks can be mapped back to the program's lines.
+PROGRAM_FILENAME = "<reward>"
+
+FORBIDDEN_NAMES = frozenset(
+    {
+        "eval", "exec", "compile", "open", "input", "breakpoint", "help",
+        "getattr", "setattr", "delattr", "hasattr", "globals", "locals", "vars", "dir",
+        "__import__", "__builtins__", "__loader__", "__spec__", "memoryview", "exit", "quit",
+        "type", "object", "super", "classmethod", "staticmethod", "property",
+    }
+)  # fmt: skip
+# Attributes refused on any object. Numpy's file functions and the methods every array carries
+# (`tofile`, `dump`, `ctypes`); and the public doors to frames, code and module globals, which need
+# no underscore: generator frames (`gi_frame.f_back.f_globals`), Cython functions (`func_globals`),
+# class walks (`mro`), format strings that read attributes (`"{0.x}".format`).
+FORBIDDEN_ATTRIBUTES = frozenset(
+    {
+        "load", "loads", "save", "savez", "savez_compressed", "loadtxt", "savetxt", "genfromtxt", "fromregex",
+        "fromfile", "tofile", "dump", "dumps", "memmap", "open_memmap", "lib", "ctypeslib", "ctypes", "cffi",
+        "distutils", "f2py", "testing", "os", "sys", "builtins", "DataSource", "show_config", "show_runtime",
+        "info", "source", "who", "lookfor", "add_newdoc", "frompyfunc", "environ", "modules", "system",
+        "gi_frame", "gi_code", "gi_yieldfrom", "cr_frame", "cr_code", "cr_await", "ag_frame", "ag_code",
+        "f_back", "f_globals", "f_locals", "f_builtins", "f_code", "f_trace", "tb_frame", "tb_next",
+        "func_globals", "func_code", "func_closure", "func_dict", "mro", "format", "format_map",
+    }
+)  # fmt: skip
+# A string naming a special attribute is how format strings and dict lookups reach past the underscore rule.
+DUNDER_STRING = re.compile(r"__\w+__")
+
+SAFE_BUILTINS = {
+    name: getattr(builtins, name)
+    for name in (
+        "abs", "all", "any", "bool", "dict", "divmod", "enumerate", "filter", "float", "int",
+        "isinstance", "len", "list", "map", "max", "min", "pow", "range", "reversed", "round",
+        "set", "frozenset", "slice", "sorted", "str", "sum", "tuple", "zip", "print",
+        "Exception", "ValueError", "TypeError", "ZeroDivisionError", "ArithmeticError",
+        "KeyError", "IndexError", "RuntimeError", "True", "False", "None",
+    )
+}  # fmt: skip
+
+
+def _fail(category: CheckCategory, message: str, line: int | None = None) -> CheckResult:
+    return CheckResult(category=category, message=message, line=line)
+
+
+def static_check(code: str) -> CheckResult:
+    """Check a program without running it: syntax, imports, forbidden names, the entry point's signature."""
+    try:
+        tree = ast.parse(code, filename=PROGRAM_FILENAME)
+    except SyntaxError as error:
+        where = f"line {error.lineno}" + (f", column {error.offset}" if error.offset else "")
+        text = (error.text or "").rstrip()
+        shown = f": `{text.strip()}`" if text else ""
+        return _fail(CheckCategory.SYNTAX, f"{error.msg} at {where}{shown}. The program must be valid Python 3.", error.lineno)
+
+    aliases = _numpy_aliases(tree)
+    problems = [
+        (_position(node), problem)
+        for node in ast.walk(tree)
+        if (problem := _forbidden(node) or _numpy_problem(node, aliases)) is not None
+    ]
+    if problems:
+        (line, _, _), (category, message) = min(problems, key=lambda found: found[0])  # the first one read
+        return _fail(category, message, line or None)
+
+    functions = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == ENTRY_POINT]
+    if not functions:
+        return _fail(
+            CheckCategory.SIGNATURE,
+            f"the program defines no top-level function `{ENTRY_POINT}`; "
+            f"expected `def {ENTRY_POINT}(state, action, next_state):` returning (total, components).",
+        )
+    function = functions[-1]
+    arguments = function.args
+    names = tuple(a.arg for a in arguments.posonlyargs + arguments.args)
+    required = len(names) - len(arguments.defaults)
+    if (
+        len(names) < 3
+        or required > 3
+        or arguments.vararg
+        or any(d is None for d in arguments.kw_defaults)
+    ):
+        return _fail(
+            CheckCategory.SIGNATURE,
+            f"`{ENTRY_POINT}` takes ({', '.join(names)}) but must accept exactly three positional "
+            f"arguments: ({', '.join(PARAMETERS)}).",
+            function.lineno,
+        )
+    return CheckResult(category=CheckCategory.OK, message="passed the static rules")
+
+
+def _position(node: ast.AST) -> tuple[int, int, int]:
+    """Where a node is read: its line, then its start, then its end (`a.b.c` and `a.b` start alike)."""
+    return getattr(node, "lineno", 0), getattr(node, "col_offset", 0), getattr(node, "end_col_offset", 0) or 0
+
+
+def _forbidden(node: ast.AST) -> tuple[CheckCategory, str] | None:
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+        for module in modules:
+            if isinstance(node, ast.ImportFrom) and node.level:
+                module = "." * node.level + module
+            if module not in IMPORTABLE:
+                allowed = " and ".join(ALLOWED_MODULES)
+                detail = f" (and numpy's {', '.join(SUBMODULES)})" if module.startswith("numpy.") else ""
+                return (
+                    CheckCategory.FORBIDDEN,
+                    f"line {node.lineno}: `import {module}` is not allowed; a reward program may import only "
+                    f"{allowed}{detail}.",
+                )
+        return None
+    if isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES:
+        return CheckCategory.FORBIDDEN, f"line {node.lineno}: `{node.id}` is not allowed in a reward program."
+    if isinstance(node, ast.Name) and node.id.startswith("__"):
+        return CheckCategory.FORBIDDEN, f"line {node.lineno}: the name `{node.id}` is not allowed."
+    if isinstance(node, ast.Attribute):
+        if node.attr.startswith("_"):
+            return (
+                CheckCategory.FORBIDDEN,
+                f"line {node.lineno}: attribute `.{node.attr}` starts with an underscore; a reward program may "
+                "use only public attributes.",
+            )
+        if node.attr in FORBIDDEN_ATTRIBUTES:
+            return CheckCategory.FORBIDDEN, f"line {node.lineno}: `.{node.attr}` is not allowed in a reward program."
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and DUNDER_STRING.search(node.value):
+        return (
+            CheckCategory.FORBIDDEN,
+            f"line {node.lineno}: the string {node.value[:40]!r} names a special attribute; a reward program "
+            "has no use for one.",
+        )
+    if isinstance(node, (ast.Global, ast.Nonlocal)):
+        return CheckCategory.FORBIDDEN, f"line {node.lineno}: `global`/`nonlocal` is not allowed in a reward program."
+    if isinstance(node, (ast.AsyncFunctionDef, ast.Await, ast.Yield, ast.YieldFrom)):
+        return CheckCategory.FORBIDDEN, f"line {node.lineno}: generators and async code are not allowed."
+    return None
+
+
+def _numpy_aliases(tree: ast.AST) -> dict[str, str]:
+    """Names that stand for numpy or one of its submodules in the program: name -> key of SURFACE."""
+    aliases = {name: "" for name in NUMPY_NAMES}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == "numpy" or (alias.name.startswith("numpy.") and alias.asname is None):
+                    aliases[alias.asname or "numpy"] = ""
+                elif alias.name.startswith("numpy."):
+                    aliases[alias.asname] = alias.name.split(".", 1)[1]
+        elif isinstance(node, ast.ImportFrom) and node.module == "numpy" and not node.level:
+            for alias in node.names:
+                if alias.name in SUBMODULES:
+                    aliases[alias.asname or alias.name] = alias.name
+    return aliases
+
+
+def _numpy_problem(node: ast.AST, aliases: dict[str, str]) -> tuple[CheckCategory, str] | None:
+    """`np.NAME` or `from numpy import NAME` where NAME is not in the allowlist of restricted_numpy."""
+    if isinstance(node, ast.ImportFrom) and not node.level and node.module in IMPORTABLE - {"math"}:
+        where = "" if node.module == "numpy" else node.module.split(".", 1)[1]
+        for alias in node.names:
+            if alias.name != "*" and alias.name not in SURFACE[where]:
+                return _not_in_numpy(f"{node.module}.{alias.name}", node.lineno)
+        return None
+    if not isinstance(node, ast.Attribute) or not isinstance(node.value, (ast.Name, ast.Attribute)):
+        return None
+    chain: list[str] = []
+    value: ast.AST = node
+    while isinstance(value, ast.Attribute):
+        chain.insert(0, value.attr)
+        value = value.value
+    if not isinstance(value, ast.Name) or value.id not in aliases:
+        return None
+    where = aliases[value.id]
+    for depth, name in enumerate(chain):
+        if name not in SURFACE[where]:
+            return _not_in_numpy(".".join(["numpy", *filter(None, [where]), name]), node.lineno)
+        if where or name not in SUBMODULES:
+            return None  # past a module: attributes of a function or class are the other rules' business
+        where = name
+    return None
+
+
+def _not_in_numpy(name: str, line: int) -> tuple[CheckCategory, str]:
+    return (
+        CheckCategory.FORBIDDEN,
+        f"line {line}: `{name}` is not available to a reward program; it may use numpy's array math "
+        "(ufuncs, array functions, linalg, random, fft), not numpy's file, process or introspection functions.",
+    )
+
+
+def _restricted_import(numpy, name, globals=None, locals=None, fromlist=(), level=0):
+    """Python's import for a program: math, or the restricted numpy (never the real one).
+
+    numpy's C code imports its own internals lazily through the `__import__` of the
+    calling frame, which is this one while a program runs (`ndarray.mean` imports
+    `numpy._core._methods`). Those imports get the real module: only numpy's C code
+    sees it, since the static rules refuse every import statement naming it.
+    """
+    if not level and name.startswith("numpy.") and name not in IMPORTABLE:
+        return builtins.__import__(name, globals, locals, fromlist, level)
+    if level or name not in IMPORTABLE:
+        raise ImportError(f"import of {name!r} is not allowed; only numpy and math")
+    if name == "math":
+        return math
+    if fromlist and name != "numpy":
+        return getattr(numpy, name.split(".", 1)[1])
+    return numpy
+
+
+RewardFunction = Callable[..., tuple]
+
+
+def load(code: str) -> RewardFunction:
+    """Run a program's top level and return its `compute_reward`. Call only in a worker process.
+
+    Raises `ValueError` with a CheckResult-ready message if the static rules fail.
+    """
+    result = static_check(code)
+    if not result.ok:
+        raise ValueError(result.message)
+    numpy = restricted_numpy()
+    namespace = {
+        "__builtins__": {**SAFE_BUILTINS, "__import__": functools.partial(_restricted_import, numpy)},
+        "__name__": "reward_program",
+        "np": numpy,
+        "numpy": numpy,
+        "math": math,
+    }
+    exec(compile(code, PROGRAM_FILENAME, "exec"), namespace)
+    return namespace[ENTRY_POINT]

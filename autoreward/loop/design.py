@@ -1,0 +1,118 @@
+"""Designing one candidate: the designer writes a program, the checker tests it, the critic reviews it.
+
+A candidate is one conversation with the designer. Its first reply is taken
+apart (`extract_program`), checked in a worker (`check_program`) and, when a
+critic is on, reviewed. A program that fails any of these goes back to the
+designer in the same conversation with the precise problem, up to
+`repair_attempts` times. Every attempt is kept in the candidate's record, so
+the run folder shows how each program came to be.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from autoreward.config import LoopConfig, Task
+from autoreward.contract.checker import check_program
+from autoreward.llm.backends import LLM, Message, ask
+from autoreward.llm.extract import ExtractionError, explanation, extract_program
+from autoreward.llm.prompts import Prompts
+from autoreward.loop.critic import Critic
+from autoreward.records import Attempt, Candidate, CheckResult
+
+CheckFunction = Callable[[Task, str, Path], CheckResult]
+
+
+@dataclass(frozen=True)
+class DesignBrief:
+    """What the designer is told in a round: the task, the state, and what earlier rounds learned."""
+
+    task_description: str
+    state_description: str
+    best_program: str | None = None
+    best_round: int | None = None
+    feedback: str | None = None
+    lessons: tuple[str, ...] = ()
+
+
+class CandidateDesigner:
+    """Turns a brief into a checked (and reviewed) candidate, repairing it when it fails."""
+
+    def __init__(self, llm: LLM, prompts: Prompts, task: Task, config: LoopConfig,
+                 check: CheckFunction = check_program):  # fmt: skip
+        self.llm = llm
+        self.prompts = prompts
+        self.task = task
+        self.config = config
+        self.check = check
+        self.critic = Critic(llm, prompts, config)
+
+    def design(self, brief: DesignBrief, round_number: int, index: int, folder: Path) -> Candidate:
+        """Design candidate `index` of round `round_number`; checks are run in workers under `folder`."""
+        candidate_id = f"r{round_number}c{index}"
+        tag = f"r{round_number}/c{index}"
+        messages = [
+            Message("system", self.prompts.render("designer_system", state_description=brief.state_description)),
+            Message("user", self.prompts.render(
+                "designer_request", task_description=brief.task_description, best_program=brief.best_program,
+                best_round=brief.best_round, feedback=brief.feedback, lessons=list(brief.lessons),
+            )),
+        ]  # fmt: skip
+        reply = self._ask(messages, f"{tag}/designer", sample=index)
+        attempts: list[Attempt] = []
+        for number in range(self.config.repair_attempts + 1):
+            attempt = self._attempt(number, reply, brief, folder / f"check_{number}", tag)
+            attempts.append(attempt)
+            if _accepted(attempt):
+                return Candidate(candidate_id, round_number, index, "ready", tuple(attempts))
+            if number == self.config.repair_attempts:
+                break
+            messages += [Message("assistant", reply), Message("user", self._repair_request(attempt))]
+            reply = self._ask(messages, f"{tag}/repair{number + 1}", sample=index)
+        last = attempts[-1]
+        rejected = last.critique is not None and last.critique.verdict == "reject"
+        return Candidate(
+            candidate_id, round_number, index, "rejected" if rejected else "failed_check", tuple(attempts),
+            message=_problem_line(last),
+        )  # fmt: skip
+
+    def _attempt(self, number: int, reply: str, brief: DesignBrief, folder: Path, tag: str) -> Attempt:
+        said = explanation(reply)
+        try:
+            code = extract_program(reply)
+        except ExtractionError as error:
+            return Attempt(number, None, problem=str(error), explanation=said)
+        check = self.check(self.task, code, folder)
+        if not check.ok or not self.config.critic:
+            return Attempt(number, code, check=check, explanation=said)
+        critique = self.critic.review(brief.task_description, brief.state_description, code, f"{tag}/critic{number}")
+        return Attempt(number, code, check=check, critique=critique, explanation=said)
+
+    def _repair_request(self, attempt: Attempt) -> str:
+        if attempt.code is None:
+            return self.prompts.render("repair", category="no_code", message=attempt.problem, program=None)
+        if attempt.check is not None and not attempt.check.ok:
+            return self.prompts.render(
+                "repair", category=attempt.check.category.value, message=attempt.check.message, program=attempt.code
+            )
+        reasons = "\n".join(f"- {r}" for r in attempt.critique.reasons) or "- (no reason given)"
+        return self.prompts.render("repair", category="critic", message=reasons, program=attempt.code)
+
+    def _ask(self, messages: list[Message], tag: str, sample: int = 0, temperature: float | None = None) -> str:
+        return ask(self.llm, self.config, messages, tag, sample=sample, temperature=temperature)
+
+
+def _accepted(attempt: Attempt) -> bool:
+    if attempt.check is None or not attempt.check.ok:
+        return False
+    return attempt.critique is None or attempt.critique.verdict == "accept"
+
+
+def _problem_line(attempt: Attempt) -> str:
+    if attempt.code is None:
+        return f"no program in the reply: {attempt.problem}"
+    if attempt.check is not None and not attempt.check.ok:
+        return f"check failed ({attempt.check.category.value}): {attempt.check.message}"
+    return "the critic rejected it: " + "; ".join(attempt.critique.reasons)

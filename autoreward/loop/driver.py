@@ -1,0 +1,275 @@
+"""The design loop: rounds of design, check, review, training and analysis, then a final evaluation.
+
+Each round asks the designer for K candidates in parallel (`design.py`),
+trains those that pass in parallel workers (whole, or by successive
+halving, `halving.py`), keeps the best of all rounds so far, and turns its
+training into feedback for the next round (`analysis.py`). At the end the best reward is re-trained over several seeds
+and scored against the human and sparse baselines.
+
+Every step reads its record from the run folder if it is already there and
+writes it as soon as it is made, so `DesignLoop.run` on an interrupted run
+finishes it without repeating finished work; LLM replies come from the
+run's cache.
+"""
+
+from __future__ import annotations
+
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from autoreward.config import RunConfig, Task, TrainingConfig
+from autoreward.contract.checker import check_program
+from autoreward.errors import WorkerError
+from autoreward.llm.backends import LLM
+from autoreward.llm.prompts import Prompts
+from autoreward.loop.design import CandidateDesigner, DesignBrief
+from autoreward.loop.feedback import build_feedback, lessons, preference_text
+from autoreward.loop.final import FinalEvaluation
+from autoreward.loop.halving import schedule, successive_halving, train_slice
+from autoreward.loop.preferences import DEFAULT_PAGE_URL, PreferenceSource
+from autoreward.loop.prescreen import LabelledEpisode, labelled_episodes, screen
+from autoreward.loop.progress import LoopProgress, SilentProgress
+from autoreward.loop.run_store import RunStore, candidate_round
+from autoreward.loop.selection import ByPreference, Selector, selector_for
+from autoreward.loop.training import train
+from autoreward.records import Candidate, FinalResult, RoundResult
+from autoreward.sandbox.executor import LocalExecutor, WorkerExecutor
+from autoreward.sandbox.jail import Jail
+from autoreward.task.describe import describe_task
+
+
+@dataclass
+class DesignLoop:
+    """Runs (or resumes) the design run stored in `store`."""
+
+    store: RunStore
+    llm: LLM
+    prompts: Prompts
+    runs_dir: Path  # where baselines are cached, shared by runs
+    progress: LoopProgress = SilentProgress()
+    jail: Jail | None = None  # built once by the caller; None probes bubblewrap on each worker start
+    page_url: str = DEFAULT_PAGE_URL  # where a person gives preferences (feedback "human")
+    preference_timeout: float | None = None  # seconds to wait for that person before stopping; None: no limit
+    preferences: PreferenceSource | None = None  # None: as the run's `feedback` names (loop.selection)
+    executor: WorkerExecutor | None = None  # where trainings and pre-screens run; None: this machine
+
+    def __post_init__(self):
+        self.config: RunConfig = self.store.config()
+        self.task: Task = self.config.task
+        self.loop = self.config.loop
+        if self.executor is None:  # one for the whole run: it spreads parallel GPU trainings over the GPUs
+            self.executor = LocalExecutor()
+        if self.preferences is not None:  # a source chosen by the caller
+            self.selector: Selector = ByPreference(self.preferences, self.store, self.progress.note)
+        else:
+            self.selector = selector_for(self.loop, self.task, self.llm, self.prompts, self.store, self.progress.note,
+                                         self.page_url, self.preference_timeout)  # fmt: skip
+        check = lambda task, code, folder: check_program(task, code, folder, jail=self.jail)  # noqa: E731
+        self.designer = CandidateDesigner(self.llm, self.prompts, self.task, self.loop, check)
+
+    def run(self) -> FinalResult:
+        state_description = describe_task(self.task)
+        best: Candidate | None = None
+        previous: RoundResult | None = None
+        for number in range(1, self.loop.rounds + 1):
+            result = self.store.load_round(number)
+            if result is None:
+                result = self._round(number, previous, best, state_description)
+                self.store.save_round(result)
+            else:
+                self.progress.note(f"round {number}: already done, read from the run folder")
+            best = self._load(result.best_so_far_id) if result.best_so_far_id else None
+            previous = result
+        if best is None:
+            self.store.set_status("failed: no candidate trained")
+            raise WorkerError("no candidate of any round could be trained; see the run folder for each one's reason")
+        self.store.set_status("final evaluation", best)
+        final = self.store.load_final() or self._final_evaluation().run(best)
+        self.store.save_final(final)
+        self.store.set_status("finished", best)
+        return final
+
+    # --- one round -----------------------------------------------------------
+
+    def _round(self, number: int, previous: RoundResult | None, best: Candidate | None,
+               state_description: str) -> RoundResult:  # fmt: skip
+        brief = DesignBrief(
+            task_description=self.task.description,
+            state_description=state_description,
+            best_program=best.code if best else None,
+            best_round=best.round if best else None,
+            feedback=previous.feedback.text() if previous and previous.feedback else None,
+            lessons=previous.lessons if previous else (),
+        )
+        self.progress.note(f"round {number}: designing {self.loop.candidates} candidates")
+        with ThreadPoolExecutor(max_workers=self.loop.candidates) as pool:
+            designed = list(pool.map(lambda i: self._designed(brief, number, i), range(self.loop.candidates)))
+        stored = self._labelled_episodes(number)
+        if stored:
+            with ThreadPoolExecutor(max_workers=max(1, self.loop.workers)) as pool:
+                designed = list(pool.map(lambda c: self._prescreened(c, stored), designed))
+        if self._halving():
+            candidates = self._halved(number, designed)
+        else:
+            with ThreadPoolExecutor(max_workers=max(1, self.loop.workers)) as pool:
+                candidates = list(pool.map(self._trained, designed))
+        skipped = sum(c.status == "prescreened_out" for c in candidates)
+        budget = self.loop.budget.steps
+
+        selection = self.selector.select(number, best, candidates)
+        new_best, round_best, preference = selection.best, selection.round_best, selection.preference
+        if new_best is None:
+            feedback = None
+        elif previous is not None and previous.feedback and previous.best_so_far_id == new_best.id:
+            feedback = previous.feedback  # the best did not change: its feedback stands
+        else:
+            self.progress.note(f"round {number}: analysing {new_best.id}")
+            # Judged by preference, the designer sees no task score at all, only what was preferred.
+            feedback = build_feedback(self.llm, self.prompts, self.task, self.loop, new_best,
+                                      show_score=self.selector.shows_score)  # fmt: skip
+        if feedback is not None and preference is not None:
+            feedback = replace(feedback, preference=preference_text(self.prompts, preference, list(selection.judged)))
+        if new_best is not None:
+            self.progress.note(f"round {number}: best so far {new_best.id}, task score {_shown(new_best.fitness)}")
+        higher = self.task.fitness.higher_is_better if self.task.fitness else True
+        return RoundResult(
+            round=number,
+            candidate_ids=tuple(c.id for c in candidates),
+            best_id=round_best.id if round_best else None,
+            best_so_far_id=new_best.id if new_best else None,
+            feedback=feedback,
+            lessons=lessons(candidates, new_best, higher, show_scores=self.selector.shows_score),
+            steps_saved=skipped * budget,
+            steps_trained=sum(c.training.steps for c in candidates if c.training is not None),
+            halving_steps_saved=sum(budget - c.stopped_at for c in candidates if c.stopped_at is not None),
+        )
+
+    def _designed(self, brief: DesignBrief, number: int, index: int) -> Candidate:
+        candidate_id = f"r{number}c{index}"
+        existing = self.store.load_candidate(candidate_id, number)
+        if existing is not None:
+            return existing
+        folder = self.store.candidate_dir(candidate_id, number)
+        self.store.log_event("design started", candidate=candidate_id)
+        candidate = self.designer.design(brief, number, index, folder)
+        self.store.save_candidate(candidate)
+        self.store.log_event("design finished", candidate=candidate_id, status=candidate.status)
+        verdict = "ready to train" if candidate.status == "ready" else f"{candidate.status}: {candidate.message}"
+        self.progress.note(f"{candidate_id}: {len(candidate.attempts)} attempt(s), {verdict[:160]}")
+        return candidate
+
+    def _labelled_episodes(self, number: int) -> list[LabelledEpisode]:
+        # Pre-screening ranks by the task score, which only fitness feedback may use.
+        if not self.loop.prescreen or number == 1 or self.task.fitness is None or self.loop.feedback != "fitness":
+            return []
+        earlier = [c for c in self.store.candidates() if c.round < number]
+        return labelled_episodes(earlier, self.store.training_dir)
+
+    def _prescreened(self, candidate: Candidate, stored: list[LabelledEpisode]) -> Candidate:
+        if candidate.status != "ready" or candidate.screening_agreement is not None:
+            return candidate
+        folder = self.store.prescreen_dir(candidate)
+        screening = screen(self.task, candidate.code, stored, folder, self.jail, executor=self.executor)
+        if screening.agreement is None:  # too few clearly different episodes, or the scoring failed
+            self.progress.note(f"{candidate.id}: not pre-screened ({'; '.join(screening.wrong) or 'too few pairs'})")
+            return candidate
+        screened = replace(candidate, screening_agreement=screening.agreement)
+        if screening.rejects(self.loop.prescreen_threshold):
+            screened = replace(
+                screened,
+                status="prescreened_out",
+                message=f"not trained: on {screening.pairs} pairs of stored episodes it agreed with the task score "
+                        f"only {screening.agreement:.0%} of the time; " + "; ".join(screening.wrong),
+            )  # fmt: skip
+        self.store.save_candidate(screened)
+        self.progress.note(f"{candidate.id}: pre-screen agreement {screening.agreement:.0%}"
+                           + (", not trained" if screened.status == "prescreened_out" else ""))  # fmt: skip
+        return screened
+
+    def _trained(self, candidate: Candidate) -> Candidate:
+        if candidate.status != "ready":
+            return candidate
+        folder = self.store.training_dir(candidate)
+        shutil.rmtree(folder, ignore_errors=True)  # what an interrupted training left behind
+        config = self._training_config()
+        on_progress = lambda data: self.progress.training(candidate.id, data)  # noqa: E731
+        self.store.log_event("training started", candidate=candidate.id)
+        try:
+            training = train(self.task, config, folder, candidate.code, on_progress, self.jail, self.executor)
+        except WorkerError as error:
+            trained = replace(candidate, status="training_failed", message=str(error).splitlines()[0])
+        else:
+            trained = replace(candidate, status="trained", training=training)
+        self.store.save_candidate(trained)
+        self.store.log_event("training finished", candidate=candidate.id, status=trained.status)
+        self.progress.note(f"{candidate.id}: {trained.status}, task score {_shown(trained.fitness)}")
+        if trained.training is not None and trained.training.video_error:
+            self.progress.note(f"{candidate.id}: no video: {trained.training.video_error}")
+        return trained
+
+    def _training_config(self, seed: int | None = None, steps: int | None = None) -> TrainingConfig:
+        """How a training of this run trains: the run's budget, simulator, device and videos; its seed by default."""
+        return TrainingConfig.from_budget(self.loop.budget, seed=self.loop.seed if seed is None else seed, steps=steps,
+                                          simulator=self.loop.simulator, device=self.loop.device,
+                                          video=self.loop.videos)  # fmt: skip
+
+    def _final_evaluation(self) -> FinalEvaluation:
+        return FinalEvaluation(self.task, self.loop, self.store, self.runs_dir, self._training_config, self.progress,
+                               self.jail, self.executor)  # fmt: skip
+
+    def _halving(self) -> bool:
+        return self.loop.halving and self.task.fitness is not None  # a judged task has no score to rank rungs by
+
+    def _halved(self, number: int, designed: list[Candidate]) -> list[Candidate]:
+        """The round's trainings by successive halving; each slice is read from its folder if it already ran."""
+        # "trained" and "training_failed" ones are those an interrupted halving reached: ranked again from folders.
+        entrants = [c for c in designed if c.status in ("ready", "trained", "training_failed")]
+        rungs = schedule(len(entrants), self.loop.budget.steps, self.loop.halving_eta)
+        if len(rungs) > 1:
+            plan = ", ".join(f"{r.candidates} to {r.steps}" for r in rungs)
+            self.progress.note(f"round {number}: successive halving of {len(entrants)} candidates: {plan} steps")
+        higher = self.task.fitness.higher_is_better
+        ended = successive_halving(entrants, rungs, self._slice, higher, self.loop.workers, self._stopped)
+        by_id = {c.id: c for c in ended}
+        return [by_id.get(c.id, c) for c in designed]
+
+    def _slice(self, candidate: Candidate, start: int | None, until: int) -> Candidate:
+        folder = self.store.candidate_dir(candidate.id, candidate.round)
+        config = self._training_config()
+        on_progress = lambda data: self.progress.training(candidate.id, data)  # noqa: E731
+        started = []  # stays empty when the slice is read from its folder
+
+        def on_start():
+            started.append(until)
+            self.store.log_event("training started", candidate=candidate.id, until=until)
+
+        try:
+            training = train_slice(self.task, config, folder, candidate.code, start, until, on_progress, self.jail,
+                                   on_start, self.executor)  # fmt: skip
+        except WorkerError as error:
+            trained = replace(candidate, status="training_failed", message=str(error).splitlines()[0], training=None)
+        else:
+            trained = replace(candidate, status="trained", training=training, stopped_at=None, message="")
+        # Saved also when read from its folder: an interruption may have left candidate.json a slice behind.
+        self.store.save_candidate(trained)
+        if started:
+            self.store.log_event("training finished", candidate=candidate.id, status=trained.status, until=until)
+            self.progress.note(f"{candidate.id}: {trained.status} to {until} steps, "
+                               f"task score {_shown(trained.fitness)}")  # fmt: skip
+        return trained
+
+    def _stopped(self, candidate: Candidate) -> None:
+        self.store.save_candidate(candidate)
+        self.progress.note(f"{candidate.id}: {candidate.message}")
+
+    def _load(self, candidate_id: str) -> Candidate:
+        candidate = self.store.load_candidate(candidate_id, candidate_round(candidate_id))
+        if candidate is None:
+            raise WorkerError(f"the run folder lost candidate {candidate_id}: {self.store.path} is inconsistent")
+        return candidate
+
+
+def _shown(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"

@@ -1,0 +1,108 @@
+"""The final evaluation: the best reward re-trained over several seeds and scored against the baselines.
+
+Each seed's training is read from its folder when it already finished (a
+resumed run); the seed and budget of the round's own training reuse it. The
+human-normalized score is that of the mean fitness against the mean
+baselines, not the mean of per-seed scores: one seed whose baselines nearly
+tie would otherwise swamp the rest.
+"""
+
+from __future__ import annotations
+
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from autoreward.config import LoopConfig, Task, TrainingConfig
+from autoreward.loop.baselines import load_or_train_baselines
+from autoreward.loop.progress import LoopProgress
+from autoreward.loop.run_store import RunStore
+from autoreward.loop.training import finished_training, train
+from autoreward.records import Baselines, Candidate, FinalResult, NormalizedScore, TrainingResult
+from autoreward.sandbox.executor import WorkerExecutor
+from autoreward.sandbox.jail import Jail
+
+
+@dataclass
+class FinalEvaluation:
+    """Re-trains a run's best reward on `loop.final_seeds` seeds and scores it against each seed's baselines."""
+
+    task: Task
+    loop: LoopConfig
+    store: RunStore
+    runs_dir: Path  # where baselines are cached, shared by runs
+    training_config: Callable[..., TrainingConfig]  # (seed=, steps=) -> the run's config for that training
+    progress: LoopProgress
+    jail: Jail | None
+    executor: WorkerExecutor | None
+
+    def run(self, best: Candidate) -> FinalResult:
+        steps = self.loop.final_steps or self.loop.budget.steps
+        seeds = [self.loop.seed + k for k in range(self.loop.final_seeds)]
+        self.progress.note(f"final: re-training {best.id} on seeds {seeds} and scoring it against the baselines")
+
+        def one_seed(seed: int) -> tuple[TrainingResult, Baselines | None]:
+            config = self.training_config(seed=seed, steps=steps)
+            training = self._training(best, config)
+            if self.task.fitness is None:
+                return training, None  # no fitness, so no sparse baseline and no normalized score
+            baselines = load_or_train_baselines(
+                self.task, config, self.runs_dir, lambda name, data: self.progress.training(f"{name} s{seed}", data),
+                self.jail, self.executor,
+            )
+            return training, baselines
+
+        with ThreadPoolExecutor(max_workers=max(1, self.loop.workers)) as pool:
+            outcomes = list(pool.map(one_seed, seeds))
+        return final_result(self.task, best.id, seeds, outcomes)
+
+    def _training(self, best: Candidate, config: TrainingConfig) -> TrainingResult:
+        if config == self.training_config() and best.training is not None:
+            return best.training  # this seed and budget is the round's own training
+        folder = self.store.final_seed_dir(config.seed)
+        done = finished_training(folder)
+        if done is not None:
+            return done
+        shutil.rmtree(folder, ignore_errors=True)
+        self.store.log_event("final training started", candidate=best.id, seed=config.seed)
+        training = train(self.task, config, folder, best.code,
+                         lambda data: self.progress.training(f"final s{config.seed}", data), self.jail,
+                         self.executor)  # fmt: skip
+        self.store.log_event("final training finished", candidate=best.id, seed=config.seed)
+        return training
+
+
+def final_result(task: Task, candidate_id: str, seeds: list[int],
+                 outcomes: list[tuple[TrainingResult, Baselines | None]]) -> FinalResult:  # fmt: skip
+    """The final scores of one candidate from its trainings (and, with a fitness, their baselines) per seed."""
+    fitness = [t.evaluation.fitness_mean for t, _ in outcomes]
+    successes = [t.evaluation.success_rate for t, _ in outcomes if t.evaluation.success_rate is not None]
+    result = FinalResult(
+        candidate_id=candidate_id,
+        seeds=tuple(seeds),
+        fitness=tuple(fitness),
+        scores=tuple(None for _ in seeds),
+        success_rate=float(np.mean(successes)) if successes else None,
+    )
+    if task.fitness is None:
+        return result
+    higher = task.fitness.higher_is_better
+    scores = [b.normalize(f, higher).score for f, (_, b) in zip(fitness, outcomes)]
+    human = float(np.mean([b.human.evaluation.fitness_mean for _, b in outcomes]))
+    sparse = float(np.mean([b.sparse.evaluation.fitness_mean for _, b in outcomes]))
+    overall = NormalizedScore.compute(float(np.mean(fitness)), human, sparse, higher)
+    gap = abs(human - sparse)
+    return replace(
+        result,
+        scores=tuple(scores),
+        fitness_mean=float(np.mean(fitness)),
+        fitness_std=float(np.std(fitness)),
+        score_mean=overall.score,
+        score_std=float(np.std(fitness)) / gap if overall.score is not None else None,  # the spread, on that scale
+        human_fitness=human,
+        sparse_fitness=sparse,
+    )

@@ -1,0 +1,321 @@
+"""A design run's folder: every record as a file a person can open, and an SQLite index of them.
+
+```
+runs/<run-id>/
+  config.json                 RunConfig: the task, the loop settings, which LLM
+  calls/<tag>.md              every prompt and its reply, e.g. calls/r1__c0__designer.md
+  llm_cache/                  replies by request hash (what makes a resume free)
+  round_<n>/<candidate>/      candidate.json, reward.py, check_<k>/ (each attempt's check worker),
+                              prescreen/, training/ (the worker's folder, with video.mp4;
+                              training_<steps>/: halving's slices)
+  round_<n>/round.json        RoundResult: best so far and the feedback for the next round
+  round_<n>/preference.json   Preference: the best and worst of the round (feedback other than fitness)
+  round_<n>/preference_request.json   PreferenceRequest: the loop is waiting for a person's preference
+  final/seed_<k>/             the best reward re-trained; final.json holds FinalResult
+  export/                     reward.py (the exported module) and reward_report.md
+  report.html                 the whole run as one page (autoreward.html_report)
+  events.jsonl                what was started and finished, and when
+  index.sqlite                one row per run, candidate and LLM call
+```
+
+`RunStore` is the one place that knows this layout: the loop, the reports,
+the review page and the preferences ask it where a candidate's training,
+video or preference is.
+
+Records are written as they are made, atomically; a resumed run reads them
+instead of redoing the work. The index is derived from the records and may be
+rebuilt; the JSON files are the truth.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sqlite3
+import threading
+import time
+from contextlib import closing
+from pathlib import Path
+
+from autoreward.config import LLMSettings, LoopConfig, RunConfig, Task
+from autoreward.errors import AutorewardError
+from autoreward.llm.backends import LLMReply, LLMRequest
+from autoreward.loop.run_folders import new_run_dir
+from autoreward.records import Candidate, FinalResult, Preference, PreferenceRequest, RoundResult
+from autoreward.resources import autoreward_version
+from autoreward.serialize import read_json, write_json
+from autoreward.sim.video import VIDEO_FILE
+
+CANDIDATE_ID = re.compile(r"^r(\d{1,4})c(\d{1,4})$")  # "r2c1": round 2, candidate 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS run (
+    id TEXT PRIMARY KEY, task TEXT, env TEXT, created TEXT, status TEXT,
+    best_candidate TEXT, best_fitness REAL, score_mean REAL, score_std REAL
+);
+CREATE TABLE IF NOT EXISTS candidate (
+    id TEXT PRIMARY KEY, round INTEGER, idx INTEGER, status TEXT, attempts INTEGER,
+    check_category TEXT, verdict TEXT, fitness REAL, message TEXT
+);
+CREATE TABLE IF NOT EXISTS llm_call (
+    tag TEXT, model TEXT, prompt_tokens INTEGER, completion_tokens INTEGER,
+    cost_usd REAL, seconds REAL, cached INTEGER, at TEXT
+);
+"""
+
+
+def candidate_round(candidate_id: str) -> int:
+    """The round in a candidate id: "r2c1" is candidate 1 of round 2."""
+    match = CANDIDATE_ID.match(candidate_id)
+    if match is None:
+        raise ValueError(f"{candidate_id!r} is not a candidate id (r<round>c<index>)")
+    return int(match.group(1))
+
+
+def slice_folder(candidate_dir: Path, steps: int, budget: int) -> Path:
+    """Where the slice of a candidate that reaches `steps` (of `budget`) keeps its training."""
+    return Path(candidate_dir) / ("training" if steps >= budget else f"training_{steps}")
+
+
+class RunStore:
+    """Reads and writes the records of one run folder. Safe to use from several threads."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._budget: int | None = None  # the run's training budget, read from config.json when first needed
+
+    @classmethod
+    def create(cls, path: Path, config: RunConfig) -> "RunStore":
+        store = cls(path)
+        if (store.path / "config.json").exists():
+            raise AutorewardError(f"{path} already holds a run; resume it with --resume {path}")
+        # The configuration is written in a staging folder that then takes the run's name (over the empty
+        # folder new_run_dir made), so a run killed while being created leaves no half-made run to resume.
+        staging = store.path.with_name(f".{store.path.name}.creating")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        write_json(staging / "config.json", config)
+        os.replace(staging, store.path)
+        store._execute(
+            "INSERT OR REPLACE INTO run (id, task, env, created, status) VALUES (?, ?, ?, ?, ?)",
+            (config.run_id, config.task.id, config.task.env_id, config.created, "running"),
+        )
+        return store
+
+    @classmethod
+    def open(cls, path: Path) -> "RunStore":
+        path = Path(path)
+        if not (path / "config.json").exists():
+            raise AutorewardError(f"{path} is not a run folder: it has no config.json")
+        return cls(path)
+
+    def config(self) -> RunConfig:
+        return read_json(self.path / "config.json", RunConfig)
+
+    # --- where things are: the one owner of the run folder's layout ---------
+
+    def round_dir(self, round_number: int) -> Path:
+        return self.path / f"round_{round_number}"
+
+    def candidate_dir(self, candidate_id: str, round_number: int | None = None) -> Path:
+        """A candidate's folder (its round is read from its id when not given)."""
+        return self.round_dir(candidate_round(candidate_id) if round_number is None else round_number) / candidate_id
+
+    def slice_dir(self, candidate: Candidate, steps: int) -> Path:
+        """Where the training of `candidate` that reaches `steps` is (successive halving's slices)."""
+        return slice_folder(self.candidate_dir(candidate.id, candidate.round), steps, self._budget_steps())
+
+    def training_dir(self, candidate: Candidate) -> Path:
+        """Where a candidate's (last) training is: `training/`, or the slice halving stopped it after."""
+        if candidate.stopped_at is None:
+            return self.candidate_dir(candidate.id, candidate.round) / "training"
+        return self.slice_dir(candidate, candidate.stopped_at)
+
+    def video_path(self, candidate: Candidate) -> Path | None:
+        """The video of a candidate's (last) training, when it has one."""
+        name = candidate.training.video if candidate.training is not None and candidate.training.video else VIDEO_FILE
+        path = self.training_dir(candidate) / name
+        return path if path.is_file() else None
+
+    def prescreen_dir(self, candidate: Candidate) -> Path:
+        return self.candidate_dir(candidate.id, candidate.round) / "prescreen"
+
+    def preference_path(self, round_number: int) -> Path:
+        return self.round_dir(round_number) / "preference.json"
+
+    def preference_request_path(self, round_number: int) -> Path:
+        return self.round_dir(round_number) / "preference_request.json"
+
+    def final_dir(self) -> Path:
+        return self.path / "final"
+
+    def final_seed_dir(self, seed: int) -> Path:
+        """Where the final evaluation's training on `seed` is (unless it is the round's own training)."""
+        return self.final_dir() / f"seed_{seed}"
+
+    def _budget_steps(self) -> int:
+        if self._budget is None:
+            self._budget = self.config().loop.budget.steps
+        return self._budget
+
+    # --- candidates and rounds ---------------------------------------------
+
+    def save_candidate(self, candidate: Candidate) -> None:
+        folder = self.candidate_dir(candidate.id, candidate.round)
+        if candidate.code is not None:
+            (folder / "reward.py").parent.mkdir(parents=True, exist_ok=True)
+            (folder / "reward.py").write_text(candidate.code)
+        write_json(folder / "candidate.json", candidate)
+        last = candidate.attempts[-1] if candidate.attempts else None
+        self._execute(
+            "INSERT OR REPLACE INTO candidate VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                candidate.id, candidate.round, candidate.index, candidate.status, len(candidate.attempts),
+                last.check.category.value if last and last.check else None,
+                last.critique.verdict if last and last.critique else None,
+                candidate.fitness, candidate.message,
+            ),
+        )  # fmt: skip
+
+    def load_candidate(self, candidate_id: str, round_number: int | None = None) -> Candidate | None:
+        path = self.candidate_dir(candidate_id, round_number) / "candidate.json"
+        return read_json(path, Candidate) if path.exists() else None
+
+    def save_round(self, result: RoundResult) -> None:
+        write_json(self.round_dir(result.round) / "round.json", result)
+
+    def load_round(self, round_number: int) -> RoundResult | None:
+        path = self.round_dir(round_number) / "round.json"
+        return read_json(path, RoundResult) if path.exists() else None
+
+    def save_preference(self, preference: Preference) -> None:
+        write_json(self.preference_path(preference.round), preference)
+
+    def load_preference(self, round_number: int) -> Preference | None:
+        """The round's recorded preference; a file that is not one raises ValueError saying why."""
+        path = self.preference_path(round_number)
+        if not path.exists():
+            return None
+        try:
+            return read_json(path, Preference)
+        except (ValueError, TypeError, AttributeError) as error:
+            raise ValueError(f"{path} is not a preference ({error})") from None
+
+    def save_preference_request(self, request: PreferenceRequest) -> None:
+        write_json(self.preference_request_path(request.round), request)
+
+    def load_preference_request(self, round_number: int) -> PreferenceRequest | None:
+        path = self.preference_request_path(round_number)
+        return read_json(path, PreferenceRequest) if path.exists() else None
+
+    def candidates(self) -> list[Candidate]:
+        """Every candidate recorded so far, in round and index order."""
+        found = [read_json(p, Candidate) for p in self.path.glob("round_*/*/candidate.json")]
+        return sorted(found, key=lambda c: (c.round, c.index))
+
+    # --- the end -------------------------------------------------------------
+
+    def save_final(self, result: FinalResult) -> None:
+        write_json(self.final_dir() / "final.json", result)
+        self._execute(
+            "UPDATE run SET best_candidate = ?, best_fitness = ?, score_mean = ?, score_std = ?",
+            (result.candidate_id, result.fitness_mean, result.score_mean, result.score_std),
+        )
+
+    def load_final(self) -> FinalResult | None:
+        path = self.final_dir() / "final.json"
+        return read_json(path, FinalResult) if path.exists() else None
+
+    def set_status(self, status: str, best: Candidate | None = None) -> None:
+        self._execute("UPDATE run SET status = ?", (status,))
+        if best is not None:
+            self._execute("UPDATE run SET best_candidate = ?, best_fitness = ?", (best.id, best.fitness))
+
+    def log_event(self, event: str, **data) -> None:
+        """Append one line to events.jsonl: what the loop started and finished, and when."""
+        line = json.dumps({"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "event": event, **data})
+        with self._lock, open(self.path / "events.jsonl", "a") as stream:
+            stream.write(line + "\n")
+
+    def events(self) -> list[dict]:
+        path = self.path / "events.jsonl"
+        if not path.exists():
+            return []
+        # A line cut short by a kill is skipped, not fatal.
+        return [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
+
+    # --- LLM calls ---------------------------------------------------------
+
+    def record_call(self, request: LLMRequest, reply: LLMReply) -> None:
+        """Keep a call's prompt and reply as Markdown, and its tokens and cost in the index."""
+        name = (request.tag or request.key()[:16]).replace("/", "__")
+        parts = [f"# {request.tag}\n", f"model: {reply.model}  tokens in/out: {reply.prompt_tokens}/"
+                 f"{reply.completion_tokens}{'  (from cache)' if reply.cached else ''}\n"]  # fmt: skip
+        parts += [f"## {m.role}\n\n{m.content}\n" for m in request.messages]
+        parts.append(f"## reply\n\n{reply.text}\n")
+        path = self.path / "calls" / f"{name}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(parts))
+        self._execute(
+            "INSERT INTO llm_call VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (request.tag, reply.model, reply.prompt_tokens, reply.completion_tokens, reply.cost_usd,
+             reply.seconds, int(reply.cached), time.strftime("%Y-%m-%dT%H:%M:%S")),
+        )  # fmt: skip
+
+    def llm_totals(self) -> dict[str, float]:
+        """Calls, paid calls (not from cache), tokens and known cost over the whole run."""
+        with self._lock, closing(self._connect()) as db:
+            row = db.execute(
+                "SELECT COUNT(*), SUM(1 - cached), SUM(prompt_tokens * (1 - cached)), "
+                "SUM(completion_tokens * (1 - cached)), SUM(cost_usd * (1 - cached)) FROM llm_call"
+            ).fetchone()
+        calls, paid, tokens_in, tokens_out, cost = (v or 0 for v in row)
+        return {"calls": calls, "paid_calls": paid, "prompt_tokens": tokens_in,
+                "completion_tokens": tokens_out, "cost_usd": cost}  # fmt: skip
+
+    # --- the index -----------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path / "index.sqlite", timeout=30)
+        db.executescript(SCHEMA)
+        return db
+
+    def _execute(self, sql: str, parameters: tuple) -> None:
+        with self._lock, closing(self._connect()) as db, db:
+            db.execute(sql, parameters)
+
+
+def start_run(runs_dir: Path, task: Task, loop: LoopConfig, llm: LLMSettings) -> RunStore:
+    """A new run folder `runs/<task>__design__s<seed>__<time>/` holding the run's configuration."""
+    folder = new_run_dir(runs_dir, task.id, "design", loop.seed)
+    config = RunConfig(
+        run_id=folder.name,
+        task=task,
+        loop=loop,
+        llm=llm,
+        created=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        autoreward_version=autoreward_version(),
+    )
+    return RunStore.create(folder, config)
+
+
+def run_summaries(root: Path) -> list[dict]:
+    """One row per run folder under `root` that has an index, newest first."""
+    rows = [run_summary(index.parent) for index in sorted(Path(root).glob("*/index.sqlite"))]
+    return sorted((r for r in rows if r is not None), key=lambda r: r["created"] or "", reverse=True)
+
+
+def run_summary(folder: Path) -> dict | None:
+    """A run's row of its index (status, best, scores) and its path; None when it has none."""
+    index = Path(folder) / "index.sqlite"
+    if not index.exists():
+        return None
+    with closing(sqlite3.connect(index)) as db:
+        db.row_factory = sqlite3.Row
+        try:
+            row = db.execute("SELECT * FROM run").fetchone()
+        except sqlite3.DatabaseError:
+            return None  # not a design run's index
+    return None if row is None else dict(row) | {"path": str(Path(folder))}

@@ -1,0 +1,214 @@
+"""Export: a reward program as one self-contained Python module a person can read and import anywhere.
+
+The module, rendered from `templates/reward_module.py.j2`, holds a header
+(task, environment, provenance and scores), the program verbatim, a State
+builder for the task's environment, a gymnasium wrapper that applies the
+reward, and `make_env`. It needs numpy and gymnasium (with MuJoCo), never
+autoreward: the names, shapes and conventions of the State are fixed here,
+at export time, from the same `StateLayout` that training used.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.metadata
+import json
+import keyword
+import math
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from autoreward.config import Task
+from autoreward.contract.reward_program import static_check
+from autoreward.errors import AutorewardError
+from autoreward.records import ExportInfo
+from autoreward.resources import TEMPLATES_DIR
+from autoreward.sim.state import JOINT_WIDTHS, StateLayout
+from autoreward.task.files import make_env
+
+TEMPLATE = "reward_module.py.j2"
+# The model sizes the exported wrapper checks an environment against before using the tables.
+MODEL_SIZES = ("nbody", "njnt", "nq", "nv", "nsite", "nsensordata")
+
+
+class ExportError(AutorewardError):
+    """A reward program cannot be exported as it stands (it fails the static rules, or its names clash)."""
+
+
+def render_reward_module(task: Task, code: str, info: ExportInfo, *, module_name: str = "reward") -> str:
+    """The text of a self-contained module that applies reward program `code` to `task`'s environment.
+
+    `module_name` is the name the usage lines in the header import it by.
+    Raises ExportError if the program fails the static rules, or defines a
+    top-level name the module itself needs (e.g. `make_env`).
+    """
+    checked = static_check(code)
+    if not checked.ok:
+        raise ExportError(f"the reward program cannot be exported: {checked.message}")
+    env = make_env(task)
+    try:
+        layout = StateLayout.from_env(env, extras=task.extras)
+        model = env.unwrapped.model
+        model_sizes = {name: int(getattr(model, name)) for name in MODEL_SIZES}
+    finally:
+        env.close()
+
+    env_kwargs = dict(task.env_kwargs)
+    if task.max_episode_steps is not None:
+        env_kwargs["max_episode_steps"] = task.max_episode_steps
+    variables = {
+        "task": task,
+        "info": info,
+        "module_name": module_name,
+        "description": textwrap.fill(task.description, width=92, subsequent_indent="    "),
+        "make_call": _make_call(task.env_id, env_kwargs),
+        "where": _where(info),
+        "fitness": _fitness_line(task, info),
+        "fitness_description": task.fitness.description if task.fitness else "",
+        "normalized": _mean_std(info.normalized_score_mean, info.normalized_score_std),
+        "layout": layout,
+        "joints": [_joint_slots(joint) for joint in layout.joints],
+        "model_sizes": model_sizes,
+        "env_kwargs": env_kwargs,
+    }
+    template = _environment().get_template(TEMPLATE)
+    text = template.render(code=code.strip("\n"), **variables)
+    _check_names(code, template.render(code="", **variables))
+    try:
+        compile(text, f"<exported {task.id}>", "exec")
+    except SyntaxError as error:  # a bug here, not in the program: say where in the module
+        raise ExportError(f"the exported module is not valid Python at line {error.lineno}: {error.msg}") from None
+    return text
+
+
+def write_reward_module(path: Path | str, task: Task, code: str, info: ExportInfo) -> Path:
+    """Render the module (see `render_reward_module`) and write it to `path`; its usage lines import it by its name."""
+    path = Path(path)
+    module_name = path.stem if path.stem.isidentifier() and not keyword.iskeyword(path.stem) else "reward"
+    text = render_reward_module(task, code, info, module_name=module_name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- the template and the values it shows ----------------------------------------
+
+
+def _environment() -> jinja2.Environment:
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    environment.filters["py"] = python_literal
+    environment.filters["doc"] = _docstring_text
+    return environment
+
+
+def python_literal(value: Any) -> str:
+    """Python source for a value read from a task file (TOML: strings, numbers, booleans, lists, tables)."""
+    if value is None or isinstance(value, (bool, int)):
+        return repr(value)
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else f'float("{value}")'
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a Python string literal
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(python_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{python_literal(str(k))}: {python_literal(v)}" for k, v in value.items()) + "}"
+    raise ExportError(f"cannot write {value!r} ({type(value).__name__}) into the exported module")
+
+
+def _docstring_text(text: str) -> str:
+    # Inside the module's docstring a backslash escapes and three quotes would end it.
+    return str(text).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+
+
+def _make_call(env_id: str, kwargs: dict[str, Any]) -> str:
+    arguments = [python_literal(env_id)] + [f"{name}={python_literal(value)}" for name, value in kwargs.items()]
+    return f"gymnasium.make({', '.join(arguments)})"
+
+
+def _where(info: ExportInfo) -> str:
+    parts = []
+    if info.round is not None:
+        parts.append(f"round {info.round}")
+    if info.candidate_id is not None:
+        parts.append(f"candidate {info.candidate_id}")
+    return "".join(f", {part}" for part in parts)
+
+
+def _mean_std(mean: float | None, std: float | None) -> str:
+    if mean is None:
+        return "not measured"
+    return f"{mean:.4g}" if std is None else f"{mean:.4g} ± {std:.2g}"
+
+
+def _fitness_line(task: Task, info: ExportInfo) -> str:
+    line = _mean_std(info.fitness_mean, info.fitness_std)
+    if task.fitness is None:
+        return line + " (the task has no fitness)"
+    notes = ["higher is better" if task.fitness.higher_is_better else "lower is better"]
+    if task.success_threshold is not None:
+        notes.append(f"success at {task.success_threshold:g}")
+    return f"{line} ({'; '.join(notes)})"
+
+
+def _joint_slots(joint) -> dict[str, Any]:
+    qpos_width, qvel_width = JOINT_WIDTHS[joint.kind]
+    return {
+        "name": joint.name,
+        "kind": joint.kind,
+        "qpos_start": joint.qpos_start,
+        "qpos_width": qpos_width,
+        "qvel_start": joint.qvel_start,
+        "qvel_width": qvel_width,
+    }
+
+
+# --- names the program and the module would both define ---------------------------
+
+
+def _check_names(code: str, frame: str) -> None:
+    """Refuse a program that binds a top-level name the module around it also binds.
+
+    The program is pasted verbatim into one namespace with the module's own
+    definitions; a clash would silently replace one or the other.
+    """
+    shared = {"math", "numpy", "np"}  # the program may import these itself
+    clashes = (_top_level_names(ast.parse(code)) & _top_level_names(ast.parse(frame))) - shared
+    if clashes:
+        names = ", ".join(sorted(clashes))
+        raise ExportError(
+            f"the reward program defines {names}, which the exported module defines too; "
+            "rename it in the program and export again"
+        )
+
+
+def _top_level_names(tree: ast.Module) -> set[str]:
+    names: set[str] = set()
+    stack: list[ast.AST] = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)  # its body has its own scope
+        elif isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            continue  # their variables are their own
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
+            module = importlib.import_module(node.module)  # numpy or math: the static rules allow no other
+            names.update(getattr(module, "__all__", [n for n in dir(module) if not n.startswith("_")]))
+        elif isinstance(node, ast.alias):
+            names.add(node.asname or node.name.split(".")[0])
+        else:
+            stack.extend(ast.iter_child_nodes(node))
+    return names

@@ -1,0 +1,209 @@
+"""The reports of a run: its records gathered once (`gather_run`), then told in Markdown or in HTML.
+
+The task, then each round: every candidate with what the designer said it
+changed and why, how its check and review went, and its task score; the
+feedback the next round was given; then the final multi-seed scores and the
+failure modes seen along the way (lessons and the analyzer's readings).
+`reward_report` writes Markdown (the export's reward_report.md, `show`);
+`html_report` (autoreward.html_report) one self-contained page with the
+code, curves and videos.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from autoreward.loop.run_store import RunStore
+from autoreward.loop.training import finished_training
+from autoreward.records import Candidate, FinalResult, FinalTraining, LLMTotals, Preference, RoundResult, RunFacts
+
+
+def gather_run(store: RunStore) -> RunFacts:
+    """Every record a report shows, read from the run folder; a run still going gives what is done so far."""
+    config = store.config()
+    candidates = store.candidates()
+    rounds = [r for r in (store.load_round(n) for n in range(1, config.loop.rounds + 1)) if r is not None]
+    final = store.load_final()
+    folders = {c.id: _relative(store, store.training_dir(c)) for c in candidates}
+    return RunFacts(
+        path=str(store.path),
+        config=config,
+        candidates=tuple(candidates),
+        rounds=tuple(rounds),
+        final=final,
+        final_trainings=_final_trainings(store, final, candidates, folders),
+        llm=LLMTotals(**store.llm_totals()),
+        training_folders=folders,
+        preferences=tuple(p for p in (_recorded_preference(store, n) for n in range(1, config.loop.rounds + 1)) if p),
+    )
+
+
+def _recorded_preference(store: RunStore, round_number: int):
+    """The round's preference; a file that is not one is not shown (the loop asks again and moves it aside)."""
+    try:
+        return store.load_preference(round_number)
+    except ValueError:
+        return None
+
+
+def _final_trainings(store: RunStore, final, candidates, folders) -> tuple[FinalTraining, ...]:
+    if final is None:
+        return ()
+    best = next((c for c in candidates if c.id == final.candidate_id), None)
+    found = []
+    for seed in final.seeds:
+        folder = store.final_seed_dir(seed)
+        training = finished_training(folder)
+        if training is None and best is not None and best.training is not None and best.training.seed == seed:
+            found.append(FinalTraining(seed, best.training, folders[best.id]))  # the round's own training
+        else:
+            found.append(FinalTraining(seed, training, _relative(store, folder)))
+    return tuple(found)
+
+
+def _relative(store: RunStore, path) -> str:
+    return path.relative_to(store.path).as_posix()
+
+
+def reward_report(store: RunStore) -> str:
+    """The run told in Markdown."""
+    return markdown_report(gather_run(store))
+
+
+def markdown_report(facts: RunFacts) -> str:
+    config = facts.config
+    task = config.task
+    candidates = list(facts.candidates)
+    rounds = list(facts.rounds)
+    final = facts.final
+    totals = asdict(facts.llm)
+
+    lines = [
+        f"# Reward report: {task.id}",
+        "",
+        f"**Task.** {task.description}",
+        "",
+        f"Environment `{task.env_id}`; run `{config.run_id}`, created {config.created} with autoreward "
+        f"{config.autoreward_version}; LLM: {config.llm.describe()}.",
+        f"{config.loop.rounds} rounds of {config.loop.candidates} candidates, up to {config.loop.repair_attempts} "
+        f"repairs each, critic {'on' if config.loop.critic else 'off'}; each trained with "
+        f"{config.loop.budget.algo.upper()} for {config.loop.budget.steps} steps"
+        + (f", by successive halving (eta {config.loop.halving_eta})." if config.loop.halving else "."),
+        f"LLM calls: {totals['calls']} ({totals['paid_calls']} not from cache), "
+        f"{totals['prompt_tokens']} prompt and {totals['completion_tokens']} completion tokens"
+        + (f", ${totals['cost_usd']:.4f}." if totals["cost_usd"] else "."),
+    ]
+    if task.fitness is not None:
+        direction = "higher" if task.fitness.higher_is_better else "lower"
+        lines += ["", f"**Task score** (trusted, never shown to the designer): {task.fitness.description}; "
+                      f"{direction} is better."]  # fmt: skip
+    if final is not None:
+        lines += ["", "## Result", "", *_final_lines(final, config.loop.feedback)]
+    for result in rounds:
+        lines += ["", f"## Round {result.round}", "", *_round_lines(result, candidates)]
+        preference = facts.preference(result.round)
+        if preference is not None:
+            lines += ["", f"**Preference** ({PREFERENCE_SOURCES[preference.source]}): {preference_sentence(preference)}"]
+    failures = _failure_modes(rounds)
+    if failures:
+        lines += ["", "## Failure modes seen", "", *failures]
+    return "\n".join(lines) + "\n"
+
+
+PREFERENCE_SOURCES = {"human": "a person", "llm": "an LLM judge", "synthetic": "synthetic, from the task score"}
+
+
+def preference_sentence(preference: Preference) -> str:
+    """A round's preference in one line: the best, the worst, the pairwise choices, the comment."""
+    parts = [f"best {preference.best_id}"]
+    if preference.worst_id:
+        parts.append(f"worst {preference.worst_id}")
+    if preference.pairs:
+        parts.append("chose " + ", ".join(f"{a} over {b}" for a, b in preference.pairs))
+    if preference.candidate_ids:
+        parts.append(f"of {', '.join(preference.candidate_ids)}")
+    sentence = "; ".join(parts) + "."
+    return sentence + (f' Comment: "{preference.comment}"' if preference.comment else "")
+
+
+def chosen_by(feedback: str) -> str:
+    """Who picked the best reward of a run without a task score, in words."""
+    return {"human": "a person's preferences", "llm": "an LLM judge's preferences"}.get(feedback, "an LLM judge")
+
+
+def _final_lines(final: FinalResult, feedback: str) -> list[str]:
+    if final.fitness_mean is None:
+        return [f"The best reward, **{final.candidate_id}** (chosen by {chosen_by(feedback)}: this task has no "
+                f"trusted score), was re-trained on seeds {list(final.seeds)}."]  # fmt: skip
+    per_seed = ", ".join(f"{f:.3g}" for f in final.fitness)
+    lines = [
+        f"The best reward, **{final.candidate_id}**, re-trained on seeds {list(final.seeds)}: task score "
+        f"{final.fitness_mean:.4g} ± {final.fitness_std:.2g} (per seed: {per_seed}).",
+        f"Human reward: {final.human_fitness:.4g}; sparse reward (the task score alone): {final.sparse_fitness:.4g}.",
+    ]
+    if final.score_mean is not None:
+        lines.append(f"Human-normalized score: **{final.score_mean:.3f} ± {final.score_std:.3f}** "
+                     "(the mean over seeds against the mean baselines: 1 matches the human reward, 0 the sparse one; "
+                     "± the spread of the task score over seeds, on that scale).")  # fmt: skip
+    if final.success_rate is not None:
+        lines.append(f"Success rate on held-out episodes: {final.success_rate:.0%}.")
+    return lines
+
+
+def _round_lines(result: RoundResult, candidates: list[Candidate]) -> list[str]:
+    members = [c for c in candidates if c.round == result.round]
+    lines = ["| candidate | attempts | outcome | task score |", "|---|---|---|---|"]
+    for candidate in members:
+        score = "-" if candidate.fitness is None else f"{candidate.fitness:.4g}"
+        mark = " (best of round)" if candidate.id == result.best_id else ""
+        lines.append(f"| {candidate.id}{mark} | {len(candidate.attempts)} | {outcome(candidate)} | {score} |")
+    for candidate in members:
+        lines += ["", f"### {candidate.id}", ""]
+        for attempt in candidate.attempts:
+            label = "first design" if attempt.number == 0 else f"repair {attempt.number}"
+            lines.append(f"- **{label}.** {attempt.explanation or '(no explanation)'}")
+            if attempt.code is None:
+                lines.append(f"  - no program: {attempt.problem}")
+            elif attempt.check is not None and not attempt.check.ok:
+                lines.append(f"  - check failed ({attempt.check.category.value}): {attempt.check.message}")
+            if attempt.critique is not None:
+                reasons = "; ".join(attempt.critique.reasons)
+                lines.append(f"  - critic: {attempt.critique.verdict}" + (f": {reasons}" if reasons else ""))
+        if candidate.screening_agreement is not None:
+            lines.append(f"- pre-screening on stored episodes: agreed with the task score on "
+                         f"{candidate.screening_agreement:.0%} of pairs")  # fmt: skip
+        if candidate.status in ("training_failed", "prescreened_out") or candidate.stopped_at is not None:
+            lines.append(f"- {candidate.message}")
+    if result.steps_saved:
+        lines += ["", f"Pre-screening saved {result.steps_saved} training steps in this round."]
+    if result.halving_steps_saved:
+        lines += ["", f"Successive halving saved {result.halving_steps_saved} training steps in this round "
+                      f"({result.steps_trained} spent)."]  # fmt: skip
+    if result.best_so_far_id:
+        lines += ["", f"Best so far after this round: **{result.best_so_far_id}**."]
+    return lines
+
+
+def outcome(candidate: Candidate) -> str:
+    """What became of a candidate, in words."""
+    if candidate.stopped_at is not None:
+        return f"trained, stopped early at {candidate.stopped_at} steps"
+    return {
+        "trained": "trained",
+        "ready": "not trained yet",
+        "failed_check": "dropped: check failed",
+        "rejected": "dropped: rejected by the critic",
+        "prescreened_out": "not trained: failed pre-screening",
+        "training_failed": "training failed",
+    }[candidate.status]
+
+
+def _failure_modes(rounds: list[RoundResult]) -> list[str]:
+    lines = []
+    for result in rounds:
+        for lesson in result.lessons:
+            lines.append(f"- round {result.round}: {lesson}")
+        if result.feedback and result.feedback.analysis and result.best_id == result.feedback.candidate_id:
+            lines.append(f"- round {result.round}, analysis of {result.feedback.candidate_id}:")
+            lines += [f"  {line}" for line in result.feedback.analysis.splitlines() if line.strip()]
+    return lines

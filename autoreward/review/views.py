@@ -1,0 +1,190 @@
+"""What the review page shows, read from run folders: plain data for the templates in `templates/review_*.html.j2`.
+
+Everything here only reads. Reward code and LLM text are untrusted: the
+templates escape them (autoescape on); the only markup made here is
+pygments' highlighting (which escapes the code it colours) and the training
+curve as SVG (built from numbers alone).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from markupsafe import Markup
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import PythonLexer
+
+from autoreward.loop.run_store import CANDIDATE_ID, RunStore, run_summary
+from autoreward.records import Candidate, CurvePoint, Preference, PreferenceRequest, RoundResult
+from autoreward.review.report import outcome
+from autoreward.sim.trajectory import summary_text
+
+RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]*$")
+_FORMATTER = HtmlFormatter(noclasses=True, nowrap=False, style="friendly")
+
+
+def run_folder(runs_dir: Path, name: str) -> Path | None:
+    """The run folder called `name` directly under `runs_dir`, or None: names are checked, never joined blindly."""
+    if not RUN_NAME.match(name) or name in (".", ".."):
+        return None
+    root = Path(runs_dir).resolve()
+    folder = (root / name).resolve()
+    if folder.parent != root or not (folder / "config.json").is_file():
+        return None
+    return folder
+
+
+def candidate_video(run: Path, candidate_id: str) -> Path | None:
+    """A candidate's video (written by its last training, a halving slice's too), when there is one."""
+    if CANDIDATE_ID.match(candidate_id) is None:
+        return None
+    store = RunStore.open(run)
+    candidate = store.load_candidate(candidate_id)
+    return store.video_path(candidate) if candidate is not None else None
+
+
+def code_html(code: str) -> Markup:
+    return Markup(highlight(code, PythonLexer(), _FORMATTER))  # pygments escapes the code
+
+
+def curve_svg(curve: tuple[CurvePoint, ...], width: int = 360, height: int = 120) -> Markup | None:
+    """The training curve as inline SVG: the mean reward per step, and the task score where there is one."""
+    if len(curve) < 2:
+        return None
+    steps = [p.step for p in curve]
+    lines = [("reward per step", "#1f77b4", [p.reward_mean for p in curve])]
+    scores = [p.fitness for p in curve]
+    if all(v is not None for v in scores):
+        lines.append(("task score", "#d62728", scores))
+    pad = 4
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 16}" role="img">',
+             f'<rect x="0" y="0" width="{width}" height="{height}" fill="#fafafa" stroke="#ccc"/>']  # fmt: skip
+    for number, (label, colour, values) in enumerate(lines):
+        low, high = min(values), max(values)
+        span = (high - low) or 1.0
+        points = " ".join(
+            f"{pad + (width - 2 * pad) * (s - steps[0]) / ((steps[-1] - steps[0]) or 1):.1f},"
+            f"{height - pad - (height - 2 * pad) * (v - low) / span:.1f}"
+            for s, v in zip(steps, values)
+        )
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{points}"/>')
+        parts.append(f'<text x="{4 + number * width // 2}" y="{height + 12}" font-size="10" fill="{colour}">'
+                     f"{label}: {low:.3g} to {high:.3g}</text>")  # fmt: skip
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+@dataclass
+class AttemptView:
+    label: str
+    explanation: str
+    code: Markup | None
+    problem: str | None
+    check: str | None
+    check_ok: bool
+    critique: str | None
+    reasons: tuple[str, ...]
+
+
+@dataclass
+class CandidateView:
+    id: str
+    round: int
+    status: str
+    outcome: str
+    message: str
+    attempts: list[AttemptView]
+    code: Markup | None
+    fitness: float | None
+    episode_length: float | None
+    success_rate: float | None
+    curve: Markup | None
+    trajectory: str | None
+    video: bool
+    screening_agreement: float | None
+
+
+@dataclass
+class RoundView:
+    number: int
+    candidates: list[CandidateView]
+    result: RoundResult | None
+    preference: Preference | None
+    waiting: PreferenceRequest | None  # the loop waits for a person's preference on these
+    choices: list[CandidateView] = field(default_factory=list)  # what the form offers, the best so far first
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+
+
+def candidate_view(run: Path, candidate: Candidate) -> CandidateView:
+    attempts = []
+    for attempt in candidate.attempts:
+        check = attempt.check
+        attempts.append(AttemptView(
+            label="first design" if attempt.number == 0 else f"repair {attempt.number}",
+            explanation=attempt.explanation,
+            code=code_html(attempt.code) if attempt.code else None,
+            problem=attempt.problem,
+            check=None if check is None else (check.category.value + ("" if check.ok else f": {check.message}")),
+            check_ok=check is not None and check.ok,
+            critique=attempt.critique.verdict if attempt.critique else None,
+            reasons=attempt.critique.reasons if attempt.critique else (),
+        ))  # fmt: skip
+    training = candidate.training
+    evaluation = training.evaluation if training else None
+    return CandidateView(
+        id=candidate.id,
+        round=candidate.round,
+        status=candidate.status,
+        outcome=outcome(candidate),
+        message=candidate.message,
+        attempts=attempts,
+        code=code_html(candidate.code) if candidate.code else None,
+        fitness=candidate.fitness,
+        episode_length=evaluation.length_mean if evaluation else None,
+        success_rate=evaluation.success_rate if evaluation else None,
+        curve=curve_svg(training.curve) if training else None,
+        trajectory=summary_text(evaluation.summary) if evaluation and evaluation.summary else None,
+        video=candidate_video(run, candidate.id) is not None,
+        screening_agreement=candidate.screening_agreement,
+    )
+
+
+def run_view(run: Path) -> dict:
+    """Everything the page of one run shows."""
+    store = RunStore.open(run)
+    config = store.config()
+    candidates = store.candidates()
+    views = {c.id: candidate_view(run, c) for c in candidates}
+    rounds = []
+    for number in range(1, config.loop.rounds + 1):
+        members = [views[c.id] for c in candidates if c.round == number]
+        result = store.load_round(number)
+        try:
+            preference = store.load_preference(number)
+        except ValueError:
+            preference = None
+        request = store.load_preference_request(number)
+        waiting = request if request is not None and preference is None and result is None else None
+        if not members and result is None:
+            break
+        view = RoundView(number, members, result, preference, waiting)
+        if waiting is not None:
+            view.choices = [views[i] for i in waiting.candidate_ids if i in views]
+            ids = [c.id for c in view.choices]
+            view.pairs = [(a, b) for k, a in enumerate(ids) for b in ids[k + 1:]] if len(ids) <= 5 else []
+        rounds.append(view)
+    summary = run_summary(run) or {}
+    final = store.load_final()
+    return {
+        "name": run.name,
+        "config": config,
+        "task": config.task,
+        "status": summary.get("status") or "unknown",
+        "rounds": rounds,
+        "final": final,
+        "waiting": any(r.waiting for r in rounds),
+        "running": final is None and not (summary.get("status") or "").startswith("failed"),
+    }

@@ -1,0 +1,258 @@
+"""Running untrusted work in a worker process, and supervising it from the orchestrator.
+
+The orchestrator never runs reward code itself. It writes a job file into
+the worker's own output folder and starts `python -m autoreward.worker` with:
+
+- an environment stripped to a few harmless variables, so no API key or
+  other secret reaches the worker;
+- its own process session, so the whole group can be killed at once;
+- a pipe on which the worker reports progress and its result as JSON lines
+  (the supervisor never scrapes printed output);
+- a wall-clock budget and an idle budget (longest silence between two
+  messages): past either, the group is killed with SIGKILL.
+
+The supervisor decides the worker's resource limits (`resource_limits`:
+address space, file size, CPU time, processes, no core files); the worker
+applies them, and asks the kernel to kill it if its parent dies, before it
+touches any untrusted code. Around all of this, a `Jail` (autoreward.jail)
+runs the worker under bubblewrap where it works: no network, a read-only
+view of the system, writes only to its output folder. Without it the worker
+runs as the same user, can read what that user can read, and can reach the
+network; `Jail.detect` says so loudly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from autoreward.config import WorkerLimits
+from autoreward.records import WorkerOutcome
+from autoreward.resources import PACKAGE_DIR
+from autoreward.sandbox.jail import Jail
+from autoreward.sandbox.rendering import gl_environment
+
+MESSAGE_FD_VARIABLE = "AUTOREWARD_MESSAGE_FD"
+# Set only for an unjailed worker: the pid it must find as its parent, or it exits (the parent already died).
+PARENT_PID_VARIABLE = "AUTOREWARD_PARENT_PID"
+# Seconds of CPU time a worker gets beyond its wall budget before the kernel stops it (SIGXCPU).
+CPU_GRACE_SECONDS = 10
+# The longest message line a worker may send (a training result is a few kilobytes).
+MESSAGE_BYTES = 16 * 1024**2
+# bwrap reports a worker killed by signal N as exit code 128 + N.
+SIGNAL_EXIT_BASE = 128
+# Variables a worker may inherit; everything else (API keys included) is dropped.
+# CUDA_VISIBLE_DEVICES: the GPUs a worker may use, as the user (or Ray, for a task given GPUs) chose them.
+# LD_LIBRARY_PATH: where some machines keep their GPU driver's libraries (/usr/local/nvidia/lib64).
+INHERITED_VARIABLES = ("PATH", "LANG", "LC_ALL", "TZ", "MUJOCO_GL", "PYOPENGL_PLATFORM", "DISPLAY",
+                       "CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH")  # fmt: skip
+LOG_NAME = "worker.log"
+
+ProgressHandler = Callable[[dict[str, Any]], None]
+
+
+def worker_environment(output_dir: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The whole environment of a worker: a few inherited variables, `extra` (the caller's choices), and ours."""
+    environment = {k: os.environ[k] for k in INHERITED_VARIABLES if k in os.environ}
+    # The OpenGL backend is chosen on the machine the worker runs on (a Ray node may differ from this one).
+    environment.update(gl_environment())
+    environment.update(extra or {})
+    environment.update(
+        HOME=str(output_dir),
+        PYTHONPATH=str(PACKAGE_DIR.parent),
+        PYTHONDONTWRITEBYTECODE="1",
+        PYTHONUNBUFFERED="1",
+        # One worker per core: each keeps to a single thread.
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        OPENBLAS_NUM_THREADS="1",
+    )
+    return environment
+
+
+def resource_limits(limits: WorkerLimits) -> dict[str, tuple[int, int]]:
+    """The rlimits (name: (soft, hard)) a worker sets on itself before it runs untrusted code.
+
+    RLIMIT_NPROC counts every thread of the user, not of the worker, so the
+    limit is what the user runs now plus `limits.processes`. The kernel never
+    enforces it for root: a root orchestrator's workers rely on the jail's PID
+    namespace, which ends every process of a worker when the worker ends.
+    """
+    cpu = math.ceil(limits.cpu_seconds if limits.cpu_seconds is not None else limits.wall_seconds + CPU_GRACE_SECONDS)
+    chosen = {
+        "RLIMIT_CORE": (0, 0),
+        "RLIMIT_FSIZE": (limits.file_bytes, limits.file_bytes),
+        "RLIMIT_CPU": (cpu, cpu + 5),  # soft: SIGXCPU; hard, 5 s later: SIGKILL
+        "RLIMIT_NPROC": (_user_threads() + limits.processes,) * 2,
+    }
+    if limits.memory_bytes:
+        chosen["RLIMIT_AS"] = (limits.memory_bytes, limits.memory_bytes)
+    return chosen
+
+
+def _user_threads() -> int:
+    """How many threads this user runs now, as far as /proc shows."""
+    uid, count = os.getuid(), 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = dict(line.split(":", 1) for line in Path(entry.path, "status").read_text().splitlines() if ":" in line)
+        except OSError:
+            continue  # it ended meanwhile
+        if int(fields["Uid"].split()[0]) == uid:
+            count += int(fields["Threads"])
+    return count
+
+
+def run_worker(
+    kind: str,
+    payload: dict[str, Any],
+    output_dir: Path,
+    limits: WorkerLimits = WorkerLimits(),
+    on_progress: ProgressHandler | None = None,
+    jail: Jail | None = None,
+    environment: Mapping[str, str] | None = None,
+) -> WorkerOutcome:
+    """Run job `kind` with `payload` in a fresh worker process writing only to `output_dir`.
+
+    `jail` is built once by the caller (`Jail.detect()`); without one, bubblewrap is probed on each call.
+    `environment`: variables the worker gets besides the inherited ones (e.g. the OpenGL backend it renders with).
+    """
+    jail = jail if jail is not None else Jail.detect()
+    output_dir = Path(output_dir).resolve()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    job_path = output_dir / "job.json"
+    job = {"kind": kind, "payload": payload, "rlimits": resource_limits(limits)}
+    job_path.write_text(json.dumps(job, indent=2))
+
+    read_fd, write_fd = os.pipe()
+    environment = worker_environment(output_dir, environment)
+    environment[MESSAGE_FD_VARIABLE] = str(write_fd)
+    if not jail.active:  # jailed, bwrap's --die-with-parent does this job
+        environment[PARENT_PID_VARIABLE] = str(os.getpid())
+    with open(output_dir / LOG_NAME, "ab") as log:
+        process = subprocess.Popen(
+            jail.wrap([sys.executable, "-m", "autoreward.sandbox.worker", str(job_path)], output_dir),
+            cwd=output_dir,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            pass_fds=(write_fd,),
+            start_new_session=True,
+        )
+    os.close(write_fd)
+    try:
+        outcome = _supervise(process, read_fd, limits, on_progress, jail.active)
+    finally:
+        os.close(read_fd)
+        _kill_group(process)
+    return _with_log_tail(outcome, output_dir / LOG_NAME)
+
+
+def _supervise(process, read_fd: int, limits: WorkerLimits, on_progress, jailed: bool) -> WorkerOutcome:
+    started = last_message = time.monotonic()
+    pending = b""
+    result: Any = None
+    reported = False
+    error: dict | None = None
+    while True:
+        now = time.monotonic()
+        if now - started > limits.wall_seconds:
+            return WorkerOutcome(
+                "timeout", f"the worker exceeded its wall-clock budget of {limits.wall_seconds:g} s and was killed"
+            )
+        if now - last_message > limits.idle_seconds:
+            return WorkerOutcome(
+                "idle_timeout",
+                f"the worker sent nothing for {limits.idle_seconds:g} s (a call that never returns?) and was killed",
+            )
+        wait = max(0.0, min(limits.wall_seconds - (now - started), limits.idle_seconds - (now - last_message)))
+        ready, _, _ = select.select([read_fd], [], [], min(wait, 1.0))
+        if not ready:
+            continue
+        chunk = os.read(read_fd, 1 << 16)
+        if not chunk:  # every writer closed: the worker has exited
+            break
+        last_message = time.monotonic()
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        if len(pending) > MESSAGE_BYTES:
+            return WorkerOutcome("error", f"the worker sent a message longer than {MESSAGE_BYTES} bytes and was killed")
+        for line in lines:
+            message = _parse(line)
+            if message is None:
+                return WorkerOutcome("error", f"the worker sent a malformed message and was killed: {line[:200]!r}")
+            if message["type"] == "progress" and on_progress is not None:
+                on_progress(message["data"])
+            elif message["type"] == "result":
+                result, reported = message["data"], True
+            elif message["type"] == "error":
+                error = message["data"]
+
+    code = process.wait()
+    if reported and code == 0:
+        return WorkerOutcome("ok", "finished", result=result, exit_code=code)
+    if error is not None:
+        return WorkerOutcome("error", error["message"], exit_code=code)
+    number = -code if code < 0 else code - SIGNAL_EXIT_BASE if jailed and code > SIGNAL_EXIT_BASE else None
+    if number is not None and number in _SIGNALS:
+        return WorkerOutcome("killed", f"the worker {_death(number)} before it reported a result", exit_code=code)
+    return WorkerOutcome("killed", f"the worker exited with code {code} before it reported a result", exit_code=code)
+
+
+_SIGNALS = {s.value for s in signal.Signals}
+
+
+def _parse(line: bytes) -> dict | None:
+    """One message from the pipe, or None if it is not one the worker would send (code writing to the pipe)."""
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(message, dict) or message.get("type") not in ("progress", "result", "error"):
+        return None
+    if message["type"] == "error" and not (isinstance(message.get("data"), dict) and "message" in message["data"]):
+        return None
+    if message["type"] == "progress" and not isinstance(message.get("data"), dict):
+        return None
+    return message
+
+
+def _death(number: int) -> str:
+    """How a worker ended by signal `number`, in words."""
+    name = signal.Signals(number).name
+    if number == signal.SIGSEGV:
+        return f"crashed with {name} (a segmentation fault in native code)"
+    if number == signal.SIGABRT:
+        return f"aborted with {name} (native code gave up, e.g. a failed allocation or assertion)"
+    if number == signal.SIGXCPU:
+        return f"used up its CPU-time limit and was stopped by {name}"
+    if number == signal.SIGKILL:
+        return f"was killed by {name} (sent by another process, or by the kernel when memory ran out)"
+    return f"was killed by {name}"
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
+
+
+def _with_log_tail(outcome: WorkerOutcome, log_path: Path, limit: int = 4000) -> WorkerOutcome:
+    try:
+        tail = log_path.read_bytes()[-limit:].decode(errors="replace")
+    except OSError:
+        tail = ""
+    return WorkerOutcome(outcome.status, outcome.message, outcome.result, outcome.exit_code, tail)

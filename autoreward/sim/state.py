@@ -1,0 +1,518 @@
+"""A named, batched view of a MuJoCo simulation, built from the model alone.
+
+`StateLayout` reads a MuJoCo model once and knows where every body, joint,
+site and sensor lives in `MjData`. It copies the raw arrays of one simulation
+into one row of a batch (`copier`), and turns a batch of raw arrays into a
+`State` whose fields have names (`state.bodies.torso.pos`) and the batch as
+their first axis. The same `State` is built on every backend: a CPU vector of
+gymnasium environments fills the batch row by row, a batched simulator fills
+it at once.
+
+Cartesian quantities (bodies, sites, centre of mass, contact forces) are the
+ones MuJoCo computed at the start of the last physics substep, while joint
+positions and velocities are those after it. That is what MuJoCo leaves in
+`MjData` after `mj_step` and what gymnasium's own rewards read, so a reward
+written against a `State` sees exactly what the environment's reward sees.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Iterator
+
+import mujoco
+import numpy as np
+
+from autoreward.contract.reward_program import FORBIDDEN_ATTRIBUTES
+from autoreward.errors import TaskError
+
+# name -> function(model) giving the per-environment shape of that raw array.
+RAW_FIELDS: dict[str, Any] = {
+    "time": lambda m: (),
+    "qpos": lambda m: (m.nq,),
+    "qvel": lambda m: (m.nv,),
+    "xpos": lambda m: (m.nbody, 3),
+    "xquat": lambda m: (m.nbody, 4),
+    "xipos": lambda m: (m.nbody, 3),
+    "cvel": lambda m: (m.nbody, 6),
+    "subtree_com": lambda m: (m.nbody, 3),
+    "cfrc_ext": lambda m: (m.nbody, 6),
+    "site_xpos": lambda m: (m.nsite, 3),
+    "sensordata": lambda m: (m.nsensordata,),
+}
+
+JOINT_KINDS = {
+    int(mujoco.mjtJoint.mjJNT_FREE): "free",
+    int(mujoco.mjtJoint.mjJNT_BALL): "ball",
+    int(mujoco.mjtJoint.mjJNT_SLIDE): "slide",
+    int(mujoco.mjtJoint.mjJNT_HINGE): "hinge",
+}
+JOINT_WIDTHS = {"free": (7, 6), "ball": (4, 3), "slide": (1, 1), "hinge": (1, 1)}
+
+
+@dataclass(frozen=True)
+class BodyInfo:
+    name: str
+    index: int
+    parent: str
+    mass: float
+    root_index: int
+    joints: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class JointInfo:
+    name: str
+    index: int
+    kind: str
+    body: str
+    qpos_start: int
+    qvel_start: int
+    axis_world: tuple[float, float, float]
+    limited: bool
+    range: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    name: str
+    index: int
+    body: str
+
+
+@dataclass(frozen=True)
+class SensorInfo:
+    name: str
+    index: int
+    kind: str
+    start: int
+    dim: int
+
+
+@dataclass(frozen=True)
+class ActuatorInfo:
+    name: str
+    target: str
+    gear: float
+    low: float
+    high: float
+
+
+def python_names(raw_names: list[str], prefix: str) -> list[str]:
+    """Turn MuJoCo names into distinct Python identifiers; unnamed elements become prefix + index."""
+    result: list[str] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_names):
+        name = re.sub(r"\W", "_", raw) if raw else f"{prefix}{index}"
+        if name[0].isdigit():
+            name = f"{prefix}_{name}"
+        # Keywords, and attribute names the reward rules refuse (a body called `system`), get a trailing underscore.
+        if keyword.iskeyword(name) or name in {"names", "items"} or name in FORBIDDEN_ATTRIBUTES:
+            name += "_"
+        while name in seen:
+            name = f"{name}_{index}"
+        seen.add(name)
+        result.append(name)
+    return result
+
+
+def _names(model: mujoco.MjModel, obj: mujoco.mjtObj, count: int) -> list[str]:
+    return [mujoco.mj_id2name(model, obj, i) or "" for i in range(count)]
+
+
+@dataclass(frozen=True)
+class StateLayout:
+    """Where each named part of a MuJoCo model lives in the raw arrays of a State."""
+
+    env_id: str
+    dt: float
+    frame_skip: int
+    timestep: float
+    shapes: dict[str, tuple[int, ...]]
+    bodies: tuple[BodyInfo, ...]
+    joints: tuple[JointInfo, ...]
+    sites: tuple[SiteInfo, ...]
+    sensors: tuple[SensorInfo, ...]
+    actuators: tuple[ActuatorInfo, ...]
+    action_low: tuple[float, ...]
+    action_high: tuple[float, ...]
+    extras: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_model(
+        cls,
+        model: mujoco.MjModel,
+        *,
+        env_id: str,
+        frame_skip: int,
+        action_low: np.ndarray,
+        action_high: np.ndarray,
+        extras: dict[str, str] | None = None,
+    ) -> "StateLayout":
+        data = mujoco.MjData(model)
+        mujoco.mj_forward(model, data)  # joint axes in the world frame at the rest pose
+        body_names = python_names(_names(model, mujoco.mjtObj.mjOBJ_BODY, model.nbody), "body")
+        joint_names = python_names(_names(model, mujoco.mjtObj.mjOBJ_JOINT, model.njnt), "joint")
+        site_names = python_names(_names(model, mujoco.mjtObj.mjOBJ_SITE, model.nsite), "site")
+        sensor_names = python_names(_names(model, mujoco.mjtObj.mjOBJ_SENSOR, model.nsensor), "sensor")
+        actuator_names = python_names(_names(model, mujoco.mjtObj.mjOBJ_ACTUATOR, model.nu), "actuator")
+
+        joints = tuple(
+            JointInfo(
+                name=joint_names[j],
+                index=j,
+                kind=JOINT_KINDS[int(model.jnt_type[j])],
+                body=body_names[model.jnt_bodyid[j]],
+                qpos_start=int(model.jnt_qposadr[j]),
+                qvel_start=int(model.jnt_dofadr[j]),
+                axis_world=tuple(float(round(v, 4)) + 0.0 for v in data.xaxis[j]),
+                limited=bool(model.jnt_limited[j]),
+                range=(float(model.jnt_range[j][0]), float(model.jnt_range[j][1])),
+            )
+            for j in range(model.njnt)
+        )
+        bodies = tuple(
+            BodyInfo(
+                name=body_names[b],
+                index=b,
+                parent=body_names[model.body_parentid[b]],
+                mass=float(model.body_mass[b]),
+                root_index=int(model.body_rootid[b]),
+                joints=tuple(j.name for j in joints if j.body == body_names[b]),
+            )
+            for b in range(model.nbody)
+        )
+        sites = tuple(
+            SiteInfo(name=site_names[s], index=s, body=body_names[model.site_bodyid[s]])
+            for s in range(model.nsite)
+        )
+        sensors = tuple(
+            SensorInfo(
+                name=sensor_names[s],
+                index=s,
+                kind=mujoco.mjtSensor(model.sensor_type[s]).name.removeprefix("mjSENS_").lower(),
+                start=int(model.sensor_adr[s]),
+                dim=int(model.sensor_dim[s]),
+            )
+            for s in range(model.nsensor)
+        )
+        actuators = tuple(
+            ActuatorInfo(
+                name=actuator_names[a],
+                target=_actuator_target(model, a, joint_names, body_names, site_names),
+                gear=float(model.actuator_gear[a][0]),
+                low=float(model.actuator_ctrlrange[a][0]),
+                high=float(model.actuator_ctrlrange[a][1]),
+            )
+            for a in range(model.nu)
+        )
+        layout = cls(
+            env_id=env_id,
+            dt=float(model.opt.timestep * frame_skip),
+            frame_skip=int(frame_skip),
+            timestep=float(model.opt.timestep),
+            shapes={name: shape(model) for name, shape in RAW_FIELDS.items()},
+            bodies=bodies,
+            joints=joints,
+            sites=sites,
+            sensors=sensors,
+            actuators=actuators,
+            action_low=tuple(float(v) for v in np.asarray(action_low).ravel()),
+            action_high=tuple(float(v) for v in np.asarray(action_high).ravel()),
+            extras=dict(extras or {}),
+        )
+        layout.validate_extras()
+        return layout
+
+    @classmethod
+    def from_env(cls, env, extras: dict[str, str] | None = None) -> "StateLayout":
+        """Build the layout of a gymnasium MuJoCo environment (any wrapper depth)."""
+        base = env.unwrapped
+        if not hasattr(base, "model") or not isinstance(base.model, mujoco.MjModel):
+            raise TaskError(
+                f"{env.spec.id if env.spec else base!r} is not a MuJoCo environment: "
+                "autoreward needs an environment whose `unwrapped.model` is a mujoco.MjModel"
+            )
+        return cls.from_model(
+            base.model,
+            env_id=env.spec.id if env.spec else type(base).__name__,
+            frame_skip=int(base.frame_skip),
+            action_low=env.action_space.low,
+            action_high=env.action_space.high,
+            extras=extras,
+        )
+
+    # --- raw arrays -------------------------------------------------------
+
+    def allocate(self, batch_size: int) -> dict[str, np.ndarray]:
+        """Zeroed raw arrays for a batch of `batch_size` simulations."""
+        return {name: np.zeros((batch_size, *shape)) for name, shape in self.shapes.items()}
+
+    def copier(self, data: mujoco.MjData, out: dict[str, np.ndarray], row: int, fields=None):
+        """A function that copies one simulation's MjData into row `row` of a batch of raw arrays.
+
+        `fields` names the raw arrays to copy (default: all of them). The hot path of
+        training: MjData's arrays are views into fixed memory, so binding them once
+        saves a Python attribute lookup per field per step.
+        """
+        fields = self.shapes.keys() if fields is None else set(fields)
+        pairs = [
+            (out[name][row], getattr(data, name))
+            for name, shape in self.shapes.items()
+            if name in fields and name != "time" and np.prod(shape) > 0  # e.g. no sensors: nothing to copy
+        ]
+        times = out["time"] if "time" in fields else None
+
+        def copy() -> None:
+            for target, source in pairs:
+                target[...] = source  # half the cost of np.copyto, which goes through numpy's Python dispatch
+            if times is not None:
+                times[row] = data.time
+
+        return copy
+
+    def fill(self, out: dict[str, np.ndarray], batch: dict[str, np.ndarray], rows: np.ndarray | None = None) -> None:
+        """Copy a batched simulator's arrays (each (N, ...), any float dtype) into a batch of raw arrays.
+
+        The batched counterpart of `copier`: one copy per field for the whole
+        batch, or for `rows` alone (e.g. the environments that just reset).
+        """
+        for name in self.shapes:
+            target, source = out[name], batch[name]
+            if rows is None:
+                np.copyto(target, source.reshape(target.shape))
+            else:
+                target[rows] = source[rows].reshape((len(rows), *target.shape[1:]))
+
+    def snapshot(self, data: mujoco.MjData) -> dict[str, np.ndarray]:
+        """Raw arrays for a batch of one: this simulation now."""
+        out = self.allocate(1)
+        self.copier(data, out, 0)()
+        return out
+
+    def state(self, arrays: dict[str, np.ndarray]) -> "State":
+        return State(self, arrays)
+
+    def validate_extras(self) -> None:
+        probe = self.state(self.allocate(1))
+        for name, path in self.extras.items():
+            try:
+                value = probe.resolve(path)
+            except AttributeError as error:
+                raise TaskError(f"extra {name!r} = {path!r} does not name a state field: {error}") from None
+            if not isinstance(value, np.ndarray):
+                raise TaskError(f"extra {name!r} = {path!r} must name an array field, got {type(value).__name__}")
+
+
+def _actuator_target(model, a: int, joints: list[str], bodies: list[str], sites: list[str]) -> str:
+    target = int(model.actuator_trnid[a][0])
+    kind = int(model.actuator_trntype[a])
+    if kind in (mujoco.mjtTrn.mjTRN_JOINT, mujoco.mjtTrn.mjTRN_JOINTINPARENT):
+        return f"joint {joints[target]}"
+    if kind == mujoco.mjtTrn.mjTRN_SITE:
+        return f"site {sites[target]}"
+    if kind == mujoco.mjtTrn.mjTRN_BODY:
+        return f"body {bodies[target]}"
+    return "tendon or other transmission"
+
+
+# --- the named view -------------------------------------------------------
+
+
+class Group:
+    """Named members reachable as attributes: `state.bodies.torso`. Unknown names list the known ones."""
+
+    # Members are also instance attributes, so `group.torso` is an ordinary attribute lookup:
+    # reward programs read them every step, and `__getattr__` runs only after a failed lookup.
+    __slots__ = ("_kind", "_members", "__dict__")
+
+    def __init__(self, kind: str, members: dict[str, Any]):
+        self._kind = kind
+        self._members = members
+        self.__dict__.update(members)
+
+    def __getattr__(self, name: str):
+        # Reached only for names that are not members.
+        try:
+            return self._members[name]
+        except KeyError:
+            known = ", ".join(self._members) or "none"
+            plural = "bodies" if self._kind == "body" else self._kind + "s"
+            raise AttributeError(f"there is no {self._kind} named {name!r}; the {plural} are: {known}") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._members)
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def __dir__(self):
+        return list(self._members)
+
+
+# Every field below that is a view of the raw arrays is a `cached_property`: the arrays are filled in
+# place, never replaced, so a view made on first access stays current, and reward programs, which read
+# the same fields at every step, pay an attribute lookup instead of a property call and a new view.
+
+
+class Body:
+    """One body of every simulation in the batch. Arrays are computed on access."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], info: BodyInfo):
+        self._arrays = arrays
+        self._index = info.index
+        self._root = info.root_index
+
+    @cached_property
+    def pos(self) -> np.ndarray:
+        return self._arrays["xpos"][:, self._index]
+
+    @cached_property
+    def quat(self) -> np.ndarray:
+        return self._arrays["xquat"][:, self._index]
+
+    @cached_property
+    def com(self) -> np.ndarray:
+        return self._arrays["xipos"][:, self._index]
+
+    @cached_property
+    def angvel(self) -> np.ndarray:
+        return self._arrays["cvel"][:, self._index, :3]
+
+    @property
+    def linvel(self) -> np.ndarray:
+        # cvel's linear part is the velocity of the point at the subtree centre of
+        # mass of the body's root; move it to the body's own origin.
+        cvel = self._arrays["cvel"][:, self._index]
+        lever = self.pos - self._arrays["subtree_com"][:, self._root]
+        return cvel[:, 3:] + np.cross(cvel[:, :3], lever)
+
+    @cached_property
+    def cfrc_ext(self) -> np.ndarray:
+        return self._arrays["cfrc_ext"][:, self._index]
+
+
+class Joint:
+    """One joint of every simulation in the batch: `qpos` and `qvel` in its own coordinates."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], info: JointInfo):
+        npos, nvel = JOINT_WIDTHS[info.kind]
+        self._arrays = arrays
+        # Scalar joints give (N,) arrays, multi-dof joints (N, k).
+        self._qpos = info.qpos_start if npos == 1 else slice(info.qpos_start, info.qpos_start + npos)
+        self._qvel = info.qvel_start if nvel == 1 else slice(info.qvel_start, info.qvel_start + nvel)
+
+    @cached_property
+    def qpos(self) -> np.ndarray:
+        return self._arrays["qpos"][:, self._qpos]
+
+    @cached_property
+    def qvel(self) -> np.ndarray:
+        return self._arrays["qvel"][:, self._qvel]
+
+
+class Site:
+    def __init__(self, arrays: dict[str, np.ndarray], info: SiteInfo):
+        self._arrays = arrays
+        self._index = info.index
+
+    @cached_property
+    def pos(self) -> np.ndarray:
+        return self._arrays["site_xpos"][:, self._index]
+
+
+class State:
+    """The state of N simulations. Every array field has N as its first axis."""
+
+    def __init__(self, layout: StateLayout, arrays: dict[str, np.ndarray]):
+        self._layout = layout
+        self._arrays = arrays
+
+    @property
+    def batch_size(self) -> int:
+        return int(self._arrays["qpos"].shape[0])
+
+    @property
+    def dt(self) -> float:
+        return self._layout.dt
+
+    @cached_property
+    def time(self) -> np.ndarray:
+        return self._arrays["time"]
+
+    @cached_property
+    def qpos(self) -> np.ndarray:
+        return self._arrays["qpos"]
+
+    @cached_property
+    def qvel(self) -> np.ndarray:
+        return self._arrays["qvel"]
+
+    @cached_property
+    def com(self) -> np.ndarray:
+        return self._arrays["subtree_com"][:, 0]
+
+    @cached_property
+    def bodies(self) -> Group:
+        return Group("body", {b.name: Body(self._arrays, b) for b in self._layout.bodies})
+
+    @cached_property
+    def joints(self) -> Group:
+        return Group("joint", {j.name: Joint(self._arrays, j) for j in self._layout.joints})
+
+    @cached_property
+    def sites(self) -> Group:
+        return Group("site", {s.name: Site(self._arrays, s) for s in self._layout.sites})
+
+    @cached_property
+    def sensors(self) -> Group:
+        data = self._arrays["sensordata"]
+        # A scalar sensor gives (N,), as the stub says; wider ones (N, dim).
+        return Group(
+            "sensor",
+            {s.name: data[:, s.start] if s.dim == 1 else data[:, s.start : s.start + s.dim]
+             for s in self._layout.sensors},  # fmt: skip
+        )
+
+    @cached_property
+    def extras(self) -> Group:
+        return Group("extra", {n: self.resolve(p) for n, p in self._layout.extras.items()})
+
+    def resolve(self, path: str):
+        """The field at a dotted path such as 'bodies.target.pos'.
+
+        The path walks the named view only (groups, bodies, joints, sites): it
+        stops at the first array, so a reward program cannot use it as a
+        `getattr` with a built string (`resolve("qpos.tofile")`).
+        """
+        value: Any = self
+        for part in path.split("."):
+            if part.startswith("_"):
+                raise AttributeError(f"{part!r} is private")
+            if not isinstance(value, (State, Group, Body, Joint, Site)):
+                raise AttributeError(f"{path!r} goes past a field of the state at {part!r}; index the array instead")
+            value = getattr(value, part)
+        return value
+
+    def rows(self, index) -> "State":
+        """The State of a subset of the batch (an index array, slice or int kept as a batch of one)."""
+        if isinstance(index, (int, np.integer)):
+            index = slice(int(index), int(index) + 1)
+        return State(self._layout, {name: self._arrays[name][index] for name in self._layout.shapes})
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The raw arrays behind this State (shared, not copied), every field by name."""
+        # Read field by field, never iterated: the reward path's mapping can hold fewer keys (see vec_env).
+        return {name: self._arrays[name] for name in self._layout.shapes}
+
+    def __repr__(self) -> str:
+        return f"State({self._layout.env_id}, batch_size={self.batch_size})"
+
+
+def concatenate(states: list[State]) -> State:
+    """One State holding the batches of several, in order."""
+    layout = states[0]._layout
+    return State(layout, {name: np.concatenate([s._arrays[name] for s in states]) for name in layout.shapes})

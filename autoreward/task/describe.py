@@ -1,0 +1,142 @@
+"""The text a reward designer reads: a Python class stub of the State, generated from the MuJoCo model."""
+
+from __future__ import annotations
+
+from autoreward.config import Task
+from autoreward.sim.state import JOINT_WIDTHS, JointInfo, StateLayout
+
+JOINT_COMMENTS = {
+    "hinge": ("angle [rad]", "angular velocity [rad/s]"),
+    "slide": ("position along its axis [m]", "velocity along its axis [m/s]"),
+    "free": (
+        "x, y, z [m] then orientation quaternion w, x, y, z",
+        "linear velocity x, y, z [m/s] (world frame) then angular velocity [rad/s] (body frame)",
+    ),
+    "ball": ("orientation quaternion w, x, y, z", "angular velocity [rad/s] (body frame)"),
+}
+
+
+def _shape(width: int) -> str:
+    return "(N,)" if width == 1 else f"(N, {width})"
+
+
+def _axis(joint: JointInfo) -> str:
+    names = {(1.0, 0.0, 0.0): "x", (0.0, 1.0, 0.0): "y", (0.0, 0.0, 1.0): "z"}
+    for vector, name in names.items():
+        if joint.axis_world == vector:
+            return f"world {name}"
+        if tuple(-v + 0.0 for v in vector) == joint.axis_world:
+            return f"world -{name}"
+    return "(" + ", ".join(f"{v:g}" for v in joint.axis_world) + ") in the world"
+
+
+def _joint_line(joint: JointInfo) -> str:
+    if joint.kind in ("hinge", "slide"):
+        motion = "rotates about" if joint.kind == "hinge" else "slides along"
+        limits = f", range [{joint.range[0]:.3g}, {joint.range[1]:.3g}]" if joint.limited else ""
+        return f"    {joint.name}: {joint.kind.capitalize()}Joint  # {motion} {_axis(joint)} at rest; moves body {joint.body}{limits}"
+    return f"    {joint.name}: {joint.kind.capitalize()}Joint  # moves body {joint.body} freely"
+
+
+def describe_layout(layout: StateLayout, max_episode_steps: int | None = None) -> str:
+    """The State stub for one environment: names, shapes, units and frames, generated from its model."""
+    kinds = sorted({j.kind for j in layout.joints}, key=list(JOINT_WIDTHS).index)
+    n_action = len(layout.action_low)
+    lines = [
+        "import numpy as np",
+        "",
+        "",
+        "class State:",
+        f'    """{layout.env_id}: the simulation of N environments at one moment. Every array has N as its first axis.',
+        "",
+        "    Units: metres, radians, seconds, kilograms, newtons. World frame: z points up, gravity along -z.",
+        "    Quaternions are (w, x, y, z). Cartesian values (bodies, sites, com) are computed at the",
+        f"    start of the last physics substep ({layout.timestep:g} s before the joint values).",
+        '    """',
+        "",
+        f"    dt: float  # {layout.dt:g} s of simulated time between `state` and `next_state` ({layout.frame_skip} physics steps)",
+        "    batch_size: int  # N",
+        "    time: np.ndarray  # (N,) simulated time since the episode began [s]",
+        f"    qpos: np.ndarray  # (N, {layout.shapes['qpos'][0]}) every joint's position, in the order of `joints` below",
+        f"    qvel: np.ndarray  # (N, {layout.shapes['qvel'][0]}) every joint's velocity, in the order of `joints` below",
+        "    com: np.ndarray  # (N, 3) centre of mass of the whole model, world frame [m]",
+        "    bodies: Bodies",
+        "    joints: Joints",
+    ]
+    if layout.sites:
+        lines.append("    sites: Sites")
+    if layout.sensors:
+        lines.append("    sensors: Sensors")
+    if layout.extras:
+        lines.append("    extras: Extras")
+    lines += [
+        "",
+        "",
+        "class Body:",
+        "    pos: np.ndarray  # (N, 3) position of the body's frame origin, world frame [m]",
+        "    quat: np.ndarray  # (N, 4) orientation of the body's frame in the world, (w, x, y, z)",
+        "    com: np.ndarray  # (N, 3) the body's own centre of mass, world frame [m]",
+        "    linvel: np.ndarray  # (N, 3) velocity of the body's frame origin, world frame [m/s]",
+        "    angvel: np.ndarray  # (N, 3) angular velocity, world frame [rad/s]",
+        "    cfrc_ext: np.ndarray  # (N, 6) external (contact) wrench on the body as MuJoCo's cfrc_ext: torque [N m]",
+        "    #   about the centre of mass of the body's tree, then force [N], both in world axes",
+        "",
+        "",
+        "class Bodies:",
+    ]
+    for body in layout.bodies:
+        if body.index == 0:
+            lines.append(f"    {body.name}: Body  # the fixed world (ground); its values never change")
+            continue
+        moved = f", joints {', '.join(body.joints)}" if body.joints else ", welded to its parent"
+        lines.append(f"    {body.name}: Body  # mass {body.mass:.3g} kg, child of {body.parent}{moved}")
+    for kind in kinds:
+        npos, nvel = JOINT_WIDTHS[kind]
+        position, velocity = JOINT_COMMENTS[kind]
+        lines += [
+            "",
+            "",
+            f"class {kind.capitalize()}Joint:",
+            f"    qpos: np.ndarray  # {_shape(npos)} {position}",
+            f"    qvel: np.ndarray  # {_shape(nvel)} {velocity}",
+        ]
+    lines += ["", "", "class Joints:"] + [_joint_line(j) for j in layout.joints]
+    if not layout.joints:
+        lines.append("    pass  # this model has no joints")
+    if layout.sites:
+        lines += ["", "", "class Site:", "    pos: np.ndarray  # (N, 3) position, world frame [m]", "", "", "class Sites:"]
+        lines += [f"    {s.name}: Site  # on body {s.body}" for s in layout.sites]
+    if layout.sensors:
+        lines += ["", "", "class Sensors:"]
+        lines += [f"    {s.name}: np.ndarray  # {_shape(s.dim)} {s.kind} sensor" for s in layout.sensors]
+    if layout.extras:
+        lines += ["", "", "class Extras:"]
+        lines += [f"    {name}: np.ndarray  # the same array as state.{path}" for name, path in layout.extras.items()]
+
+    lines += ["", "", f"# action: np.ndarray of shape (N, {n_action}); column i drives:"]
+    for index, (actuator, low, high) in enumerate(zip(layout.actuators, layout.action_low, layout.action_high)):
+        lines.append(
+            f"#   {index}: {actuator.name}, on {actuator.target}, gear {actuator.gear:g}, range [{low:g}, {high:g}]"
+        )
+    if max_episode_steps:
+        lines.append(f"# An episode lasts at most {max_episode_steps} steps; the environment may also end it early.")
+    lines += [
+        "",
+        "",
+        "def compute_reward(state: State, action: np.ndarray, next_state: State) -> tuple[np.ndarray, dict[str, np.ndarray]]:",
+        '    """Return (total, components): arrays of shape (N,), components by name. numpy and math only."""',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def describe_task(task: Task) -> str:
+    """The stub for a task's environment, its extras included."""
+    from autoreward.task.files import make_env
+
+    env = make_env(task)
+    try:
+        layout = StateLayout.from_env(env, extras=task.extras)
+        steps = env.spec.max_episode_steps if env.spec else None
+        return describe_layout(layout, task.max_episode_steps or steps)
+    finally:
+        env.close()

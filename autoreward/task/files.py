@@ -1,0 +1,238 @@
+"""Tasks: TOML files in `envs/` (and any folder a user names), or an environment id and a sentence.
+
+A task file looks like::
+
+    id = "half_cheetah_backward"
+    env = "HalfCheetah-v5"
+    description = "Make the half cheetah run backwards (towards -x) as fast as it can."
+    human_reward = "rewards/half_cheetah_backward.py"   # optional, relative to this file
+    success_threshold = 2.0                              # optional, in fitness units
+    max_episode_steps = 1000                             # optional
+
+    [env_kwargs]                                         # optional, passed to gymnasium.make
+
+    [fitness]                                            # optional; never shown to the designer
+    step = "-(next_state.joints.rootx.qpos - state.joints.rootx.qpos) / state.dt"
+    reduce = "mean"                                      # mean | sum | last
+    description = "mean speed towards -x, m/s"
+    higher_is_better = true
+
+    [budget]                                             # optional
+    algo = "ppo"
+    steps = 300000
+    n_envs = 4
+    eval_episodes = 5
+
+    [extras]                                             # optional: named aliases of state fields
+    target_pos = "bodies.target.pos"
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import tomllib
+import warnings
+from pathlib import Path
+from typing import Any
+
+from autoreward.config import Budget, Fitness, Task
+from autoreward.errors import TaskError, UnknownEnvironmentError
+from autoreward.resources import data_dir
+
+TOP_LEVEL_FIELDS = {
+    "id": str,
+    "env": str,
+    "description": str,
+    "human_reward": str,
+    "success_threshold": (int, float),
+    "max_episode_steps": int,
+    "env_kwargs": dict,
+    "fitness": dict,
+    "budget": dict,
+    "extras": dict,
+}
+REQUIRED_FIELDS = ("id", "env", "description")
+FITNESS_FIELDS = {"step": str, "reduce": str, "description": str, "higher_is_better": bool}
+BUDGET_FIELDS = {"algo": str, "steps": int, "n_envs": int, "eval_episodes": int, "curve_points": int}
+TASK_ID = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
+
+
+def _type_name(expected) -> str:
+    kinds = expected if isinstance(expected, tuple) else (expected,)
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", dict: "a table"}
+    return " or ".join(names[k] for k in kinds)
+
+
+def _check_fields(where: str, table: dict, schema: dict, required: tuple[str, ...] = ()) -> None:
+    for name in table:
+        if name not in schema:
+            close = difflib.get_close_matches(name, schema, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise TaskError(f"{where}: unknown field {name!r}{hint}; known fields are {', '.join(schema)}")
+    for name in required:
+        if name not in table:
+            raise TaskError(f"{where}: missing required field {name!r} ({_type_name(schema[name])})")
+    for name, value in table.items():
+        expected = schema[name]
+        # bool is an int in Python; a number field must not accept true/false.
+        if isinstance(value, bool) and expected is not bool or not isinstance(value, expected):
+            raise TaskError(f"{where}: field {name!r} must be {_type_name(expected)}, got {value!r}")
+
+
+def check_environment(env_id: str) -> None:
+    """Raise UnknownEnvironmentError unless `env_id` is a registered gymnasium environment."""
+    import gymnasium
+
+    if env_id in gymnasium.registry:
+        return
+    close = difflib.get_close_matches(env_id, list(gymnasium.registry), n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; `autoreward tasks` lists the shipped tasks"
+    raise UnknownEnvironmentError(f"unknown environment {env_id!r}: it is not registered with gymnasium{hint}")
+
+
+def parse_task(text: str, source: str, base_dir: Path | None = None) -> Task:
+    """Build a Task from the text of a task file. Errors name `source`, the field and what is expected."""
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise TaskError(f"{source}: not valid TOML: {error}") from None
+    _check_fields(source, table, TOP_LEVEL_FIELDS, REQUIRED_FIELDS)
+    if not TASK_ID.match(table["id"]):
+        raise TaskError(f"{source}: field 'id' must be lowercase letters, digits, '_' or '-', got {table['id']!r}")
+
+    fitness = None
+    if "fitness" in table:
+        where = f"{source} [fitness]"
+        _check_fields(where, table["fitness"], FITNESS_FIELDS, ("step", "reduce", "description"))
+        fitness = Fitness(**table["fitness"])
+        if fitness.reduce not in ("mean", "sum", "last"):
+            raise TaskError(f"{where}: field 'reduce' must be 'mean', 'sum' or 'last', got {fitness.reduce!r}")
+        try:
+            compile(fitness.step, f"{source} [fitness] step", "eval")
+        except SyntaxError as error:
+            raise TaskError(f"{where}: field 'step' is not a valid Python expression: {error.msg}") from None
+
+    budget = Budget()
+    if "budget" in table:
+        where = f"{source} [budget]"
+        _check_fields(where, table["budget"], BUDGET_FIELDS)
+        budget = dataclasses.replace(budget, **table["budget"])
+        if budget.algo not in ("ppo", "sac"):
+            raise TaskError(f"{where}: field 'algo' must be 'ppo' or 'sac', got {budget.algo!r}")
+        for name in ("steps", "n_envs", "eval_episodes", "curve_points"):
+            if getattr(budget, name) < 1:
+                raise TaskError(f"{where}: field {name!r} must be at least 1, got {getattr(budget, name)}")
+
+    for name, path in table.get("extras", {}).items():
+        if not isinstance(path, str):
+            raise TaskError(f"{source} [extras]: {name!r} must be a dotted state path such as 'bodies.target.pos'")
+
+    human_reward = None
+    if "human_reward" in table:
+        path = Path(table["human_reward"])
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        if not path.is_file():
+            raise TaskError(f"{source}: field 'human_reward' names {str(path)!r}, which is not a file")
+        human_reward = str(path)
+
+    check_environment(table["env"])
+    return Task(
+        id=table["id"],
+        env_id=table["env"],
+        description=" ".join(table["description"].split()),
+        env_kwargs=table.get("env_kwargs", {}),
+        fitness=fitness,
+        success_threshold=table.get("success_threshold"),
+        max_episode_steps=table.get("max_episode_steps"),
+        budget=budget,
+        extras=table.get("extras", {}),
+        human_reward=human_reward,
+        source=source,
+    )
+
+
+def load_task_file(path: Path) -> Task:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise TaskError(f"cannot read task file {path}: {error.strerror}") from None
+    return parse_task(text, str(path), path.parent)
+
+
+def load_tasks(folders: list[Path] | tuple[Path, ...] = ()) -> dict[str, Task]:
+    """All tasks: the shipped ones, then those in `folders`. Two files with one id are an error."""
+    tasks: dict[str, Task] = {}
+    for folder in (data_dir("envs"), *map(Path, folders)):
+        if not folder.is_dir():
+            raise TaskError(f"task folder {folder} does not exist")
+        for path in sorted(folder.glob("*.toml")):
+            task = load_task_file(path)
+            if task.id in tasks:
+                raise TaskError(f"task id {task.id!r} is defined twice: in {tasks[task.id].source} and in {path}")
+            tasks[task.id] = task
+    return tasks
+
+
+def find_task(name: str, folders: list[Path] | tuple[Path, ...] = ()) -> Task:
+    """A task by id, or by the path of a task file."""
+    if name.endswith(".toml"):
+        return load_task_file(Path(name))
+    tasks = load_tasks(folders)
+    if name in tasks:
+        return tasks[name]
+    close = difflib.get_close_matches(name, list(tasks), n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; `autoreward tasks` lists them"
+    raise TaskError(f"unknown task {name!r}{hint}")
+
+
+def task_from_sentence(env_id: str, sentence: str) -> Task:
+    """A task given only as an environment and a sentence: no trusted fitness."""
+    check_environment(env_id)
+    if not sentence.strip():
+        raise TaskError("the task sentence is empty: say in words what the agent should do")
+    slug = re.sub(r"[^a-z0-9]+", "_", sentence.lower()).strip("_")[:40] or "task"
+    env_slug = re.sub(r"[^a-z0-9]+", "_", env_id.lower()).strip("_")
+    return Task(id=f"{env_slug}__{slug}", env_id=env_id, description=" ".join(sentence.split()))
+
+
+def _log_mujoco_warning(message: str) -> None:
+    # warnings.warn shows each distinct message once per process, not once per environment.
+    warnings.warn(f"MuJoCo: {message.strip()}", RuntimeWarning, stacklevel=2)
+
+
+def make_env(task: Task, render_mode: str | None = None):
+    """A fresh gymnasium environment for `task`."""
+    import gymnasium
+    import mujoco
+
+    # MuJoCo's default handler writes MUJOCO_LOG.TXT into the current folder (HalfCheetah's
+    # model triggers a deprecation warning in MuJoCo 4); route its warnings to logging instead.
+    mujoco.set_mju_user_warning(_log_mujoco_warning)
+
+    kwargs = dict(task.env_kwargs)
+    if task.max_episode_steps is not None:
+        kwargs["max_episode_steps"] = task.max_episode_steps
+    try:
+        return gymnasium.make(task.env_id, render_mode=render_mode, **kwargs)
+    except TypeError as error:
+        raise TaskError(f"{task.source or task.id}: [env_kwargs] were refused by {task.env_id}: {error}") from None
+
+
+def task_folders(task: Task) -> tuple[str, ...]:
+    """Folders of the files a task's environment loads by absolute path (a custom `xml_file` and its meshes)."""
+    paths = [Path(v) for v in task.env_kwargs.values() if isinstance(v, str) and Path(v).is_absolute()]
+    return tuple(str(p.parent) for p in paths if p.is_file())
+
+
+def task_summary(task: Task) -> dict[str, Any]:
+    """The fields of a task that a table of tasks shows."""
+    return {
+        "id": task.id,
+        "env": task.env_id,
+        "fitness": task.fitness.description if task.fitness else "-",
+        "description": task.description,
+    }
