@@ -217,5 +217,3 @@ class CheckOptions:
     largest_value: float = 1e6  # |reward| above this is refused: it would swamp training
     seed: int = 0
     idle_seconds: float = 20.0  # a call silent this long is a hang
-
-

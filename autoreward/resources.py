@@ -28,5 +28,3 @@ def autoreward_version() -> str:
         return importlib.metadata.version("autoreward")
     except importlib.metadata.PackageNotFoundError:
         return "unknown"
-
-

@@ -69,5 +69,3 @@ def write_json(path: Path, record) -> None:
 def read_json(path: Path, cls=None):
     data = json.loads(Path(path).read_text())
     return from_dict(cls, data) if cls is not None else data
-
-

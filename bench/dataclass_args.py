@@ -15,6 +15,7 @@ def parse_dataclass(cls, description: str):
         if isinstance(f.default, bool):
             parser.add_argument(flag, action="store_true", help=f.metadata["help"])
         else:
-            parser.add_argument(flag, type=type(f.default), default=f.default,
-                                help=f"{f.metadata['help']} (default: {f.default!r})")  # fmt: skip
+            parser.add_argument(
+                flag, type=type(f.default), default=f.default, help=f"{f.metadata['help']} (default: {f.default!r})"
+            )
     return cls(**vars(parser.parse_args()))

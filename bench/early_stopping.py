@@ -72,7 +72,9 @@ POOL = {
     "human": program("-x_velocity - 0.1 * effort", {"backward": "-x_velocity", "ctrl": "-0.1 * effort"}),
     "reversed": program("x_velocity - 0.1 * effort", {"forward": "x_velocity", "ctrl": "-0.1 * effort"}),
     "alive_only": program("np.ones_like(x_velocity)", {"alive": "np.ones_like(x_velocity)"}),
-    "weak_speed": program("-0.2 * x_velocity - 0.1 * effort", {"backward": "-0.2 * x_velocity", "ctrl": "-0.1 * effort"}),
+    "weak_speed": program(
+        "-0.2 * x_velocity - 0.1 * effort", {"backward": "-0.2 * x_velocity", "ctrl": "-0.1 * effort"}
+    ),
     "effort_bonus": program("-x_velocity + 0.1 * effort", {"backward": "-x_velocity", "ctrl": "0.1 * effort"}),
     "speed_only": program("-x_velocity", {"backward": "-x_velocity"}),
 }
@@ -80,17 +82,34 @@ POOL = {
 
 @dataclass
 class Args:
-    task: str = field(default="half_cheetah_backward", metadata={"help": "task id (see `autoreward tasks`) or a task .toml file"})
-    steps: int = field(default=65_536, metadata={"help": "the whole budget B of each candidate (a multiple of PPO's rollout keeps slices exact)"})
+    task: str = field(
+        default="half_cheetah_backward", metadata={"help": "task id (see `autoreward tasks`) or a task .toml file"}
+    )
+    steps: int = field(
+        default=65_536,
+        metadata={"help": "the whole budget B of each candidate (a multiple of PPO's rollout keeps slices exact)"},
+    )
     eta: int = field(default=2, metadata={"help": "each rung keeps the best 1/eta"})
     workers: int = field(default=2, metadata={"help": "trainings at once, both ways"})
     n_envs: int = field(default=4, metadata={"help": "environments per training"})
-    eval_episodes: int = field(default=3, metadata={"help": "held-out episodes scoring each slice and each full training"})
+    eval_episodes: int = field(
+        default=3, metadata={"help": "held-out episodes scoring each slice and each full training"}
+    )
     seed: int = field(default=0, metadata={"help": "seed of every training, the same both ways (without --seeds)"})
-    seeds: str = field(default="", metadata={"help": "comma-separated seeds: both ways on each; full training's best "
-                                                     "is then the best mean over them, and halving must pick it on every seed"})
-    out: str = field(default="", metadata={"help": "folder for the trainings, kept (default: a temporary one, removed); "
-                                                   "full trainings already finished there are read, not re-run"})
+    seeds: str = field(
+        default="",
+        metadata={
+            "help": "comma-separated seeds: both ways on each; full training's best "
+            "is then the best mean over them, and halving must pick it on every seed"
+        },
+    )
+    out: str = field(
+        default="",
+        metadata={
+            "help": "folder for the trainings, kept (default: a temporary one, removed); "
+            "full trainings already finished there are read, not re-run"
+        },
+    )
 
 
 def parse_args() -> Args:
@@ -101,19 +120,27 @@ def main() -> None:
     args = parse_args()
     task = find_task(args.task)
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [args.seed]
-    base = TrainingConfig.from_budget(task.budget, steps=args.steps, n_envs=args.n_envs,
-                                      eval_episodes=args.eval_episodes)  # fmt: skip
+    base = TrainingConfig.from_budget(
+        task.budget, steps=args.steps, n_envs=args.n_envs, eval_episodes=args.eval_episodes
+    )
     jail = Jail.from_setting(os.environ.get(SETTING_VARIABLE))
     names = list(POOL)
-    candidates = [Candidate(id=f"c{i}", round=1, index=i, status="ready", attempts=(Attempt(0, POOL[name]),))
-                  for i, name in enumerate(names)]  # fmt: skip
+    candidates = [
+        Candidate(id=f"c{i}", round=1, index=i, status="ready", attempts=(Attempt(0, POOL[name]),))
+        for i, name in enumerate(names)
+    ]
     rungs = schedule(len(candidates), args.steps, args.eta)
     higher = task.fitness.higher_is_better
     sign = 1.0 if higher else -1.0
-    print(f"task {task.id}: {len(candidates)} candidates, budget B = {args.steps} steps each, {base.algo.upper()} "
-          f"with {args.n_envs} envs, seeds {seeds}, {args.workers} workers, eta {args.eta}")
-    print("halving schedule: " + ", ".join(f"{r.candidates} to {r.steps}" for r in rungs)
-          + f" steps ({planned_steps(rungs)} planned, against {len(candidates) * args.steps} for full training)")
+    print(
+        f"task {task.id}: {len(candidates)} candidates, budget B = {args.steps} steps each, {base.algo.upper()} "
+        f"with {args.n_envs} envs, seeds {seeds}, {args.workers} workers, eta {args.eta}"
+    )
+    print(
+        "halving schedule: "
+        + ", ".join(f"{r.candidates} to {r.steps}" for r in rungs)
+        + f" steps ({planned_steps(rungs)} planned, against {len(candidates) * args.steps} for full training)"
+    )
     print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, jail {'on' if jail.active else 'off'}")
 
     reused: list[str] = []
@@ -133,10 +160,13 @@ def main() -> None:
                     reused.append(f"{seed}/{candidate.id}")
                 else:
                     training = train(task, config, folder, candidate.code, jail=jail)
-                print(f"  seed {seed} full     {candidate.id} {names[candidate.index]:>12}: task score "
-                      f"{training.evaluation.fitness_mean:.3f}, training episodes late "
-                      f"{rung_score(replace(candidate, training=training)):.3f}"
-                      + (" (read from --out)" if f"{seed}/{candidate.id}" in reused else ""), flush=True)
+                print(
+                    f"  seed {seed} full     {candidate.id} {names[candidate.index]:>12}: task score "
+                    f"{training.evaluation.fitness_mean:.3f}, training episodes late "
+                    f"{rung_score(replace(candidate, training=training)):.3f}"
+                    + (" (read from --out)" if f"{seed}/{candidate.id}" in reused else ""),
+                    flush=True,
+                )
                 return replace(candidate, status="trained", training=training)
 
             started = time.monotonic()
@@ -149,9 +179,11 @@ def main() -> None:
                 folder = root / "halving" / f"seed_{seed}" / candidate.id
                 training = train_slice(task, config, folder, candidate.code, start, until, jail=jail)
                 trained = replace(candidate, status="trained", training=training)
-                print(f"  seed {seed} halving  {candidate.id} {names[candidate.index]:>12}: {training.steps} steps, "
-                      f"task score {training.evaluation.fitness_mean:.3f}, rung score {rung_score(trained):.3f}",
-                      flush=True)  # fmt: skip
+                print(
+                    f"  seed {seed} halving  {candidate.id} {names[candidate.index]:>12}: {training.steps} steps, "
+                    f"task score {training.evaluation.fitness_mean:.3f}, rung score {rung_score(trained):.3f}",
+                    flush=True,
+                )
                 return trained
 
             started = time.monotonic()
@@ -162,38 +194,59 @@ def main() -> None:
     means = {c.id: sum(full[s][c.index].fitness for s in seeds) / len(seeds) for c in candidates}
     ranked = sorted(candidates, key=lambda c: (-sign * means[c.id], c.index))
     full_best = ranked[0]
-    picks = {s: max((c for c in halved[s] if c.stopped_at is None), key=lambda c: (sign * c.fitness, -c.index))
-             for s in seeds}  # fmt: skip
+    picks = {
+        s: max((c for c in halved[s] if c.stopped_at is None), key=lambda c: (sign * c.fitness, -c.index))
+        for s in seeds
+    }
     one_seed_picks = {s: max(full[s], key=lambda c: (sign * c.fitness, -c.index)) for s in seeds}
 
     print()
-    print("| candidate | reward | " + " | ".join(f"full, seed {s}" for s in seeds) + " | full, mean | rank | "
-          + " | ".join(f"halving, seed {s}: stopped at" for s in seeds) + " |")
+    print(
+        "| candidate | reward | "
+        + " | ".join(f"full, seed {s}" for s in seeds)
+        + " | full, mean | rank | "
+        + " | ".join(f"halving, seed {s}: stopped at" for s in seeds)
+        + " |"
+    )
     print("|---|---|" + "---:|" * (2 * len(seeds) + 2))
     for candidate in candidates:
         scores = " | ".join(f"{full[s][candidate.index].fitness:.3f}" for s in seeds)
         stops = " | ".join(str(halved[s][candidate.index].stopped_at or "-") for s in seeds)
-        print(f"| {candidate.id} | {names[candidate.index]} | {scores} | {means[candidate.id]:.3f} | "
-              f"{ranked.index(candidate) + 1} | {stops} |")
+        print(
+            f"| {candidate.id} | {names[candidate.index]} | {scores} | {means[candidate.id]:.3f} | "
+            f"{ranked.index(candidate) + 1} | {stops} |"
+        )
     print()
     full_steps = sum(c.training.steps for s in seeds for c in full[s])
     halving_steps = sum(c.training.steps for s in seeds for c in halved[s])
-    print(f"env steps, full:    {full_steps}  (wall {walls['full']:.0f} s"
-          + (f"; {len(reused)} trainings read from --out, not timed)" if reused else ")"))
+    print(
+        f"env steps, full:    {full_steps}  (wall {walls['full']:.0f} s"
+        + (f"; {len(reused)} trainings read from --out, not timed)" if reused else ")")
+    )
     print(f"env steps, halving: {halving_steps}  (wall {walls['halving']:.0f} s)")
     print(f"ratio full / halving: {full_steps / halving_steps:.2f}x steps")
-    print(f"full training's best (mean over seeds {seeds}): {full_best.id} ({names[full_best.index]}, "
-          f"{means[full_best.id]:.3f})")
+    print(
+        f"full training's best (mean over seeds {seeds}): {full_best.id} ({names[full_best.index]}, "
+        f"{means[full_best.id]:.3f})"
+    )
     print("full training's pick on one seed: " + ", ".join(f"seed {s} {c.id}" for s, c in one_seed_picks.items()))
     same = all(picks[s].id == full_best.id for s in seeds)
     for s in seeds:
         gap = sign * (means[full_best.id] - means[picks[s].id])
-        print(f"halving's pick, seed {s}: {picks[s].id} ({names[picks[s].index]}): "
-              + ("SAME PICK" if picks[s].id == full_best.id else
-                 f"DIFFERENT PICK, its mean trained fully {means[picks[s].id]:.3f}, {gap:.3f} below the best"))
+        print(
+            f"halving's pick, seed {s}: {picks[s].id} ({names[picks[s].index]}): "
+            + (
+                "SAME PICK"
+                if picks[s].id == full_best.id
+                else f"DIFFERENT PICK, its mean trained fully {means[picks[s].id]:.3f}, {gap:.3f} below the best"
+            )
+        )
     verdict = same and full_steps >= 2 * halving_steps
-    print("MEETS (same pick on every seed, at least 2x fewer steps)" if verdict
-          else "DOES NOT MEET (same pick on every seed and at least 2x fewer steps)")  # fmt: skip
+    print(
+        "MEETS (same pick on every seed, at least 2x fewer steps)"
+        if verdict
+        else "DOES NOT MEET (same pick on every seed and at least 2x fewer steps)"
+    )
 
 
 if __name__ == "__main__":

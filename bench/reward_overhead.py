@@ -70,15 +70,24 @@ from autoreward.task.files import find_task, make_env  # noqa: E402
 
 @dataclass
 class Args:
-    task: str = field(default="half_cheetah_forward", metadata={"help": "task id (see `autoreward tasks`) or a task .toml file"})
+    task: str = field(
+        default="half_cheetah_forward", metadata={"help": "task id (see `autoreward tasks`) or a task .toml file"}
+    )
     pairs: int = field(default=40, metadata={"help": "timed training pairs; each is one PPO iteration on each path"})
     n_envs: int = field(default=4, metadata={"help": "environments stepped together"})
     seed: int = field(default=0, metadata={"help": "seed of the environments and of PPO, the same on both paths"})
-    rollout: int = field(default=1024, metadata={"help": "PPO n_steps per environment (one iteration = rollout x n_envs env steps)"})
+    rollout: int = field(
+        default=1024, metadata={"help": "PPO n_steps per environment (one iteration = rollout x n_envs env steps)"}
+    )
     raw_pairs: int = field(default=40, metadata={"help": "timed raw-stepping pairs"})
     raw_chunk: int = field(default=4_000, metadata={"help": "env steps per raw-stepping slice"})
-    threshold: float = field(default=0.95, metadata={"help": "the contract path must keep at least this fraction of native training throughput"})
-    confidence: float = field(default=0.95, metadata={"help": "confidence of the interval around the median paired ratio"})
+    threshold: float = field(
+        default=0.95,
+        metadata={"help": "the contract path must keep at least this fraction of native training throughput"},
+    )
+    confidence: float = field(
+        default=0.95, metadata={"help": "confidence of the interval around the median paired ratio"}
+    )
     quick: bool = field(default=False, metadata={"help": "smoke run: 3 pairs of each; too few to judge the ratio"})
 
 
@@ -98,7 +107,9 @@ if task.human_reward is None:
 reward_function = reward_program.load(open(task.human_reward).read())
 iteration_steps = args.rollout * args.n_envs
 # PPO as autoreward trains it (build_model), with a budget whose n_steps is the chosen rollout.
-config = TrainingConfig(reward_source="program", algo="ppo", steps=args.rollout * args.n_envs * 8, seed=args.seed, n_envs=args.n_envs)
+config = TrainingConfig(
+    reward_source="program", algo="ppo", steps=args.rollout * args.n_envs * 8, seed=args.seed, n_envs=args.n_envs
+)
 n_steps, batch_size = _ppo_sizes(config.steps, config.n_envs)
 PATHS = ("native", "contract")
 
@@ -171,8 +182,12 @@ class Trainer:
         started = time.perf_counter()
         self.model.learn(total_timesteps=iteration_steps, callback=self.counter, reset_num_timesteps=False)
         seconds = time.perf_counter() - started
-        return Slice(self.model.num_timesteps - steps_before, seconds, self.timer.seconds - env_before,
-                     self.counter.episodes - episodes_before)  # fmt: skip
+        return Slice(
+            self.model.num_timesteps - steps_before,
+            seconds,
+            self.timer.seconds - env_before,
+            self.counter.episodes - episodes_before,
+        )
 
 
 class Stepper:
@@ -183,7 +198,9 @@ class Stepper:
         self.env.reset()
         rng = np.random.default_rng(args.seed)
         low, high = self.env.action_space.low, self.env.action_space.high
-        self.actions = rng.uniform(low, high, size=(args.raw_chunk // args.n_envs, args.n_envs, *low.shape)).astype(np.float32)
+        self.actions = rng.uniform(low, high, size=(args.raw_chunk // args.n_envs, args.n_envs, *low.shape)).astype(
+            np.float32
+        )
         self.slice()  # warm-up
 
     def slice(self) -> Slice:
@@ -246,7 +263,9 @@ def summarise(pairs: list[tuple[Slice, Slice]]) -> dict[str, float]:
 
 print(f"task {task.id} ({task.env_id}), reward program {task.human_reward}")
 print(f"autoreward measured: {Path(reward_program.__file__).parent}")
-print(f"n_envs={args.n_envs} seed={args.seed} PPO n_steps={n_steps} batch_size={batch_size} torch threads={torch.get_num_threads()}")
+print(
+    f"n_envs={args.n_envs} seed={args.seed} PPO n_steps={n_steps} batch_size={batch_size} torch threads={torch.get_num_threads()}"
+)
 print(
     f"training: {args.pairs} pairs of one PPO iteration ({iteration_steps} env steps) per path; raw stepping: "
     f"{args.raw_pairs} pairs of {args.raw_chunk} steps; each path warmed up first"
@@ -257,7 +276,9 @@ print(
     flush=True,
 )
 if n_steps != args.rollout:
-    raise SystemExit(f"build_model chose n_steps={n_steps}, not the --rollout {args.rollout}: pick a power of two <= 2048")
+    raise SystemExit(
+        f"build_model chose n_steps={n_steps}, not the --rollout {args.rollout}: pick a power of two <= 2048"
+    )
 
 print("raw stepping (random actions, no learning):", flush=True)
 raw = summarise(paired({path: Stepper(path) for path in PATHS}, args.raw_pairs, "raw"))
@@ -266,15 +287,21 @@ training = summarise(paired({path: Trainer(path) for path in PATHS}, args.pairs,
 
 interval = "interval (coverage)"
 print()
-print(f"{'benchmark':<14}{'native steps/s':>16}{'contract steps/s':>18}{'median ratio':>14}{interval:>24}{'extra us/step':>14}{'episodes n/c':>16}")
+print(
+    f"{'benchmark':<14}{'native steps/s':>16}{'contract steps/s':>18}{'median ratio':>14}{interval:>24}{'extra us/step':>14}{'episodes n/c':>16}"
+)
 for name, result in (("raw stepping", raw), ("training", training)):
     print(
         f"{name:<14}{result['native']:>16.0f}{result['contract']:>18.0f}{result['ratio']:>14.3f}"
         f"{result['low']:>9.3f} to {result['high']:.3f} ({result['coverage']:.0%}){result['extra_us']:>9.1f}"
         f"{result['native_episodes']:>9}/{result['contract_episodes']}"
     )
-print("steps/s: all slices of a path. median ratio: median over pairs of native seconds / contract seconds (the contract")
-print("path's throughput as a fraction of native); extra us/step: median over pairs of the difference in time inside env step.")
+print(
+    "steps/s: all slices of a path. median ratio: median over pairs of native seconds / contract seconds (the contract"
+)
+print(
+    "path's throughput as a fraction of native); extra us/step: median over pairs of the difference in time inside env step."
+)
 print()
 if training["coverage"] < args.confidence:
     verdict = "CANNOT TELL (too few pairs for the interval) whether it meets"

@@ -53,14 +53,22 @@ warnings.filterwarnings("ignore", message=".*settotalmass.*")
 @dataclass
 class Args:
     task: str = field(default="half_cheetah_forward", metadata={"help": "task id or task .toml file"})
-    device: str = field(default="cpu", metadata={"help": "cpu, or cuda for the GPU run (Warp on the GPU, PPO on the GPU)"})
-    n_envs: str = field(default="", metadata={"help": "comma-separated batch sizes (default 4,16,64 on cpu; 1024,4096,8192 on cuda)"})
-    simulators: str = field(default="", metadata={"help": "comma-separated (default gymnasium,batched,warp on cpu; batched,warp on cuda)"})
+    device: str = field(
+        default="cpu", metadata={"help": "cpu, or cuda for the GPU run (Warp on the GPU, PPO on the GPU)"}
+    )
+    n_envs: str = field(
+        default="", metadata={"help": "comma-separated batch sizes (default 4,16,64 on cpu; 1024,4096,8192 on cuda)"}
+    )
+    simulators: str = field(
+        default="", metadata={"help": "comma-separated (default gymnasium,batched,warp on cpu; batched,warp on cuda)"}
+    )
     raw_steps: int = field(default=24_000, metadata={"help": "env steps per raw-stepping run (at least 20 batches)"})
     raw_repeats: int = field(default=3, metadata={"help": "timed raw-stepping rounds"})
     warp_cpu_batches: int = field(default=10, metadata={"help": "batches per raw run of warp on Warp's CPU device"})
     train_steps: int = field(default=20_000, metadata={"help": "env steps per training run (0: no training)"})
-    train_n_envs: str = field(default="", metadata={"help": "batch sizes for training (default 4,16 on cpu; 4096 on cuda)"})
+    train_n_envs: str = field(
+        default="", metadata={"help": "batch sizes for training (default 4,16 on cpu; 4096 on cuda)"}
+    )
     train_repeats: int = field(default=2, metadata={"help": "timed training rounds"})
     seed: int = field(default=0, metadata={"help": "seed of environments and PPO"})
     quick: bool = field(default=False, metadata={"help": "smoke run: few steps, one round"})
@@ -77,7 +85,13 @@ def parse_args() -> Args:
     if gpu and args.train_steps == 20_000:
         args.train_steps = 2_000_000
     if args.quick:
-        args.raw_steps, args.raw_repeats, args.train_steps, args.train_repeats, args.warp_cpu_batches = 4_000, 1, 4_000, 1, 3
+        args.raw_steps, args.raw_repeats, args.train_steps, args.train_repeats, args.warp_cpu_batches = (
+            4_000,
+            1,
+            4_000,
+            1,
+            3,
+        )
     return args
 
 
@@ -130,8 +144,16 @@ def ppo(env, n_envs: int):
         return build_model(config, env, args.seed)
     # Thousands of environments: short rollouts, few large minibatches, the policy on the GPU.
     n_steps = 16
-    return PPO("MlpPolicy", env, n_steps=n_steps, batch_size=n_steps * n_envs // 4, n_epochs=5,
-               seed=args.seed, device=args.device, verbose=0)  # fmt: skip
+    return PPO(
+        "MlpPolicy",
+        env,
+        n_steps=n_steps,
+        batch_size=n_steps * n_envs // 4,
+        n_epochs=5,
+        seed=args.seed,
+        device=args.device,
+        verbose=0,
+    )
 
 
 def train_once(simulator: str, n_envs: int, steps: int) -> float:
@@ -154,7 +176,10 @@ def measure(label: str, once, sizes: list[int], repeats: int, simulators: list[s
             for simulator in order:
                 rate = once(simulator, n, warm=False)
                 results.setdefault((simulator, n), []).append(rate)
-                print(f"  {label} N={n:>5} round {round_index + 1}/{repeats} {simulator:>9}: {rate:10.0f} steps/s", flush=True)
+                print(
+                    f"  {label} N={n:>5} round {round_index + 1}/{repeats} {simulator:>9}: {rate:10.0f} steps/s",
+                    flush=True,
+                )
     return {key: statistics.median(rates) for key, rates in results.items()}
 
 
@@ -181,8 +206,10 @@ print("raw stepping (random actions, reward program once per batch, no learning)
 raw = measure(
     "raw",
     lambda s, n, warm: raw_once(s, n) if not warm else (make(s, n).reset(), None)[1],
-    sizes, args.raw_repeats, SIMULATORS,
-)  # fmt: skip
+    sizes,
+    args.raw_repeats,
+    SIMULATORS,
+)
 table("raw stepping", raw, sizes, SIMULATORS)
 
 if args.train_steps:
@@ -193,6 +220,8 @@ if args.train_steps:
     training = measure(
         "train",
         lambda s, n, warm: train_once(s, n, max(2_048, args.train_steps // 10) if warm else args.train_steps),
-        train_sizes, args.train_repeats, trainable,
-    )  # fmt: skip
+        train_sizes,
+        args.train_repeats,
+        trainable,
+    )
     table("training", training, train_sizes, trainable)

@@ -54,17 +54,21 @@ def main() -> None:
     code = Path(task.human_reward).read_text()
     counts = [int(w) for w in args.workers.split(",")] if args.workers else list(range(1, (os.cpu_count() or 1) + 1))
     jail = Jail.from_setting(os.environ.get(SETTING_VARIABLE))
-    print(f"task {task.id}: {args.trainings} trainings of {args.steps} steps ({args.n_envs} envs each), "
-          f"worker counts {counts}")
+    print(
+        f"task {task.id}: {args.trainings} trainings of {args.steps} steps ({args.n_envs} envs each), "
+        f"worker counts {counts}"
+    )
     print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, jail {'on' if jail.active else 'off'}")
     print(f"autoreward measured: {Path(sys.modules['autoreward.loop.training'].__file__).parent}", flush=True)
 
     walls = {}
     with tempfile.TemporaryDirectory(prefix="autoreward-workers-") as scratch:
         for count in counts:
+
             def one(seed: int) -> None:
-                config = TrainingConfig.from_budget(task.budget, steps=args.steps, n_envs=args.n_envs, seed=seed,
-                                                    eval_episodes=1, video=False)  # fmt: skip
+                config = TrainingConfig.from_budget(
+                    task.budget, steps=args.steps, n_envs=args.n_envs, seed=seed, eval_episodes=1, video=False
+                )
                 train(task, config, Path(scratch) / f"w{count}" / f"s{seed}", code, jail=jail)
 
             started = time.monotonic()

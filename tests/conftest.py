@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from autoreward.config import CheckOptions
+from autoreward.records import Candidate
 from autoreward.resources import data_dir
 from autoreward.sandbox.jail import SETTING_VARIABLE, Jail
+from autoreward.serialize import read_json
 from autoreward.task.files import find_task
 
 REPO = Path(__file__).resolve().parent.parent
@@ -82,3 +86,76 @@ def processes_mentioning(text: str) -> list[str]:
         if text in line:
             found.append(line)
     return found
+
+
+# --- design runs through the command line, against a chat server (test_loop and the tests that reuse its runs)
+
+SECRET = "sk-test-5ecret-do-not-write-me-anywhere-0123456789"
+SHORT_TASK = """
+id = "cheetah_back_short"
+env = "HalfCheetah-v5"
+description = "Make the half cheetah run backwards, towards -x, as fast as it can."
+max_episode_steps = 40
+
+[fitness]
+step = "-(next_state.joints.rootx.qpos - state.joints.rootx.qpos) / state.dt"
+reduce = "mean"
+description = "mean velocity along -x, m/s"
+
+[budget]
+steps = 512
+n_envs = 2
+eval_episodes = 2
+curve_points = 2
+"""
+RUN_FLAGS = ["--rounds", "2", "--candidates", "2", "--repairs", "1", "--final-seeds", "2", "--workers", "2"]
+
+
+def start_cli(args: list[str], base_url: str, cwd: Path, **popen) -> subprocess.Popen:
+    environment = dict(os.environ, OPENAI_API_KEY=SECRET, PYTHONUNBUFFERED="1")
+    command = [sys.executable, "-m", "autoreward", *args, "--base-url", base_url, "--model", "test-model"]
+    return subprocess.Popen(
+        command, cwd=cwd, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen
+    )
+
+
+def run_cli_to_end(args, base_url, cwd, timeout=400) -> str:
+    process = start_cli(args, base_url, cwd)
+    output, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, output
+    return output
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "cheetah_back_short.toml").write_text(SHORT_TASK)
+    return tmp_path
+
+
+def the_run(workspace: Path) -> Path:
+    (folder,) = runs_made(workspace)
+    return folder
+
+
+def runs_made(workspace: Path) -> list[Path]:
+    """The run folders a run made (a run killed while being created leaves none, at most an empty folder)."""
+    runs = workspace / "runs"
+    found = runs.glob("cheetah_back_short__design*/config.json") if runs.exists() else []
+    return [config.parent for config in found]
+
+
+def candidates_of(run: Path) -> dict[str, Candidate]:
+    return {c.id: c for c in (read_json(p, Candidate) for p in run.glob("round_*/*/candidate.json"))}
+
+
+# --- probes of the jail
+
+
+def attempts(code_by_name: dict[str, str]) -> str:
+    """Probe code that runs each snippet and records 'ok' or the name of the error it raised."""
+    lines = ["result = {}"]
+    for name, snippet in code_by_name.items():
+        lines += ["try:", f"    {snippet}", f"    result[{name!r}] = 'ok'", "except Exception as error:"]
+        lines += [f"    result[{name!r}] = type(error).__name__"]
+    return "\n".join(lines) + "\n"

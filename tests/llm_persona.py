@@ -53,7 +53,9 @@ def persona(body: dict) -> Reply:
     sample = body.get("seed", 0)
     if last.startswith("You review reward functions"):
         if "# FORWARD" in last:
-            return Reply("VERDICT: REJECT\n- the reward is the velocity along +x, but the task asks for -x: flip its sign")
+            return Reply(
+                "VERDICT: REJECT\n- the reward is the velocity along +x, but the task asks for -x: flip its sign"
+            )
         return Reply("VERDICT: ACCEPT\n- the main term rewards motion towards -x")
     if last.startswith("Several reward functions were written"):
         return Reply("BEST: r1c1\n- its torso moved furthest towards -x")
@@ -126,8 +128,10 @@ def preference_persona(body: dict) -> Reply:
     if last.startswith("You review reward functions"):
         return Reply("VERDICT: ACCEPT\n- it is a reward")
     if last.startswith("Several reward functions were written"):
-        return Reply("BEST: r1c1\nWORST: r1c0\n- r1c0 holds the thigh back the whole episode\n"
-                     "- r1c1 at least does not fight the task")  # fmt: skip
+        return Reply(
+            "BEST: r1c1\nWORST: r1c0\n- r1c0 holds the thigh back the whole episode\n"
+            "- r1c1 at least does not fight the task"
+        )
     if last.startswith("A policy was trained on a reward"):
         return Reply("- the thigh command barely moves; reward pushing it forward")
     request = messages[1]["content"]

@@ -106,7 +106,9 @@ def test_a_task_without_batched_semantics_falls_back_to_gymnasium_and_says_why(c
 def test_training_on_the_batched_simulator_trains_the_same_policy(hopper, tmp_path):
     config = TrainingConfig(steps=1024, n_envs=2, eval_episodes=2, curve_points=4)
     on_gymnasium = train(hopper, config, tmp_path / "gymnasium", human_reward(hopper))
-    on_batch = train(hopper, dataclasses.replace(config, simulator="batched"), tmp_path / "batched", human_reward(hopper))
+    on_batch = train(
+        hopper, dataclasses.replace(config, simulator="batched"), tmp_path / "batched", human_reward(hopper)
+    )
     assert on_batch.steps >= 1024 and len(on_batch.curve) == 4
     assert [p.fitness for p in on_batch.curve] == [p.fitness for p in on_gymnasium.curve]
     assert on_batch.evaluation.fitness_mean == on_gymnasium.evaluation.fitness_mean

@@ -1,6 +1,5 @@
 """The checker: every way a reward program can fail gets its own category and an actionable message."""
 
-
 import pytest
 
 from autoreward.contract.checker import check_program
@@ -34,7 +33,11 @@ CASES = {
         CheckCategory.NON_FINITE,
         "NaN",
     ),
-    "infinite": (body("v = next_state.qvel[:, 0] / 0.0 + 1.0\nreturn v, {'v': v}"), CheckCategory.NON_FINITE, "infinite"),
+    "infinite": (
+        body("v = next_state.qvel[:, 0] / 0.0 + 1.0\nreturn v, {'v': v}"),
+        CheckCategory.NON_FINITE,
+        "infinite",
+    ),
     "huge": (body("v = next_state.qvel[:, 0] * 0.0 + 1e12\nreturn v, {'v': v}"), CheckCategory.OUT_OF_RANGE, "1e+12"),
     "wrong shape": (body("v = next_state.qpos\nreturn v, {'v': v[:, 0]}"), CheckCategory.WRONG_SHAPE, "expected (32,)"),
     "scalar component": (
@@ -59,9 +62,15 @@ CASES = {
         CheckCategory.NOT_VECTORIZED,
         "depend only on its own row",
     ),
-    "random": (body("v = np.random.rand(state.batch_size)\nreturn v, {'v': v}"), CheckCategory.NON_DETERMINISTIC, "random"),
+    "random": (
+        body("v = np.random.rand(state.batch_size)\nreturn v, {'v': v}"),
+        CheckCategory.NON_DETERMINISTIC,
+        "random",
+    ),
     "too slow": (
-        body("t = 0.0\nfor i in range(3000000):\n    t += 1e-9\nv = next_state.qpos[:, 0] * 0.0 + t\nreturn v, {'v': v}"),
+        body(
+            "t = 0.0\nfor i in range(3000000):\n    t += 1e-9\nv = next_state.qpos[:, 0] * 0.0 + t\nreturn v, {'v': v}"
+        ),
         CheckCategory.TOO_SLOW,
         "budget",
     ),

@@ -37,15 +37,29 @@ def test_check_reports_the_category_and_fails(tmp_path):
     bad.write_text("import os\ndef compute_reward(state, action, next_state):\n    return 0\n")
     result = runner.invoke(app, ["check", "half_cheetah_forward", "--reward", str(bad)])
     assert result.exit_code == 1 and "check failed (forbidden)" in result.output
-    result = runner.invoke(app, ["check", "half_cheetah_backward", "--reward", str(REPO / "examples/half_cheetah_backward.py")])
+    result = runner.invoke(
+        app, ["check", "half_cheetah_backward", "--reward", str(REPO / "examples/half_cheetah_backward.py")]
+    )
     assert result.exit_code == 0 and "check passed" in result.output
     result = runner.invoke(app, ["check", "half_cheetah_forward", "--reward", str(tmp_path / "absent.py")])
     assert result.exit_code == 2 and "cannot read reward file" in result.output
 
 
 def test_train_writes_a_run_folder_with_scores(tmp_path):
-    args = ["train", "half_cheetah_backward", "--reward", str(REPO / "examples/half_cheetah_backward.py"),
-            "--steps", "1024", "--envs", "2", "--eval-episodes", "1", "--runs-dir", str(tmp_path)]
+    args = [
+        "train",
+        "half_cheetah_backward",
+        "--reward",
+        str(REPO / "examples/half_cheetah_backward.py"),
+        "--steps",
+        "1024",
+        "--envs",
+        "2",
+        "--eval-episodes",
+        "1",
+        "--runs-dir",
+        str(tmp_path),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     (run,) = [p for p in tmp_path.iterdir() if "__train__" in p.name]
@@ -58,18 +72,29 @@ def test_train_writes_a_run_folder_with_scores(tmp_path):
 
 def test_train_refuses_a_failing_reward_before_training(tmp_path):
     bad = tmp_path / "nan.py"
-    bad.write_text("import numpy as np\ndef compute_reward(state, action, next_state):\n"
-                   "    v = np.sqrt(next_state.qvel[:, 0] * 0.0 - 1.0)\n    return v, {'v': v}\n")
-    result = runner.invoke(app, ["train", "hopper_forward", "--reward", str(bad), "--steps", "512",
-                                 "--runs-dir", str(tmp_path / "runs")])
+    bad.write_text(
+        "import numpy as np\ndef compute_reward(state, action, next_state):\n"
+        "    v = np.sqrt(next_state.qvel[:, 0] * 0.0 - 1.0)\n    return v, {'v': v}\n"
+    )
+    result = runner.invoke(
+        app, ["train", "hopper_forward", "--reward", str(bad), "--steps", "512", "--runs-dir", str(tmp_path / "runs")]
+    )
     assert result.exit_code == 1 and "non_finite" in result.output
     (run,) = (tmp_path / "runs").iterdir()
     assert not (run / "training").exists()
 
 
 def test_bad_training_options_are_refused(tmp_path):
-    args = ["train", "hopper_forward", "--reward", str(REPO / "envs/rewards/hopper_v5.py"), "--algo", "dqn",
-            "--runs-dir", str(tmp_path)]
+    args = [
+        "train",
+        "hopper_forward",
+        "--reward",
+        str(REPO / "envs/rewards/hopper_v5.py"),
+        "--algo",
+        "dqn",
+        "--runs-dir",
+        str(tmp_path),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and "--algo must be 'ppo' or 'sac'" in result.output
 

@@ -37,8 +37,7 @@ from autoreward.sandbox.transfer import pack_folder, unpack_folder
 from autoreward.serialize import read_json
 from autoreward.task.files import find_task
 
-from .conftest import PROBE, REPO, human_reward, processes_mentioning
-from .test_jail import attempts
+from .conftest import PROBE, REPO, attempts, human_reward, processes_mentioning
 
 FAKE_KEY = "sk-autoreward-ray-" + "5eed" * 8
 TINY = TrainingConfig(steps=256, n_envs=2, eval_episodes=2, curve_points=4)
@@ -47,8 +46,12 @@ SCRIPT = "from autoreward.cli import app\napp()\n"
 
 
 def _autoreward(*args: str, **environment: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", SCRIPT, *args], capture_output=True, text=True,
-                          env=dict(os.environ, COLUMNS="250", **environment))  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", SCRIPT, *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, COLUMNS="250", **environment),
+    )
 
 
 # --- without Ray ----------------------------------------------------------------------------------
@@ -66,8 +69,10 @@ def test_the_command_line_says_it_in_one_sentence_and_makes_no_run_folder(tmp_pa
     (tmp_path / "r.py").write_text(human_reward(find_task("hopper_forward")))
     (blocker / "ray.py").write_text("raise ImportError('No module named ray')\n")  # shadows an installed ray
     path = os.pathsep.join([str(blocker), str(REPO)])
-    for command in (["run", "half_cheetah_backward", "--llm", "replay", "--transcript", "t.md"],
-                    ["train", "hopper_forward", "--reward", str(tmp_path / "r.py")]):  # fmt: skip
+    for command in (
+        ["run", "half_cheetah_backward", "--llm", "replay", "--transcript", "t.md"],
+        ["train", "hopper_forward", "--reward", str(tmp_path / "r.py")],
+    ):
         result = _autoreward(*command, "--executor", "ray", "--runs-dir", str(tmp_path / "runs"), PYTHONPATH=path)
         said = " ".join(result.stderr.split())
         assert result.returncode == 2 and "install autoreward[ray]" in said and "Traceback" not in said, said
@@ -86,7 +91,9 @@ def test_bad_executor_flags_are_named(name, address, message):
 def test_a_ray_head_that_is_not_there_is_named_at_once():
     pytest.importorskip("ray", reason="the ray extra is not installed")
     started = time.monotonic()
-    with pytest.raises(AutorewardError, match=f"cannot reach the Ray cluster's head at 127.0.0.1:{(port := _free_port())}"):
+    with pytest.raises(
+        AutorewardError, match=f"cannot reach the Ray cluster's head at 127.0.0.1:{(port := _free_port())}"
+    ):
         connect_executor("ray", f"127.0.0.1:{port}")
     assert time.monotonic() - started < 15
 
@@ -103,8 +110,9 @@ def test_a_folder_travels_as_its_files_and_folders_only(tmp_path):
     assert (target / "sub" / "curve.jsonl").read_text() == "1\n"
 
 
-@pytest.mark.parametrize("name, kind", [("../escaped", tarfile.REGTYPE), ("link", tarfile.SYMTYPE),
-                                        ("/etc/escaped", tarfile.REGTYPE)])  # fmt: skip
+@pytest.mark.parametrize(
+    "name, kind", [("../escaped", tarfile.REGTYPE), ("link", tarfile.SYMTYPE), ("/etc/escaped", tarfile.REGTYPE)]
+)
 def test_a_packed_folder_that_would_land_outside_or_hold_links_is_refused(tmp_path, name, kind):
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
@@ -136,8 +144,9 @@ def test_parallel_gpu_jobs_are_spread_over_the_machines_gpus(tmp_path, jail, mon
     code = "import os, time\ntime.sleep(1)\nresult = {'gpu': os.environ.get('CUDA_VISIBLE_DEVICES')}\n"
     on_gpu = dataclasses.replace(LIMITS, gpus=1)
     with ThreadPoolExecutor(2) as pool:
-        outcomes = list(pool.map(lambda k: executor.run(PROBE, {"code": code}, tmp_path / f"job{k}", on_gpu, None, jail),
-                                 range(2)))  # fmt: skip
+        outcomes = list(
+            pool.map(lambda k: executor.run(PROBE, {"code": code}, tmp_path / f"job{k}", on_gpu, None, jail), range(2))
+        )
     assert sorted(o.result["gpu"] for o in outcomes) == ["0", "1"]  # both ran at once, each on a GPU of its own
     assert executor.run(PROBE, {"code": code}, tmp_path / "cpu", LIMITS, None, jail).result["gpu"] is None
     assert executor._jobs_on == {"0": 0, "1": 0}  # every GPU given back
@@ -172,18 +181,30 @@ def ray_head():
     folder = tempfile.mkdtemp(prefix="ar-ray-", dir="/tmp")  # short: Ray's socket paths live under it
     port = _free_port()
     ray_command = Path(sys.executable).with_name("ray")
-    command = [str(ray_command), "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1",
-               "--num-cpus=2", "--num-gpus=1", "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={folder}",
-               f"--dashboard-agent-listen-port={_free_port()}",
-               "--object-store-memory=100000000"]  # fmt: skip
+    command = [
+        str(ray_command),
+        "start",
+        "--head",
+        "--block",
+        f"--port={port}",
+        "--node-ip-address=127.0.0.1",
+        "--num-cpus=2",
+        "--num-gpus=1",
+        "--include-dashboard=false",
+        "--disable-usage-stats",
+        f"--temp-dir={folder}",
+        f"--dashboard-agent-listen-port={_free_port()}",
+        "--object-store-memory=100000000",
+    ]
     # Ray's token authentication is off on both sides: a token left in ~/.ray/auth_token (Ray writes one when
     # any `ray.init()` starts a private instance) must not decide whether this test's head can be joined.
     environment = dict(os.environ, OPENAI_API_KEY=FAKE_KEY, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
     auth_mode_before = os.environ.get("RAY_AUTH_MODE")
     os.environ["RAY_AUTH_MODE"] = "disabled"
     log = open(Path(folder) / "head.log", "wb")
-    head = subprocess.Popen(command, env=environment, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)  # fmt: skip
+    head = subprocess.Popen(
+        command, env=environment, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     log.close()
     address = f"127.0.0.1:{port}"
     try:
@@ -233,7 +254,9 @@ def test_a_training_sent_to_ray_comes_back_as_the_same_files_and_result_as_a_loc
 
     names = lambda folder: sorted(p.name for p in folder.iterdir())  # noqa: E731
     assert names(tmp_path / "ray") == names(tmp_path / "local")
-    assert {"policy.zip", "vecnormalize.pkl", "curve.jsonl", "training.json", "transitions.npz"} <= set(names(tmp_path / "ray"))
+    assert {"policy.zip", "vecnormalize.pkl", "curve.jsonl", "training.json", "transitions.npz"} <= set(
+        names(tmp_path / "ray")
+    )
     assert read_json(tmp_path / "ray" / "training.json", TrainingResult) == remote
     assert remote.evaluation == local.evaluation  # same seed, same policy, wherever it trained
     assert [p.step for p in remote.curve] == [p.step for p in local.curve]
@@ -258,9 +281,11 @@ def test_the_worker_on_the_ray_side_is_jailed_like_a_local_one(tmp_path, jail, o
             "ray head": f"import socket; socket.create_connection(({host!r}, {port}), timeout=3)",
         }
     )
-    code += ("import os\nresult['key'] = os.environ.get('OPENAI_API_KEY')\n"
-             "result['first process'] = 'OPENAI_API_KEY' in open('/proc/1/environ').read()\n"
-             "result['processes below 100'] = max(int(p) for p in os.listdir('/proc') if p.isdigit()) < 100\n")  # fmt: skip
+    code += (
+        "import os\nresult['key'] = os.environ.get('OPENAI_API_KEY')\n"
+        "result['first process'] = 'OPENAI_API_KEY' in open('/proc/1/environ').read()\n"
+        "result['processes below 100'] = max(int(p) for p in os.listdir('/proc') if p.isdigit()) < 100\n"
+    )
     try:
         remote = on_ray.run(PROBE, {"code": code}, tmp_path / "ray", LIMITS, None, jail)
         local = LocalExecutor().run(PROBE, {"code": code}, tmp_path / "local", LIMITS, None, jail)
@@ -282,11 +307,14 @@ def test_a_gpu_training_on_ray_asks_the_cluster_for_a_gpu_and_its_worker_is_told
     # Ray gives the task the head's one (declared) GPU: the jailed worker sees CUDA_VISIBLE_DEVICES=0, and then
     # finds no CUDA there, as this machine has no GPU.
     on_gpu = dataclasses.replace(TINY, device="cuda")
-    with pytest.raises(WorkerError, match=r"no CUDA device is visible to the training worker .*CUDA_VISIBLE_DEVICES=0\)"):
+    with pytest.raises(
+        WorkerError, match=r"no CUDA device is visible to the training worker .*CUDA_VISIBLE_DEVICES=0\)"
+    ):
         train(hopper, on_gpu, tmp_path / "gpu", human_reward(hopper), None, jail, on_ray)
     # A job asking for more GPUs than the cluster has is refused at once, not left waiting for ever.
-    outcome = on_ray.run(PROBE, {"code": "result = 'ran'"}, tmp_path / "two", dataclasses.replace(LIMITS, gpus=2),
-                         None, jail)  # fmt: skip
+    outcome = on_ray.run(
+        PROBE, {"code": "result = 'ran'"}, tmp_path / "two", dataclasses.replace(LIMITS, gpus=2), None, jail
+    )
     assert outcome.status == "error" and "asks for 2 GPU(s) and the Ray cluster has 1" in outcome.message
 
 
@@ -304,8 +332,15 @@ def test_a_hostile_reward_fails_on_ray_as_it_does_locally(cheetah, tmp_path, jai
 @pytest.mark.slow
 def test_a_training_killed_on_the_ray_side_is_a_worker_failure(hopper, tmp_path, jail, on_ray):
     with pytest.raises(WorkerError, match="wall-clock budget"):
-        train(hopper, TrainingConfig(steps=10**7, n_envs=2, wall_seconds=3), tmp_path, human_reward(hopper), None, jail,
-              on_ray)  # fmt: skip
+        train(
+            hopper,
+            TrainingConfig(steps=10**7, n_envs=2, wall_seconds=3),
+            tmp_path,
+            human_reward(hopper),
+            None,
+            jail,
+            on_ray,
+        )
 
 
 @pytest.mark.slow
@@ -314,15 +349,24 @@ def test_a_design_run_on_ray_trains_and_prescreens_there_and_resumes_on_ray(tmp_
     from autoreward.config import LLMSettings, LoopConfig
 
     from .chat_server import ChatServer
+    from .conftest import SHORT_TASK
     from .llm_persona import persona
-    from .test_loop import SHORT_TASK
 
     (tmp_path / "tasks").mkdir()
     (tmp_path / "tasks" / "cheetah_back_short.toml").write_text(SHORT_TASK)
     task = find_task("cheetah_back_short", (tmp_path / "tasks",))
     monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
-    loop = LoopConfig(rounds=2, candidates=2, repair_attempts=1, final_seeds=1, workers=2, model="test-model",
-                      budget=task.budget, executor="ray", ray_address=ray_head)  # fmt: skip
+    loop = LoopConfig(
+        rounds=2,
+        candidates=2,
+        repair_attempts=1,
+        final_seeds=1,
+        workers=2,
+        model="test-model",
+        budget=task.budget,
+        executor="ray",
+        ray_address=ray_head,
+    )
     recording = RecordingExecutor(on_ray)
     with ChatServer(responder=persona) as server:
         settings = LLMSettings(model="test-model", base_url=server.url)
@@ -333,8 +377,11 @@ def test_a_design_run_on_ray_trains_and_prescreens_there_and_resumes_on_ray(tmp_
     assert "check" not in recording.kinds
     assert read_json(store.path / "final" / "final.json")["fitness_mean"] is not None
     for candidate in ("r1c0", "r1c1", "r2c0"):
-        assert (store.path / "round_1" if candidate.startswith("r1") else store.path / "round_2").joinpath(
-            candidate, "training", "policy.zip").exists(), candidate
+        assert (
+            (store.path / "round_1" if candidate.startswith("r1") else store.path / "round_2")
+            .joinpath(candidate, "training", "policy.zip")
+            .exists()
+        ), candidate
     config = json.loads((store.path / "config.json").read_text())
     assert config["loop"]["executor"] == "ray" and config["loop"]["ray_address"] == ray_head
     for path in store.path.rglob("*"):

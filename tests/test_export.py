@@ -95,8 +95,12 @@ def fresh_python(tmp_path):
     def run(script: str, *args) -> str:
         result = subprocess.run(
             [sys.executable, "-c", script, *map(str, args)],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert result.returncode == 0, result.stderr[-3000:]
         return result.stdout
 
@@ -173,7 +177,9 @@ def test_exported_example_program_rewards_as_autoreward_does(fresh_python, tmp_p
 def every_field_program(layout: StateLayout) -> str:
     """A program with components for every State field: its values (weighted and summed per environment) and shape."""
     paths = ["time", "qpos", "qvel", "com"]
-    paths += [f"bodies.{b.name}.{f}" for b in layout.bodies for f in ("pos", "quat", "com", "linvel", "angvel", "cfrc_ext")]
+    paths += [
+        f"bodies.{b.name}.{f}" for b in layout.bodies for f in ("pos", "quat", "com", "linvel", "angvel", "cfrc_ext")
+    ]
     paths += [f"joints.{j.name}.{f}" for j in layout.joints for f in ("qpos", "qvel")]
     paths += [f"sites.{s.name}.pos" for s in layout.sites]
     paths += [f"sensors.{s.name}" for s in layout.sensors]
@@ -251,12 +257,21 @@ def test_header_carries_task_provenance_and_scores(hopper):
     text = render_reward_module(hopper, human_reward(hopper), INFO, module_name="hopper_reward")
     header = text.split('"""')[1]
     for expected in (
-        "hopper_forward", "Hopper-v5", hopper.description,
-        "hopper_forward__run__20261130-101500", "round 3", "candidate r3c2", "gpt-4o-2024-08-06",
-        "2026-11-30", "autoreward 0.1.0", "PPO, 500,000 steps, 5 seeds",
-        "fitness: 4.25 ± 0.61", "distance travelled along +x", "human-normalized score: 1.13 ± 0.21",
+        "hopper_forward",
+        "Hopper-v5",
+        hopper.description,
+        "hopper_forward__run__20261130-101500",
+        "round 3",
+        "candidate r3c2",
+        "gpt-4o-2024-08-06",
+        "2026-11-30",
+        "autoreward 0.1.0",
+        "PPO, 500,000 steps, 5 seeds",
+        "fitness: 4.25 ± 0.61",
+        "distance travelled along +x",
+        "human-normalized score: 1.13 ± 0.21",
         "from hopper_reward import make_env",
-    ):  # fmt: skip
+    ):
         assert expected in header, expected
     assert human_reward(hopper).strip() in text  # the program, verbatim
 

@@ -48,7 +48,8 @@ def test_six_candidates_halve_to_one_over_three_rungs_and_spend_under_half_the_s
     ],
 )
 def test_candidate_counts_that_eta_does_not_divide_round_down_and_the_last_rung_has_the_whole_budget(
-        candidates, eta, counts, fractions):  # fmt: skip
+    candidates, eta, counts, fractions
+):
     rungs = schedule(candidates, 90_000, eta)
     assert [r.candidates for r in rungs] == counts
     assert [r.steps for r in rungs] == [90_000 // f for f in fractions]
@@ -98,34 +99,52 @@ def _scripted(scores: dict[tuple[str, int], float | None], calls: list):
 def test_weak_candidates_are_stopped_with_their_step_and_only_survivors_train_on():
     candidates = [_candidate(i) for i in range(5)]
     # c3 is slow at first but would have been best: halving stops it anyway (the price of the method).
-    scores = {("r1c0", 100): 1.0, ("r1c1", 100): 4.0, ("r1c2", 100): 4.0, ("r1c3", 100): 0.5, ("r1c4", 100): None,
-              ("r1c1", 200): 5.0, ("r1c2", 200): 6.0, ("r1c2", 400): 7.0}  # fmt: skip
+    scores = {
+        ("r1c0", 100): 1.0,
+        ("r1c1", 100): 4.0,
+        ("r1c2", 100): 4.0,
+        ("r1c3", 100): 0.5,
+        ("r1c4", 100): None,
+        ("r1c1", 200): 5.0,
+        ("r1c2", 200): 6.0,
+        ("r1c2", 400): 7.0,
+    }
     calls, recorded = [], []
     rungs = (Rung(100, 5), Rung(200, 2), Rung(400, 1))
     ended = successive_halving(candidates, rungs, _scripted(scores, calls), workers=2, record=recorded.append)
     assert [c.id for c in ended] == [c.id for c in candidates]
     by_id = {c.id: c for c in ended}
     assert [(k, c.status, c.stopped_at) for k, c in by_id.items()] == [
-        ("r1c0", "trained", 100), ("r1c1", "trained", 200), ("r1c2", "trained", None),
-        ("r1c3", "trained", 100), ("r1c4", "training_failed", None),
-    ]  # fmt: skip
+        ("r1c0", "trained", 100),
+        ("r1c1", "trained", 200),
+        ("r1c2", "trained", None),
+        ("r1c3", "trained", 100),
+        ("r1c4", "training_failed", None),
+    ]
     assert by_id["r1c2"].fitness == 7.0 and by_id["r1c1"].fitness == 5.0 and by_id["r1c0"].fitness == 1.0
     assert "stopped by successive halving after 100 steps" in by_id["r1c3"].message
     assert sorted(c.id for c in recorded) == ["r1c0", "r1c1", "r1c3"]  # recorded as soon as stopped
     # Each slice continues the previous rung's; no candidate is trained past its rung.
-    assert sorted(calls, key=str) == sorted([(f"r1c{i}", None, 100) for i in range(5)]
-                                            + [("r1c1", 100, 200), ("r1c2", 100, 200), ("r1c2", 200, 400)], key=str)  # fmt: skip
+    assert sorted(calls, key=str) == sorted(
+        [(f"r1c{i}", None, 100) for i in range(5)] + [("r1c1", 100, 200), ("r1c2", 100, 200), ("r1c2", 200, 400)],
+        key=str,
+    )
 
 
 def _trained(index: int, held_out: float, curve: list[tuple[int, int, float | None, bool]], steps: int = 100):
     """A trained candidate whose curve points are (step, episodes, fitness, partial)."""
     from autoreward.records import CurvePoint, Evaluation, TrainingResult
 
-    points = tuple(CurvePoint(step, 1.0, 1.0, 0.0, {}, episodes, None, fitness, partial)
-                   for step, episodes, fitness, partial in curve)  # fmt: skip
+    points = tuple(
+        CurvePoint(step, 1.0, 1.0, 0.0, {}, episodes, None, fitness, partial)
+        for step, episodes, fitness, partial in curve
+    )
     evaluation = Evaluation(episodes=(), fitness_mean=held_out, fitness_std=0.0, length_mean=1.0, success_rate=None)
-    return replace(_candidate(index), status="trained",
-                   training=TrainingResult("t", "program", "ppo", steps, 0, 1, points, evaluation, 1.0, 1.0))  # fmt: skip
+    return replace(
+        _candidate(index),
+        status="trained",
+        training=TrainingResult("t", "program", "ppo", steps, 0, 1, points, evaluation, 1.0, 1.0),
+    )
 
 
 def test_a_rung_ranks_by_the_training_episodes_late_in_the_slice_not_the_held_out_score():
@@ -139,8 +158,13 @@ def test_a_rung_ranks_by_the_training_episodes_late_in_the_slice_not_the_held_ou
     assert rung_score(_trained(3, 0.5, [(100, 0, None, False)])) == 0.5
     assert rung_score(replace(c0, status="training_failed", training=None)) is None
 
-    ended = successive_halving([c0, c1], schedule(2, 200), lambda c, start, until: {0: c0, 1: c1}[c.index]
-                               if until == 100 else replace(c, training=replace(c.training, steps=until)))  # fmt: skip
+    ended = successive_halving(
+        [c0, c1],
+        schedule(2, 200),
+        lambda c, start, until: (
+            {0: c0, 1: c1}[c.index] if until == 100 else replace(c, training=replace(c.training, steps=until))
+        ),
+    )
     assert [c.stopped_at for c in ended] == [100, None]
     assert "training episodes' task score 0.1 was not among the best 1 of 2" in ended[0].message
 
@@ -161,8 +185,15 @@ def test_records_without_halving_fields_read_with_defaults_and_round_trip():
     assert from_dict(Candidate, old).stopped_at is None
     stopped = replace(_candidate(1), status="trained", stopped_at=16_000)
     assert from_dict(Candidate, json.loads(json.dumps(to_dict(stopped)))) == stopped
-    old_round = {"round": 1, "candidate_ids": ["r1c0"], "best_id": None, "best_so_far_id": None, "feedback": None,
-                 "lessons": [], "steps_saved": 512}  # fmt: skip
+    old_round = {
+        "round": 1,
+        "candidate_ids": ["r1c0"],
+        "best_id": None,
+        "best_so_far_id": None,
+        "feedback": None,
+        "lessons": [],
+        "steps_saved": 512,
+    }
     result = from_dict(RoundResult, old_round)
     assert (result.steps_saved, result.steps_trained, result.halving_steps_saved) == (512, 0, 0)
 
@@ -232,17 +263,34 @@ def test_continuing_from_a_folder_where_nothing_finished_says_so(cheetah, tmp_pa
 @pytest.mark.slow
 def test_a_run_with_halving_records_stopped_candidates_and_the_steps_it_saved(tmp_path):
     from .chat_server import ChatServer
+    from .conftest import SHORT_TASK, candidates_of, run_cli_to_end, the_run
     from .llm_persona import persona
-    from .test_loop import SHORT_TASK, _candidates, _run_to_end, _the_run
 
     (tmp_path / "tasks").mkdir()
     (tmp_path / "tasks" / "cheetah_back_short.toml").write_text(SHORT_TASK)
-    flags = ["run", "cheetah_back_short", "--tasks-dir", "tasks", "--rounds", "1", "--candidates", "2",
-             "--repairs", "1", "--final-seeds", "1", "--workers", "2", "--halving", "--simulator", "batched"]  # fmt: skip
+    flags = [
+        "run",
+        "cheetah_back_short",
+        "--tasks-dir",
+        "tasks",
+        "--rounds",
+        "1",
+        "--candidates",
+        "2",
+        "--repairs",
+        "1",
+        "--final-seeds",
+        "1",
+        "--workers",
+        "2",
+        "--halving",
+        "--simulator",
+        "batched",
+    ]
     with ChatServer(responder=persona) as server:
-        output = _run_to_end(flags, server.url, tmp_path)
-    run = _the_run(tmp_path)
-    candidates = _candidates(run)
+        output = run_cli_to_end(flags, server.url, tmp_path)
+    run = the_run(tmp_path)
+    candidates = candidates_of(run)
     assert {c.status for c in candidates.values()} == {"trained"}
     (stopped,) = [c for c in candidates.values() if c.stopped_at is not None]
     (kept,) = [c for c in candidates.values() if c.stopped_at is None]
@@ -268,15 +316,30 @@ def test_a_run_killed_mid_rung_resumes_without_training_a_finished_slice_again(t
     import time
 
     from .chat_server import ChatServer
+    from .conftest import SHORT_TASK, candidates_of, run_cli_to_end, start_cli, the_run
     from .llm_persona import persona
-    from .test_loop import SHORT_TASK, _candidates, _cli, _run_to_end, _the_run
 
     (tmp_path / "tasks").mkdir()
     (tmp_path / "tasks" / "cheetah_back_short.toml").write_text(SHORT_TASK)
-    flags = ["run", "cheetah_back_short", "--tasks-dir", "tasks", "--rounds", "1", "--candidates", "2",
-             "--repairs", "1", "--final-seeds", "1", "--workers", "1", "--halving"]  # fmt: skip
+    flags = [
+        "run",
+        "cheetah_back_short",
+        "--tasks-dir",
+        "tasks",
+        "--rounds",
+        "1",
+        "--candidates",
+        "2",
+        "--repairs",
+        "1",
+        "--final-seeds",
+        "1",
+        "--workers",
+        "1",
+        "--halving",
+    ]
     with ChatServer(responder=persona) as server:
-        process = _cli(flags, server.url, tmp_path, start_new_session=True)
+        process = start_cli(flags, server.url, tmp_path, start_new_session=True)
         deadline = time.monotonic() + 400
         # Killed as soon as the first slice of rung 0 has finished: one worker, so the second is under way.
         while not list(tmp_path.glob("runs/*/round_1/*/training_256/training.json")):
@@ -284,11 +347,11 @@ def test_a_run_killed_mid_rung_resumes_without_training_a_finished_slice_again(t
             time.sleep(0.2)
         os.killpg(process.pid, signal.SIGKILL)
         process.communicate()
-        run = _the_run(tmp_path)
+        run = the_run(tmp_path)
         (finished_before,) = [p.parent.parent.name for p in run.glob("round_1/*/training_256/training.json")]
-        _run_to_end(["run", "--resume", str(run.relative_to(tmp_path))], server.url, tmp_path)
+        run_cli_to_end(["run", "--resume", str(run.relative_to(tmp_path))], server.url, tmp_path)
 
-    candidates = _candidates(run)
+    candidates = candidates_of(run)
     assert {c.status for c in candidates.values()} == {"trained"}
     assert sorted(c.stopped_at for c in candidates.values() if c.stopped_at) == [256]
     events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines() if line.endswith("}")]

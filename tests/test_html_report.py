@@ -17,8 +17,8 @@ from autoreward.review.report import gather_run
 from autoreward.task.files import find_task
 
 from .chat_server import Reply
+from .conftest import candidates_of, run_cli_to_end, the_run
 from .llm_persona import persona
-from .test_loop import _candidates, _run_to_end, _the_run, workspace  # noqa: F401  (a fixture)
 
 HOSTILE = "</script><script>alert(1)</script>"
 
@@ -40,14 +40,28 @@ def _attributes(page: str, name: str) -> list[str]:
 def test_a_runs_report_shows_every_candidate_with_code_curves_and_video_and_loads_nothing_from_outside(workspace):  # noqa: F811
     from .chat_server import ChatServer
 
-    flags = ["run", "cheetah_back_short", "--tasks-dir", "tasks", "--rounds", "1", "--candidates", "2",
-             "--repairs", "1", "--final-seeds", "1", "--workers", "2"]  # fmt: skip
+    flags = [
+        "run",
+        "cheetah_back_short",
+        "--tasks-dir",
+        "tasks",
+        "--rounds",
+        "1",
+        "--candidates",
+        "2",
+        "--repairs",
+        "1",
+        "--final-seeds",
+        "1",
+        "--workers",
+        "2",
+    ]
     with ChatServer(responder=hostile_persona) as server:
-        output = _run_to_end(flags, server.url, workspace)
-    run = _the_run(workspace)
+        output = run_cli_to_end(flags, server.url, workspace)
+    run = the_run(workspace)
     assert "open it in a browser" in " ".join(output.split())
     page = (run / "report.html").read_text()
-    candidates = _candidates(run)
+    candidates = candidates_of(run)
     assert set(candidates) == {"r1c0", "r1c1"}
     for candidate in candidates.values():
         assert f'id="{candidate.id}"' in page
@@ -72,8 +86,11 @@ def test_a_runs_report_shows_every_candidate_with_code_curves_and_video_and_load
 
     # Written elsewhere, its video links still reach the run folder's videos.
     other = workspace / "shared" / "deeper"
-    result = subprocess.run([sys.executable, "-m", "autoreward", "report", str(run), "-o", str(other / "r.html")],
-                            capture_output=True, text=True)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "autoreward", "report", str(run), "-o", str(other / "r.html")],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     sources = [s for s in _attributes((other / "r.html").read_text(), "src") if s.endswith("video.mp4")]
     assert len(set(sources)) == 2 and all((other / s).resolve().is_file() for s in sources)

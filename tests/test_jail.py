@@ -22,7 +22,7 @@ from autoreward.resources import PACKAGE_DIR
 from autoreward.sandbox.jail import Jail, JailUnavailableError, JailWarning, gpu_devices
 from autoreward.sandbox.supervisor import resource_limits, run_worker
 
-from .conftest import PROBE, REPO, processes_mentioning
+from .conftest import PROBE, REPO, attempts, processes_mentioning
 
 FAKE_KEY = "sk-autoreward-test-" + "7f3a" * 8
 LIMITS = WorkerLimits(wall_seconds=60, idle_seconds=60)
@@ -30,15 +30,6 @@ LIMITS = WorkerLimits(wall_seconds=60, idle_seconds=60)
 
 def probe(code: str, output_dir: Path, jail: Jail, limits: WorkerLimits = LIMITS):
     return run_worker(PROBE, {"code": code}, output_dir, limits, jail=jail)
-
-
-def attempts(code_by_name: dict[str, str]) -> str:
-    """Probe code that runs each snippet and records 'ok' or the name of the error it raised."""
-    lines = ["result = {}"]
-    for name, snippet in code_by_name.items():
-        lines += ["try:", f"    {snippet}", f"    result[{name!r}] = 'ok'", "except Exception as error:"]
-        lines += [f"    result[{name!r}] = type(error).__name__"]
-    return "\n".join(lines) + "\n"
 
 
 def test_the_jail_hides_your_home_your_project_and_secret_system_files(active_jail, tmp_path):
@@ -193,7 +184,9 @@ def test_a_segfault_is_named(jail, tmp_path):
 
 
 def test_the_cpu_time_limit_stops_a_busy_worker(jail, tmp_path):
-    outcome = probe("while True:\n    pass\n", tmp_path, jail, WorkerLimits(wall_seconds=60, idle_seconds=60, cpu_seconds=1))
+    outcome = probe(
+        "while True:\n    pass\n", tmp_path, jail, WorkerLimits(wall_seconds=60, idle_seconds=60, cpu_seconds=1)
+    )
     assert outcome.status == "killed" and "CPU-time limit" in outcome.message and "SIGXCPU" in outcome.message
 
 
@@ -252,7 +245,10 @@ def test_an_unjailed_worker_whose_parent_is_gone_exits_at_once(tmp_path):
     read_fd, write_fd = os.pipe()
     environment["AUTOREWARD_MESSAGE_FD"] = str(write_fd)
     code = subprocess.run(
-        [sys.executable, "-m", "autoreward.sandbox.worker", str(job)], cwd=tmp_path, env=environment, pass_fds=(write_fd,)
+        [sys.executable, "-m", "autoreward.sandbox.worker", str(job)],
+        cwd=tmp_path,
+        env=environment,
+        pass_fds=(write_fd,),
     ).returncode
     os.close(read_fd), os.close(write_fd)
     assert code == 1 and not (tmp_path / "ran").exists()

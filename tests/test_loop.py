@@ -24,33 +24,13 @@ from autoreward.llm.prompts import Prompts
 from autoreward.loop.critic import parse_critique
 from autoreward.loop.design import CandidateDesigner, DesignBrief
 from autoreward.loop.run_store import RunStore
-from autoreward.records import Candidate, Preference
+from autoreward.records import Preference
 from autoreward.serialize import read_json
 from autoreward.task.files import find_task
 
 from .chat_server import ChatServer
+from .conftest import RUN_FLAGS, SECRET, SHORT_TASK, candidates_of, run_cli_to_end, start_cli, the_run
 from .llm_persona import persona, persona_with_a_reversed_candidate
-
-SECRET = "sk-test-5ecret-do-not-write-me-anywhere-0123456789"
-SHORT_TASK = """
-id = "cheetah_back_short"
-env = "HalfCheetah-v5"
-description = "Make the half cheetah run backwards, towards -x, as fast as it can."
-max_episode_steps = 40
-
-[fitness]
-step = "-(next_state.joints.rootx.qpos - state.joints.rootx.qpos) / state.dt"
-reduce = "mean"
-description = "mean velocity along -x, m/s"
-
-[budget]
-steps = 512
-n_envs = 2
-eval_episodes = 2
-curve_points = 2
-"""
-RUN_FLAGS = ["--rounds", "2", "--candidates", "2", "--repairs", "1", "--final-seeds", "2", "--workers", "2"]
-
 
 # --- the critic's verdict ------------------------------------------------------
 
@@ -94,8 +74,12 @@ NAN = "```python\nimport numpy as np\n\ndef compute_reward(state, action, next_s
 def test_a_failing_program_is_sent_back_with_its_error_and_the_repair_is_kept(tmp_path):
     llm = _transcript(tmp_path, {"r1/c0/designer": "Here:\n" + NAN, "r1/c0/repair1": "Fixed:\n" + GOOD})
     seen = []
-    recording = type("Recording", (), {"complete": lambda self, request: seen.append(request) or llm.complete(request)})()
-    designer = CandidateDesigner(recording, Prompts(), find_task("half_cheetah_backward"), LoopConfig(critic=False, repair_attempts=1))
+    recording = type(
+        "Recording", (), {"complete": lambda self, request: seen.append(request) or llm.complete(request)}
+    )()
+    designer = CandidateDesigner(
+        recording, Prompts(), find_task("half_cheetah_backward"), LoopConfig(critic=False, repair_attempts=1)
+    )
     candidate = designer.design(_brief(), 1, 0, tmp_path / "c0")
     assert candidate.status == "ready"
     assert [a.check.category.value for a in candidate.attempts] == ["non_finite", "ok"]
@@ -106,10 +90,15 @@ def test_a_failing_program_is_sent_back_with_its_error_and_the_repair_is_kept(tm
 
 
 def test_a_candidate_the_critic_keeps_rejecting_is_dropped_with_its_reasons(tmp_path):
-    llm = _transcript(tmp_path, {
-        "r1/c0/designer": GOOD, "r1/c0/critic0": "VERDICT: REJECT\n- wrong sign",
-        "r1/c0/repair1": GOOD, "r1/c0/critic1": "VERDICT: REJECT\n- still the wrong sign",
-    })  # fmt: skip
+    llm = _transcript(
+        tmp_path,
+        {
+            "r1/c0/designer": GOOD,
+            "r1/c0/critic0": "VERDICT: REJECT\n- wrong sign",
+            "r1/c0/repair1": GOOD,
+            "r1/c0/critic1": "VERDICT: REJECT\n- still the wrong sign",
+        },
+    )
     designer = CandidateDesigner(llm, Prompts(), find_task("half_cheetah_backward"), LoopConfig(repair_attempts=1))
     candidate = designer.design(_brief(), 1, 0, tmp_path / "c0")
     assert candidate.status == "rejected"
@@ -128,51 +117,19 @@ def test_a_reply_without_python_is_repaired_then_dropped_with_a_clear_reason(tmp
 # --- whole runs through a chat-completions server --------------------------------
 
 
-def _cli(args: list[str], base_url: str, cwd: Path, **popen) -> subprocess.Popen:
-    environment = dict(os.environ, OPENAI_API_KEY=SECRET, PYTHONUNBUFFERED="1")
-    command = [sys.executable, "-m", "autoreward", *args, "--base-url", base_url, "--model", "test-model"]
-    return subprocess.Popen(command, cwd=cwd, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, **popen)  # fmt: skip
-
-
-def _run_to_end(args, base_url, cwd, timeout=400) -> str:
-    process = _cli(args, base_url, cwd)
-    output, _ = process.communicate(timeout=timeout)
-    assert process.returncode == 0, output
-    return output
-
-
-@pytest.fixture
-def workspace(tmp_path):
-    (tmp_path / "tasks").mkdir()
-    (tmp_path / "tasks" / "cheetah_back_short.toml").write_text(SHORT_TASK)
-    return tmp_path
-
-
-def _the_run(workspace: Path) -> Path:
-    (folder,) = _runs_made(workspace)
-    return folder
-
-
-def _runs_made(workspace: Path) -> list[Path]:
-    """The run folders a run made (a run killed while being created leaves none, at most an empty folder)."""
-    runs = workspace / "runs"
-    found = runs.glob("cheetah_back_short__design*/config.json") if runs.exists() else []
-    return [config.parent for config in found]
-
-
-def _candidates(run: Path) -> dict[str, Candidate]:
-    return {c.id: c for c in (read_json(p, Candidate) for p in run.glob("round_*/*/candidate.json"))}
-
-
 def test_a_run_designs_repairs_reviews_trains_analyses_and_scores_through_a_chat_server(workspace):
     with ChatServer(responder=persona) as server:
-        output = _run_to_end(["run", "cheetah_back_short", "--tasks-dir", "tasks", *RUN_FLAGS], server.url, workspace)
-    run = _the_run(workspace)
-    candidates = _candidates(run)
+        output = run_cli_to_end(
+            ["run", "cheetah_back_short", "--tasks-dir", "tasks", *RUN_FLAGS], server.url, workspace
+        )
+    run = the_run(workspace)
+    candidates = candidates_of(run)
     assert set(candidates) == {"r1c0", "r1c1", "r2c0", "r2c1"}
     repaired, reviewed, improved, dropped = (candidates[k] for k in ("r1c0", "r1c1", "r2c0", "r2c1"))
-    assert [a.check.category.value for a in repaired.attempts] == ["not_vectorized", "ok"] and repaired.status == "trained"
+    assert [a.check.category.value for a in repaired.attempts] == [
+        "not_vectorized",
+        "ok",
+    ] and repaired.status == "trained"
     assert [a.critique.verdict for a in reviewed.attempts] == ["reject", "accept"] and reviewed.status == "trained"
     assert improved.status == "trained" and dropped.status == "failed_check"
     # No prompt ever shows the task's fitness: neither its expression nor its description.
@@ -181,8 +138,11 @@ def test_a_run_designs_repairs_reviews_trains_analyses_and_scores_through_a_chat
             assert "-(next_state.joints.rootx.qpos - state.joints.rootx.qpos) / state.dt" not in message["content"]
             assert "mean velocity along -x, m/s" not in message["content"]
     # The round-2 designer saw the best program, its feedback (with the analyzer's reading) and the lessons.
-    round_two = [r["messages"][1]["content"] for r in server.requests
-                 if len(r["messages"]) > 1 and "The best reward so far" in r["messages"][1]["content"]]
+    round_two = [
+        r["messages"][1]["content"]
+        for r in server.requests
+        if len(r["messages"]) > 1 and "The best reward so far" in r["messages"][1]["content"]
+    ]
     assert round_two and "raise the weight of the velocity term" in round_two[0]
     assert "r1c1" in round_two[0] or "r1c0" in round_two[0]  # a lesson about the candidate that was not best
     critic_call = (run / "calls" / "r1__c1__critic0.md").read_text()
@@ -207,20 +167,26 @@ def test_a_run_designs_repairs_reviews_trains_analyses_and_scores_through_a_chat
 
     # The table of runs and the report of this one.
     wide = dict(os.environ, COLUMNS="250")
-    listing = subprocess.run([sys.executable, "-m", "autoreward", "runs"], cwd=workspace, capture_output=True,
-                             text=True, env=wide)  # fmt: skip
+    listing = subprocess.run(
+        [sys.executable, "-m", "autoreward", "runs"], cwd=workspace, capture_output=True, text=True, env=wide
+    )
     assert run.name in listing.stdout and "finished" in listing.stdout
-    shown = subprocess.run([sys.executable, "-m", "autoreward", "show", str(run)], capture_output=True, text=True, env=wide)
+    shown = subprocess.run(
+        [sys.executable, "-m", "autoreward", "show", str(run)], capture_output=True, text=True, env=wide
+    )
     assert "Round 2" in shown.stdout and "rejected by the critic" not in shown.stdout  # r1c1 was repaired, not dropped
     assert "critic: reject: the reward is the velocity along +x" in shown.stdout
 
 
 def test_pre_screening_skips_training_a_candidate_that_reverses_the_task(workspace):
     with ChatServer(responder=persona_with_a_reversed_candidate) as server:
-        _run_to_end(["run", "cheetah_back_short", "--tasks-dir", "tasks", *RUN_FLAGS, "--final-seeds", "1"],
-                    server.url, workspace)  # fmt: skip
-    run = _the_run(workspace)
-    candidates = _candidates(run)
+        run_cli_to_end(
+            ["run", "cheetah_back_short", "--tasks-dir", "tasks", *RUN_FLAGS, "--final-seeds", "1"],
+            server.url,
+            workspace,
+        )
+    run = the_run(workspace)
+    candidates = candidates_of(run)
     reversed_one, good_one = candidates["r2c1"], candidates["r2c0"]
     assert reversed_one.status == "prescreened_out" and reversed_one.training is None
     assert reversed_one.screening_agreement < 0.5 < good_one.screening_agreement
@@ -231,10 +197,28 @@ def test_pre_screening_skips_training_a_candidate_that_reverses_the_task(workspa
 
 
 def test_a_task_given_in_words_has_its_best_reward_chosen_by_a_judge(workspace):
-    flags = ["run", "--env", "HalfCheetah-v5", "Run backwards, towards -x.", "--rounds", "1", "--candidates", "2",
-             "--repairs", "1", "--final-seeds", "1", "--steps", "512", "--envs", "2", "--eval-episodes", "1"]  # fmt: skip
+    flags = [
+        "run",
+        "--env",
+        "HalfCheetah-v5",
+        "Run backwards, towards -x.",
+        "--rounds",
+        "1",
+        "--candidates",
+        "2",
+        "--repairs",
+        "1",
+        "--final-seeds",
+        "1",
+        "--steps",
+        "512",
+        "--envs",
+        "2",
+        "--eval-episodes",
+        "1",
+    ]
     with ChatServer(responder=persona) as server:
-        _run_to_end(flags, server.url, workspace)
+        run_cli_to_end(flags, server.url, workspace)
         judged = [r for r in server.requests if r["messages"][-1]["content"].startswith("Several reward functions")]
     assert len(judged) == 1 and "## r1c0" in judged[0]["messages"][-1]["content"]
     (run,) = (workspace / "runs").glob("halfcheetah_v5__run_backwards*")
@@ -247,27 +231,45 @@ def test_a_task_given_in_words_has_its_best_reward_chosen_by_a_judge(workspace):
 
 def test_a_run_whose_server_is_down_stops_with_one_sentence_and_can_be_resumed(workspace):
     flags = ["run", "cheetah_back_short", "--tasks-dir", "tasks", "--llm-attempts", "2", *RUN_FLAGS]
-    process = _cli(flags, "http://127.0.0.1:9/v1", workspace)
+    process = start_cli(flags, "http://127.0.0.1:9/v1", workspace)
     output, _ = process.communicate(timeout=200)
     assert process.returncode == 2
     output = " ".join(output.split())  # rich wraps long lines
     assert "could not be reached after 2 attempts" in output and "Traceback" not in output
-    run = _the_run(workspace)
+    run = the_run(workspace)
     assert f"autoreward run --resume {run.relative_to(workspace)}" in output
     assert read_json(run / "config.json")["llm"]["base_url"] == "http://127.0.0.1:9/v1"
 
 
 @pytest.mark.slow  # a one-round run, stopped and resumed: about 45 s
 def test_a_person_who_does_not_answer_in_time_stops_the_run_and_their_later_choice_is_used_on_resume(workspace):
-    flags = ["run", "cheetah_back_short", "--tasks-dir", "tasks", "--rounds", "1", "--candidates", "2", "--repairs",
-             "1", "--final-seeds", "1", "--workers", "2", "--feedback", "human", "--preference-timeout", "1"]  # fmt: skip
+    flags = [
+        "run",
+        "cheetah_back_short",
+        "--tasks-dir",
+        "tasks",
+        "--rounds",
+        "1",
+        "--candidates",
+        "2",
+        "--repairs",
+        "1",
+        "--final-seeds",
+        "1",
+        "--workers",
+        "2",
+        "--feedback",
+        "human",
+        "--preference-timeout",
+        "1",
+    ]
     with ChatServer(responder=persona) as server:
-        process = _cli(flags, server.url, workspace)
+        process = start_cli(flags, server.url, workspace)
         output, _ = process.communicate(timeout=400)
         assert process.returncode == 2, output
         output = " ".join(output.split())  # rich wraps long lines
         assert "no preference for round 1 came within 1 s" in output and "Traceback" not in output
-        run = _the_run(workspace)
+        run = the_run(workspace)
         assert f"autoreward run --resume {run.relative_to(workspace)}" in output
         with sqlite3.connect(run / "index.sqlite") as db:
             assert db.execute("SELECT status FROM run").fetchone() == ("stopped: no preference for round 1 within 1 s",)
@@ -277,7 +279,7 @@ def test_a_person_who_does_not_answer_in_time_stops_the_run_and_their_later_choi
         shown = store.load_preference_request(1).candidate_ids
         chosen = min(shown, key=lambda key: _trained(run)[key])
         store.save_preference(Preference(round=1, best_id=chosen, candidate_ids=shown))
-        _run_to_end(["run", "--resume", str(run.relative_to(workspace))], server.url, workspace)
+        run_cli_to_end(["run", "--resume", str(run.relative_to(workspace))], server.url, workspace)
     assert read_json(run / "round_1" / "round.json")["best_so_far_id"] == chosen
     assert read_json(run / "final" / "final.json")["candidate_id"] == chosen
 
@@ -291,7 +293,7 @@ def _wait_for(condition, timeout: float, what: str) -> None:
 
 
 def _trained(run: Path) -> dict[str, float]:
-    return {k: c.fitness for k, c in _candidates(run).items() if c.status == "trained"}
+    return {k: c.fitness for k, c in candidates_of(run).items() if c.status == "trained"}
 
 
 @pytest.mark.slow
@@ -302,21 +304,24 @@ def test_a_run_killed_mid_training_resumes_to_the_same_result_without_repeating_
     (reference_space / "tasks").mkdir()
     (reference_space / "tasks" / "cheetah_back_short.toml").write_text(SHORT_TASK)
     with ChatServer(responder=persona) as server:
-        _run_to_end(flags, server.url, reference_space)
-    reference = _the_run(reference_space)
+        run_cli_to_end(flags, server.url, reference_space)
+    reference = the_run(reference_space)
 
     with ChatServer(responder=persona) as server:
-        process = _cli(flags, server.url, workspace, start_new_session=True)
-        _wait_for(lambda: (workspace / "runs").exists() and any(_trained(r) for r in (workspace / "runs").iterdir()),
-                  300, "a first trained candidate")  # fmt: skip
+        process = start_cli(flags, server.url, workspace, start_new_session=True)
+        _wait_for(
+            lambda: (workspace / "runs").exists() and any(_trained(r) for r in (workspace / "runs").iterdir()),
+            300,
+            "a first trained candidate",
+        )
         os.killpg(process.pid, signal.SIGKILL)
         process.communicate()
-        run = _the_run(workspace)
+        run = the_run(workspace)
         finished_before = {k: (run / f"round_1/{k}/training/training.json").stat().st_mtime_ns for k in _trained(run)}
         requests_before = len(server.requests)
         assert not (run / "final" / "final.json").exists()
 
-        output = _run_to_end(["run", "--resume", str(run.relative_to(workspace))], server.url, workspace)
+        output = run_cli_to_end(["run", "--resume", str(run.relative_to(workspace))], server.url, workspace)
 
         requests = [json.dumps(r, sort_keys=True) for r in server.requests]
         assert len(requests) == len(set(requests)), "an LLM call was made twice"
@@ -336,9 +341,22 @@ def test_the_manual_backend_lets_a_person_answer_from_another_terminal(workspace
         "r1__c0__designer": "Reward speed towards -x.\n\n```python" + persona_code(1.0) + "```\n",
         "r1__c0__analyzer": "- it runs backwards, slowly",
     }
-    flags = ["run", "cheetah_back_short", "--tasks-dir", "tasks", "--llm", "manual", "--rounds", "1",
-             "--candidates", "1", "--no-critic", "--final-seeds", "1"]  # fmt: skip
-    process = _cli(flags, "http://127.0.0.1:9/v1", workspace)  # the URL is never used by the manual backend
+    flags = [
+        "run",
+        "cheetah_back_short",
+        "--tasks-dir",
+        "tasks",
+        "--llm",
+        "manual",
+        "--rounds",
+        "1",
+        "--candidates",
+        "1",
+        "--no-critic",
+        "--final-seeds",
+        "1",
+    ]
+    process = start_cli(flags, "http://127.0.0.1:9/v1", workspace)  # the URL is never used by the manual backend
     answered = []
     deadline = time.monotonic() + 300
     while process.poll() is None and time.monotonic() < deadline:
@@ -352,8 +370,8 @@ def test_the_manual_backend_lets_a_person_answer_from_another_terminal(workspace
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 0, output
     assert answered == ["r1__c0__designer", "r1__c0__analyzer"]
-    run = _the_run(workspace)
-    assert _candidates(run)["r1c0"].status == "trained"
+    run = the_run(workspace)
+    assert candidates_of(run)["r1c0"].status == "trained"
     assert "prompt written to" in " ".join(output.split())
 
 
@@ -369,21 +387,38 @@ def persona_code(scale: float) -> str:
         (["run", "half_cheetah_backward", "--llm", "bogus"], "--llm must be openai, replay or manual"),
         (["run", "--resume", "no_such_run"], "is not a run folder"),
         (["run", "half_cheetah_backward", "--llm", "replay"], "needs a transcript file"),
-        (["run", "half_cheetah_backward", "--llm", "replay", "--transcript", "missing.md"], "cannot read the transcript"),
+        (
+            ["run", "half_cheetah_backward", "--llm", "replay", "--transcript", "missing.md"],
+            "cannot read the transcript",
+        ),
         (["export", "no_such_run"], "is not a run folder"),
         (["show", "no_such_run"], "is not a run folder"),
         (["run", "half_cheetah_backward", "--steps", "0"], "--steps must be at least 1"),
-        (["run", "half_cheetah_backward", "--feedback", "votes"], "--feedback must be fitness, human, synthetic or llm"),
+        (
+            ["run", "half_cheetah_backward", "--feedback", "votes"],
+            "--feedback must be fitness, human, synthetic or llm",
+        ),
         (["run", "half_cheetah_backward", "--simulator", "bogus"], "--simulator must be gymnasium, batched or warp"),
         (["run", "half_cheetah_backward", "--device", "gpu"], "--device must be cpu, cuda or cuda:N"),
-        (["run", "half_cheetah_backward", "--executor", "ray", "--device", "cuda:1"], "on a Ray cluster give --device cuda"),
-        (["run", "--env", "Hopper-v5", "hop in place", "--feedback", "synthetic"], "has none; use --feedback human or llm"),
+        (
+            ["run", "half_cheetah_backward", "--executor", "ray", "--device", "cuda:1"],
+            "on a Ray cluster give --device cuda",
+        ),
+        (
+            ["run", "--env", "Hopper-v5", "hop in place", "--feedback", "synthetic"],
+            "has none; use --feedback human or llm",
+        ),
         (["run", "half_cheetah_backward", "--halving", "--halving-eta", "1"], "--halving-eta"),
     ],
 )
 def test_bad_command_lines_get_one_sentence_and_leave_no_run_behind(tmp_path, args, message):
-    result = subprocess.run([sys.executable, "-m", "autoreward", *args], cwd=tmp_path, capture_output=True, text=True,
-                            env=dict(os.environ, COLUMNS="250", OPENAI_API_KEY=SECRET))  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "autoreward", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, COLUMNS="250", OPENAI_API_KEY=SECRET),
+    )
     assert result.returncode == 2, result.stdout + result.stderr
     assert message in " ".join(result.stderr.split()) and "Traceback" not in result.stderr
     assert not (tmp_path / "runs").exists()

@@ -21,9 +21,9 @@ from autoreward.serialize import read_json
 from autoreward.task.files import find_task
 
 from .chat_server import ChatServer
+from .conftest import candidates_of, run_cli_to_end
 from .llm_persona import preference_persona, preference_persona_one_round
 from .review_fixtures import trained
-from .test_loop import _candidates, _run_to_end
 
 THIGH_FITNESS = "np.clip(action[:, 0], -1.0, 1.0)"
 THIGH_TASK = f"""
@@ -50,7 +50,11 @@ def test_synthetic_preferences_rank_by_the_fitness_either_way():
     pool = [trained(1, 0, 0.5), trained(2, 0, 1.5), trained(2, 1, -1.0)]
     preference = SyntheticPreferences(task).choose(2, pool)
     assert (preference.best_id, preference.worst_id, preference.source) == ("r2c0", "r2c1", "synthetic")
-    assert preference.pairs == (("r2c0", "r1c0"), ("r1c0", "r2c1")) and preference.candidate_ids == ("r1c0", "r2c0", "r2c1")
+    assert preference.pairs == (("r2c0", "r1c0"), ("r1c0", "r2c1")) and preference.candidate_ids == (
+        "r1c0",
+        "r2c0",
+        "r2c1",
+    )
     lower = type(task)(**{**task.__dict__, "fitness": Fitness("x", "mean", "y", higher_is_better=False)})
     assert SyntheticPreferences(lower).choose(2, pool).best_id == "r2c1"
 
@@ -66,25 +70,46 @@ def test_the_judge_names_the_best_and_the_worst(tmp_path):
     path = tmp_path / "t.jsonl"
     path.write_text(json.dumps({"tag": "r1/judge", "reply": "BEST: **r1c1**\nWORST: r1c0\n- steadier"}) + "\n")
     pool = [trained(1, 0, 0.5), trained(1, 1, 1.5)]
-    best, worst, reasons = judge(ReplayLLM(path), Prompts(), find_task("half_cheetah_backward"), LoopConfig(), pool, "r1/judge")
+    best, worst, reasons = judge(
+        ReplayLLM(path), Prompts(), find_task("half_cheetah_backward"), LoopConfig(), pool, "r1/judge"
+    )
     assert (best.id, worst.id, reasons) == ("r1c1", "r1c0", "steadier")
 
 
 def _designer_requests(server: ChatServer) -> list[str]:
-    return [r["messages"][1]["content"] for r in server.requests
-            if len(r["messages"]) == 2 and r["messages"][0]["role"] == "system"]  # fmt: skip
+    return [
+        r["messages"][1]["content"]
+        for r in server.requests
+        if len(r["messages"]) == 2 and r["messages"][0]["role"] == "system"
+    ]
 
 
 @pytest.mark.slow
 def test_synthetic_preferences_improve_the_task_score_without_showing_it(tmp_path):
     (tmp_path / "tasks").mkdir()
     (tmp_path / "tasks" / "cheetah_thigh.toml").write_text(THIGH_TASK)
-    flags = ["run", "cheetah_thigh", "--tasks-dir", "tasks", "--feedback", "synthetic", "--rounds", "2",
-             "--candidates", "2", "--repairs", "1", "--final-seeds", "1", "--workers", "2"]  # fmt: skip
+    flags = [
+        "run",
+        "cheetah_thigh",
+        "--tasks-dir",
+        "tasks",
+        "--feedback",
+        "synthetic",
+        "--rounds",
+        "2",
+        "--candidates",
+        "2",
+        "--repairs",
+        "1",
+        "--final-seeds",
+        "1",
+        "--workers",
+        "2",
+    ]
     with ChatServer(responder=preference_persona) as server:
-        _run_to_end(flags, server.url, tmp_path)
+        run_cli_to_end(flags, server.url, tmp_path)
     (run,) = (tmp_path / "runs").glob("cheetah_thigh__design*")
-    candidates = _candidates(run)
+    candidates = candidates_of(run)
     assert all(c.status == "trained" for c in candidates.values()), {k: c.message for k, c in candidates.items()}
     first = read_json(run / "round_1" / "preference.json", Preference)
     assert (first.best_id, first.worst_id, first.source) == ("r1c1", "r1c0", "synthetic")  # STEADY over PULL
@@ -109,11 +134,32 @@ def test_synthetic_preferences_improve_the_task_score_without_showing_it(tmp_pat
 
 @pytest.mark.slow
 def test_llm_preferences_on_a_task_with_no_fitness(tmp_path):
-    flags = ["run", "--env", "HalfCheetah-v5", "Keep the back thigh pushed forward.", "--feedback", "llm",
-             "--rounds", "2", "--candidates", "2", "--repairs", "0", "--final-seeds", "1", "--steps", "512",
-             "--envs", "2", "--eval-episodes", "1", "--workers", "2"]  # fmt: skip
+    flags = [
+        "run",
+        "--env",
+        "HalfCheetah-v5",
+        "Keep the back thigh pushed forward.",
+        "--feedback",
+        "llm",
+        "--rounds",
+        "2",
+        "--candidates",
+        "2",
+        "--repairs",
+        "0",
+        "--final-seeds",
+        "1",
+        "--steps",
+        "512",
+        "--envs",
+        "2",
+        "--eval-episodes",
+        "1",
+        "--workers",
+        "2",
+    ]
     with ChatServer(responder=preference_persona_one_round) as server:
-        _run_to_end(flags, server.url, tmp_path)
+        run_cli_to_end(flags, server.url, tmp_path)
     (run,) = (tmp_path / "runs").glob("halfcheetah_v5__*")
     preference = read_json(run / "round_1" / "preference.json", Preference)
     assert (preference.best_id, preference.worst_id, preference.source) == ("r1c1", "r1c0", "llm")
@@ -138,7 +184,15 @@ def test_a_preference_reads_as_one_sentence():
     from autoreward.review.report import preference_sentence
 
     assert preference_sentence(Preference(round=1, best_id="r1c2")) == "best r1c2."
-    full = Preference(round=2, best_id="r2c0", worst_id="r1c1", pairs=(("r2c0", "r1c1"), ("r2c1", "r1c1")),
-                      comment="r1c1 falls over", source="human", candidate_ids=("r1c1", "r2c0", "r2c1"))  # fmt: skip
-    assert preference_sentence(full) == ('best r2c0; worst r1c1; chose r2c0 over r1c1, r2c1 over r1c1; '
-                                         'of r1c1, r2c0, r2c1. Comment: "r1c1 falls over"')  # fmt: skip
+    full = Preference(
+        round=2,
+        best_id="r2c0",
+        worst_id="r1c1",
+        pairs=(("r2c0", "r1c1"), ("r2c1", "r1c1")),
+        comment="r1c1 falls over",
+        source="human",
+        candidate_ids=("r1c1", "r2c0", "r2c1"),
+    )
+    assert preference_sentence(full) == (
+        'best r2c0; worst r1c1; chose r2c0 over r1c1, r2c1 over r1c1; of r1c1, r2c0, r2c1. Comment: "r1c1 falls over"'
+    )

@@ -51,7 +51,9 @@ def test_the_task_reward_agrees_with_the_task_scores_and_its_reverse_does_not(ch
         "    return -total, {name: -value for name, value in parts.items()}\n"
     )
     agreeing = screen(cheetah, human, stored_episodes, tmp_path / "human")
-    reversed_ = screen(cheetah, reversed_code.replace("_forward", "forward_reward"), stored_episodes, tmp_path / "reversed")
+    reversed_ = screen(
+        cheetah, reversed_code.replace("_forward", "forward_reward"), stored_episodes, tmp_path / "reversed"
+    )
     assert agreeing.agreement is not None and agreeing.agreement >= 0.9
     assert reversed_.agreement is not None and reversed_.agreement <= 0.1
     assert reversed_.rejects(0.5) and not agreeing.rejects(0.5)

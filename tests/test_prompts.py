@@ -8,19 +8,42 @@ from autoreward.task.files import find_task
 
 VARIABLES = {
     "designer_system": {"state_description": "class State: ..."},
-    "designer_request": {"task_description": "Run backwards.", "best_program": "", "best_round": 0,
-                         "feedback": "", "lessons": []},
+    "designer_request": {
+        "task_description": "Run backwards.",
+        "best_program": "",
+        "best_round": 0,
+        "feedback": "",
+        "lessons": [],
+    },
     "repair": {"category": "non_finite", "message": "NaN", "program": "def compute_reward(...): ..."},
-    "reflection": {"steps": 1000, "episodes": 5, "fitness": 1.5, "higher_is_better": True, "episode_length": 1000.0,
-                   "curve": [1, 2], "components": {"forward": [ComponentStats(1.0, 0.0, 2.0)] * 2},
-                   "task_score_curve": [0.1, 0.5], "length_curve": [1000, 1000]},
+    "reflection": {
+        "steps": 1000,
+        "episodes": 5,
+        "fitness": 1.5,
+        "higher_is_better": True,
+        "episode_length": 1000.0,
+        "curve": [1, 2],
+        "components": {"forward": [ComponentStats(1.0, 0.0, 2.0)] * 2},
+        "task_score_curve": [0.1, 0.5],
+        "length_curve": [1000, 1000],
+    },
     "critic": {"task_description": "Run.", "state_description": "class State: ...", "program": "def f(): ..."},
     "analyzer": {"task_description": "Run.", "program": "def f(): ...", "trajectory_summary": "x rose 3 m"},
-    "judge": {"task_description": "Run.", "candidates": [{"id": "r1c0", "summary": "x rose"}, {"id": "r1c1", "summary": "x fell"}]},
-    "preference": {"source": "human", "round": 1, "preferred_id": "r1c1", "shown": ["r1c0", "r1c1"],
-                   "rejected_id": "r1c0", "rejected_program": "def f(): ...", "pairs": [{"preferred": "r1c1", "rejected": "r1c0"}],
-                   "comment": "It flips over."},
-}  # fmt: skip
+    "judge": {
+        "task_description": "Run.",
+        "candidates": [{"id": "r1c0", "summary": "x rose"}, {"id": "r1c1", "summary": "x fell"}],
+    },
+    "preference": {
+        "source": "human",
+        "round": 1,
+        "preferred_id": "r1c1",
+        "shown": ["r1c0", "r1c1"],
+        "rejected_id": "r1c0",
+        "rejected_program": "def f(): ...",
+        "pairs": [{"preferred": "r1c1", "rejected": "r1c0"}],
+        "comment": "It flips over.",
+    },
+}
 
 
 @pytest.mark.parametrize("name", TEMPLATES)
@@ -38,7 +61,9 @@ def test_a_missing_variable_is_an_error_not_a_blank():
 def test_the_designer_sees_the_task_and_state_but_never_the_fitness():
     task = find_task("half_cheetah_backward")
     system = Prompts().render("designer_system", state_description=describe_task(task))
-    request = Prompts().render("designer_request", **{**VARIABLES["designer_request"], "task_description": task.description})
+    request = Prompts().render(
+        "designer_request", **{**VARIABLES["designer_request"], "task_description": task.description}
+    )
     text = system + request
     assert task.description in text and "class Bodies:" in text
     assert task.fitness.step not in text and task.fitness.description not in text

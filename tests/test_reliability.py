@@ -20,8 +20,8 @@ from autoreward.records import Candidate
 from autoreward.serialize import read_json
 
 from .chat_server import ChatServer, Drop, Hang, Reply, Status, Truncate
+from .conftest import RUN_FLAGS, candidates_of, run_cli_to_end, runs_made, start_cli, the_run
 from .llm_persona import persona
-from .test_loop import RUN_FLAGS, _candidates, _cli, _run_to_end, _runs_made, _the_run, workspace  # noqa: F401
 
 KILLS = 10
 
@@ -33,7 +33,7 @@ def test_a_run_killed_ten_times_at_random_moments_ends_with_every_result_and_no_
     flags = ["run", "cheetah_back_short", "--tasks-dir", "tasks", *RUN_FLAGS]
     kills = 0
     with ChatServer(responder=persona) as server:
-        process = _cli(flags, server.url, workspace, start_new_session=True)
+        process = start_cli(flags, server.url, workspace, start_new_session=True)
         while kills < KILLS:
             time.sleep(chooser.uniform(0.5, 6.0))
             if process.poll() is not None:
@@ -41,24 +41,25 @@ def test_a_run_killed_ten_times_at_random_moments_ends_with_every_result_and_no_
             os.killpg(process.pid, signal.SIGKILL)
             process.communicate()
             kills += 1
-            made = _runs_made(workspace)
+            made = runs_made(workspace)
             if not made:  # killed before its run folder was whole: nothing to resume, so it starts again
-                process = _cli(flags, server.url, workspace, start_new_session=True)
+                process = start_cli(flags, server.url, workspace, start_new_session=True)
                 continue
             (run,) = made
-            process = _cli(["run", "--resume", str(run.relative_to(workspace))], server.url, workspace,
-                           start_new_session=True)  # fmt: skip
+            process = start_cli(
+                ["run", "--resume", str(run.relative_to(workspace))], server.url, workspace, start_new_session=True
+            )
         output, _ = process.communicate(timeout=600)
         assert process.returncode == 0, output
         requests = [json.dumps(r, sort_keys=True) for r in server.requests]
 
-    run = _the_run(workspace)
+    run = the_run(workspace)
     assert kills >= 5, "the run finished too fast for the kills to test anything"
     assert len(requests) == len(set(requests)), "an LLM call reached the server twice"
 
     # Every result is there, and the folder agrees with itself.
     final = read_json(run / "final" / "final.json")
-    candidates = _candidates(run)
+    candidates = candidates_of(run)
     assert set(candidates) == {"r1c0", "r1c1", "r2c0", "r2c1"} and final["candidate_id"] in candidates
     for number in (1, 2):
         result = read_json(run / f"round_{number}" / "round.json")
@@ -97,17 +98,21 @@ def test_a_run_through_a_faulty_server_finishes_with_every_fault_retried(workspa
         if n % 2 == 1 and n // 2 < len(FAULTS):
             return FAULTS[n // 2]
         reply = persona(body)
-        if body.get("seed") == 1 and len(body["messages"]) == 2 and "best reward so far" not in body["messages"][1]["content"]:
+        if (
+            body.get("seed") == 1
+            and len(body["messages"]) == 2
+            and "best reward so far" not in body["messages"][1]["content"]
+        ):
             return Reply("Let me think. " * 400_000 + reply.text)  # ~5.6 MB; the code comes after the cut
         return reply
 
     flags = ["run", "cheetah_back_short", "--tasks-dir", "tasks", *RUN_FLAGS, "--llm-timeout", "2", "--repairs", "2"]
     with ChatServer(responder=faulty) as server:
-        output = _run_to_end(flags, server.url, workspace)
-    run = _the_run(workspace)
+        output = run_cli_to_end(flags, server.url, workspace)
+    run = the_run(workspace)
     assert count["n"] > 2 * len(FAULTS)
     assert "Traceback" not in output
-    candidates = _candidates(run)
+    candidates = candidates_of(run)
     huge = candidates["r1c1"].attempts[0]
     assert huge.code is None and "no python code block" in huge.problem  # cut at 200 000 characters, then repaired
     assert candidates["r1c1"].status == "trained"
@@ -121,7 +126,7 @@ def test_a_training_worker_killed_from_outside_fails_its_candidate_and_the_round
 
     flags = ["run", "cheetah_back_short", "--tasks-dir", "tasks", *RUN_FLAGS, "--steps", "20000"]
     with ChatServer(responder=persona) as server:
-        process = _cli(flags, server.url, workspace)
+        process = start_cli(flags, server.url, workspace)
         victim = None
         deadline = time.monotonic() + 300
         while victim is None and time.monotonic() < deadline:
@@ -136,8 +141,8 @@ def test_a_training_worker_killed_from_outside_fails_its_candidate_and_the_round
         output, _ = process.communicate(timeout=600)
     assert victim, "the training worker never started"
     assert process.returncode == 0, output
-    candidates = _candidates(_the_run(workspace))
+    candidates = candidates_of(the_run(workspace))
     assert candidates["r1c1"].status == "training_failed"
     assert "SIGKILL" in candidates["r1c1"].message
     assert candidates["r1c0"].status == "trained"  # the round went on
-    assert read_json(_the_run(workspace) / "round_1" / "round.json")["best_so_far_id"] == "r1c0"
+    assert read_json(the_run(workspace) / "round_1" / "round.json")["best_so_far_id"] == "r1c0"

@@ -22,8 +22,8 @@ import pytest
 from autoreward.serialize import read_json
 
 from .chat_server import ChatServer
+from .conftest import SECRET, candidates_of, start_cli
 from .llm_persona import persona
-from .test_loop import SECRET, _candidates, _cli
 
 webdriver = pytest.importorskip("selenium.webdriver")
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -31,9 +31,11 @@ COMMENT = "r1c1 really runs backwards; r1c0 just twitches. Keep r1c1's idea and 
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-                       reason="Debian's chromium and chromium-driver are not installed (scripts/setup.sh installs them)"),
-]  # fmt: skip
+    pytest.mark.skipif(
+        not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+        reason="Debian's chromium and chromium-driver are not installed (scripts/setup.sh installs them)",
+    ),
+]
 
 
 def _browser(monkeypatch):
@@ -43,8 +45,13 @@ def _browser(monkeypatch):
     monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must not try to download a browser or a driver
     options = Options()
     options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000",
-                     "--autoplay-policy=no-user-gesture-required"):  # fmt: skip
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+        "--autoplay-policy=no-user-gesture-required",
+    ):
         options.add_argument(argument)
     return webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
 
@@ -63,8 +70,14 @@ def _wait(condition, timeout: float, what: str, process: subprocess.Popen | None
 
 def _serve(workspace: Path) -> tuple[subprocess.Popen, str]:
     environment = dict(os.environ, PYTHONUNBUFFERED="1", COLUMNS="250")
-    server = subprocess.Popen([sys.executable, "-m", "autoreward", "serve", "--runs-dir", "runs", "--port", "0"],
-                              cwd=workspace, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "autoreward", "serve", "--runs-dir", "runs", "--port", "0"],
+        cwd=workspace,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     line = server.stdout.readline()
     match = re.search(r"http://127\.0\.0\.1:\d+", line)
     assert match, line
@@ -82,9 +95,13 @@ def _video_plays(driver, candidate_id: str) -> None:
         "const [v, done] = arguments; v.muted = true; v.play().then(() => done('ok'), e => done(String(e)));", video
     )
     assert started == "ok", started
-    _wait(lambda: driver.execute_script(
-        "const v = arguments[0]; return v.readyState >= 2 && !v.paused && v.currentTime > 0.2;", video), 20,
-        f"{candidate_id}'s video to play")  # fmt: skip
+    _wait(
+        lambda: driver.execute_script(
+            "const v = arguments[0]; return v.readyState >= 2 && !v.paused && v.currentTime > 0.2;", video
+        ),
+        20,
+        f"{candidate_id}'s video to play",
+    )
 
 
 def _given(driver, number: int) -> str:
@@ -102,12 +119,35 @@ def _prefer(driver, best: str, worst: str | None, comment: str) -> None:
 def test_a_person_steers_a_run_from_the_page(tmp_path, monkeypatch):
     workspace = tmp_path
     server, url = _serve(workspace)
-    flags = ["run", "--env", "HalfCheetah-v5", "Run backwards, towards -x.", "--feedback", "human", "--page-url", url,
-             "--rounds", "2", "--candidates", "2", "--repairs", "1", "--final-seeds", "1", "--steps", "512",
-             "--envs", "2", "--eval-episodes", "1", "--workers", "2"]  # fmt: skip
+    flags = [
+        "run",
+        "--env",
+        "HalfCheetah-v5",
+        "Run backwards, towards -x.",
+        "--feedback",
+        "human",
+        "--page-url",
+        url,
+        "--rounds",
+        "2",
+        "--candidates",
+        "2",
+        "--repairs",
+        "1",
+        "--final-seeds",
+        "1",
+        "--steps",
+        "512",
+        "--envs",
+        "2",
+        "--eval-episodes",
+        "1",
+        "--workers",
+        "2",
+    ]
     driver = None
     with ChatServer(responder=persona) as chat:
-        process = _cli(flags, chat.url, workspace)
+        process = start_cli(flags, chat.url, workspace)
         try:
             request_file = _wait(lambda: _waiting_round(workspace, 1), 400, "round 1's preference request", process)
             run = request_file.parent.parent
@@ -129,15 +169,21 @@ def test_a_person_steers_a_run_from_the_page(tmp_path, monkeypatch):
             # AUTOREWARD_SCREENSHOTS=folder keeps what the person saw, to look at.
             driver.save_screenshot(str(Path(os.environ.get("AUTOREWARD_SCREENSHOTS", tmp_path)) / "round1.png"))
             _prefer(driver, "r1c1", "r1c0", COMMENT)
-            _wait(lambda: "Preference (human): best r1c1, worst r1c0" in _given(driver, 1), 20,
-                  "the page to show the preference")  # fmt: skip
+            _wait(
+                lambda: "Preference (human): best r1c1, worst r1c0" in _given(driver, 1),
+                20,
+                "the page to show the preference",
+            )
 
             # Round 2: the loop took the preference up; the best so far stands beside the new candidate.
             _wait(lambda: _waiting_round(workspace, 2), 400, "round 2's preference request", process)
             assert read_json(run / "round_2" / "preference_request.json")["candidate_ids"] == ["r1c1", "r2c0"]
             assert (run / "round_2" / "r2c0" / "training" / "video.mp4").exists()
             driver.get(f"{url}/runs/{run.name}/")
-            labels = [c.get_attribute("data-candidate") for c in driver.find_elements("css selector", "#round-2 div.candidate")]
+            labels = [
+                c.get_attribute("data-candidate")
+                for c in driver.find_elements("css selector", "#round-2 div.candidate")
+            ]
             assert labels[:2] == ["r1c1", "r2c0"]
             _video_plays(driver, "r2c0")
             _prefer(driver, "r2c0", "r1c1", "Faster now.")
@@ -150,10 +196,13 @@ def test_a_person_steers_a_run_from_the_page(tmp_path, monkeypatch):
             server.terminate()
             server.wait(10)
         assert process.returncode == 0, output
-        designer_requests = [r["messages"][1]["content"] for r in chat.requests
-                             if len(r["messages"]) == 2 and r["messages"][0]["role"] == "system"]  # fmt: skip
+        designer_requests = [
+            r["messages"][1]["content"]
+            for r in chat.requests
+            if len(r["messages"]) == 2 and r["messages"][0]["role"] == "system"
+        ]
 
-    candidates = _candidates(run)
+    candidates = candidates_of(run)
     round_two = [r for r in designer_requests if "The best reward so far (round 1)" in r]
     assert round_two and COMMENT in round_two[0] and candidates["r1c1"].code.strip() in round_two[0]
     assert "compared by a person watching them" in round_two[0] and candidates["r1c0"].code.strip() in round_two[0]

@@ -59,11 +59,21 @@ def test_the_list_of_runs_and_a_run_with_its_candidates(site):
     assert '<form class="preference"' not in text  # nobody is waiting
 
 
-@pytest.mark.parametrize("path", [
-    "/runs/../../secret.txt", "/runs/%2e%2e/secret.txt", "/runs/..%2f..%2fsecret.txt", f"/runs/{RUN}/video/..%2f..%2fconfig.json",
-    f"/runs/{RUN}/video/../../../secret.txt", "/../../../../etc/passwd", "/runs/%2e%2e%2f%2e%2e%2fetc%2fpasswd/",
-    f"/runs/{RUN}/video/r1c0%00", "/runs/..\\..\\secret.txt", f"/runs/{RUN}%2f..%2f..%2fsecret.txt/",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/runs/../../secret.txt",
+        "/runs/%2e%2e/secret.txt",
+        "/runs/..%2f..%2fsecret.txt",
+        f"/runs/{RUN}/video/..%2f..%2fconfig.json",
+        f"/runs/{RUN}/video/../../../secret.txt",
+        "/../../../../etc/passwd",
+        "/runs/%2e%2e%2f%2e%2e%2fetc%2fpasswd/",
+        f"/runs/{RUN}/video/r1c0%00",
+        "/runs/..\\..\\secret.txt",
+        f"/runs/{RUN}%2f..%2f..%2fsecret.txt/",
+    ],
+)
 def test_no_path_leaves_the_runs(site, path):
     response, page = request(site[0], "GET", path)
     assert response.status == 404 and b"root:" not in page
@@ -129,8 +139,7 @@ def test_the_form_writes_the_preference_a_waiting_loop_reads(site):
     page = request(server, "GET", f"/runs/{RUN}/")[1].decode()
     assert '<form class="preference"' in page and 'name="pair__r1c0__r1c1"' in page
     form = {"round": "1", "best": "r1c1", "worst": "r1c0", "pair__r1c0__r1c1": "r1c1", "comment": "c1 " + HOSTILE}
-    response, _ = request(server, "POST", f"/runs/{RUN}/preference", urlencode(form),
-                          {"Origin": server.url})  # fmt: skip
+    response, _ = request(server, "POST", f"/runs/{RUN}/preference", urlencode(form), {"Origin": server.url})
     assert response.status == 303 and response.getheader("Location") == f"/runs/{RUN}/#round-1"
     waiter.join(10)
     (preference,) = chosen
@@ -142,14 +151,19 @@ def test_the_form_writes_the_preference_a_waiting_loop_reads(site):
     assert again.status == 400 and b"already has its preference" in page
 
 
-@pytest.mark.parametrize("headers, reason", [
-    ({"Origin": "http://evil.example"}, b"may not answer here"),
-    ({"Host": "evil.example:8765"}, b"answers only to"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "headers, reason",
+    [
+        ({"Origin": "http://evil.example"}, b"may not answer here"),
+        ({"Host": "evil.example:8765"}, b"answers only to"),
+    ],
+)
 def test_a_form_from_another_site_is_refused(site, headers, reason):
     server, store = site
     _wait_for_request(store, 1)
-    response, page = request(server, "POST", f"/runs/{RUN}/preference", urlencode({"round": "1", "best": "r1c1"}), headers)
+    response, page = request(
+        server, "POST", f"/runs/{RUN}/preference", urlencode({"round": "1", "best": "r1c1"}), headers
+    )
     assert response.status == 403 and reason in page
     assert not (store.path / "round_1" / "preference.json").exists()
 

@@ -32,7 +32,7 @@ def _reachable_problems(roots: dict, refused=reward_program.FORBIDDEN_ATTRIBUTES
                 continue
             seen.add(id(value))
             if isinstance(value, types.ModuleType):
-                if not value.__name__.split(".")[0] in SAFE_MODULES:
+                if value.__name__.split(".")[0] not in SAFE_MODULES:
                     problems[path] = f"module {value.__name__}"
                     continue
             if isinstance(value, (types.FrameType, types.CodeType, types.TracebackType)):

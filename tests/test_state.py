@@ -65,8 +65,13 @@ def test_unknown_names_list_the_known_ones():
 
 def test_mujoco_names_become_distinct_identifiers():
     assert python_names(["torso", "", "my-leg", "2nd", "class", "torso"], "body") == [
-        "torso", "body1", "my_leg", "body_2nd", "class_", "torso_5",
-    ]  # fmt: skip
+        "torso",
+        "body1",
+        "my_leg",
+        "body_2nd",
+        "class_",
+        "torso_5",
+    ]
 
 
 def test_the_half_cheetah_stub_names_its_bodies_joints_and_actions():

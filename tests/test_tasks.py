@@ -20,9 +20,16 @@ description = "distance, m"
 """
 
 STANDARD_ENVS = {
-    "HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5", "Humanoid-v5",
-    "Swimmer-v5", "Reacher-v5", "Pusher-v5", "InvertedDoublePendulum-v5",
-}  # fmt: skip
+    "HalfCheetah-v5",
+    "Hopper-v5",
+    "Walker2d-v5",
+    "Ant-v5",
+    "Humanoid-v5",
+    "Swimmer-v5",
+    "Reacher-v5",
+    "Pusher-v5",
+    "InvertedDoublePendulum-v5",
+}
 
 
 def test_shipped_tasks_cover_the_standard_objectives_and_new_behaviours():
@@ -48,13 +55,31 @@ def test_a_good_task_file_parses_with_defaults():
         ("id = 'x'\nenv = ", "not valid TOML"),
         ("env = 'Hopper-v5'\ndescription = 'd'", "missing required field 'id'"),
         ("id = 'x'\nenv = 'Hopper-v5'\ndescription = 3", "field 'description' must be a string, got 3"),
-        ("id = 'x'\nenv = 'Hopper-v5'\ndescription = 'd'\ndescripton = 'e'", "unknown field 'descripton' (did you mean 'description'?)"),
-        ("id = 'x'\nenv = 'Hopper-v5'\ndescription = 'd'\nsuccess_threshold = true", "field 'success_threshold' must be an integer or a number"),
-        ("id = 'x'\nenv = 'Hopper-v5'\ndescription = 'd'\n[fitness]\nstep = '1'\nreduce = 'max'\ndescription = 'd'", "'reduce' must be 'mean', 'sum' or 'last'"),
-        ("id = 'x'\nenv = 'Hopper-v5'\ndescription = 'd'\n[fitness]\nstep = 'next_state.('\nreduce = 'sum'\ndescription = 'd'", "field 'step' is not a valid Python expression"),
-        ("id = 'x'\nenv = 'Hopper-v5'\ndescription = 'd'\n[fitness]\nstep = '1'", "[fitness]: missing required field 'reduce'"),
+        (
+            "id = 'x'\nenv = 'Hopper-v5'\ndescription = 'd'\ndescripton = 'e'",
+            "unknown field 'descripton' (did you mean 'description'?)",
+        ),
+        (
+            "id = 'x'\nenv = 'Hopper-v5'\ndescription = 'd'\nsuccess_threshold = true",
+            "field 'success_threshold' must be an integer or a number",
+        ),
+        (
+            "id = 'x'\nenv = 'Hopper-v5'\ndescription = 'd'\n[fitness]\nstep = '1'\nreduce = 'max'\ndescription = 'd'",
+            "'reduce' must be 'mean', 'sum' or 'last'",
+        ),
+        (
+            "id = 'x'\nenv = 'Hopper-v5'\ndescription = 'd'\n[fitness]\nstep = 'next_state.('\nreduce = 'sum'\ndescription = 'd'",
+            "field 'step' is not a valid Python expression",
+        ),
+        (
+            "id = 'x'\nenv = 'Hopper-v5'\ndescription = 'd'\n[fitness]\nstep = '1'",
+            "[fitness]: missing required field 'reduce'",
+        ),
         ("id = 'x'\nenv = 'Hopper-v5'\ndescription = 'd'\n[budget]\nsteps = 0", "field 'steps' must be at least 1"),
-        ("id = 'x'\nenv = 'Hopper-v5'\ndescription = 'd'\n[budget]\nalgo = 'dqn'", "field 'algo' must be 'ppo' or 'sac'"),
+        (
+            "id = 'x'\nenv = 'Hopper-v5'\ndescription = 'd'\n[budget]\nalgo = 'dqn'",
+            "field 'algo' must be 'ppo' or 'sac'",
+        ),
         ("id = 'x'\nenv = 'Hopper-v5'\ndescription = 'd'\nhuman_reward = 'missing.py'", "not a file"),
         ("id = 'Bad Id'\nenv = 'Hopper-v5'\ndescription = 'd'", "field 'id' must be lowercase"),
     ],
@@ -115,7 +140,18 @@ def test_a_sentence_and_an_environment_make_a_task_without_fitness():
 @pytest.mark.slow
 def test_the_wheel_ships_the_task_files_prompts_and_templates(tmp_path):
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(REPO),
+        ],
         check=True,
     )
     (wheel,) = tmp_path.glob("autoreward-*.whl")

@@ -126,8 +126,13 @@ def test_a_training_leaves_no_log_folder_in_the_temporary_directory(hopper, tmp_
 
     # Unjailed, the worker shares this machine's /tmp: SB3's default logger made an empty SB3-<date> folder there.
     before = set(Path("/tmp").glob("SB3-*"))
-    train(hopper, TrainingConfig(steps=256, n_envs=1, eval_episodes=1, video=False), tmp_path, human_reward(hopper),
-          jail=Jail(bwrap=None, reason="this test looks at the machine's own /tmp"))  # fmt: skip
+    train(
+        hopper,
+        TrainingConfig(steps=256, n_envs=1, eval_episodes=1, video=False),
+        tmp_path,
+        human_reward(hopper),
+        jail=Jail(bwrap=None, reason="this test looks at the machine's own /tmp"),
+    )
     assert set(Path("/tmp").glob("SB3-*")) == before
 
 

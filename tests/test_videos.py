@@ -47,7 +47,9 @@ def test_a_trained_policy_gets_a_video_a_browser_can_play(short_cheetah, tmp_pat
     assert not list(tmp_path.glob("*.partial")) and not (tmp_path / ".cache").exists()
 
 
-def test_a_machine_without_opengl_trains_all_the_same_and_says_why_there_is_no_video(short_cheetah, tmp_path, jail, monkeypatch):
+def test_a_machine_without_opengl_trains_all_the_same_and_says_why_there_is_no_video(
+    short_cheetah, tmp_path, jail, monkeypatch
+):
     # A backend that cannot start: MuJoCo's EGL refuses a PyOpenGL set up for OSMesa.
     monkeypatch.setenv("MUJOCO_GL", "egl")
     monkeypatch.setenv("PYOPENGL_PLATFORM", "osmesa")
@@ -62,8 +64,13 @@ def test_a_machine_without_opengl_trains_all_the_same_and_says_why_there_is_no_v
 
 
 def test_videos_can_be_turned_off(short_cheetah, tmp_path, jail):
-    result = train(short_cheetah, TrainingConfig(steps=64, n_envs=1, eval_episodes=1, curve_points=1, video=False), tmp_path,
-                   human_reward(short_cheetah), jail=jail)  # fmt: skip
+    result = train(
+        short_cheetah,
+        TrainingConfig(steps=64, n_envs=1, eval_episodes=1, curve_points=1, video=False),
+        tmp_path,
+        human_reward(short_cheetah),
+        jail=jail,
+    )
     assert (result.video, result.video_error) == (None, None)
     assert not (tmp_path / "video.mp4").exists()
 

@@ -29,8 +29,9 @@ errors = Console(stderr=True)
 TasksDirOption = typer.Option(None, "--tasks-dir", help="A folder of extra task files (repeatable).")
 RunsDirOption = typer.Option(DEFAULT_RUNS_DIR, "--runs-dir", help="Where run folders are written.")
 ExecutorOption = typer.Option(None, "--executor", help="Where trainings run: local (this machine, the default) or ray.")
-AddressOption = typer.Option(None, "--address",
-                             help="With --executor ray: the cluster's head, HOST:6379 (default: a private Ray here).")
+AddressOption = typer.Option(
+    None, "--address", help="With --executor ray: the cluster's head, HOST:6379 (default: a private Ray here)."
+)
 
 
 @contextmanager
@@ -69,8 +70,13 @@ def _resolve_task(name: str, tasks_dir: list[Path] | None) -> Task:
 def _progress_bars():
     """A rich progress display and a handler that feeds worker progress messages into it."""
     progress = Progress(
-        TextColumn("{task.description:<12}"), BarColumn(), TextColumn("{task.completed:>8.0f}/{task.total:.0f} steps"),
-        TextColumn("{task.fields[fitness]}"), TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+        TextColumn("{task.description:<12}"),
+        BarColumn(),
+        TextColumn("{task.completed:>8.0f}/{task.total:.0f} steps"),
+        TextColumn("{task.fields[fitness]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
     )
     bars: dict[str, int] = {}
 
@@ -101,26 +107,30 @@ def _budget_options(base: Budget, algo, steps, envs, eval_episodes) -> Budget:
 
 SIMULATORS = ("gymnasium", "batched", "warp")
 SimulatorOption = typer.Option(
-    "gymnasium", "--simulator",
+    "gymnasium",
+    "--simulator",
     help="Where training environments are simulated: gymnasium (one gymnasium environment each), batched "
-         "(all of them as one batch on the CPU, same trajectories) or warp (MuJoCo Warp worlds on the GPU, "
-         "or Warp's CPU device; float32). A task a batched simulator cannot run falls back to gymnasium.",
-)  # fmt: skip
+    "(all of them as one batch on the CPU, same trajectories) or warp (MuJoCo Warp worlds on the GPU, "
+    "or Warp's CPU device; float32). A task a batched simulator cannot run falls back to gymnasium.",
+)
 
 
 DeviceOption = typer.Option(
-    "cpu", "--device",
+    "cpu",
+    "--device",
     help="Where policies learn and, with --simulator warp, where the worlds are stepped: cpu, or cuda (cuda:N) "
-         "for a GPU. Use many environments there (--envs 1024 or more).",
-)  # fmt: skip
+    "for a GPU. Use many environments there (--envs 1024 or more).",
+)
 
 
 def _device_option(device: str, executor: str | None = None) -> str:
     if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
         raise AutorewardError(f"--device must be cpu, cuda or cuda:N, got {device!r}")
     if executor == "ray" and device.startswith("cuda:"):
-        raise AutorewardError(f"--device {device} names a GPU of one machine; on a Ray cluster give --device cuda, "
-                              "and Ray gives each training a free GPU of some node")  # fmt: skip
+        raise AutorewardError(
+            f"--device {device} names a GPU of one machine; on a Ray cluster give --device cuda, "
+            "and Ray gives each training a free GPU of some node"
+        )
     return device
 
 
@@ -130,11 +140,21 @@ def _simulator_option(simulator: str) -> str:
     return simulator
 
 
-def _training_options(chosen: Task, algo, steps, seed, envs, eval_episodes, simulator: str = "gymnasium",
-                      videos: bool = True, device: str = "cpu", executor: str | None = None):  # fmt: skip
+def _training_options(
+    chosen: Task,
+    algo,
+    steps,
+    seed,
+    envs,
+    eval_episodes,
+    simulator: str = "gymnasium",
+    videos: bool = True,
+    device: str = "cpu",
+    executor: str | None = None,
+):
     from autoreward.config import TrainingConfig
 
     budget = _budget_options(chosen.budget, algo, steps, envs, eval_episodes)
-    return TrainingConfig.from_budget(budget, seed=seed, simulator=_simulator_option(simulator), video=videos,
-                                      device=_device_option(device, executor))  # fmt: skip
-
+    return TrainingConfig.from_budget(
+        budget, seed=seed, simulator=_simulator_option(simulator), video=videos, device=_device_option(device, executor)
+    )

@@ -70,14 +70,26 @@ def run(
     rounds: int = typer.Option(3, "--rounds", min=1),
     candidates: int = typer.Option(4, "--candidates", min=1, help="Candidates designed per round."),
     repairs: int = typer.Option(2, "--repairs", min=0, help="Repairs of a candidate that fails its check or review."),
-    critic: bool = typer.Option(True, "--critic/--no-critic", help="Have an LLM review each candidate before training."),
-    analyzer: bool = typer.Option(True, "--analyzer/--no-analyzer", help="Have an LLM read the trained policy's trajectories."),
-    prescreen: bool = typer.Option(True, "--prescreen/--no-prescreen",
-                                   help="From round 2, skip training a candidate that ranks stored episodes against their task scores."),
-    halving: bool = typer.Option(False, "--halving/--no-halving",
-                                 help="Successive halving: train every candidate for a slice of the budget, "
-                                      "continue only the best 1/eta, until one reaches the whole budget."),
-    halving_eta: int = typer.Option(2, "--halving-eta", min=2, help="With --halving: keep 1/eta of the candidates at each rung."),
+    critic: bool = typer.Option(
+        True, "--critic/--no-critic", help="Have an LLM review each candidate before training."
+    ),
+    analyzer: bool = typer.Option(
+        True, "--analyzer/--no-analyzer", help="Have an LLM read the trained policy's trajectories."
+    ),
+    prescreen: bool = typer.Option(
+        True,
+        "--prescreen/--no-prescreen",
+        help="From round 2, skip training a candidate that ranks stored episodes against their task scores.",
+    ),
+    halving: bool = typer.Option(
+        False,
+        "--halving/--no-halving",
+        help="Successive halving: train every candidate for a slice of the budget, "
+        "continue only the best 1/eta, until one reaches the whole budget.",
+    ),
+    halving_eta: int = typer.Option(
+        2, "--halving-eta", min=2, help="With --halving: keep 1/eta of the candidates at each rung."
+    ),
     steps: Optional[int] = typer.Option(None, "--steps", help="Training steps per candidate (default: the task's)."),
     envs: Optional[int] = typer.Option(None, "--envs", help="Environments stepped together in each training."),
     eval_episodes: Optional[int] = typer.Option(None, "--eval-episodes"),
@@ -86,34 +98,54 @@ def run(
     device: str = DeviceOption,
     final_seeds: int = typer.Option(3, "--final-seeds", min=1, help="Seeds the best reward is re-trained on."),
     final_steps: Optional[int] = typer.Option(None, "--final-steps", help="Steps of each final training."),
-    workers: int = typer.Option(0, "--workers", min=0,
-                                help="Trainings at once (0: one per core, or per CPU of the Ray cluster)."),
+    workers: int = typer.Option(
+        0, "--workers", min=0, help="Trainings at once (0: one per core, or per CPU of the Ray cluster)."
+    ),
     executor: Optional[str] = ExecutorOption,
     address: Optional[str] = AddressOption,
-    videos: bool = typer.Option(True, "--videos/--no-videos",
-                                help="Render each trained policy's first held-out episode to video.mp4 (about 2 s of CPU each)."),
+    videos: bool = typer.Option(
+        True,
+        "--videos/--no-videos",
+        help="Render each trained policy's first held-out episode to video.mp4 (about 2 s of CPU each).",
+    ),
     seed: int = typer.Option(0, "--seed"),
-    feedback: str = typer.Option("fitness", "--feedback",
-                                 help="What picks each round's best and steers the designer: fitness (the task's "
-                                      "score), human (your choice on the page of `autoreward serve`), synthetic "
-                                      "(a preference from the fitness, never shown) or llm (an LLM judge)."),
-    page_url: str = typer.Option("http://127.0.0.1:8765", "--page-url",
-                                 help="Where `autoreward serve` shows the run, for --feedback human."),
+    feedback: str = typer.Option(
+        "fitness",
+        "--feedback",
+        help="What picks each round's best and steers the designer: fitness (the task's "
+        "score), human (your choice on the page of `autoreward serve`), synthetic "
+        "(a preference from the fitness, never shown) or llm (an LLM judge).",
+    ),
+    page_url: str = typer.Option(
+        "http://127.0.0.1:8765", "--page-url", help="Where `autoreward serve` shows the run, for --feedback human."
+    ),
     preference_timeout: Optional[float] = typer.Option(
-        None, "--preference-timeout", min=1,
+        None,
+        "--preference-timeout",
+        min=1,
         help="With --feedback human: stop the run, to be resumed, when no preference comes within this many "
-             "seconds (default: wait as long as it takes)."),
-    llm: Optional[str] = typer.Option(None, "--llm", help="openai (any compatible server; the default), replay or manual."),
+        "seconds (default: wait as long as it takes).",
+    ),
+    llm: Optional[str] = typer.Option(
+        None, "--llm", help="openai (any compatible server; the default), replay or manual."
+    ),
     model: Optional[str] = typer.Option(None, "--model", envvar="AUTOREWARD_MODEL", help="Default: gpt-4o-mini."),
-    base_url: Optional[str] = typer.Option(None, "--base-url", envvar="OPENAI_BASE_URL",
-                                           help="e.g. http://localhost:8000/v1 for vLLM, http://localhost:11434/v1 for Ollama."),
-    api_key_env: Optional[str] = typer.Option(None, "--api-key-env",
-                                              help="The environment variable holding the key (default OPENAI_API_KEY)."),
+    base_url: Optional[str] = typer.Option(
+        None,
+        "--base-url",
+        envvar="OPENAI_BASE_URL",
+        help="e.g. http://localhost:8000/v1 for vLLM, http://localhost:11434/v1 for Ollama.",
+    ),
+    api_key_env: Optional[str] = typer.Option(
+        None, "--api-key-env", help="The environment variable holding the key (default OPENAI_API_KEY)."
+    ),
     transcript: Optional[Path] = typer.Option(None, "--transcript", help="Replies for --llm replay."),
-    llm_attempts: Optional[int] = typer.Option(None, "--llm-attempts", min=1,
-                                               help="Tries per LLM call before giving up (default 6)."),
-    llm_timeout: Optional[float] = typer.Option(None, "--llm-timeout", min=0.1,
-                                                help="Seconds to wait for one reply (default 180)."),
+    llm_attempts: Optional[int] = typer.Option(
+        None, "--llm-attempts", min=1, help="Tries per LLM call before giving up (default 6)."
+    ),
+    llm_timeout: Optional[float] = typer.Option(
+        None, "--llm-timeout", min=0.1, help="Seconds to wait for one reply (default 180)."
+    ),
     temperature: float = typer.Option(1.0, "--temperature"),
     prompts_dir: Optional[Path] = typer.Option(None, "--prompts-dir", help="Your own prompt templates."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this interrupted run folder."),
@@ -126,36 +158,66 @@ def run(
             raise AutorewardError(f"--llm must be openai, replay or manual, got {llm!r}")
         if feedback not in ("fitness", "human", "synthetic", "llm"):
             raise AutorewardError(f"--feedback must be fitness, human, synthetic or llm, got {feedback!r}")
-        given = {"backend": llm, "model": model, "base_url": base_url, "api_key_variable": api_key_env,
-                 "transcript": str(transcript.resolve()) if transcript else None, "attempts": llm_attempts,
-                 "timeout_seconds": llm_timeout}  # fmt: skip
+        given = {
+            "backend": llm,
+            "model": model,
+            "base_url": base_url,
+            "api_key_variable": api_key_env,
+            "transcript": str(transcript.resolve()) if transcript else None,
+            "attempts": llm_attempts,
+            "timeout_seconds": llm_timeout,
+        }
         given = {k: v for k, v in given.items() if v is not None}
         if resume is not None:  # the run's own LLM settings and executor, except those given again
             where = {k: v for k, v in {"executor": executor, "ray_address": address}.items() if v is not None}
-            _design(resume, None, None, runs_dir, prompts_dir, given, page_url, where,
-                    preference_timeout=preference_timeout)
+            _design(
+                resume, None, None, runs_dir, prompts_dir, given, page_url, where, preference_timeout=preference_timeout
+            )
             return
         settings = LLMSettings(**given)
         chosen = _task_for_run(task, env, tasks_dir)
         if feedback == "synthetic" and chosen.fitness is None:
-            raise AutorewardError(f"--feedback synthetic ranks policies by the task's fitness, and {chosen.id} has none; "
-                                  "use --feedback human or llm")  # fmt: skip
+            raise AutorewardError(
+                f"--feedback synthetic ranks policies by the task's fitness, and {chosen.id} has none; "
+                "use --feedback human or llm"
+            )
         budget = _budget_options(chosen.budget, algo, steps, envs, eval_episodes)
         simulator, device = _simulator_option(simulator), _device_option(device, executor)  # before Ray is started
         runner = _executor(executor, address)  # an unreachable cluster fails before a run folder is made
         loop = LoopConfig(
-            rounds=rounds, candidates=candidates, repair_attempts=repairs, critic=critic, analyzer=analyzer,
-            prescreen=prescreen, feedback=feedback, halving=halving, halving_eta=halving_eta,
-            final_seeds=final_seeds, final_steps=final_steps,
-            workers=workers or runner.capacity() or (os.cpu_count() or 1), executor=executor or "local",
+            rounds=rounds,
+            candidates=candidates,
+            repair_attempts=repairs,
+            critic=critic,
+            analyzer=analyzer,
+            prescreen=prescreen,
+            feedback=feedback,
+            halving=halving,
+            halving_eta=halving_eta,
+            final_seeds=final_seeds,
+            final_steps=final_steps,
+            workers=workers or runner.capacity() or (os.cpu_count() or 1),
+            executor=executor or "local",
             ray_address=address,
-            model=settings.model if settings.backend == "openai" else "", temperature=temperature, budget=budget, seed=seed,
+            model=settings.model if settings.backend == "openai" else "",
+            temperature=temperature,
+            budget=budget,
+            seed=seed,
             simulator=simulator,
             device=device,
             videos=videos,
-        )  # fmt: skip
-        _design(None, chosen, loop, runs_dir, prompts_dir, settings, page_url, runner=runner,
-                preference_timeout=preference_timeout)
+        )
+        _design(
+            None,
+            chosen,
+            loop,
+            runs_dir,
+            prompts_dir,
+            settings,
+            page_url,
+            runner=runner,
+            preference_timeout=preference_timeout,
+        )
 
 
 def _task_for_run(task: Optional[str], env: Optional[str], tasks_dir) -> Task:
@@ -170,9 +232,18 @@ def _task_for_run(task: Optional[str], env: Optional[str], tasks_dir) -> Task:
     return _resolve_task(task, tasks_dir)
 
 
-def _design(resume: Optional[Path], task: Optional[Task], loop: Optional[LoopConfig], runs_dir: Path,
-            prompts_dir: Optional[Path], settings: LLMSettings | dict, page_url: str = "http://127.0.0.1:8765",
-            where: dict | None = None, runner=None, preference_timeout: float | None = None):  # fmt: skip
+def _design(
+    resume: Optional[Path],
+    task: Optional[Task],
+    loop: Optional[LoopConfig],
+    runs_dir: Path,
+    prompts_dir: Optional[Path],
+    settings: LLMSettings | dict,
+    page_url: str = "http://127.0.0.1:8765",
+    where: dict | None = None,
+    runner=None,
+    preference_timeout: float | None = None,
+):
     """Start (or resume) a run, drive it to the end, export its best reward. Returns the run's store.
 
     A resumed run joins the executor its configuration names (a Ray cluster again), unless `where` says otherwise.
@@ -203,8 +274,17 @@ def _design(resume: Optional[Path], task: Optional[Task], loop: Optional[LoopCon
     llm = RecordedLLM(CachedLLM(backend, store.path / "llm_cache"), store)
     console.print(f"run folder: [bold]{store.path}[/]  (resume with: autoreward run --resume {store.path})")
     with _progress_bars() as bars:
-        final = DesignLoop(store, llm, prompts, runs_dir, ConsoleProgress(bars), jail=_jail(), page_url=page_url,
-                           preference_timeout=preference_timeout, executor=runner).run()  # fmt: skip
+        final = DesignLoop(
+            store,
+            llm,
+            prompts,
+            runs_dir,
+            ConsoleProgress(bars),
+            jail=_jail(),
+            page_url=page_url,
+            preference_timeout=preference_timeout,
+            executor=runner,
+        ).run()
     _write_outputs(store)
     _write_html_report(store)
     _print_final(store, final)
@@ -224,7 +304,9 @@ def _write_outputs(store, module_path: Optional[Path] = None) -> Path:
 
     final = store.load_final()
     if final is None:
-        raise AutorewardError(f"{store.path} has no final result yet: finish it with autoreward run --resume {store.path}")
+        raise AutorewardError(
+            f"{store.path} has no final result yet: finish it with autoreward run --resume {store.path}"
+        )
     module_path = Path(module_path or store.path / "export" / "reward.py")
     module_path.parent.mkdir(parents=True, exist_ok=True)
     config = store.config()
@@ -265,12 +347,17 @@ def _print_final(store, final: FinalResult) -> None:
     task = store.config().task
     table = Table(title=f"{task.id}: best reward {final.candidate_id}", show_header=False)
     if final.fitness_mean is not None:
-        table.add_row("task score", f"{final.fitness_mean:.4g} ± {final.fitness_std:.2g} over seeds {list(final.seeds)}")
+        table.add_row(
+            "task score", f"{final.fitness_mean:.4g} ± {final.fitness_std:.2g} over seeds {list(final.seeds)}"
+        )
         table.add_row("human / sparse", f"{final.human_fitness:.4g} / {final.sparse_fitness:.4g}")
     else:
         from autoreward.review.report import chosen_by
 
-        table.add_row("task score", f"none: the task has no fitness; the best was chosen by {chosen_by(store.config().loop.feedback)}")
+        table.add_row(
+            "task score",
+            f"none: the task has no fitness; the best was chosen by {chosen_by(store.config().loop.feedback)}",
+        )
     if final.score_mean is not None:
         table.add_row("human-normalized", f"{final.score_mean:.3f} ± {final.score_std:.3f}")
     totals = store.llm_totals()
@@ -343,11 +430,19 @@ def demo(
     with _clear_errors():
         task = _resolve_task(DEMO_TASK, None)
         transcript = data_dir("envs") / DEMO_TRANSCRIPT
-        console.print(f"[bold]autoreward demo[/]: designing a reward for '{task.description}'\n"
-                      f"LLM replies are replayed from {transcript}; training is real.")  # fmt: skip
+        console.print(
+            f"[bold]autoreward demo[/]: designing a reward for '{task.description}'\n"
+            f"LLM replies are replayed from {transcript}; training is real."
+        )
         budget = Budget(algo="ppo", steps=steps, n_envs=4, eval_episodes=3, curve_points=10)
-        loop = LoopConfig(rounds=2, candidates=3, repair_attempts=1, final_seeds=2,
-                          workers=workers or (os.cpu_count() or 1), budget=budget)  # fmt: skip
+        loop = LoopConfig(
+            rounds=2,
+            candidates=3,
+            repair_attempts=1,
+            final_seeds=2,
+            workers=workers or (os.cpu_count() or 1),
+            budget=budget,
+        )
         settings = LLMSettings(backend="replay", model="", transcript=str(transcript))
         store = _design(None, task, loop, runs_dir, None, settings)
         if output is not None:
@@ -366,8 +461,11 @@ def serve(
 
     with _clear_errors():
         if host not in ("127.0.0.1", "localhost", "::1"):
-            errors.print(f"[bold yellow]warning:[/] listening on {host}: anyone who can reach this machine can read "
-                         "your runs and answer their preferences; the page has no login", highlight=False)  # fmt: skip
+            errors.print(
+                f"[bold yellow]warning:[/] listening on {host}: anyone who can reach this machine can read "
+                "your runs and answer their preferences; the page has no login",
+                highlight=False,
+            )
         server = ReviewServer(runs_dir, host, port)
         console.print(f"review page: {server.url}  (runs from {runs_dir}; Ctrl-C stops it)", highlight=False)
         try:

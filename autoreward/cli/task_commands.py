@@ -48,8 +48,10 @@ def tasks(tasks_dir: Optional[list[Path]] = TasksDirOption) -> None:
 
 
 @app.command()
-def describe(env_or_task: str = typer.Argument(..., help="A task id, a task file or a gymnasium environment id."),
-             tasks_dir: Optional[list[Path]] = TasksDirOption) -> None:
+def describe(
+    env_or_task: str = typer.Argument(..., help="A task id, a task file or a gymnasium environment id."),
+    tasks_dir: Optional[list[Path]] = TasksDirOption,
+) -> None:
     """Print the State stub a reward designer reads, generated from the environment's MuJoCo model."""
     from autoreward.task.describe import describe_task
 
@@ -73,9 +75,11 @@ def _print_check(result) -> None:
 
 
 @app.command()
-def check(task: str = typer.Argument(..., help="A task id, a task file or an environment id."),
-          reward: Path = typer.Option(..., "--reward", help="The reward program to check."),
-          tasks_dir: Optional[list[Path]] = TasksDirOption) -> None:
+def check(
+    task: str = typer.Argument(..., help="A task id, a task file or an environment id."),
+    reward: Path = typer.Option(..., "--reward", help="The reward program to check."),
+    tasks_dir: Optional[list[Path]] = TasksDirOption,
+) -> None:
     """Check a reward program against the contract, on states of the task's environment."""
     import tempfile
 
@@ -102,13 +106,16 @@ def train(
     eval_episodes: Optional[int] = typer.Option(None, "--eval-episodes", help="Held-out episodes to score on."),
     simulator: str = SimulatorOption,
     device: str = DeviceOption,
-    baselines: bool = typer.Option(False, "--baselines/--no-baselines",
-                                   help="Also train (or reuse) the human and sparse baselines and report the "
-                                        "human-normalized score."),
+    baselines: bool = typer.Option(
+        False,
+        "--baselines/--no-baselines",
+        help="Also train (or reuse) the human and sparse baselines and report the human-normalized score.",
+    ),
     executor: Optional[str] = ExecutorOption,
     address: Optional[str] = AddressOption,
-    videos: bool = typer.Option(True, "--videos/--no-videos",
-                                help="Render the policy's first held-out episode to training/video.mp4."),
+    videos: bool = typer.Option(
+        True, "--videos/--no-videos", help="Render the policy's first held-out episode to training/video.mp4."
+    ),
     runs_dir: Path = RunsDirOption,
     tasks_dir: Optional[list[Path]] = TasksDirOption,
 ) -> None:
@@ -124,8 +131,10 @@ def train(
         runner = _executor(executor, address)
         run = new_run_dir(runs_dir, chosen.id, "train", seed)
         (run / "reward.py").write_text(code)
-        write_json(run / "config.json", {"command": shlex.join(sys.argv), "task": chosen, "training": config,
-                                         "reward_file": str(reward)})
+        write_json(
+            run / "config.json",
+            {"command": shlex.join(sys.argv), "task": chosen, "training": config, "reward_file": str(reward)},
+        )
         console.print(f"run folder: [bold]{run}[/]")
         jail = _jail()
         result = check_program(chosen, code, run / "check", jail=jail)
@@ -159,7 +168,9 @@ def _print_result(task: Task, trained, normalized) -> None:
     evaluation = trained.evaluation
     table = Table(title=f"{task.id}: {len(evaluation.episodes)} held-out episodes", show_header=False)
     if evaluation.fitness_mean is not None:
-        table.add_row("fitness", f"{evaluation.fitness_mean:.4g} ± {evaluation.fitness_std:.2g}  ({task.fitness.description})")
+        table.add_row(
+            "fitness", f"{evaluation.fitness_mean:.4g} ± {evaluation.fitness_std:.2g}  ({task.fitness.description})"
+        )
     if evaluation.success_rate is not None:
         table.add_row("success rate", f"{evaluation.success_rate:.0%} (threshold {task.success_threshold:g})")
     table.add_row("episode length", f"{evaluation.length_mean:.1f}")
@@ -170,7 +181,10 @@ def _print_result(task: Task, trained, normalized) -> None:
         table.add_row("video", f"none: {trained.video_error}")
     if normalized is not None:
         score = "undefined (human and sparse tie)" if normalized.score is None else f"{normalized.score:.3f}"
-        table.add_row("human-normalized", f"{score}  (human {normalized.fitness_human:.4g}, sparse {normalized.fitness_sparse:.4g})")
+        table.add_row(
+            "human-normalized",
+            f"{score}  (human {normalized.fitness_human:.4g}, sparse {normalized.fitness_sparse:.4g})",
+        )
     console.print(table)
 
 
@@ -202,9 +216,10 @@ def baseline(
     table.add_column("episode length")
     for name, trained in (("human", result.human), ("sparse", result.sparse)):
         evaluation = trained.evaluation
-        table.add_row(name, f"{evaluation.fitness_mean:.4g} ± {evaluation.fitness_std:.2g}", f"{evaluation.length_mean:.1f}")
+        table.add_row(
+            name, f"{evaluation.fitness_mean:.4g} ± {evaluation.fitness_std:.2g}", f"{evaluation.length_mean:.1f}"
+        )
     console.print(table)
-    console.print(json.dumps({"human": result.human.evaluation.fitness_mean,
-                              "sparse": result.sparse.evaluation.fitness_mean}))
-
-
+    console.print(
+        json.dumps({"human": result.human.evaluation.fitness_mean, "sparse": result.sparse.evaluation.fitness_mean})
+    )

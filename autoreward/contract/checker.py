@@ -243,7 +243,9 @@ def _as_float_array(value: Any, what: str, n: int) -> np.ndarray | CheckResult:
 def _output_problem(result: Any, n: int, expected_names: tuple[str, ...]) -> CheckResult | None:
     if not isinstance(result, tuple) or len(result) != 2:
         got = f"a tuple of {len(result)}" if isinstance(result, tuple) else f"{type(result).__name__}"
-        return CheckResult(CheckCategory.WRONG_OUTPUT, f"compute_reward returned {got}; expected {EXPECTED.format(n=n)}.")
+        return CheckResult(
+            CheckCategory.WRONG_OUTPUT, f"compute_reward returned {got}; expected {EXPECTED.format(n=n)}."
+        )
     total, components = result
     checked = _as_float_array(total, "the total", n)
     if isinstance(checked, CheckResult):

@@ -43,8 +43,23 @@ ARRAY_FUNCTIONS = """
     take take_along_axis tensordot tile trace transpose trapezoid trapz tri tril triu unique unstack unwrap var
     vdot vsplit vstack where zeros zeros_like
 """.split()
-CLASSES = ("ndarray", "dtype", "finfo", "iinfo", "errstate", "vectorize", "generic", "number", "integer",
-           "signedinteger", "unsignedinteger", "inexact", "floating", "complexfloating", "bool_")  # fmt: skip
+CLASSES = (
+    "ndarray",
+    "dtype",
+    "finfo",
+    "iinfo",
+    "errstate",
+    "vectorize",
+    "generic",
+    "number",
+    "integer",
+    "signedinteger",
+    "unsignedinteger",
+    "inexact",
+    "floating",
+    "complexfloating",
+    "bool_",
+)
 UNUSED_TYPES = ("record",)  # structured-array records: printing helpers, no arithmetic
 CONSTANTS = ("pi", "e", "inf", "nan", "newaxis", "euler_gamma")
 SUBMODULES = ("linalg", "random", "fft")
@@ -53,10 +68,13 @@ SUBMODULES = ("linalg", "random", "fft")
 def _top_level_names() -> frozenset[str]:
     names = {n for n in dir(np) if not n.startswith("_") and isinstance(getattr(np, n), np.ufunc)}
     names |= {
-        n for n in dir(np)
-        if not n.startswith("_") and isinstance(getattr(np, n), type) and issubclass(getattr(np, n), np.generic)
+        n
+        for n in dir(np)
+        if not n.startswith("_")
+        and isinstance(getattr(np, n), type)
+        and issubclass(getattr(np, n), np.generic)
         and n not in UNUSED_TYPES
-    }  # fmt: skip
+    }
     names |= {n for n in (*ARRAY_FUNCTIONS, *CLASSES, *CONSTANTS) if hasattr(np, n)}
     return frozenset(names | set(SUBMODULES))
 

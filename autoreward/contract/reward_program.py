@@ -46,40 +46,152 @@ PROGRAM_FILENAME = "<reward>"
 
 FORBIDDEN_NAMES = frozenset(
     {
-        "eval", "exec", "compile", "open", "input", "breakpoint", "help",
-        "getattr", "setattr", "delattr", "hasattr", "globals", "locals", "vars", "dir",
-        "__import__", "__builtins__", "__loader__", "__spec__", "memoryview", "exit", "quit",
-        "type", "object", "super", "classmethod", "staticmethod", "property",
+        "eval",
+        "exec",
+        "compile",
+        "open",
+        "input",
+        "breakpoint",
+        "help",
+        "getattr",
+        "setattr",
+        "delattr",
+        "hasattr",
+        "globals",
+        "locals",
+        "vars",
+        "dir",
+        "__import__",
+        "__builtins__",
+        "__loader__",
+        "__spec__",
+        "memoryview",
+        "exit",
+        "quit",
+        "type",
+        "object",
+        "super",
+        "classmethod",
+        "staticmethod",
+        "property",
     }
-)  # fmt: skip
+)
 # Attributes refused on any object. Numpy's file functions and the methods every array carries
 # (`tofile`, `dump`, `ctypes`); and the public doors to frames, code and module globals, which need
 # no underscore: generator frames (`gi_frame.f_back.f_globals`), Cython functions (`func_globals`),
 # class walks (`mro`), format strings that read attributes (`"{0.x}".format`).
 FORBIDDEN_ATTRIBUTES = frozenset(
     {
-        "load", "loads", "save", "savez", "savez_compressed", "loadtxt", "savetxt", "genfromtxt", "fromregex",
-        "fromfile", "tofile", "dump", "dumps", "memmap", "open_memmap", "lib", "ctypeslib", "ctypes", "cffi",
-        "distutils", "f2py", "testing", "os", "sys", "builtins", "DataSource", "show_config", "show_runtime",
-        "info", "source", "who", "lookfor", "add_newdoc", "frompyfunc", "environ", "modules", "system",
-        "gi_frame", "gi_code", "gi_yieldfrom", "cr_frame", "cr_code", "cr_await", "ag_frame", "ag_code",
-        "f_back", "f_globals", "f_locals", "f_builtins", "f_code", "f_trace", "tb_frame", "tb_next",
-        "func_globals", "func_code", "func_closure", "func_dict", "mro", "format", "format_map",
+        "load",
+        "loads",
+        "save",
+        "savez",
+        "savez_compressed",
+        "loadtxt",
+        "savetxt",
+        "genfromtxt",
+        "fromregex",
+        "fromfile",
+        "tofile",
+        "dump",
+        "dumps",
+        "memmap",
+        "open_memmap",
+        "lib",
+        "ctypeslib",
+        "ctypes",
+        "cffi",
+        "distutils",
+        "f2py",
+        "testing",
+        "os",
+        "sys",
+        "builtins",
+        "DataSource",
+        "show_config",
+        "show_runtime",
+        "info",
+        "source",
+        "who",
+        "lookfor",
+        "add_newdoc",
+        "frompyfunc",
+        "environ",
+        "modules",
+        "system",
+        "gi_frame",
+        "gi_code",
+        "gi_yieldfrom",
+        "cr_frame",
+        "cr_code",
+        "cr_await",
+        "ag_frame",
+        "ag_code",
+        "f_back",
+        "f_globals",
+        "f_locals",
+        "f_builtins",
+        "f_code",
+        "f_trace",
+        "tb_frame",
+        "tb_next",
+        "func_globals",
+        "func_code",
+        "func_closure",
+        "func_dict",
+        "mro",
+        "format",
+        "format_map",
     }
-)  # fmt: skip
+)
 # A string naming a special attribute is how format strings and dict lookups reach past the underscore rule.
 DUNDER_STRING = re.compile(r"__\w+__")
 
 SAFE_BUILTINS = {
     name: getattr(builtins, name)
     for name in (
-        "abs", "all", "any", "bool", "dict", "divmod", "enumerate", "filter", "float", "int",
-        "isinstance", "len", "list", "map", "max", "min", "pow", "range", "reversed", "round",
-        "set", "frozenset", "slice", "sorted", "str", "sum", "tuple", "zip", "print",
-        "Exception", "ValueError", "TypeError", "ZeroDivisionError", "ArithmeticError",
-        "KeyError", "IndexError", "RuntimeError", "True", "False", "None",
+        "abs",
+        "all",
+        "any",
+        "bool",
+        "dict",
+        "divmod",
+        "enumerate",
+        "filter",
+        "float",
+        "int",
+        "isinstance",
+        "len",
+        "list",
+        "map",
+        "max",
+        "min",
+        "pow",
+        "range",
+        "reversed",
+        "round",
+        "set",
+        "frozenset",
+        "slice",
+        "sorted",
+        "str",
+        "sum",
+        "tuple",
+        "zip",
+        "print",
+        "Exception",
+        "ValueError",
+        "TypeError",
+        "ZeroDivisionError",
+        "ArithmeticError",
+        "KeyError",
+        "IndexError",
+        "RuntimeError",
+        "True",
+        "False",
+        "None",
     )
-}  # fmt: skip
+}
 
 
 def _fail(category: CheckCategory, message: str, line: int | None = None) -> CheckResult:
@@ -94,7 +206,9 @@ def static_check(code: str) -> CheckResult:
         where = f"line {error.lineno}" + (f", column {error.offset}" if error.offset else "")
         text = (error.text or "").rstrip()
         shown = f": `{text.strip()}`" if text else ""
-        return _fail(CheckCategory.SYNTAX, f"{error.msg} at {where}{shown}. The program must be valid Python 3.", error.lineno)
+        return _fail(
+            CheckCategory.SYNTAX, f"{error.msg} at {where}{shown}. The program must be valid Python 3.", error.lineno
+        )
 
     aliases = _numpy_aliases(tree)
     problems = [
@@ -117,12 +231,7 @@ def static_check(code: str) -> CheckResult:
     arguments = function.args
     names = tuple(a.arg for a in arguments.posonlyargs + arguments.args)
     required = len(names) - len(arguments.defaults)
-    if (
-        len(names) < 3
-        or required > 3
-        or arguments.vararg
-        or any(d is None for d in arguments.kw_defaults)
-    ):
+    if len(names) < 3 or required > 3 or arguments.vararg or any(d is None for d in arguments.kw_defaults):
         return _fail(
             CheckCategory.SIGNATURE,
             f"`{ENTRY_POINT}` takes ({', '.join(names)}) but must accept exactly three positional "

@@ -134,20 +134,34 @@ class OpenAIChat:
                 )
                 return self._reply(response, model, time.monotonic() - started)
             except openai.AuthenticationError:
-                raise LLMError(f"the LLM server at {self.base_url} refused the API key (HTTP 401): check OPENAI_API_KEY") from None
+                raise LLMError(
+                    f"the LLM server at {self.base_url} refused the API key (HTTP 401): check OPENAI_API_KEY"
+                ) from None
             except openai.NotFoundError:
-                raise LLMError(f"the LLM server at {self.base_url} has no model {model!r} (HTTP 404): check --model") from None
+                raise LLMError(
+                    f"the LLM server at {self.base_url} has no model {model!r} (HTTP 404): check --model"
+                ) from None
             except openai.BadRequestError as error:
-                raise LLMError(f"the LLM server at {self.base_url} rejected the request (HTTP 400): {_brief(error)}") from None
-            except (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
-                    openai.APIConnectionError, openai.APIResponseValidationError, json.JSONDecodeError,
-                    _MalformedReply) as error:  # fmt: skip
+                raise LLMError(
+                    f"the LLM server at {self.base_url} rejected the request (HTTP 400): {_brief(error)}"
+                ) from None
+            except (
+                openai.RateLimitError,
+                openai.InternalServerError,
+                openai.APITimeoutError,
+                openai.APIConnectionError,
+                openai.APIResponseValidationError,
+                json.JSONDecodeError,
+                _MalformedReply,
+            ) as error:
                 if attempt == self.max_attempts:
                     raise LLMError(self._give_up_message(error)) from None
                 self._sleep(self._delay(error, attempt))
             except openai.APIStatusError as error:
                 if error.status_code < 500 and error.status_code != 408:
-                    raise LLMError(f"the LLM server at {self.base_url} answered HTTP {error.status_code}: {_brief(error)}") from None
+                    raise LLMError(
+                        f"the LLM server at {self.base_url} answered HTTP {error.status_code}: {_brief(error)}"
+                    ) from None
                 if attempt == self.max_attempts:
                     raise LLMError(self._give_up_message(error)) from None
                 self._sleep(self._delay(error, attempt))
@@ -240,14 +254,18 @@ class ReplayLLM:
     def complete(self, request: LLMRequest) -> LLMReply:
         queue = self._replies.get(request.tag)
         if not queue:  # a tag with wildcards, e.g. "r1/*/analyzer", answers whichever candidate asks
-            queue = next((q for pattern, q in self._replies.items() if q and fnmatch.fnmatchcase(request.tag, pattern)), None)
+            queue = next(
+                (q for pattern, q in self._replies.items() if q and fnmatch.fnmatchcase(request.tag, pattern)), None
+            )
         if not queue:
             raise LLMError(f"the transcript {self.path} has no (more) replies for {request.tag!r}")
         entry = queue.pop(0)
         return LLMReply(
-            entry["reply"], entry.get("model", "replay"), int(entry.get("prompt_tokens", 0)),
+            entry["reply"],
+            entry.get("model", "replay"),
+            int(entry.get("prompt_tokens", 0)),
             int(entry.get("completion_tokens", 0)),
-        )  # fmt: skip
+        )
 
 
 class ManualLLM:
@@ -257,8 +275,14 @@ class ManualLLM:
     ended by a line holding only `EOF`.
     """
 
-    def __init__(self, folder: Path, poll_seconds: float = 1.0, timeout_seconds: float | None = None,
-                 interactive: bool | None = None, announce: Callable[[str], None] = print):  # fmt: skip
+    def __init__(
+        self,
+        folder: Path,
+        poll_seconds: float = 1.0,
+        timeout_seconds: float | None = None,
+        interactive: bool | None = None,
+        announce: Callable[[str], None] = print,
+    ):
         self.folder = Path(folder)
         self.poll_seconds = poll_seconds
         self.timeout_seconds = timeout_seconds
@@ -270,11 +294,11 @@ class ManualLLM:
         name = request.tag.replace("/", "__") or request.key()[:12]
         prompt_path = self.folder / f"{name}.prompt.md"
         answer_path = self.folder / f"{name}.answer.md"
-        prompt_path.write_text(
-            "\n\n".join(f"## {m.role}\n\n{m.content}" for m in request.messages) + "\n"
+        prompt_path.write_text("\n\n".join(f"## {m.role}\n\n{m.content}" for m in request.messages) + "\n")
+        self._announce(
+            f"prompt written to {prompt_path}; put the answer in {answer_path}"
+            + (" or paste it here, ending with a line 'EOF'" if self.interactive else "")
         )
-        self._announce(f"prompt written to {prompt_path}; put the answer in {answer_path}"
-                       + (" or paste it here, ending with a line 'EOF'" if self.interactive else ""))  # fmt: skip
         if self.interactive:
             lines = []
             for line in sys.stdin:
@@ -339,8 +363,9 @@ def connect(settings: LLMSettings, manual_folder: Path | None, environment: dict
             f"no API key: set {settings.api_key_variable} (or name another variable with --api-key-env); "
             "for a local server such as vLLM or Ollama, pass its --base-url instead"
         )
-    return OpenAIChat(settings.model, settings.base_url, key, timeout_seconds=settings.timeout_seconds,
-                      max_attempts=settings.attempts)
+    return OpenAIChat(
+        settings.model, settings.base_url, key, timeout_seconds=settings.timeout_seconds, max_attempts=settings.attempts
+    )
 
 
 def ask(llm: LLM, config: LoopConfig, messages, tag: str, *, sample: int = 0, temperature: float | None = None) -> str:

@@ -26,7 +26,9 @@ def _defines_entry_point(code: str) -> bool:
 def extract_program(reply: str) -> str:
     """The last code block that parses and defines `compute_reward` (or the whole reply, if it is such code)."""
     blocks = [(language.lower(), code.strip("\n")) for language, code in FENCE.findall(reply)]
-    usable = [code for language, code in blocks if language in ("", "python", "py", "python3") and _defines_entry_point(code)]
+    usable = [
+        code for language, code in blocks if language in ("", "python", "py", "python3") and _defines_entry_point(code)
+    ]
     if usable:
         return usable[-1] + "\n"
     if not blocks and _defines_entry_point(reply):

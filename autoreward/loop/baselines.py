@@ -45,8 +45,15 @@ def load_or_train_baselines(
 
     human_config = replace(config, reward_source="program" if code else "native")
     human = _trained(task, human_config, folder / "human", code, _tagged(on_progress, "human"), jail, executor)
-    sparse = _trained(task, replace(config, reward_source="sparse"), folder / "sparse", None,
-                      _tagged(on_progress, "sparse"), jail, executor)  # fmt: skip
+    sparse = _trained(
+        task,
+        replace(config, reward_source="sparse"),
+        folder / "sparse",
+        None,
+        _tagged(on_progress, "sparse"),
+        jail,
+        executor,
+    )
     baselines = Baselines(
         task_id=task.id,
         algo=config.algo,

@@ -25,8 +25,9 @@ class Critic:
         self.config = config
 
     def review(self, task_description: str, state_description: str, program: str, tag: str) -> Critique:
-        prompt = self.prompts.render("critic", task_description=task_description,
-                                     state_description=state_description, program=program)  # fmt: skip
+        prompt = self.prompts.render(
+            "critic", task_description=task_description, state_description=state_description, program=program
+        )
         reply = ask(self.llm, self.config, [Message("user", prompt)], tag, temperature=0.0)
         return parse_critique(reply)
 
@@ -38,5 +39,3 @@ def parse_critique(reply: str) -> Critique:
     if match is None:
         return Critique("accept", ("the critic's reply had no VERDICT line, so the candidate was not held back",))
     return Critique("reject" if match.group(1).upper() == "REJECT" else "accept", reasons)
-
-

@@ -40,8 +40,9 @@ class DesignBrief:
 class CandidateDesigner:
     """Turns a brief into a checked (and reviewed) candidate, repairing it when it fails."""
 
-    def __init__(self, llm: LLM, prompts: Prompts, task: Task, config: LoopConfig,
-                 check: CheckFunction = check_program):  # fmt: skip
+    def __init__(
+        self, llm: LLM, prompts: Prompts, task: Task, config: LoopConfig, check: CheckFunction = check_program
+    ):
         self.llm = llm
         self.prompts = prompts
         self.task = task
@@ -55,11 +56,18 @@ class CandidateDesigner:
         tag = f"r{round_number}/c{index}"
         messages = [
             Message("system", self.prompts.render("designer_system", state_description=brief.state_description)),
-            Message("user", self.prompts.render(
-                "designer_request", task_description=brief.task_description, best_program=brief.best_program,
-                best_round=brief.best_round, feedback=brief.feedback, lessons=list(brief.lessons),
-            )),
-        ]  # fmt: skip
+            Message(
+                "user",
+                self.prompts.render(
+                    "designer_request",
+                    task_description=brief.task_description,
+                    best_program=brief.best_program,
+                    best_round=brief.best_round,
+                    feedback=brief.feedback,
+                    lessons=list(brief.lessons),
+                ),
+            ),
+        ]
         reply = self._ask(messages, f"{tag}/designer", sample=index)
         attempts: list[Attempt] = []
         for number in range(self.config.repair_attempts + 1):
@@ -74,9 +82,13 @@ class CandidateDesigner:
         last = attempts[-1]
         rejected = last.critique is not None and last.critique.verdict == "reject"
         return Candidate(
-            candidate_id, round_number, index, "rejected" if rejected else "failed_check", tuple(attempts),
+            candidate_id,
+            round_number,
+            index,
+            "rejected" if rejected else "failed_check",
+            tuple(attempts),
             message=_problem_line(last),
-        )  # fmt: skip
+        )
 
     def _attempt(self, number: int, reply: str, brief: DesignBrief, folder: Path, tag: str) -> Attempt:
         said = explanation(reply)

@@ -64,8 +64,16 @@ class DesignLoop:
         if self.preferences is not None:  # a source chosen by the caller
             self.selector: Selector = ByPreference(self.preferences, self.store, self.progress.note)
         else:
-            self.selector = selector_for(self.loop, self.task, self.llm, self.prompts, self.store, self.progress.note,
-                                         self.page_url, self.preference_timeout)  # fmt: skip
+            self.selector = selector_for(
+                self.loop,
+                self.task,
+                self.llm,
+                self.prompts,
+                self.store,
+                self.progress.note,
+                self.page_url,
+                self.preference_timeout,
+            )
         check = lambda task, code, folder: check_program(task, code, folder, jail=self.jail)  # noqa: E731
         self.designer = CandidateDesigner(self.llm, self.prompts, self.task, self.loop, check)
 
@@ -93,8 +101,9 @@ class DesignLoop:
 
     # --- one round -----------------------------------------------------------
 
-    def _round(self, number: int, previous: RoundResult | None, best: Candidate | None,
-               state_description: str) -> RoundResult:  # fmt: skip
+    def _round(
+        self, number: int, previous: RoundResult | None, best: Candidate | None, state_description: str
+    ) -> RoundResult:
         brief = DesignBrief(
             task_description=self.task.description,
             state_description=state_description,
@@ -127,8 +136,9 @@ class DesignLoop:
         else:
             self.progress.note(f"round {number}: analysing {new_best.id}")
             # Judged by preference, the designer sees no task score at all, only what was preferred.
-            feedback = build_feedback(self.llm, self.prompts, self.task, self.loop, new_best,
-                                      show_score=self.selector.shows_score)  # fmt: skip
+            feedback = build_feedback(
+                self.llm, self.prompts, self.task, self.loop, new_best, show_score=self.selector.shows_score
+            )
         if feedback is not None and preference is not None:
             feedback = replace(feedback, preference=preference_text(self.prompts, preference, list(selection.judged)))
         if new_best is not None:
@@ -181,11 +191,13 @@ class DesignLoop:
                 screened,
                 status="prescreened_out",
                 message=f"not trained: on {screening.pairs} pairs of stored episodes it agreed with the task score "
-                        f"only {screening.agreement:.0%} of the time; " + "; ".join(screening.wrong),
-            )  # fmt: skip
+                f"only {screening.agreement:.0%} of the time; " + "; ".join(screening.wrong),
+            )
         self.store.save_candidate(screened)
-        self.progress.note(f"{candidate.id}: pre-screen agreement {screening.agreement:.0%}"
-                           + (", not trained" if screened.status == "prescreened_out" else ""))  # fmt: skip
+        self.progress.note(
+            f"{candidate.id}: pre-screen agreement {screening.agreement:.0%}"
+            + (", not trained" if screened.status == "prescreened_out" else "")
+        )
         return screened
 
     def _trained(self, candidate: Candidate) -> Candidate:
@@ -211,13 +223,26 @@ class DesignLoop:
 
     def _training_config(self, seed: int | None = None, steps: int | None = None) -> TrainingConfig:
         """How a training of this run trains: the run's budget, simulator, device and videos; its seed by default."""
-        return TrainingConfig.from_budget(self.loop.budget, seed=self.loop.seed if seed is None else seed, steps=steps,
-                                          simulator=self.loop.simulator, device=self.loop.device,
-                                          video=self.loop.videos)  # fmt: skip
+        return TrainingConfig.from_budget(
+            self.loop.budget,
+            seed=self.loop.seed if seed is None else seed,
+            steps=steps,
+            simulator=self.loop.simulator,
+            device=self.loop.device,
+            video=self.loop.videos,
+        )
 
     def _final_evaluation(self) -> FinalEvaluation:
-        return FinalEvaluation(self.task, self.loop, self.store, self.runs_dir, self._training_config, self.progress,
-                               self.jail, self.executor)  # fmt: skip
+        return FinalEvaluation(
+            self.task,
+            self.loop,
+            self.store,
+            self.runs_dir,
+            self._training_config,
+            self.progress,
+            self.jail,
+            self.executor,
+        )
 
     def _halving(self) -> bool:
         return self.loop.halving and self.task.fitness is not None  # a judged task has no score to rank rungs by
@@ -246,8 +271,9 @@ class DesignLoop:
             self.store.log_event("training started", candidate=candidate.id, until=until)
 
         try:
-            training = train_slice(self.task, config, folder, candidate.code, start, until, on_progress, self.jail,
-                                   on_start, self.executor)  # fmt: skip
+            training = train_slice(
+                self.task, config, folder, candidate.code, start, until, on_progress, self.jail, on_start, self.executor
+            )
         except WorkerError as error:
             trained = replace(candidate, status="training_failed", message=str(error).splitlines()[0], training=None)
         else:
@@ -256,8 +282,9 @@ class DesignLoop:
         self.store.save_candidate(trained)
         if started:
             self.store.log_event("training finished", candidate=candidate.id, status=trained.status, until=until)
-            self.progress.note(f"{candidate.id}: {trained.status} to {until} steps, "
-                               f"task score {_shown(trained.fitness)}")  # fmt: skip
+            self.progress.note(
+                f"{candidate.id}: {trained.status} to {until} steps, task score {_shown(trained.fitness)}"
+            )
         return trained
 
     def _stopped(self, candidate: Candidate) -> None:

@@ -22,8 +22,9 @@ TRANSITIONS_PER_EPISODE = 100  # kept from each held-out episode for pre-screeni
 TRANSITIONS_FILE = "transitions.npz"  # beside training.json
 
 
-def evaluate(model, task: Task, config: TrainingConfig, reward_function, normalizer=None,
-             transitions_path: Path | None = None) -> Evaluation:  # fmt: skip
+def evaluate(
+    model, task: Task, config: TrainingConfig, reward_function, normalizer=None, transitions_path: Path | None = None
+) -> Evaluation:
     """Run `config.eval_episodes` deterministic episodes with held-out seeds and score them.
 
     With `transitions_path`, a sample of each episode's transitions (about
@@ -69,5 +70,3 @@ def evaluate(model, task: Task, config: TrainingConfig, reward_function, normali
         success_rate=success,
         summary=recorder.summary(),
     )
-
-

@@ -40,8 +40,9 @@ def reflection_text(prompts: Prompts, task: Task, training: TrainingResult, show
     )
 
 
-def build_feedback(llm: LLM, prompts: Prompts, task: Task, config: LoopConfig, candidate: Candidate,
-                   show_score: bool = True) -> Feedback:  # fmt: skip
+def build_feedback(
+    llm: LLM, prompts: Prompts, task: Task, config: LoopConfig, candidate: Candidate, show_score: bool = True
+) -> Feedback:
     """Feedback on a trained candidate; asks the analyzer when the config has it on."""
     training = candidate.training
     summary = training.evaluation.summary
@@ -73,8 +74,9 @@ def preference_text(prompts: Prompts, preference: Preference, candidates: list[C
     ).strip()
 
 
-def lessons(candidates: list[Candidate], best: Candidate | None, higher_is_better: bool,
-            show_scores: bool = True) -> tuple[str, ...]:  # fmt: skip
+def lessons(
+    candidates: list[Candidate], best: Candidate | None, higher_is_better: bool, show_scores: bool = True
+) -> tuple[str, ...]:
     """One line per candidate that failed, was rejected, or trained worse than the best.
 
     With `show_scores` off (preference feedback) a trained candidate's line names no task score.
@@ -87,12 +89,17 @@ def lessons(candidates: list[Candidate], best: Candidate | None, higher_is_bette
             lines.append(f"{candidate.id}: {_first_sentence(candidate.message)}")
         elif candidate.status == "trained" and best is not None and not show_scores:
             terms = ", ".join(sorted(candidate.training.curve[-1].components)) if candidate.training.curve else ""
-            lines.append(f"{candidate.id} (terms: {terms}) was trained, but its policy was not preferred to {best.id}'s")
+            lines.append(
+                f"{candidate.id} (terms: {terms}) was trained, but its policy was not preferred to {best.id}'s"
+            )
         elif candidate.status == "trained" and candidate.fitness is not None and best is not None:
             terms = ", ".join(sorted(candidate.training.curve[-1].components)) if candidate.training.curve else ""
             direction = "lower" if higher_is_better else "higher"
-            early = "" if candidate.stopped_at is None else (
-                f" after {candidate.stopped_at} steps (stopped early: it was among the weakest then)")
+            early = (
+                ""
+                if candidate.stopped_at is None
+                else (f" after {candidate.stopped_at} steps (stopped early: it was among the weakest then)")
+            )
             lines.append(
                 f"{candidate.id} (terms: {terms}) reached a task score of {candidate.fitness:.3g}{early}, "
                 f"{direction} than the best's {best.fitness:.3g}"
@@ -103,5 +110,3 @@ def lessons(candidates: list[Candidate], best: Candidate | None, higher_is_bette
 def _first_sentence(text: str, limit: int = 300) -> str:
     line = text.strip().splitlines()[0] if text.strip() else "(no reason recorded)"
     return line if len(line) <= limit else line[:limit] + "..."
-
-

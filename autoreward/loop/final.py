@@ -51,8 +51,12 @@ class FinalEvaluation:
             if self.task.fitness is None:
                 return training, None  # no fitness, so no sparse baseline and no normalized score
             baselines = load_or_train_baselines(
-                self.task, config, self.runs_dir, lambda name, data: self.progress.training(f"{name} s{seed}", data),
-                self.jail, self.executor,
+                self.task,
+                config,
+                self.runs_dir,
+                lambda name, data: self.progress.training(f"{name} s{seed}", data),
+                self.jail,
+                self.executor,
             )
             return training, baselines
 
@@ -69,15 +73,22 @@ class FinalEvaluation:
             return done
         shutil.rmtree(folder, ignore_errors=True)
         self.store.log_event("final training started", candidate=best.id, seed=config.seed)
-        training = train(self.task, config, folder, best.code,
-                         lambda data: self.progress.training(f"final s{config.seed}", data), self.jail,
-                         self.executor)  # fmt: skip
+        training = train(
+            self.task,
+            config,
+            folder,
+            best.code,
+            lambda data: self.progress.training(f"final s{config.seed}", data),
+            self.jail,
+            self.executor,
+        )
         self.store.log_event("final training finished", candidate=best.id, seed=config.seed)
         return training
 
 
-def final_result(task: Task, candidate_id: str, seeds: list[int],
-                 outcomes: list[tuple[TrainingResult, Baselines | None]]) -> FinalResult:  # fmt: skip
+def final_result(
+    task: Task, candidate_id: str, seeds: list[int], outcomes: list[tuple[TrainingResult, Baselines | None]]
+) -> FinalResult:
     """The final scores of one candidate from its trainings (and, with a fitness, their baselines) per seed."""
     fitness = [t.evaluation.fitness_mean for t, _ in outcomes]
     successes = [t.evaluation.success_rate for t, _ in outcomes if t.evaluation.success_rate is not None]

@@ -152,8 +152,8 @@ def successive_halving(
                     candidate,
                     stopped_at=rung.steps,
                     message=f"stopped by successive halving after {rung.steps} steps: its training episodes' "
-                            f"task score {_shown(scores[index])} was not among the best {keep} of {len(ranked)}",
-                )  # fmt: skip
+                    f"task score {_shown(scores[index])} was not among the best {keep} of {len(ranked)}",
+                )
                 record(stopped)
                 ended[candidate.id] = stopped
         reached = rung.steps

@@ -16,8 +16,9 @@ from autoreward.records import Candidate
 from autoreward.sim.trajectory import summary_text
 
 
-def judge(llm: LLM, prompts: Prompts, task: Task, config: LoopConfig, candidates: list[Candidate],
-          tag: str) -> tuple[Candidate, Candidate | None, str]:  # fmt: skip
+def judge(
+    llm: LLM, prompts: Prompts, task: Task, config: LoopConfig, candidates: list[Candidate], tag: str
+) -> tuple[Candidate, Candidate | None, str]:
     """An LLM names the best and the worst policy from their trajectory summaries, with its reasons.
 
     The worst is None when the reply names none (or names the best). A reply
@@ -26,7 +27,10 @@ def judge(llm: LLM, prompts: Prompts, task: Task, config: LoopConfig, candidates
     if len(candidates) == 1:
         return candidates[0], None, "the only trained candidate"
     shown = [
-        {"id": c.id, "summary": summary_text(c.training.evaluation.summary) if c.training.evaluation.summary else "(none)"}
+        {
+            "id": c.id,
+            "summary": summary_text(c.training.evaluation.summary) if c.training.evaluation.summary else "(none)",
+        }
         for c in candidates
     ]
     message = prompts.render("judge", task_description=task.description, candidates=shown)
@@ -42,5 +46,3 @@ def judge(llm: LLM, prompts: Prompts, task: Task, config: LoopConfig, candidates
 def _named(label: str, reply: str, by_id: dict[str, Candidate]) -> Candidate | None:
     match = re.search(label + r"\s*:\s*\**\s*([A-Za-z0-9_]+)", reply)
     return by_id.get(match.group(1)) if match else None
-
-

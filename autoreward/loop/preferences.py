@@ -83,8 +83,9 @@ class LLMPreferences:
     config: LoopConfig
 
     def choose(self, round_number: int, candidates: list[Candidate]) -> Preference:
-        best, worst, reasons = judge(self.llm, self.prompts, self.task, self.config, candidates,
-                                     f"r{round_number}/judge")  # fmt: skip
+        best, worst, reasons = judge(
+            self.llm, self.prompts, self.task, self.config, candidates, f"r{round_number}/judge"
+        )
         return Preference(
             round=round_number,
             best_id=best.id,
@@ -115,17 +116,23 @@ class HumanPreferences:
         self.store.save_preference_request(PreferenceRequest(round_number, tuple(shown), url, _now()))
         self.store.set_status(f"waiting for a preference on round {round_number} at {url}")
         self.store.log_event("preference wanted", round=round_number, url=url)
-        self.announce(f"round {round_number}: waiting for your preference among {', '.join(shown)} at {url} "
-                      f"(serve the page with: autoreward serve --runs-dir {self.store.path.parent})")  # fmt: skip
+        self.announce(
+            f"round {round_number}: waiting for your preference among {', '.join(shown)} at {url} "
+            f"(serve the page with: autoreward serve --runs-dir {self.store.path.parent})"
+        )
         started = time.monotonic()
         while True:
             preference = self._read(round_number, shown)
             if preference is not None:
                 break
             if self.timeout_seconds is not None and time.monotonic() - started > self.timeout_seconds:
-                self.store.set_status(f"stopped: no preference for round {round_number} within {self.timeout_seconds:g} s")
-                raise AutorewardError(f"no preference for round {round_number} came within {self.timeout_seconds:g} s; "
-                                      f"give it at {url} and resume the run")  # fmt: skip
+                self.store.set_status(
+                    f"stopped: no preference for round {round_number} within {self.timeout_seconds:g} s"
+                )
+                raise AutorewardError(
+                    f"no preference for round {round_number} came within {self.timeout_seconds:g} s; "
+                    f"give it at {url} and resume the run"
+                )
             time.sleep(self.poll_seconds)
         self.store.set_status("running")
         self.store.log_event("preference received", round=round_number, best=preference.best_id)
@@ -146,9 +153,16 @@ class HumanPreferences:
         return None
 
 
-def preference_source(config: LoopConfig, task: Task, llm: LLM, prompts: Prompts, store: RunStore,
-                      page_url: str = DEFAULT_PAGE_URL, announce: Callable[[str], None] = print,
-                      timeout_seconds: float | None = None) -> PreferenceSource | None:  # fmt: skip
+def preference_source(
+    config: LoopConfig,
+    task: Task,
+    llm: LLM,
+    prompts: Prompts,
+    store: RunStore,
+    page_url: str = DEFAULT_PAGE_URL,
+    announce: Callable[[str], None] = print,
+    timeout_seconds: float | None = None,
+) -> PreferenceSource | None:
     """The source a run's `feedback` setting names; None for fitness feedback.
 
     `timeout_seconds`: how long a person (feedback "human") is waited for; None, as long as it takes.

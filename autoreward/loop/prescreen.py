@@ -67,9 +67,16 @@ def labelled_episodes(candidates: list[Candidate], training_folder_of) -> list[L
     return found
 
 
-def screen(task: Task, code: str, episodes: list[LabelledEpisode], output_dir: Path, jail: Jail | None = None,
-           min_gap_fraction: float = 0.1, shown: int = 3,
-           executor: WorkerExecutor | None = None) -> Screening:  # fmt: skip
+def screen(
+    task: Task,
+    code: str,
+    episodes: list[LabelledEpisode],
+    output_dir: Path,
+    jail: Jail | None = None,
+    min_gap_fraction: float = 0.1,
+    shown: int = 3,
+    executor: WorkerExecutor | None = None,
+) -> Screening:
     """Score the stored episodes with `code` in a worker and compare the ranking with the task scores."""
     output_dir = Path(output_dir).resolve()
     inputs = output_dir / "inputs"

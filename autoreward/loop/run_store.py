@@ -172,12 +172,17 @@ class RunStore:
         self._execute(
             "INSERT OR REPLACE INTO candidate VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                candidate.id, candidate.round, candidate.index, candidate.status, len(candidate.attempts),
+                candidate.id,
+                candidate.round,
+                candidate.index,
+                candidate.status,
+                len(candidate.attempts),
                 last.check.category.value if last and last.check else None,
                 last.critique.verdict if last and last.critique else None,
-                candidate.fitness, candidate.message,
+                candidate.fitness,
+                candidate.message,
             ),
-        )  # fmt: skip
+        )
 
     def load_candidate(self, candidate_id: str, round_number: int | None = None) -> Candidate | None:
         path = self.candidate_dir(candidate_id, round_number) / "candidate.json"
@@ -251,8 +256,11 @@ class RunStore:
     def record_call(self, request: LLMRequest, reply: LLMReply) -> None:
         """Keep a call's prompt and reply as Markdown, and its tokens and cost in the index."""
         name = (request.tag or request.key()[:16]).replace("/", "__")
-        parts = [f"# {request.tag}\n", f"model: {reply.model}  tokens in/out: {reply.prompt_tokens}/"
-                 f"{reply.completion_tokens}{'  (from cache)' if reply.cached else ''}\n"]  # fmt: skip
+        parts = [
+            f"# {request.tag}\n",
+            f"model: {reply.model}  tokens in/out: {reply.prompt_tokens}/"
+            f"{reply.completion_tokens}{'  (from cache)' if reply.cached else ''}\n",
+        ]
         parts += [f"## {m.role}\n\n{m.content}\n" for m in request.messages]
         parts.append(f"## reply\n\n{reply.text}\n")
         path = self.path / "calls" / f"{name}.md"
@@ -260,9 +268,17 @@ class RunStore:
         path.write_text("\n".join(parts))
         self._execute(
             "INSERT INTO llm_call VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (request.tag, reply.model, reply.prompt_tokens, reply.completion_tokens, reply.cost_usd,
-             reply.seconds, int(reply.cached), time.strftime("%Y-%m-%dT%H:%M:%S")),
-        )  # fmt: skip
+            (
+                request.tag,
+                reply.model,
+                reply.prompt_tokens,
+                reply.completion_tokens,
+                reply.cost_usd,
+                reply.seconds,
+                int(reply.cached),
+                time.strftime("%Y-%m-%dT%H:%M:%S"),
+            ),
+        )
 
     def llm_totals(self) -> dict[str, float]:
         """Calls, paid calls (not from cache), tokens and known cost over the whole run."""
@@ -272,8 +288,13 @@ class RunStore:
                 "SUM(completion_tokens * (1 - cached)), SUM(cost_usd * (1 - cached)) FROM llm_call"
             ).fetchone()
         calls, paid, tokens_in, tokens_out, cost = (v or 0 for v in row)
-        return {"calls": calls, "paid_calls": paid, "prompt_tokens": tokens_in,
-                "completion_tokens": tokens_out, "cost_usd": cost}  # fmt: skip
+        return {
+            "calls": calls,
+            "paid_calls": paid,
+            "prompt_tokens": tokens_in,
+            "completion_tokens": tokens_out,
+            "cost_usd": cost,
+        }
 
     # --- the index -----------------------------------------------------------
 

@@ -87,8 +87,10 @@ class ByPreference:
         else:
             self.note(f"round {round_number}: preference already given, read from the run folder")
         best = next(c for c in pool if c.id == preference.best_id)
-        self.note(f"round {round_number}: {preference.source} preference: best {best.id}"
-                  + (f", worst {preference.worst_id}" if preference.worst_id else ""))  # fmt: skip
+        self.note(
+            f"round {round_number}: {preference.source} preference: best {best.id}"
+            + (f", worst {preference.worst_id}" if preference.worst_id else "")
+        )
         return Selection(best, _of_round(best, round_number), preference, tuple(pool))
 
     def _recorded(self, round_number: int, shown: list[str]) -> Preference | None:
@@ -103,9 +105,16 @@ def _of_round(candidate: Candidate | None, round_number: int) -> Candidate | Non
     return candidate if candidate is not None and candidate.round == round_number else None
 
 
-def selector_for(config: LoopConfig, task: Task, llm: LLM, prompts: Prompts, store: RunStore,
-                 note: Callable[[str], None], page_url: str = DEFAULT_PAGE_URL,
-                 preference_timeout: float | None = None) -> Selector:  # fmt: skip
+def selector_for(
+    config: LoopConfig,
+    task: Task,
+    llm: LLM,
+    prompts: Prompts,
+    store: RunStore,
+    note: Callable[[str], None],
+    page_url: str = DEFAULT_PAGE_URL,
+    preference_timeout: float | None = None,
+) -> Selector:
     """The selector a run's settings name: its `feedback`, and an LLM judge for a task without a score."""
     source = preference_source(config, task, llm, prompts, store, page_url, note, preference_timeout)
     if source is None and task.fitness is None:

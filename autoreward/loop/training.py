@@ -70,12 +70,20 @@ def train(
     until = config.steps if until is None else until
     if resume_from is not None:
         _copy_checkpoint(Path(resume_from), Path(output_dir) / START_FOLDER)
-    payload = {"task": to_dict(task), "config": to_dict(config), "code": code, "until": until,
-               "resume": resume_from is not None}  # fmt: skip
+    payload = {
+        "task": to_dict(task),
+        "config": to_dict(config),
+        "code": code,
+        "until": until,
+        "resume": resume_from is not None,
+    }
     # "cuda" asks the executor for a GPU of its choice; "cuda:N" is pinned to GPU N of the machine, so it asks none.
-    limits = WorkerLimits(wall_seconds=config.wall_seconds, idle_seconds=300.0,
-                          memory_bytes=None if config.on_gpu else config.memory_bytes,
-                          gpus=int(config.device == "cuda"))  # fmt: skip
+    limits = WorkerLimits(
+        wall_seconds=config.wall_seconds,
+        idle_seconds=300.0,
+        memory_bytes=None if config.on_gpu else config.memory_bytes,
+        gpus=int(config.device == "cuda"),
+    )
     jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task))
     if config.on_gpu:
         jail = jail.with_gpus()
@@ -134,8 +142,14 @@ def build_model(config: TrainingConfig, env, seed: int):
     raise ValueError(f"unknown algorithm {config.algo!r}: use 'ppo' or 'sac'")
 
 
-def _curve_callback(reward_env, config: TrainingConfig, channel, curve_path: Path,
-                    previous: TrainingResult | None = None, until: int | None = None):  # fmt: skip
+def _curve_callback(
+    reward_env,
+    config: TrainingConfig,
+    channel,
+    curve_path: Path,
+    previous: TrainingResult | None = None,
+    until: int | None = None,
+):
     """`previous`: the slices before this one, whose points are written to `curve_path` first.
 
     A slice that ends before the whole budget (`until`) ends with a point of
@@ -217,9 +231,12 @@ def run_training_job(payload: dict[str, Any], output_dir: Path, channel) -> dict
     config = from_dict(TrainingConfig, payload["config"])
     if config.on_gpu and not torch.cuda.is_available():
         chosen = os.environ.get("CUDA_VISIBLE_DEVICES")
-        raise RuntimeError(f"--device {config.device}: no CUDA device is visible to the training worker "
-                           f"(devices passed in: {', '.join(gpu_devices()) or 'none found under /dev'}"
-                           + (f"; CUDA_VISIBLE_DEVICES={chosen}" if chosen is not None else "") + ")")  # fmt: skip
+        raise RuntimeError(
+            f"--device {config.device}: no CUDA device is visible to the training worker "
+            f"(devices passed in: {', '.join(gpu_devices()) or 'none found under /dev'}"
+            + (f"; CUDA_VISIBLE_DEVICES={chosen}" if chosen is not None else "")
+            + ")"
+        )
     until = int(payload.get("until") or config.steps)
     start = output_dir / START_FOLDER if payload.get("resume") else None
     previous = read_json(start / "training.json", TrainingResult) if start is not None else None
@@ -227,8 +244,15 @@ def run_training_job(payload: dict[str, Any], output_dir: Path, channel) -> dict
 
     # A continued slice steps its environments from other seeds than the first did (never the held-out ones).
     seed = config.seed if previous is None else (config.seed + previous.steps) % (EVALUATION_SEED_BASE - config.n_envs)
-    reward_env = make_vec_env(task, config.n_envs, seed, config.reward_source, reward_function,
-                              simulator=config.simulator, device=config.device)  # fmt: skip
+    reward_env = make_vec_env(
+        task,
+        config.n_envs,
+        seed,
+        config.reward_source,
+        reward_function,
+        simulator=config.simulator,
+        device=config.device,
+    )
     env = reward_env
     if config.normalize and config.algo == "ppo":
         if start is not None and (start / "vecnormalize.pkl").exists():
@@ -239,8 +263,9 @@ def run_training_job(payload: dict[str, Any], output_dir: Path, channel) -> dict
     callback = _curve_callback(reward_env, config, channel, output_dir / "curve.jsonl", previous, until)
     model.set_logger(Logger(folder=None, output_formats=[]))  # else SB3 leaves an empty folder in /tmp per training
     started = time.monotonic()
-    model.learn(total_timesteps=max(0, until - model.num_timesteps), callback=callback,
-                reset_num_timesteps=start is None)  # fmt: skip
+    model.learn(
+        total_timesteps=max(0, until - model.num_timesteps), callback=callback, reset_num_timesteps=start is None
+    )
     wall = time.monotonic() - started + (previous.wall_seconds if previous is not None else 0.0)
     model.save(output_dir / "policy.zip")
     normalizer = env if isinstance(env, VecNormalize) else None
@@ -257,8 +282,11 @@ def run_training_job(payload: dict[str, Any], output_dir: Path, channel) -> dict
         started, cpu = time.monotonic(), time.process_time()
         try:
             video = record_video(model, task, EVALUATION_SEED_BASE, output_dir / VIDEO_FILE, normalizer).name
-            print(f"video: {video} in {time.monotonic() - started:.2f} s ({time.process_time() - cpu:.2f} s of CPU)",
-                  file=sys.stderr, flush=True)  # fmt: skip
+            print(
+                f"video: {video} in {time.monotonic() - started:.2f} s ({time.process_time() - cpu:.2f} s of CPU)",
+                file=sys.stderr,
+                flush=True,
+            )
         except VideoError as error:  # never fails the training: the result says why
             video_error = str(error)
             print(f"no video: {video_error}", file=sys.stderr, flush=True)

@@ -54,18 +54,22 @@ def html_report(facts: RunFacts, destination: Path) -> str:
             return None
         return link(f"{folder}/{training.video}")
 
-    return _environment().get_template(TEMPLATE).render(
-        facts=facts,
-        config=facts.config,
-        task=facts.config.task,
-        members=lambda number: [c for c in facts.candidates if c.round == number],
-        outcome=outcome,
-        chosen_by=chosen_by(facts.config.loop.feedback),
-        preference_sources=PREFERENCE_SOURCES,
-        preference_sentence=preference_sentence,
-        video=video,
-        plots=curve_plots,
-        generated=time.strftime("%Y-%m-%d %H:%M:%S"),
+    return (
+        _environment()
+        .get_template(TEMPLATE)
+        .render(
+            facts=facts,
+            config=facts.config,
+            task=facts.config.task,
+            members=lambda number: [c for c in facts.candidates if c.round == number],
+            outcome=outcome,
+            chosen_by=chosen_by(facts.config.loop.feedback),
+            preference_sources=PREFERENCE_SOURCES,
+            preference_sentence=preference_sentence,
+            video=video,
+            plots=curve_plots,
+            generated=time.strftime("%Y-%m-%d %H:%M:%S"),
+        )
     )
 
 

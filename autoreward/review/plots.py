@@ -77,9 +77,18 @@ def line_plot(title: str, series: dict[str, list[tuple[float, float]]], x_label:
         dots = tuple((sx(x), sy(y)) for x, y in points)
         lines.append(Line(name, COLOURS[index % len(COLOURS)], " ".join(f"{x},{y}" for x, y in dots), dots))
     return Plot(
-        title, WIDTH, HEIGHT, left, right, top, bottom, tuple(lines),
-        tuple(Tick(sx(v), _label(v)) for v in x_ticks), tuple(Tick(sy(v), _label(v)) for v in y_ticks), x_label,
-    )  # fmt: skip
+        title,
+        WIDTH,
+        HEIGHT,
+        left,
+        right,
+        top,
+        bottom,
+        tuple(lines),
+        tuple(Tick(sx(v), _label(v)) for v in x_ticks),
+        tuple(Tick(sy(v), _label(v)) for v in y_ticks),
+        x_label,
+    )
 
 
 def _ticks(low: float, high: float, count: int = 4) -> tuple[list[float], tuple[float, float]]:

@@ -95,15 +95,21 @@ def markdown_report(facts: RunFacts) -> str:
     ]
     if task.fitness is not None:
         direction = "higher" if task.fitness.higher_is_better else "lower"
-        lines += ["", f"**Task score** (trusted, never shown to the designer): {task.fitness.description}; "
-                      f"{direction} is better."]  # fmt: skip
+        lines += [
+            "",
+            f"**Task score** (trusted, never shown to the designer): {task.fitness.description}; "
+            f"{direction} is better.",
+        ]
     if final is not None:
         lines += ["", "## Result", "", *_final_lines(final, config.loop.feedback)]
     for result in rounds:
         lines += ["", f"## Round {result.round}", "", *_round_lines(result, candidates)]
         preference = facts.preference(result.round)
         if preference is not None:
-            lines += ["", f"**Preference** ({PREFERENCE_SOURCES[preference.source]}): {preference_sentence(preference)}"]
+            lines += [
+                "",
+                f"**Preference** ({PREFERENCE_SOURCES[preference.source]}): {preference_sentence(preference)}",
+            ]
     failures = _failure_modes(rounds)
     if failures:
         lines += ["", "## Failure modes seen", "", *failures]
@@ -133,8 +139,10 @@ def chosen_by(feedback: str) -> str:
 
 def _final_lines(final: FinalResult, feedback: str) -> list[str]:
     if final.fitness_mean is None:
-        return [f"The best reward, **{final.candidate_id}** (chosen by {chosen_by(feedback)}: this task has no "
-                f"trusted score), was re-trained on seeds {list(final.seeds)}."]  # fmt: skip
+        return [
+            f"The best reward, **{final.candidate_id}** (chosen by {chosen_by(feedback)}: this task has no "
+            f"trusted score), was re-trained on seeds {list(final.seeds)}."
+        ]
     per_seed = ", ".join(f"{f:.3g}" for f in final.fitness)
     lines = [
         f"The best reward, **{final.candidate_id}**, re-trained on seeds {list(final.seeds)}: task score "
@@ -142,9 +150,11 @@ def _final_lines(final: FinalResult, feedback: str) -> list[str]:
         f"Human reward: {final.human_fitness:.4g}; sparse reward (the task score alone): {final.sparse_fitness:.4g}.",
     ]
     if final.score_mean is not None:
-        lines.append(f"Human-normalized score: **{final.score_mean:.3f} ± {final.score_std:.3f}** "
-                     "(the mean over seeds against the mean baselines: 1 matches the human reward, 0 the sparse one; "
-                     "± the spread of the task score over seeds, on that scale).")  # fmt: skip
+        lines.append(
+            f"Human-normalized score: **{final.score_mean:.3f} ± {final.score_std:.3f}** "
+            "(the mean over seeds against the mean baselines: 1 matches the human reward, 0 the sparse one; "
+            "± the spread of the task score over seeds, on that scale)."
+        )
     if final.success_rate is not None:
         lines.append(f"Success rate on held-out episodes: {final.success_rate:.0%}.")
     return lines
@@ -170,15 +180,20 @@ def _round_lines(result: RoundResult, candidates: list[Candidate]) -> list[str]:
                 reasons = "; ".join(attempt.critique.reasons)
                 lines.append(f"  - critic: {attempt.critique.verdict}" + (f": {reasons}" if reasons else ""))
         if candidate.screening_agreement is not None:
-            lines.append(f"- pre-screening on stored episodes: agreed with the task score on "
-                         f"{candidate.screening_agreement:.0%} of pairs")  # fmt: skip
+            lines.append(
+                f"- pre-screening on stored episodes: agreed with the task score on "
+                f"{candidate.screening_agreement:.0%} of pairs"
+            )
         if candidate.status in ("training_failed", "prescreened_out") or candidate.stopped_at is not None:
             lines.append(f"- {candidate.message}")
     if result.steps_saved:
         lines += ["", f"Pre-screening saved {result.steps_saved} training steps in this round."]
     if result.halving_steps_saved:
-        lines += ["", f"Successive halving saved {result.halving_steps_saved} training steps in this round "
-                      f"({result.steps_trained} spent)."]  # fmt: skip
+        lines += [
+            "",
+            f"Successive halving saved {result.halving_steps_saved} training steps in this round "
+            f"({result.steps_trained} spent).",
+        ]
     if result.best_so_far_id:
         lines += ["", f"Best so far after this round: **{result.best_so_far_id}**."]
     return lines

@@ -34,8 +34,10 @@ from autoreward.resources import TEMPLATES_DIR
 from autoreward.review.views import candidate_video, run_folder, run_view
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
-SECURITY_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; media-src 'self'; "
-                   "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")  # fmt: skip
+SECURITY_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; media-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 MAX_FORM_BYTES = 64 * 1024
 CHUNK = 256 * 1024
 
@@ -120,7 +122,9 @@ class _Handler(BaseHTTPRequestHandler):
             rows = run_summaries(self.site.runs_dir)
             for row in rows:
                 row["name"] = Path(row["path"]).name
-            return self._page(self.site.render("review_runs.html.j2", runs=rows, runs_dir=str(self.site.runs_dir)), head)
+            return self._page(
+                self.site.render("review_runs.html.j2", runs=rows, runs_dir=str(self.site.runs_dir)), head
+            )
         if len(parts) >= 2 and parts[0] == "runs":
             run = run_folder(self.site.runs_dir, parts[1])
             if run is None:
@@ -206,7 +210,9 @@ class _Handler(BaseHTTPRequestHandler):
         size = path.stat().st_size
         wanted = byte_range(self.headers.get("Range"), size)
         if wanted == "unsatisfiable":
-            return self._headers(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE, kind, 0, {"Content-Range": f"bytes */{size}"})
+            return self._headers(
+                HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE, kind, 0, {"Content-Range": f"bytes */{size}"}
+            )
         start, end = wanted if wanted else (0, size - 1)
         extra = {"Accept-Ranges": "bytes"}
         if wanted:

@@ -60,8 +60,10 @@ def curve_svg(curve: tuple[CurvePoint, ...], width: int = 360, height: int = 120
     if all(v is not None for v in scores):
         lines.append(("task score", "#d62728", scores))
     pad = 4
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 16}" role="img">',
-             f'<rect x="0" y="0" width="{width}" height="{height}" fill="#fafafa" stroke="#ccc"/>']  # fmt: skip
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 16}" role="img">',
+        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#fafafa" stroke="#ccc"/>',
+    ]
     for number, (label, colour, values) in enumerate(lines):
         low, high = min(values), max(values)
         span = (high - low) or 1.0
@@ -71,8 +73,10 @@ def curve_svg(curve: tuple[CurvePoint, ...], width: int = 360, height: int = 120
             for s, v in zip(steps, values)
         )
         parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{points}"/>')
-        parts.append(f'<text x="{4 + number * width // 2}" y="{height + 12}" font-size="10" fill="{colour}">'
-                     f"{label}: {low:.3g} to {high:.3g}</text>")  # fmt: skip
+        parts.append(
+            f'<text x="{4 + number * width // 2}" y="{height + 12}" font-size="10" fill="{colour}">'
+            f"{label}: {low:.3g} to {high:.3g}</text>"
+        )
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -122,16 +126,18 @@ def candidate_view(run: Path, candidate: Candidate) -> CandidateView:
     attempts = []
     for attempt in candidate.attempts:
         check = attempt.check
-        attempts.append(AttemptView(
-            label="first design" if attempt.number == 0 else f"repair {attempt.number}",
-            explanation=attempt.explanation,
-            code=code_html(attempt.code) if attempt.code else None,
-            problem=attempt.problem,
-            check=None if check is None else (check.category.value + ("" if check.ok else f": {check.message}")),
-            check_ok=check is not None and check.ok,
-            critique=attempt.critique.verdict if attempt.critique else None,
-            reasons=attempt.critique.reasons if attempt.critique else (),
-        ))  # fmt: skip
+        attempts.append(
+            AttemptView(
+                label="first design" if attempt.number == 0 else f"repair {attempt.number}",
+                explanation=attempt.explanation,
+                code=code_html(attempt.code) if attempt.code else None,
+                problem=attempt.problem,
+                check=None if check is None else (check.category.value + ("" if check.ok else f": {check.message}")),
+                check_ok=check is not None and check.ok,
+                critique=attempt.critique.verdict if attempt.critique else None,
+                reasons=attempt.critique.reasons if attempt.critique else (),
+            )
+        )
     training = candidate.training
     evaluation = training.evaluation if training else None
     return CandidateView(
@@ -174,7 +180,7 @@ def run_view(run: Path) -> dict:
         if waiting is not None:
             view.choices = [views[i] for i in waiting.candidate_ids if i in views]
             ids = [c.id for c in view.choices]
-            view.pairs = [(a, b) for k, a in enumerate(ids) for b in ids[k + 1:]] if len(ids) <= 5 else []
+            view.pairs = [(a, b) for k, a in enumerate(ids) for b in ids[k + 1 :]] if len(ids) <= 5 else []
         rounds.append(view)
     summary = run_summary(run) or {}
     final = store.load_final()

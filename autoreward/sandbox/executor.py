@@ -33,8 +33,15 @@ EXECUTORS = ("local", "ray")
 class WorkerExecutor(Protocol):
     """Runs one worker job and leaves the worker's files in `output_dir`."""
 
-    def run(self, kind: str, payload: dict[str, Any], output_dir: Path, limits: WorkerLimits,
-            on_progress: ProgressHandler | None, jail: Jail) -> WorkerOutcome: ...  # fmt: skip
+    def run(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        output_dir: Path,
+        limits: WorkerLimits,
+        on_progress: ProgressHandler | None,
+        jail: Jail,
+    ) -> WorkerOutcome: ...
 
     def capacity(self) -> int | None:
         """How many jobs it runs well at once; None: one per core of this machine."""
@@ -68,8 +75,15 @@ class LocalExecutor:
         self._jobs_on = dict.fromkeys(self.gpus, 0)  # GPU -> jobs running on it now
         self._lock = threading.Lock()
 
-    def run(self, kind: str, payload: dict[str, Any], output_dir: Path, limits: WorkerLimits,
-            on_progress: ProgressHandler | None, jail: Jail) -> WorkerOutcome:  # fmt: skip
+    def run(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        output_dir: Path,
+        limits: WorkerLimits,
+        on_progress: ProgressHandler | None,
+        jail: Jail,
+    ) -> WorkerOutcome:
         given = self._take(limits.gpus)
         environment = {"CUDA_VISIBLE_DEVICES": ",".join(given)} if given else None
         try:
@@ -115,5 +129,3 @@ def connect_executor(name: str, address: str | None = None) -> WorkerExecutor:
 
 
 # --- a worker's folder as bytes, for executors whose workers run on another machine ---------------
-
-

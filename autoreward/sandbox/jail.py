@@ -46,13 +46,28 @@ SETTING_VARIABLE = "AUTOREWARD_JAIL"
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # The files of /etc that Python, numpy, torch and MuJoCo read; the rest of /etc stays out.
 ETC_FILES = (
-    "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/timezone",
-    "/etc/nsswitch.conf", "/etc/passwd", "/etc/group", "/etc/alternatives", "/etc/mime.types",
-)  # fmt: skip
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/localtime",
+    "/etc/timezone",
+    "/etc/nsswitch.conf",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/alternatives",
+    "/etc/mime.types",
+)
 NAMESPACES = (
-    "--unshare-user", "--disable-userns", "--unshare-net", "--unshare-pid", "--unshare-ipc",
-    "--unshare-uts", "--hostname", "autoreward-worker", "--unshare-cgroup-try",
-)  # fmt: skip
+    "--unshare-user",
+    "--disable-userns",
+    "--unshare-net",
+    "--unshare-pid",
+    "--unshare-ipc",
+    "--unshare-uts",
+    "--hostname",
+    "autoreward-worker",
+    "--unshare-cgroup-try",
+)
 MEMORY_FOLDER_BYTES = 256 * 1024**2
 
 
@@ -79,7 +94,14 @@ def python_paths() -> tuple[str, ...]:
     The shipped `envs/` (inside the package when installed, beside it in a checkout) holds the reward
     programs the batched simulators use as each environment's own reward.
     """
-    paths = [sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix, str(PACKAGE_DIR), str(data_dir("envs"))]
+    paths = [
+        sys.prefix,
+        sys.exec_prefix,
+        sys.base_prefix,
+        sys.base_exec_prefix,
+        str(PACKAGE_DIR),
+        str(data_dir("envs")),
+    ]
     return _outermost(p for p in paths if os.path.exists(p))
 
 
@@ -130,7 +152,9 @@ class Jail:
                 return cls.disabled(f"`{found}` could not run: {error}")
         if probe.returncode != 0:
             said = probe.stderr.decode(errors="replace").strip().splitlines()
-            return cls.disabled(f"`{found}` refused to start a jail: {said[-1] if said else f'exit code {probe.returncode}'}")
+            return cls.disabled(
+                f"`{found}` refused to start a jail: {said[-1] if said else f'exit code {probe.returncode}'}"
+            )
         return jail
 
     @classmethod

@@ -84,22 +84,36 @@ class RayExecutor:
         """The cluster's CPUs: as many jobs as that run at once, one per CPU."""
         return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
-    def run(self, kind: str, payload: dict[str, Any], output_dir: Path, limits: WorkerLimits,
-            on_progress: ProgressHandler | None, jail: Jail) -> WorkerOutcome:  # fmt: skip
+    def run(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        output_dir: Path,
+        limits: WorkerLimits,
+        on_progress: ProgressHandler | None,
+        jail: Jail,
+    ) -> WorkerOutcome:
         output_dir = Path(output_dir).resolve()
         if limits.gpus:
             cluster_gpus = ray.cluster_resources().get("GPU", 0)
             if cluster_gpus < limits.gpus:
-                return WorkerOutcome("error", f"the job asks for {limits.gpus} GPU(s) and the Ray cluster has "
-                                              f"{cluster_gpus:g}: start its nodes on GPU machines (ray start detects "
-                                              "them, or give --num-gpus), or train on --device cpu")  # fmt: skip
+                return WorkerOutcome(
+                    "error",
+                    f"the job asks for {limits.gpus} GPU(s) and the Ray cluster has "
+                    f"{cluster_gpus:g}: start its nodes on GPU machines (ray start detects "
+                    "them, or give --num-gpus), or train on --device cpu",
+                )
         inputs = pack_folder(output_dir) if output_dir.is_dir() else b""
         key = uuid.uuid4().hex if on_progress is not None else None
-        request = {"required": jail.active, "read_only": list(jail.read_only),
-                   "memory_folder_bytes": jail.memory_folder_bytes}  # fmt: skip
+        request = {
+            "required": jail.active,
+            "read_only": list(jail.read_only),
+            "memory_folder_bytes": jail.memory_folder_bytes,
+        }
         task = self._task.options(num_gpus=limits.gpus) if limits.gpus else self._task
-        reference = task.remote(kind, payload, to_dict(limits), request, inputs, _version(),
-                                self._board if key else None, key)  # fmt: skip
+        reference = task.remote(
+            kind, payload, to_dict(limits), request, inputs, _version(), self._board if key else None, key
+        )
         try:
             outcome, packed = self._wait(reference, key, on_progress)
         except BaseException:  # interrupted here: stop the job on the cluster too
@@ -155,13 +169,23 @@ class ProgressBoard:
 # --- on the node --------------------------------------------------------------------------------
 
 
-def run_on_node(kind: str, payload: dict[str, Any], limits: dict, jail_request: dict, inputs: bytes,
-                version: str, board, key: str | None) -> tuple[dict, bytes]:  # fmt: skip
+def run_on_node(
+    kind: str,
+    payload: dict[str, Any],
+    limits: dict,
+    jail_request: dict,
+    inputs: bytes,
+    version: str,
+    board,
+    key: str | None,
+) -> tuple[dict, bytes]:
     """The Ray task: run the job in a jailed worker in a scratch folder of this node, return its outcome and folder."""
     node = socket.gethostname()
     if version != _version():
-        message = (f"node {node} has autoreward {_version()}, the orchestrator {version}: "
-                   "install the same version on every node")  # fmt: skip
+        message = (
+            f"node {node} has autoreward {_version()}, the orchestrator {version}: "
+            "install the same version on every node"
+        )
         return to_dict(WorkerOutcome("error", message)), b""
     try:
         jail = Jail.from_setting("require" if jail_request["required"] else "on")

@@ -43,5 +43,3 @@ def gl_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
         if platform:
             chosen["PYOPENGL_PLATFORM"] = platform
     return chosen
-
-

@@ -52,8 +52,17 @@ SIGNAL_EXIT_BASE = 128
 # Variables a worker may inherit; everything else (API keys included) is dropped.
 # CUDA_VISIBLE_DEVICES: the GPUs a worker may use, as the user (or Ray, for a task given GPUs) chose them.
 # LD_LIBRARY_PATH: where some machines keep their GPU driver's libraries (/usr/local/nvidia/lib64).
-INHERITED_VARIABLES = ("PATH", "LANG", "LC_ALL", "TZ", "MUJOCO_GL", "PYOPENGL_PLATFORM", "DISPLAY",
-                       "CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH")  # fmt: skip
+INHERITED_VARIABLES = (
+    "PATH",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "MUJOCO_GL",
+    "PYOPENGL_PLATFORM",
+    "DISPLAY",
+    "CUDA_VISIBLE_DEVICES",
+    "LD_LIBRARY_PATH",
+)
 LOG_NAME = "worker.log"
 
 ProgressHandler = Callable[[dict[str, Any]], None]
@@ -105,7 +114,9 @@ def _user_threads() -> int:
         if not entry.name.isdigit():
             continue
         try:
-            fields = dict(line.split(":", 1) for line in Path(entry.path, "status").read_text().splitlines() if ":" in line)
+            fields = dict(
+                line.split(":", 1) for line in Path(entry.path, "status").read_text().splitlines() if ":" in line
+            )
         except OSError:
             continue  # it ended meanwhile
         if int(fields["Uid"].split()[0]) == uid:

@@ -38,5 +38,3 @@ def unpack_folder(packed: bytes, folder: Path) -> None:
                 raise AutorewardError(f"a worker's folder held {member.name!r}, a path outside the folder")
         # The 'data' filter refuses absolute paths, '..' and special files, and drops odd permissions.
         archive.extractall(folder, members=members, filter="data")
-
-

@@ -148,10 +148,15 @@ def _ant_observe(a: Arrays, p: dict) -> np.ndarray:
 def _double_pendulum_observe(a: Arrays, p: dict) -> np.ndarray:
     angles = a["qpos"][:, 1:]
     return np.concatenate(
-        [a["qpos"][:, :1], np.sin(angles), np.cos(angles), np.clip(a["qvel"], -10, 10),
-         np.clip(a["qfrc_constraint"], -10, 10)[:, :1]],
+        [
+            a["qpos"][:, :1],
+            np.sin(angles),
+            np.cos(angles),
+            np.clip(a["qvel"], -10, 10),
+            np.clip(a["qfrc_constraint"], -10, 10)[:, :1],
+        ],
         axis=1,
-    )  # fmt: skip
+    )
 
 
 def _reacher_observe(a: Arrays, p: dict) -> np.ndarray:
@@ -234,8 +239,13 @@ SEMANTICS: dict[str, EnvSemantics] = {
         healthy=lambda a, p: _between(a["qpos"][:, 2], p["_healthy_z_range"]),
         reset=_noisy_reset("uniform"),
         params=LOCOMOTION
-        + ("_healthy_z_range", "_include_cinert_in_observation", "_include_cvel_in_observation",
-           "_include_qfrc_actuator_in_observation", "_include_cfrc_ext_in_observation"),  # fmt: skip
+        + (
+            "_healthy_z_range",
+            "_include_cinert_in_observation",
+            "_include_cvel_in_observation",
+            "_include_qfrc_actuator_in_observation",
+            "_include_cfrc_ext_in_observation",
+        ),
         fields=("cinert", "qfrc_actuator"),
     ),
     "Reacher-v5": EnvSemantics(
@@ -338,7 +348,9 @@ class BatchedVecEnv(VecEnv):
         self.layout.fill(self.after, arrays)
         observations = self._observe(arrays)
         native, _ = self._native_reward(self._state(self.before), self._actions, self._state(self.after))
-        terminated = ~self.semantics.healthy(arrays, self._params) if self._terminates else np.zeros(self.num_envs, bool)
+        terminated = (
+            ~self.semantics.healthy(arrays, self._params) if self._terminates else np.zeros(self.num_envs, bool)
+        )
         self._steps += 1
         truncated = self._steps >= self.max_episode_steps
         dones = terminated | truncated

@@ -186,8 +186,7 @@ class StateLayout:
             for b in range(model.nbody)
         )
         sites = tuple(
-            SiteInfo(name=site_names[s], index=s, body=body_names[model.site_bodyid[s]])
-            for s in range(model.nsite)
+            SiteInfo(name=site_names[s], index=s, body=body_names[model.site_bodyid[s]]) for s in range(model.nsite)
         )
         sensors = tuple(
             SensorInfo(
@@ -473,8 +472,10 @@ class State:
         # A scalar sensor gives (N,), as the stub says; wider ones (N, dim).
         return Group(
             "sensor",
-            {s.name: data[:, s.start] if s.dim == 1 else data[:, s.start : s.start + s.dim]
-             for s in self._layout.sensors},  # fmt: skip
+            {
+                s.name: data[:, s.start] if s.dim == 1 else data[:, s.start : s.start + s.dim]
+                for s in self._layout.sensors
+            },
         )
 
     @cached_property

@@ -69,8 +69,7 @@ def _extra_quantities(layout: StateLayout, name: str, path: str) -> list[tuple[s
         return []  # a long vector summarised element by element would drown the rest
     labels = AXES if width == 3 else [str(i) for i in range(width)]
     return [
-        (f"{name} {label}" if width > 1 else name, "", _extra_field(path, i))
-        for i, label in zip(range(width), labels)
+        (f"{name} {label}" if width > 1 else name, "", _extra_field(path, i)) for i, label in zip(range(width), labels)
     ]
 
 
@@ -147,7 +146,6 @@ def summary_text(summary: TrajectorySummary) -> str:
     return "\n".join(lines)
 
 
-
 class TransitionSampler:
     """Keeps every `stride`-th transition of held-out episodes as raw State arrays, for re-scoring later.
 
@@ -176,7 +174,10 @@ class TransitionSampler:
     def save(self, path) -> None:
         if not self._kept:
             return
-        arrays = {"episode": np.array([e for e, *_ in self._kept]), "action": np.concatenate([a for _, _, a, _ in self._kept])}
+        arrays = {
+            "episode": np.array([e for e, *_ in self._kept]),
+            "action": np.concatenate([a for _, _, a, _ in self._kept]),
+        }
         for name in self._kept[0][1]:
             arrays[f"before.{name}"] = np.concatenate([b[name] for _, b, _, _ in self._kept])
             arrays[f"after.{name}"] = np.concatenate([a[name] for *_, a in self._kept])

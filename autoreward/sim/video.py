@@ -31,8 +31,10 @@ VIDEO_FILE = "video.mp4"  # in the training's output folder, beside training.jso
 WIDTH, HEIGHT = 320, 240
 MAX_SECONDS = 10.0  # of simulated time: the start of the episode, enough to see a gait
 MAX_FPS = 30  # faster environments (Hopper: 125 steps/s) are shown every few steps
-GL_HELP = ("offscreen rendering needs EGL (Debian: libegl1 libegl-mesa0 libgl1-mesa-dri; software rendering, "
-           "no GPU needed) or OSMesa (libosmesa6, with MUJOCO_GL=osmesa)")  # fmt: skip
+GL_HELP = (
+    "offscreen rendering needs EGL (Debian: libegl1 libegl-mesa0 libgl1-mesa-dri; software rendering, "
+    "no GPU needed) or OSMesa (libosmesa6, with MUJOCO_GL=osmesa)"
+)
 
 
 class VideoError(AutorewardError):
@@ -67,8 +69,10 @@ def record_video(policy, task: Task, seed: int, path: Path, normalizer=None) -> 
         try:
             renderer = mujoco.Renderer(model, HEIGHT, WIDTH)
         except Exception as error:  # ImportError, mujoco.FatalError, RuntimeError: all mean no GL here
-            raise VideoError(f"no offscreen OpenGL (MUJOCO_GL={os.environ.get('MUJOCO_GL', 'unset')}): "
-                             f"{_first_line(error)}; {GL_HELP}") from None  # fmt: skip
+            raise VideoError(
+                f"no offscreen OpenGL (MUJOCO_GL={os.environ.get('MUJOCO_GL', 'unset')}): "
+                f"{_first_line(error)}; {GL_HELP}"
+            ) from None
         camera = follow_camera(model, _camera_config(simulation))
         try:
             with _Encoder(partial, rate) as encoder:

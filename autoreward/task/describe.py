@@ -104,7 +104,15 @@ def describe_layout(layout: StateLayout, max_episode_steps: int | None = None) -
     if not layout.joints:
         lines.append("    pass  # this model has no joints")
     if layout.sites:
-        lines += ["", "", "class Site:", "    pos: np.ndarray  # (N, 3) position, world frame [m]", "", "", "class Sites:"]
+        lines += [
+            "",
+            "",
+            "class Site:",
+            "    pos: np.ndarray  # (N, 3) position, world frame [m]",
+            "",
+            "",
+            "class Sites:",
+        ]
         lines += [f"    {s.name}: Site  # on body {s.body}" for s in layout.sites]
     if layout.sensors:
         lines += ["", "", "class Sensors:"]
