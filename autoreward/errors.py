@@ -15,17 +15,37 @@ class UnknownEnvironmentError(TaskError):
     """The gymnasium environment id is not registered or is not a MuJoCo environment."""
 
 
-class RewardProgramError(AutorewardError):
-    """A reward program failed its check; `.result` holds the CheckResult."""
-
-    def __init__(self, result):
-        super().__init__(f"{result.category.value}: {result.message}")
-        self.result = result
-
-
 class WorkerError(AutorewardError):
     """A worker process died, timed out or reported an error it could not recover from."""
 
 
 class UnsupportedSimulatorError(AutorewardError):
     """A task cannot run on the simulator asked for (no batched semantics, or a model MuJoCo Warp cannot simulate)."""
+
+
+class JailWarning(UserWarning):
+    """Workers are running without the bubblewrap jail."""
+
+
+class JailUnavailableError(AutorewardError):
+    """The jail was required (AUTOREWARD_JAIL=require) but bubblewrap does not work here."""
+
+
+class ExportError(AutorewardError):
+    """A reward program cannot be exported as it stands (it fails the static rules, or its names clash)."""
+
+
+class ExtractionError(AutorewardError):
+    """The reply holds no usable program; the message is written to be sent back to the LLM."""
+
+
+class PromptError(AutorewardError):
+    """A template is missing, malformed, or needs a variable it was not given."""
+
+
+class LLMError(AutorewardError):
+    """The LLM could not be reached or refused the request; the message says why and what to do."""
+
+
+class VideoError(AutorewardError):
+    """A policy's video could not be rendered or encoded (no OpenGL here, or an encoder failure)."""

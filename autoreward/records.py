@@ -8,10 +8,17 @@ it is made and read again on resume.
 from __future__ import annotations
 
 import enum
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from autoreward.config import PreferenceSourceName, RewardSource, RunConfig
+
+
+def now_iso() -> str:
+    """The time records are stamped with: local time, ISO 8601, to the second."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 class CheckCategory(str, enum.Enum):
@@ -369,6 +376,26 @@ class LLMTotals:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A design run as its index holds it: what `autoreward runs` and the review page's list show."""
+
+    path: str  # the run folder
+    id: str
+    task: str
+    env: str
+    created: str | None
+    status: str
+    best_candidate: str | None = None
+    best_fitness: float | None = None
+    score_mean: float | None = None
+    score_std: float | None = None
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
 
 
 @dataclass(frozen=True)

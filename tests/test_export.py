@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 
 from autoreward.contract.reward_program import load
+from autoreward.errors import ExportError
 from autoreward.records import ExportInfo
-from autoreward.review.export import ExportError, render_reward_module, write_reward_module
+from autoreward.review.export import render_reward_module, write_reward_module
 from autoreward.serialize import from_dict, to_dict
 from autoreward.sim.state import StateLayout
 from autoreward.sim.vec_env import make_vec_env

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from autoreward.config import WorkerLimits
-from autoreward.errors import AutorewardError
+from autoreward.errors import AutorewardError, JailUnavailableError, JailWarning
 from autoreward.resources import PACKAGE_DIR
-from autoreward.sandbox.jail import Jail, JailUnavailableError, JailWarning, gpu_devices
+from autoreward.sandbox.jail import Jail, gpu_devices
 from autoreward.sandbox.supervisor import resource_limits, run_worker
 
 from .conftest import PROBE, REPO, attempts, processes_mentioning

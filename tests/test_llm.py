@@ -4,7 +4,8 @@ import threading
 
 import pytest
 
-from autoreward.llm.backends import CachedLLM, LLMError, LLMRequest, ManualLLM, Message, OpenAIChat, ReplayLLM
+from autoreward.errors import LLMError
+from autoreward.llm.backends import CachedLLM, LLMRequest, ManualLLM, Message, OpenAIChat, ReplayLLM
 
 from .chat_server import ChatServer, Drop, Hang, Reply, Status, Truncate
 

@@ -1,10 +1,14 @@
 import pytest
 
-from autoreward.llm.extract import ExtractionError, extract_program
-from autoreward.llm.prompts import TEMPLATES, PromptError, Prompts
+from autoreward.errors import ExtractionError, PromptError
+from autoreward.llm.extract import extract_program
+from autoreward.llm.prompts import TEMPLATES, Prompts
+from autoreward.loop.feedback import reflection_text
 from autoreward.records import ComponentStats
 from autoreward.task.describe import describe_task
 from autoreward.task.files import find_task
+
+from .review_fixtures import training
 
 VARIABLES = {
     "designer_system": {"state_description": "class State: ..."},
@@ -70,9 +74,13 @@ def test_the_designer_sees_the_task_and_state_but_never_the_fitness():
 
 
 def test_reflection_shows_the_score_but_not_how_it_is_computed():
-    text = Prompts().render("reflection", **VARIABLES["reflection"])
+    task = find_task("half_cheetah_backward")
+    assert "m/s" in task.fitness.description  # its unit is part of what must not reach the designer
+    text = reflection_text(Prompts(), task, training(1.5))
     assert "Task score on held-out episodes: 1.5 (higher is better" in text
-    assert "m/s" not in text
+    assert task.fitness.description not in text and task.fitness.step not in text and "m/s" not in text
+    hidden = reflection_text(Prompts(), task, training(1.5), show_score=False)  # a round judged by preference
+    assert "1.5" not in hidden and "Task score" not in hidden
 
 
 def test_a_user_folder_overrides_a_template(tmp_path):

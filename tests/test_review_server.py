@@ -135,7 +135,7 @@ def test_the_form_writes_the_preference_a_waiting_loop_reads(site):
         time.sleep(0.05)
     assert store.load_preference_request(1).page_url == f"{server.url}/runs/{RUN}/#round-1"
     (row,) = run_summaries(store.path.parent)
-    assert row["status"] == f"waiting for a preference on round 1 at {server.url}/runs/{RUN}/#round-1"
+    assert row.status == f"waiting for a preference on round 1 at {server.url}/runs/{RUN}/#round-1"
     page = request(server, "GET", f"/runs/{RUN}/")[1].decode()
     assert '<form class="preference"' in page and 'name="pair__r1c0__r1c1"' in page
     form = {"round": "1", "best": "r1c1", "worst": "r1c0", "pair__r1c0__r1c1": "r1c1", "comment": "c1 " + HOSTILE}

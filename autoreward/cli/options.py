@@ -7,13 +7,14 @@ import re
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import get_args
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from autoreward.config import Budget, Task
+from autoreward.config import Budget, FeedbackSource, LLMBackend, Simulator, Task
 from autoreward.errors import AutorewardError
 from autoreward.loop.run_folders import DEFAULT_RUNS_DIR
 
@@ -25,6 +26,27 @@ app = typer.Typer(
 )
 console = Console()
 errors = Console(stderr=True)
+
+
+def one_of(flag: str, words: tuple[str, ...]) -> dict:
+    """Option settings for one of a few words (a config `Literal`'s values): listed by --help, checked at once.
+
+    A bad value ends the command before anything runs, in autoreward's sentence: "--llm must be openai,
+    replay or manual, got 'x'".
+    """
+    *rest, last = words
+
+    def parse(value: str) -> str:
+        if value not in words:
+            raise typer.BadParameter(f"{flag} must be {', '.join(rest)} or {last}, got {value!r}")
+        return value
+
+    return {"parser": parse, "metavar": "[" + "|".join(words) + "]"}
+
+
+LLM_BACKENDS = get_args(LLMBackend)
+FEEDBACK_SOURCES = get_args(FeedbackSource)
+SIMULATORS = get_args(Simulator)
 
 TasksDirOption = typer.Option(None, "--tasks-dir", help="A folder of extra task files (repeatable).")
 RunsDirOption = typer.Option(DEFAULT_RUNS_DIR, "--runs-dir", help="Where run folders are written.")
@@ -105,10 +127,10 @@ def _budget_options(base: Budget, algo, steps, envs, eval_episodes) -> Budget:
     return replace(base, **{k: v for k, v in changes.items() if v is not None})
 
 
-SIMULATORS = ("gymnasium", "batched", "warp")
 SimulatorOption = typer.Option(
     "gymnasium",
     "--simulator",
+    **one_of("--simulator", SIMULATORS),
     help="Where training environments are simulated: gymnasium (one gymnasium environment each), batched "
     "(all of them as one batch on the CPU, same trajectories) or warp (MuJoCo Warp worlds on the GPU, "
     "or Warp's CPU device; float32). A task a batched simulator cannot run falls back to gymnasium.",
@@ -134,12 +156,6 @@ def _device_option(device: str, executor: str | None = None) -> str:
     return device
 
 
-def _simulator_option(simulator: str) -> str:
-    if simulator not in SIMULATORS:
-        raise AutorewardError(f"--simulator must be gymnasium, batched or warp, got {simulator!r}")
-    return simulator
-
-
 def _training_options(
     chosen: Task,
     algo,
@@ -156,5 +172,5 @@ def _training_options(
 
     budget = _budget_options(chosen.budget, algo, steps, envs, eval_episodes)
     return TrainingConfig.from_budget(
-        budget, seed=seed, simulator=_simulator_option(simulator), video=videos, device=_device_option(device, executor)
+        budget, seed=seed, simulator=simulator, video=videos, device=_device_option(device, executor)
     )

@@ -15,6 +15,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from autoreward.cli.options import (
+    FEEDBACK_SOURCES,
+    LLM_BACKENDS,
     AddressOption,
     DeviceOption,
     ExecutorOption,
@@ -28,15 +30,15 @@ from autoreward.cli.options import (
     _jail,
     _progress_bars,
     _resolve_task,
-    _simulator_option,
     app,
     console,
     errors,
+    one_of,
 )
 from autoreward.config import Budget, LLMSettings, LoopConfig, Task
 from autoreward.errors import AutorewardError
 from autoreward.loop.run_folders import DEFAULT_RUNS_DIR
-from autoreward.records import FinalResult
+from autoreward.records import FinalResult, now_iso
 from autoreward.resources import data_dir
 
 DEMO_TASK = "half_cheetah_backward"
@@ -112,6 +114,7 @@ def run(
     feedback: str = typer.Option(
         "fitness",
         "--feedback",
+        **one_of("--feedback", FEEDBACK_SOURCES),
         help="What picks each round's best and steers the designer: fitness (the task's "
         "score), human (your choice on the page of `autoreward serve`), synthetic "
         "(a preference from the fitness, never shown) or llm (an LLM judge).",
@@ -127,7 +130,10 @@ def run(
         "seconds (default: wait as long as it takes).",
     ),
     llm: Optional[str] = typer.Option(
-        None, "--llm", help="openai (any compatible server; the default), replay or manual."
+        None,
+        "--llm",
+        **one_of("--llm", LLM_BACKENDS),
+        help="openai (any compatible server; the default), replay or manual.",
     ),
     model: Optional[str] = typer.Option(None, "--model", envvar="AUTOREWARD_MODEL", help="Default: gpt-4o-mini."),
     base_url: Optional[str] = typer.Option(
@@ -154,10 +160,6 @@ def run(
 ) -> None:
     """Design a reward for a task: rounds of LLM candidates, checked, reviewed, trained and analysed."""
     with _clear_errors():
-        if llm not in (None, "openai", "replay", "manual"):
-            raise AutorewardError(f"--llm must be openai, replay or manual, got {llm!r}")
-        if feedback not in ("fitness", "human", "synthetic", "llm"):
-            raise AutorewardError(f"--feedback must be fitness, human, synthetic or llm, got {feedback!r}")
         given = {
             "backend": llm,
             "model": model,
@@ -182,7 +184,7 @@ def run(
                 "use --feedback human or llm"
             )
         budget = _budget_options(chosen.budget, algo, steps, envs, eval_episodes)
-        simulator, device = _simulator_option(simulator), _device_option(device, executor)  # before Ray is started
+        device = _device_option(device, executor)  # before Ray is started
         runner = _executor(executor, address)  # an unreachable cluster fails before a run folder is made
         loop = LoopConfig(
             rounds=rounds,
@@ -323,7 +325,7 @@ def _export_info(config, final: FinalResult, best):
     return ExportInfo(
         run_id=config.run_id,
         model=config.llm.model if config.llm.backend == "openai" else config.llm.backend,
-        created=_clock_date(),
+        created=now_iso(),
         autoreward_version=autoreward_version(),
         algo=config.loop.budget.algo,
         steps=config.loop.final_steps or config.loop.budget.steps,
@@ -335,12 +337,6 @@ def _export_info(config, final: FinalResult, best):
         normalized_score_mean=final.score_mean,
         normalized_score_std=final.score_std,
     )
-
-
-def _clock_date() -> str:
-    import time
-
-    return time.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _print_final(store, final: FinalResult) -> None:
@@ -361,7 +357,7 @@ def _print_final(store, final: FinalResult) -> None:
     if final.score_mean is not None:
         table.add_row("human-normalized", f"{final.score_mean:.3f} ± {final.score_std:.3f}")
     totals = store.llm_totals()
-    table.add_row("LLM calls", f"{totals['calls']} ({totals['paid_calls']} paid)")
+    table.add_row("LLM calls", f"{totals.calls} ({totals.paid_calls} paid)")
     table.add_row("exported", f"{store.path / 'export' / 'reward.py'} (report: reward_report.md beside it)")
     table.add_row("report", f"{store.path / 'report.html'} (open it in a browser: code, curves and videos)")
     console.print(table)
@@ -374,9 +370,9 @@ def runs(runs_dir: Path = RunsDirOption) -> None:
 
     table = Table("run", "task", "status", "best", "task score", "normalized")
     for row in run_summaries(runs_dir):
-        score = "-" if row["score_mean"] is None else f"{row['score_mean']:.3f} ± {row['score_std']:.3f}"
-        fitness = "-" if row["best_fitness"] is None else f"{row['best_fitness']:.4g}"
-        table.add_row(Path(row["path"]).name, row["task"], row["status"], row["best_candidate"] or "-", fitness, score)
+        score = "-" if row.score_mean is None else f"{row.score_mean:.3f} ± {row.score_std:.3f}"
+        fitness = "-" if row.best_fitness is None else f"{row.best_fitness:.4g}"
+        table.add_row(row.name, row.task, row.status, row.best_candidate or "-", fitness, score)
     console.print(table)
 
 

@@ -30,12 +30,8 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from autoreward.config import LLMSettings, LoopConfig
-from autoreward.errors import AutorewardError
+from autoreward.errors import LLMError
 from autoreward.serialize import to_dict
-
-
-class LLMError(AutorewardError):
-    """The LLM could not be reached or refused the request; the message says why and what to do."""
 
 
 @dataclass(frozen=True)

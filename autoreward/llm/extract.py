@@ -6,13 +6,9 @@ import ast
 import re
 
 from autoreward.contract.reward_program import ENTRY_POINT
-from autoreward.errors import AutorewardError
+from autoreward.errors import ExtractionError
 
 FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
-
-
-class ExtractionError(AutorewardError):
-    """The reply holds no usable program; the message is written to be sent back to the LLM."""
 
 
 def _defines_entry_point(code: str) -> bool:

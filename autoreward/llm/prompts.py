@@ -11,14 +11,10 @@ from pathlib import Path
 
 import jinja2
 
-from autoreward.errors import AutorewardError
+from autoreward.errors import PromptError
 from autoreward.resources import data_dir
 
 TEMPLATES = ("designer_system", "designer_request", "repair", "reflection", "critic", "analyzer", "judge", "preference")
-
-
-class PromptError(AutorewardError):
-    """A template is missing, malformed, or needs a variable it was not given."""
 
 
 class Prompts:

@@ -16,8 +16,9 @@ from typing import Callable
 
 from autoreward.config import LoopConfig, Task
 from autoreward.contract.checker import check_program
+from autoreward.errors import ExtractionError
 from autoreward.llm.backends import LLM, Message, ask
-from autoreward.llm.extract import ExtractionError, explanation, extract_program
+from autoreward.llm.extract import explanation, extract_program
 from autoreward.llm.prompts import Prompts
 from autoreward.loop.critic import Critic
 from autoreward.records import Attempt, Candidate, CheckResult

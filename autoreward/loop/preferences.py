@@ -32,7 +32,7 @@ from autoreward.llm.backends import LLM
 from autoreward.llm.prompts import Prompts
 from autoreward.loop.judge import judge
 from autoreward.loop.run_store import RunStore
-from autoreward.records import Candidate, Preference, PreferenceRequest
+from autoreward.records import Candidate, Preference, PreferenceRequest, now_iso
 
 DEFAULT_PAGE_URL = "http://127.0.0.1:8765"
 
@@ -41,10 +41,6 @@ class PreferenceSource(Protocol):
     """Judges a round's trained candidates (the best so far among them)."""
 
     def choose(self, round_number: int, candidates: list[Candidate]) -> Preference: ...
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 @dataclass
@@ -69,7 +65,7 @@ class SyntheticPreferences:
             pairs=tuple((a.id, b.id) for a, b in zip(ranked, ranked[1:])),
             source="synthetic",
             candidate_ids=tuple(c.id for c in candidates),
-            at=_now(),
+            at=now_iso(),
         )
 
 
@@ -93,7 +89,7 @@ class LLMPreferences:
             comment=reasons,
             source="llm",
             candidate_ids=tuple(c.id for c in candidates),
-            at=_now(),
+            at=now_iso(),
         )
 
 
@@ -113,7 +109,7 @@ class HumanPreferences:
     def choose(self, round_number: int, candidates: list[Candidate]) -> Preference:
         shown = [c.id for c in candidates]
         url = self.round_url(round_number)
-        self.store.save_preference_request(PreferenceRequest(round_number, tuple(shown), url, _now()))
+        self.store.save_preference_request(PreferenceRequest(round_number, tuple(shown), url, now_iso()))
         self.store.set_status(f"waiting for a preference on round {round_number} at {url}")
         self.store.log_event("preference wanted", round=round_number, url=url)
         self.announce(

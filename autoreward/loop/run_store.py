@@ -35,7 +35,6 @@ import re
 import shutil
 import sqlite3
 import threading
-import time
 from contextlib import closing
 from pathlib import Path
 
@@ -43,7 +42,16 @@ from autoreward.config import LLMSettings, LoopConfig, RunConfig, Task
 from autoreward.errors import AutorewardError
 from autoreward.llm.backends import LLMReply, LLMRequest
 from autoreward.loop.run_folders import new_run_dir
-from autoreward.records import Candidate, FinalResult, Preference, PreferenceRequest, RoundResult
+from autoreward.records import (
+    Candidate,
+    FinalResult,
+    LLMTotals,
+    Preference,
+    PreferenceRequest,
+    RoundResult,
+    RunSummary,
+    now_iso,
+)
 from autoreward.resources import autoreward_version
 from autoreward.serialize import read_json, write_json
 from autoreward.sim.video import VIDEO_FILE
@@ -240,7 +248,7 @@ class RunStore:
 
     def log_event(self, event: str, **data) -> None:
         """Append one line to events.jsonl: what the loop started and finished, and when."""
-        line = json.dumps({"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "event": event, **data})
+        line = json.dumps({"at": now_iso(), "event": event, **data})
         with self._lock, open(self.path / "events.jsonl", "a") as stream:
             stream.write(line + "\n")
 
@@ -276,11 +284,11 @@ class RunStore:
                 reply.cost_usd,
                 reply.seconds,
                 int(reply.cached),
-                time.strftime("%Y-%m-%dT%H:%M:%S"),
+                now_iso(),
             ),
         )
 
-    def llm_totals(self) -> dict[str, float]:
+    def llm_totals(self) -> LLMTotals:
         """Calls, paid calls (not from cache), tokens and known cost over the whole run."""
         with self._lock, closing(self._connect()) as db:
             row = db.execute(
@@ -288,13 +296,7 @@ class RunStore:
                 "SUM(completion_tokens * (1 - cached)), SUM(cost_usd * (1 - cached)) FROM llm_call"
             ).fetchone()
         calls, paid, tokens_in, tokens_out, cost = (v or 0 for v in row)
-        return {
-            "calls": calls,
-            "paid_calls": paid,
-            "prompt_tokens": tokens_in,
-            "completion_tokens": tokens_out,
-            "cost_usd": cost,
-        }
+        return LLMTotals(calls, paid, tokens_in, tokens_out, cost)
 
     # --- the index -----------------------------------------------------------
 
@@ -316,19 +318,19 @@ def start_run(runs_dir: Path, task: Task, loop: LoopConfig, llm: LLMSettings) ->
         task=task,
         loop=loop,
         llm=llm,
-        created=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        created=now_iso(),
         autoreward_version=autoreward_version(),
     )
     return RunStore.create(folder, config)
 
 
-def run_summaries(root: Path) -> list[dict]:
+def run_summaries(root: Path) -> list[RunSummary]:
     """One row per run folder under `root` that has an index, newest first."""
     rows = [run_summary(index.parent) for index in sorted(Path(root).glob("*/index.sqlite"))]
-    return sorted((r for r in rows if r is not None), key=lambda r: r["created"] or "", reverse=True)
+    return sorted((r for r in rows if r is not None), key=lambda r: r.created or "", reverse=True)
 
 
-def run_summary(folder: Path) -> dict | None:
+def run_summary(folder: Path) -> RunSummary | None:
     """A run's row of its index (status, best, scores) and its path; None when it has none."""
     index = Path(folder) / "index.sqlite"
     if not index.exists():
@@ -339,4 +341,4 @@ def run_summary(folder: Path) -> dict | None:
             row = db.execute("SELECT * FROM run").fetchone()
         except sqlite3.DatabaseError:
             return None  # not a design run's index
-    return None if row is None else dict(row) | {"path": str(Path(folder))}
+    return None if row is None else RunSummary(path=str(Path(folder)), **dict(row))

@@ -30,13 +30,13 @@ from typing import Any, Callable
 import numpy as np
 
 from autoreward.config import Task, TrainingConfig, WorkerLimits
-from autoreward.errors import WorkerError
+from autoreward.errors import VideoError, WorkerError
 from autoreward.loop.evaluation import EVALUATION_SEED_BASE, TRANSITIONS_FILE, evaluate
 from autoreward.records import CurvePoint, TrainingResult
 from autoreward.sandbox.executor import LocalExecutor, WorkerExecutor
 from autoreward.sandbox.jail import Jail, gpu_devices
 from autoreward.serialize import from_dict, read_json, to_dict, write_json
-from autoreward.sim.video import VIDEO_FILE, VideoError, record_video
+from autoreward.sim.video import VIDEO_FILE, record_video
 from autoreward.task.files import task_folders
 
 PROGRESS_INTERVAL_SECONDS = 2.0

@@ -24,7 +24,7 @@ import jinja2
 
 from autoreward.config import Task
 from autoreward.contract.reward_program import static_check
-from autoreward.errors import AutorewardError
+from autoreward.errors import ExportError
 from autoreward.records import ExportInfo
 from autoreward.resources import TEMPLATES_DIR
 from autoreward.sim.state import JOINT_WIDTHS, StateLayout
@@ -33,10 +33,6 @@ from autoreward.task.files import make_env
 TEMPLATE = "reward_module.py.j2"
 # The model sizes the exported wrapper checks an environment against before using the tables.
 MODEL_SIZES = ("nbody", "njnt", "nq", "nv", "nsite", "nsensordata")
-
-
-class ExportError(AutorewardError):
-    """A reward program cannot be exported as it stands (it fails the static rules, or its names clash)."""
 
 
 def render_reward_module(task: Task, code: str, info: ExportInfo, *, module_name: str = "reward") -> str:

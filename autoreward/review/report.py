@@ -15,7 +15,7 @@ from dataclasses import asdict
 
 from autoreward.loop.run_store import RunStore
 from autoreward.loop.training import finished_training
-from autoreward.records import Candidate, FinalResult, FinalTraining, LLMTotals, Preference, RoundResult, RunFacts
+from autoreward.records import Candidate, FinalResult, FinalTraining, Preference, RoundResult, RunFacts
 
 
 def gather_run(store: RunStore) -> RunFacts:
@@ -32,7 +32,7 @@ def gather_run(store: RunStore) -> RunFacts:
         rounds=tuple(rounds),
         final=final,
         final_trainings=_final_trainings(store, final, candidates, folders),
-        llm=LLMTotals(**store.llm_totals()),
+        llm=store.llm_totals(),
         training_folders=folders,
         preferences=tuple(p for p in (_recorded_preference(store, n) for n in range(1, config.loop.rounds + 1)) if p),
     )

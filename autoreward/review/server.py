@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,7 +28,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import jinja2
 
 from autoreward.loop.run_store import CANDIDATE_ID, RunStore, run_summaries
-from autoreward.records import Preference
+from autoreward.records import Preference, now_iso
 from autoreward.resources import TEMPLATES_DIR
 from autoreward.review.views import candidate_video, run_folder, run_view
 
@@ -120,8 +119,6 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if parts == []:
             rows = run_summaries(self.site.runs_dir)
-            for row in rows:
-                row["name"] = Path(row["path"]).name
             return self._page(
                 self.site.render("review_runs.html.j2", runs=rows, runs_dir=str(self.site.runs_dir)), head
             )
@@ -282,7 +279,7 @@ def _save_preference(store: RunStore, form: dict[str, str]) -> tuple[str | None,
         comment=form.get("comment", "").strip()[:4000],
         source="human",
         candidate_ids=tuple(shown),
-        at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        at=now_iso(),
     )
     problem = preference.problem(shown)
     if problem is not None:

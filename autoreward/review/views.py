@@ -182,15 +182,16 @@ def run_view(run: Path) -> dict:
             ids = [c.id for c in view.choices]
             view.pairs = [(a, b) for k, a in enumerate(ids) for b in ids[k + 1 :]] if len(ids) <= 5 else []
         rounds.append(view)
-    summary = run_summary(run) or {}
+    summary = run_summary(run)
+    status = summary.status if summary is not None else "unknown"
     final = store.load_final()
     return {
         "name": run.name,
         "config": config,
         "task": config.task,
-        "status": summary.get("status") or "unknown",
+        "status": status,
         "rounds": rounds,
         "final": final,
         "waiting": any(r.waiting for r in rounds),
-        "running": final is None and not (summary.get("status") or "").startswith("failed"),
+        "running": final is None and not status.startswith("failed"),
     }

@@ -38,7 +38,7 @@ import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from autoreward.errors import AutorewardError
+from autoreward.errors import AutorewardError, JailUnavailableError, JailWarning
 from autoreward.resources import PACKAGE_DIR, data_dir
 
 # Read at the command-line edge only: on (default: jail where bwrap works), off, or require.
@@ -69,14 +69,6 @@ NAMESPACES = (
     "--unshare-cgroup-try",
 )
 MEMORY_FOLDER_BYTES = 256 * 1024**2
-
-
-class JailWarning(UserWarning):
-    """Workers are running without the bubblewrap jail."""
-
-
-class JailUnavailableError(AutorewardError):
-    """The jail was required (AUTOREWARD_JAIL=require) but bubblewrap does not work here."""
 
 
 def gpu_devices() -> tuple[str, ...]:

@@ -42,9 +42,9 @@ import ray
 from ray.exceptions import RayError, RayTaskError
 
 from autoreward.config import WorkerLimits
-from autoreward.errors import AutorewardError
+from autoreward.errors import AutorewardError, JailUnavailableError
 from autoreward.records import WorkerOutcome
-from autoreward.sandbox.jail import Jail, JailUnavailableError
+from autoreward.sandbox.jail import Jail
 from autoreward.sandbox.supervisor import ProgressHandler, run_worker
 from autoreward.sandbox.transfer import pack_folder, unpack_folder
 from autoreward.serialize import from_dict, to_dict

@@ -25,7 +25,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from autoreward.config import Task
-from autoreward.errors import AutorewardError
+from autoreward.errors import VideoError
 
 VIDEO_FILE = "video.mp4"  # in the training's output folder, beside training.json
 WIDTH, HEIGHT = 320, 240
@@ -35,10 +35,6 @@ GL_HELP = (
     "offscreen rendering needs EGL (Debian: libegl1 libegl-mesa0 libgl1-mesa-dri; software rendering, "
     "no GPU needed) or OSMesa (libosmesa6, with MUJOCO_GL=osmesa)"
 )
-
-
-class VideoError(AutorewardError):
-    """A policy's video could not be rendered or encoded (no OpenGL here, or an encoder failure)."""
 
 
 def record_video(policy, task: Task, seed: int, path: Path, normalizer=None) -> Path:

@@ -35,7 +35,6 @@ import re
 import tomllib
 import warnings
 from pathlib import Path
-from typing import Any
 
 from autoreward.config import Budget, Fitness, Task
 from autoreward.errors import TaskError, UnknownEnvironmentError
@@ -226,13 +225,3 @@ def task_folders(task: Task) -> tuple[str, ...]:
     """Folders of the files a task's environment loads by absolute path (a custom `xml_file` and its meshes)."""
     paths = [Path(v) for v in task.env_kwargs.values() if isinstance(v, str) and Path(v).is_absolute()]
     return tuple(str(p.parent) for p in paths if p.is_file())
-
-
-def task_summary(task: Task) -> dict[str, Any]:
-    """The fields of a task that a table of tasks shows."""
-    return {
-        "id": task.id,
-        "env": task.env_id,
-        "fitness": task.fitness.description if task.fitness else "-",
-        "description": task.description,
-    }
