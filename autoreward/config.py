@@ -11,7 +11,7 @@ is in `autoreward.records`; both go to JSON and back through
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 Reduce = Literal["mean", "sum", "last"]
@@ -40,11 +40,13 @@ class Fitness:
 
 @dataclass(frozen=True)
 class Budget:
+    """How much one candidate's training may spend: the algorithm, its steps, environments, held-out episodes."""
+
     algo: Literal["ppo", "sac"] = "ppo"
     steps: int = 200_000
     n_envs: int = 4
     eval_episodes: int = 5
-    curve_points: int = 10
+    curve_points: int = 10  # training statistics recorded at this many points
 
 
 @dataclass(frozen=True)
@@ -169,16 +171,11 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
-class TrainingConfig:
-    """How one policy is trained: the reward's source, the algorithm and the budget."""
+class TrainingConfig(Budget):
+    """How one policy is trained: a `Budget`, and the reward's source, the seed, the simulator and the device."""
 
     reward_source: RewardSource = "program"
-    algo: str = "ppo"
-    steps: int = 200_000
     seed: int = 0
-    n_envs: int = 4
-    eval_episodes: int = 5
-    curve_points: int = 10
     normalize: bool = True  # VecNormalize observations and rewards (PPO only)
     wall_seconds: float = 6 * 3600.0
     # Address space of the training worker (RLIMIT_AS); CPU training peaks near 1 GiB. None: no limit.
@@ -198,14 +195,9 @@ class TrainingConfig:
 
     @classmethod
     def from_budget(cls, budget: Budget, **overrides: Any) -> "TrainingConfig":
-        base = cls(
-            algo=budget.algo,
-            steps=budget.steps,
-            n_envs=budget.n_envs,
-            eval_episodes=budget.eval_episodes,
-            curve_points=budget.curve_points,
-        )
-        return replace(base, **{k: v for k, v in overrides.items() if v is not None})
+        """The config of a training that spends `budget`; `overrides` that are None are left at their defaults."""
+        given = {f.name: getattr(budget, f.name) for f in fields(Budget)}
+        return cls(**(given | {k: v for k, v in overrides.items() if v is not None}))
 
 
 @dataclass(frozen=True)

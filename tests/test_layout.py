@@ -1,0 +1,95 @@
+"""The package's shape: a folder per part of the flow, no import loops, no lower part importing a higher one."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+from autoreward.resources import PACKAGE_DIR
+from autoreward.sandbox.worker import JOBS, job_function
+
+# From the bottom up; a module may import modules of its own level or lower (docs/architecture.md says why).
+LEVELS = [
+    ("records", "config", "serialize", "errors", "resources"),
+    ("contract.reward_program", "contract.restricted_numpy"),
+    ("task.files", "task.fitness"),
+    ("sim",),
+    ("task.describe",),
+    ("sandbox",),
+    ("contract.checker",),
+    ("llm",),
+    ("loop",),
+    ("review",),
+    ("cli", "__main__"),
+]
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE_DIR.rglob("*.py"):
+        name = ".".join(path.relative_to(PACKAGE_DIR).with_suffix("").parts)
+        found[name.removesuffix(".__init__")] = path
+    return found
+
+
+def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
+    """The autoreward modules a file imports, anywhere in it (a lazy import inside a function counts too)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        targets = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("autoreward"):
+            base = node.module.removeprefix("autoreward").lstrip(".")
+            submodules = [f"{base}.{alias.name}".lstrip(".") for alias in node.names]
+            # `from autoreward.contract import reward_program` imports the module, not the (empty) package.
+            targets = [m for m in submodules if m in modules] or [base]
+        elif isinstance(node, ast.Import):
+            targets = [a.name.removeprefix("autoreward.") for a in node.names if a.name.startswith("autoreward.")]
+        names |= {t for t in targets if t in modules}
+    return names
+
+
+def _level(module: str) -> int:
+    for level, prefixes in enumerate(LEVELS):
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return level
+    raise AssertionError(f"autoreward.{module} has no level in tests/test_layout.py's LEVELS")
+
+
+def test_no_module_imports_one_that_imports_it_back():
+    modules = _modules()
+    graph = {name: _imports(path, modules) - {name} for name, path in modules.items()}
+    for start in graph:  # a depth-first walk from every module: a path back to it is a loop
+        stack, seen = [(start, (start,))], set()
+        while stack:
+            name, path = stack.pop()
+            for imported in graph[name]:
+                assert imported != start, "import loop: " + " -> ".join(path + (start,))
+                if imported not in seen:
+                    seen.add(imported)
+                    stack.append((imported, path + (imported,)))
+
+
+def test_no_lower_part_imports_a_higher_one():
+    modules = _modules()
+    wrong = [
+        f"{name} imports {imported}"
+        for name, path in modules.items()
+        for imported in _imports(path, modules)
+        if _level(imported) > _level(name)
+    ]
+    assert wrong == []
+
+
+def test_the_top_holds_a_handful_of_modules_and_the_rest_are_parts_of_the_flow():
+    loose = sorted(p.name for p in PACKAGE_DIR.glob("*.py"))
+    assert len(loose) <= 12, loose
+    parts = sorted(p.name for p in PACKAGE_DIR.iterdir() if (p / "__init__.py").exists())
+    assert parts == ["cli", "contract", "llm", "loop", "review", "sandbox", "sim", "task"]
+
+
+def test_every_worker_job_names_a_function_that_exists():
+    for kind, entry in JOBS.items():
+        module, _, name = entry.partition(":")
+        assert callable(getattr(importlib.import_module(module), name)), kind
+        assert job_function(kind) is getattr(importlib.import_module(module), name)
