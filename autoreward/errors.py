@@ -49,3 +49,15 @@ class LLMError(AutorewardError):
 
 class VideoError(AutorewardError):
     """A policy's video could not be rendered or encoded (no OpenGL here, or an encoder failure)."""
+
+
+class RewardFailure(WorkerError):
+    """A reward program broke its contract while it trained (the passive check); `.category` says how.
+
+    The category is one of the checker's (`non_finite`, `wrong_shape`, `writes_input`, `exception`, ...),
+    and the message names what, where and when, for the designer to repair it.
+    """
+
+    def __init__(self, category: str, message: str):
+        super().__init__(message)
+        self.category = category

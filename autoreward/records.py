@@ -32,6 +32,7 @@ class CheckCategory(str, enum.Enum):
     WRONG_OUTPUT = "wrong_output"
     WRONG_SHAPE = "wrong_shape"
     NON_FINITE = "non_finite"
+    WRITES_INPUT = "writes_input"  # it edits state, action or next_state in place
     OUT_OF_RANGE = "out_of_range"
     NOT_VECTORIZED = "not_vectorized"
     NON_DETERMINISTIC = "non_deterministic"
@@ -175,6 +176,9 @@ class WorkerOutcome:
     result: Any = None
     exit_code: int | None = None
     log_tail: str = ""
+    # The check category of a reward program that broke its contract while the worker ran it (the passive
+    # check): the message is then a sentence for its author, and the log's traceback adds nothing.
+    category: str | None = None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ environments and number of steps; only the reward path differs:
             arrays as it steps), the batch in RewardVecEnv, which builds
             `state` / `next_state`, runs the task's fitness and calls a reward
             program (here the task's `human_reward`, a re-implementation of
-            the environment's own reward in the contract):
+            the environment's own reward in the contract, watched by the
+            passive check as in training; its State arrays are read-only views):
             RewardVecEnv -> VecNormalize -> PPO.
 
 Two things are measured, in one process, with the two paths interleaved in
@@ -63,6 +64,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from autoreward.config import TrainingConfig  # noqa: E402
 from autoreward.contract import reward_program  # noqa: E402
+from autoreward.contract.passive import PassiveChecker  # noqa: E402
 from autoreward.loop.training import _ppo_sizes, build_model  # noqa: E402
 from autoreward.sim.vec_env import make_vec_env  # noqa: E402
 from autoreward.task.files import find_task, make_env  # noqa: E402
@@ -104,7 +106,9 @@ torch.set_num_threads(1)  # as autoreward's training worker does
 task = find_task(args.task)
 if task.human_reward is None:
     raise SystemExit(f"task {task.id} has no human_reward: the contract path needs a reward program to call")
-reward_function = reward_program.load(open(task.human_reward).read())
+# As training calls it: loaded, and watched by the passive check (finite values of shape (N,) every batch).
+human_code = open(task.human_reward).read()
+reward_function = PassiveChecker(reward_program.load(human_code), human_code)
 iteration_steps = args.rollout * args.n_envs
 # PPO as autoreward trains it (build_model), with a budget whose n_steps is the chosen rollout.
 config = TrainingConfig(

@@ -12,7 +12,7 @@ from autoreward.sandbox.worker import JOBS, job_function
 # From the bottom up; a module may import modules of its own level or lower (docs/architecture.md says why).
 LEVELS = [
     ("records", "config", "serialize", "errors", "resources"),
-    ("contract.reward_program", "contract.restricted_numpy"),
+    ("contract.reward_program", "contract.restricted_numpy", "contract.passive"),
     ("task.files", "task.fitness"),
     ("sim",),
     ("task.describe",),

@@ -10,6 +10,8 @@ from autoreward.cli.options import app
 
 # Importing the command modules registers their commands on `app`, in this order (--help lists them so).
 # isort: off
+from autoreward.cli import task_commands  # noqa: E402,F401
+from autoreward.cli import run_commands  # noqa: E402,F401
 # isort: on
 
 __all__ = ["app"]

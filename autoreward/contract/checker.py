@@ -113,6 +113,9 @@ def _exception_result(error: BaseException, code: str, when: str) -> CheckResult
     line, text = _program_line(error, code)
     where = f" at line {line}: `{text}`" if line else ""
     detail = f"{type(error).__name__}: {error}"
+    written = reward_program.input_written(error, code, line)
+    if written is not None:
+        return CheckResult(CheckCategory.WRITES_INPUT, written, line)
     if isinstance(error, ValueError) and "truth value of an array" in str(error):
         return CheckResult(
             CheckCategory.NOT_VECTORIZED,
@@ -127,6 +130,8 @@ def _exception_result(error: BaseException, code: str, when: str) -> CheckResult
 
 def check_loaded(code: str, states, actions, next_states, options: CheckOptions, channel=None) -> CheckResult:
     """The dynamic checks, on states already collected. Runs the program: worker only."""
+    from autoreward.sim.state import read_only
+
     try:
         compute_reward = reward_program.load(code)
     except BaseException as error:  # the program's top level ran and failed
@@ -141,7 +146,7 @@ def check_loaded(code: str, states, actions, next_states, options: CheckOptions,
     for rows in batches:
         if channel is not None:
             channel.progress(stage="calling", rows=len(rows))
-        result = _call(compute_reward, code, states.rows(rows), actions[rows], next_states.rows(rows))
+        result = _call(compute_reward, code, states.rows(rows), read_only(actions[rows]), next_states.rows(rows))
         if isinstance(result, CheckResult):
             return result
         problem = _output_problem(result, len(rows), component_names)
@@ -158,7 +163,7 @@ def check_loaded(code: str, states, actions, next_states, options: CheckOptions,
     rows = batches[0]
     total, components = outputs[0]
     _beat(channel, "repeating")
-    again = _call(compute_reward, code, states.rows(rows), actions[rows], next_states.rows(rows))
+    again = _call(compute_reward, code, states.rows(rows), read_only(actions[rows]), next_states.rows(rows))
     if isinstance(again, CheckResult):
         return again
     if not np.array_equal(np.asarray(again[0], dtype=np.float64), np.asarray(total, dtype=np.float64)):
@@ -171,7 +176,9 @@ def check_loaded(code: str, states, actions, next_states, options: CheckOptions,
     compared = rows[: options.rows_compared]
     for position, row in enumerate(compared):
         _beat(channel, "row by row")
-        single = _call(compute_reward, code, states.rows(int(row)), actions[row : row + 1], next_states.rows(int(row)))
+        single = _call(
+            compute_reward, code, states.rows(int(row)), read_only(actions[row : row + 1]), next_states.rows(int(row))
+        )
         if isinstance(single, CheckResult):
             return single
         problem = _output_problem(single, 1, component_names)
@@ -186,7 +193,7 @@ def check_loaded(code: str, states, actions, next_states, options: CheckOptions,
             )
 
     _beat(channel, "timing")
-    seconds = _time_per_call(compute_reward, states.rows(rows), actions[rows], next_states.rows(rows))
+    seconds = _time_per_call(compute_reward, states.rows(rows), read_only(actions[rows]), next_states.rows(rows))
     if seconds > options.call_budget_seconds:
         return CheckResult(
             CheckCategory.TOO_SLOW,

@@ -379,3 +379,91 @@ def load(code: str) -> RewardFunction:
     }
     exec(compile(code, PROGRAM_FILENAME, "exec"), namespace)
     return namespace[ENTRY_POINT]
+
+
+# --- writes into the inputs ---------------------------------------------------------------------
+
+# What numpy says when an operation writes into a read-only array: the State's arrays and the action are.
+READ_ONLY_MESSAGES = ("read-only", "WRITEABLE flag")
+IN_PLACE_METHODS = ("fill", "sort", "put", "partition", "resize", "itemset", "setfield", "byteswap", "setflags")
+
+
+def input_written(error: BaseException, code: str, line: int | None) -> str | None:
+    """For an exception raised by a write into `state`, `action` or `next_state`: a sentence for the designer.
+
+    It names the line and, where the program's text shows it, the field written (`x += 1.0` after
+    `x = next_state.joints.rootx.qpos` writes to `next_state.joints.rootx.qpos`). None for any other error.
+    """
+    # numpy's ValueError for a read-only array; the State's AttributeError for a field set or deleted.
+    if not isinstance(error, (ValueError, AttributeError)) or not any(m in str(error) for m in READ_ONLY_MESSAGES):
+        return None
+    field = _written_field(code, line) if line else None
+    where = f"line {line}: " if line else ""
+    what = f"`{field}`" if field else "an array of its inputs"
+    return (
+        f"{where}the program writes to {what}; state, action and next_state are read-only, and writing into "
+        "them in place (`+=`, a slice assignment, `out=`, `np.copyto`, `.fill`, `.sort`, setting a field) would "
+        "change what the "
+        "environment and the task score read. Compute into a new array instead: `x = x + 1.0`, or "
+        "`x = np.copy(...)` first."
+    )
+
+
+def _written_field(code: str, line: int) -> str | None:
+    """The field of the inputs that the statement at `line` writes into, as the program spells it."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return None
+    compound = (ast.FunctionDef, ast.For, ast.While, ast.If, ast.With, ast.Try)
+    simple = [n for n in ast.walk(tree) if isinstance(n, ast.stmt) and not isinstance(n, compound)]
+    statement = next((n for n in simple if n.lineno <= line <= (n.end_lineno or n.lineno)), None)
+    if statement is None:
+        return None
+    target = _write_target(statement)
+    if target is None:
+        return None
+    while isinstance(target, ast.Subscript):
+        target = target.value
+    if isinstance(target, ast.Name):
+        origin = _last_assignment(tree, target.id, line)
+        target = origin if origin is not None else target
+        while isinstance(target, ast.Subscript) and _rooted_in_inputs(target.value):
+            target = target.value
+    return ast.get_source_segment(code, target)
+
+
+def _write_target(statement: ast.stmt) -> ast.expr | None:
+    if isinstance(statement, ast.AugAssign):
+        return statement.target
+    if isinstance(statement, ast.Assign) and isinstance(statement.targets[0], (ast.Subscript, ast.Attribute)):
+        return statement.targets[0]
+    if isinstance(statement, ast.Delete) and statement.targets:
+        return statement.targets[0]
+    for call in (n for n in ast.walk(statement) if isinstance(n, ast.Call)):
+        out = next((k.value for k in call.keywords if k.arg == "out"), None)
+        if out is not None:
+            return out.elts[0] if isinstance(out, ast.Tuple) and out.elts else out
+        function = call.func
+        if isinstance(function, ast.Attribute) and function.attr == "copyto" and call.args:
+            return call.args[0]
+        if isinstance(function, ast.Attribute) and function.attr in IN_PLACE_METHODS:
+            return function.value
+    return None
+
+
+def _last_assignment(tree: ast.AST, name: str, line: int) -> ast.expr | None:
+    """The value last assigned to `name` before `line`, when it is a field of the inputs (else None)."""
+    found = None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and node.lineno < line:
+            if any(isinstance(t, ast.Name) and t.id == name for t in node.targets) and _rooted_in_inputs(node.value):
+                if found is None or node.lineno > found.lineno:
+                    found = node
+    return found.value if found is not None else None
+
+
+def _rooted_in_inputs(node: ast.expr) -> bool:
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return isinstance(node, ast.Name) and node.id in PARAMETERS

@@ -134,7 +134,7 @@ def _agreement(episodes, rewards: np.ndarray, fitness: np.ndarray, min_gap_fract
 def run_score_job(payload: dict[str, Any], output_dir: Path, channel) -> dict:
     """Mean reward per step of every stored episode, under the program in the payload."""
     from autoreward.contract import reward_program
-    from autoreward.sim.state import StateLayout
+    from autoreward.sim.state import StateLayout, read_only
     from autoreward.task.files import make_env
 
     task = from_dict(Task, payload["task"])
@@ -149,7 +149,7 @@ def run_score_job(payload: dict[str, Any], output_dir: Path, channel) -> dict:
             after = {name: stored[f"after.{name}"].astype(np.float64) for name in layout.shapes}
             action, episode = stored["action"], stored["episode"]
         channel.progress(stage="scoring", file=file)
-        total, _ = function(layout.state(before), action, layout.state(after))
+        total, _ = function(layout.state(before), read_only(action), layout.state(after))
         total = np.asarray(total, dtype=np.float64)
         result[file] = {str(e): float(total[episode == e].mean()) for e in np.unique(episode)}
     return result

@@ -30,7 +30,7 @@ from typing import Any, Callable
 import numpy as np
 
 from autoreward.config import Task, TrainingConfig, WorkerLimits
-from autoreward.errors import VideoError, WorkerError
+from autoreward.errors import RewardFailure, VideoError, WorkerError
 from autoreward.loop.evaluation import EVALUATION_SEED_BASE, TRANSITIONS_FILE, evaluate
 from autoreward.records import CurvePoint, TrainingResult
 from autoreward.sandbox.executor import LocalExecutor, WorkerExecutor
@@ -88,6 +88,8 @@ def train(
     if config.on_gpu:
         jail = jail.with_gpus()
     outcome = (executor or LocalExecutor()).run("train", payload, output_dir, limits, on_progress, jail)
+    if outcome.status != "ok" and outcome.category is not None:  # the reward broke its contract: say so, alone
+        raise RewardFailure(outcome.category, f"training failed: {outcome.message}")
     if outcome.status != "ok":
         raise WorkerError(f"training failed: {outcome.message}\n{outcome.log_tail[-1500:]}".rstrip())
     shutil.rmtree(Path(output_dir) / START_FOLDER, ignore_errors=True)  # the previous slice's folder keeps them
@@ -224,6 +226,7 @@ def run_training_job(payload: dict[str, Any], output_dir: Path, channel) -> dict
     from stable_baselines3.common.vec_env import VecNormalize
 
     from autoreward.contract import reward_program
+    from autoreward.contract.passive import PassiveChecker
     from autoreward.sim.vec_env import make_vec_env
 
     torch.set_num_threads(1)
@@ -240,7 +243,10 @@ def run_training_job(payload: dict[str, Any], output_dir: Path, channel) -> dict
     until = int(payload.get("until") or config.steps)
     start = output_dir / START_FOLDER if payload.get("resume") else None
     previous = read_json(start / "training.json", TrainingResult) if start is not None else None
-    reward_function = reward_program.load(payload["code"]) if config.reward_source == "program" else None
+    reward_function = None
+    if config.reward_source == "program":  # watched on every call: the first broken batch ends the training
+        first_step = previous.steps if previous is not None else 0
+        reward_function = PassiveChecker(reward_program.load(payload["code"]), payload["code"], first_step)
 
     # A continued slice steps its environments from other seeds than the first did (never the held-out ones).
     seed = config.seed if previous is None else (config.seed + previous.steps) % (EVALUATION_SEED_BASE - config.n_envs)

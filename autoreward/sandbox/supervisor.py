@@ -31,6 +31,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -214,7 +215,7 @@ def _supervise(process, read_fd: int, limits: WorkerLimits, on_progress, jailed:
     if reported and code == 0:
         return WorkerOutcome("ok", "finished", result=result, exit_code=code)
     if error is not None:
-        return WorkerOutcome("error", error["message"], exit_code=code)
+        return WorkerOutcome("error", error["message"], exit_code=code, category=error.get("category"))
     number = -code if code < 0 else code - SIGNAL_EXIT_BASE if jailed and code > SIGNAL_EXIT_BASE else None
     if number is not None and number in _SIGNALS:
         return WorkerOutcome("killed", f"the worker {_death(number)} before it reported a result", exit_code=code)
@@ -266,4 +267,4 @@ def _with_log_tail(outcome: WorkerOutcome, log_path: Path, limit: int = 4000) ->
         tail = log_path.read_bytes()[-limit:].decode(errors="replace")
     except OSError:
         tail = ""
-    return WorkerOutcome(outcome.status, outcome.message, outcome.result, outcome.exit_code, tail)
+    return replace(outcome, log_tail=tail)

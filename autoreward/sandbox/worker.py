@@ -19,6 +19,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
+from autoreward.errors import RewardFailure
 from autoreward.sandbox.supervisor import MESSAGE_FD_VARIABLE, PARENT_PID_VARIABLE
 
 PR_SET_PDEATHSIG = 1
@@ -92,6 +93,9 @@ def main(argv: list[str]) -> int:
     output_dir = Path(argv[1]).parent
     try:
         result = job_function(job["kind"])(job["payload"], output_dir, channel)
+    except RewardFailure as failure:  # the program broke its contract: a sentence for its author, no traceback
+        channel.send("error", {"message": str(failure), "category": failure.category})
+        return 1
     except BaseException as error:  # report everything, even SystemExit raised by a reward program
         traceback.print_exc()
         channel.send("error", {"message": describe_error(error, job["rlimits"])})

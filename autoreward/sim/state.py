@@ -321,7 +321,24 @@ def _actuator_target(model, a: int, joints: list[str], bodies: list[str], sites:
 # --- the named view -------------------------------------------------------
 
 
-class Group:
+class ReadOnlyView:
+    """Refuses attribute assignment and deletion: a reward program cannot swap a field the task score reads.
+
+    The State's objects are shared with the task score and the trajectory summary, so
+    `next_state.joints.rootx.qpos = ...` would change what they read. Fields are set by `__init__`
+    (through `object.__setattr__`) and by `cached_property` (straight into the instance's dict).
+    """
+
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{name!r} cannot be set: the state is read-only; compute into a new variable instead")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{name!r} cannot be deleted: the state is read-only")
+
+
+class Group(ReadOnlyView):
     """Named members reachable as attributes: `state.bodies.torso`. Unknown names list the known ones."""
 
     # Members are also instance attributes, so `group.torso` is an ordinary attribute lookup:
@@ -329,8 +346,8 @@ class Group:
     __slots__ = ("_kind", "_members", "__dict__")
 
     def __init__(self, kind: str, members: dict[str, Any]):
-        self._kind = kind
-        self._members = members
+        object.__setattr__(self, "_kind", kind)
+        object.__setattr__(self, "_members", members)
         self.__dict__.update(members)
 
     def __getattr__(self, name: str):
@@ -355,15 +372,16 @@ class Group:
 # Every field below that is a view of the raw arrays is a `cached_property`: the arrays are filled in
 # place, never replaced, so a view made on first access stays current, and reward programs, which read
 # the same fields at every step, pay an attribute lookup instead of a property call and a new view.
+# The views are read-only (`ReadOnlyArrays`): a program computes into new arrays, never into its inputs.
 
 
-class Body:
+class Body(ReadOnlyView):
     """One body of every simulation in the batch. Arrays are computed on access."""
 
     def __init__(self, arrays: dict[str, np.ndarray], info: BodyInfo):
-        self._arrays = arrays
-        self._index = info.index
-        self._root = info.root_index
+        object.__setattr__(self, "_arrays", arrays)
+        object.__setattr__(self, "_index", info.index)
+        object.__setattr__(self, "_root", info.root_index)
 
     @cached_property
     def pos(self) -> np.ndarray:
@@ -394,15 +412,19 @@ class Body:
         return self._arrays["cfrc_ext"][:, self._index]
 
 
-class Joint:
+class Joint(ReadOnlyView):
     """One joint of every simulation in the batch: `qpos` and `qvel` in its own coordinates."""
 
     def __init__(self, arrays: dict[str, np.ndarray], info: JointInfo):
         npos, nvel = JOINT_WIDTHS[info.kind]
-        self._arrays = arrays
+        object.__setattr__(self, "_arrays", arrays)
         # Scalar joints give (N,) arrays, multi-dof joints (N, k).
-        self._qpos = info.qpos_start if npos == 1 else slice(info.qpos_start, info.qpos_start + npos)
-        self._qvel = info.qvel_start if nvel == 1 else slice(info.qvel_start, info.qvel_start + nvel)
+        object.__setattr__(
+            self, "_qpos", info.qpos_start if npos == 1 else slice(info.qpos_start, info.qpos_start + npos)
+        )
+        object.__setattr__(
+            self, "_qvel", info.qvel_start if nvel == 1 else slice(info.qvel_start, info.qvel_start + nvel)
+        )
 
     @cached_property
     def qpos(self) -> np.ndarray:
@@ -413,22 +435,50 @@ class Joint:
         return self._arrays["qvel"][:, self._qvel]
 
 
-class Site:
+class Site(ReadOnlyView):
     def __init__(self, arrays: dict[str, np.ndarray], info: SiteInfo):
-        self._arrays = arrays
-        self._index = info.index
+        object.__setattr__(self, "_arrays", arrays)
+        object.__setattr__(self, "_index", info.index)
 
     @cached_property
     def pos(self) -> np.ndarray:
         return self._arrays["site_xpos"][:, self._index]
 
 
-class State:
-    """The state of N simulations. Every array field has N as its first axis."""
+def read_only(array: np.ndarray) -> np.ndarray:
+    """A view of `array` that refuses writes (`+=`, slice assignment, `out=`, `np.copyto`); `array` stays writable.
+
+    Made through a read-only memoryview, not by clearing the view's flag: a flag can be set back
+    (`view.setflags(write=True)`, since the buffer is writable) and `view.base` is the buffer itself;
+    here neither the view, nor its slices, nor anything reached through `.base` can be made writable.
+    """
+    return np.asarray(memoryview(array).toreadonly())
+
+
+class ReadOnlyArrays(dict):
+    """A State's raw arrays as it hands them out: read-only views of the buffers, one per field, kept.
+
+    The buffers stay writable (the simulator copies into them every step); only the views refuse writes,
+    so a reward program that edits its inputs in place raises instead of changing what the task score,
+    the trajectory summary and the next step read. A view is made on a field's first read and kept: the
+    buffers are filled in place, never replaced, so it stays current and later reads cost a dict lookup.
+    """
+
+    def __init__(self, source: dict[str, np.ndarray]):
+        super().__init__()
+        self._source = source
+
+    def __missing__(self, name: str) -> np.ndarray:
+        view = self[name] = read_only(self._source[name])
+        return view
+
+
+class State(ReadOnlyView):
+    """The state of N simulations. Every array field has N as its first axis; every array is read-only."""
 
     def __init__(self, layout: StateLayout, arrays: dict[str, np.ndarray]):
-        self._layout = layout
-        self._arrays = arrays
+        object.__setattr__(self, "_layout", layout)
+        object.__setattr__(self, "_arrays", ReadOnlyArrays(arrays))
 
     @property
     def batch_size(self) -> int:

@@ -28,7 +28,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnvWrapper
 from autoreward.config import RewardSource, Simulator, Task
 from autoreward.errors import UnsupportedSimulatorError
 from autoreward.records import ComponentStats, EpisodeResult
-from autoreward.sim.state import StateLayout
+from autoreward.sim.state import StateLayout, read_only
 from autoreward.task.files import make_env
 from autoreward.task.fitness import FitnessMeter
 
@@ -255,7 +255,7 @@ class RewardVecEnv(VecEnvWrapper):
         observations, native, dones, infos = venv.step_wait()
         state = self._states[id(venv.before)]
         next_state = self._states[id(venv.after)]
-        actions = self._actions
+        actions = read_only(self._actions)  # what the policy did; a reward program may not rewrite it
         fitness_terms = None
         if self._meter is not None:
             fitness_terms = self._meter.step_values(state, actions, next_state)
