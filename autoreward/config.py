@@ -134,6 +134,16 @@ class LoopConfig:
     device: str = "cpu"  # where its policies learn and Warp's worlds run: "cpu" or "cuda[:N]" (TrainingConfig.device)
     videos: bool = True  # each training renders its policy's first held-out episode to video.mp4
 
+    def problem(self) -> str | None:
+        """Why these settings cannot run together, in one sentence; None when they can."""
+        if self.halving and self.feedback != "fitness":
+            # Its rungs rank by the task score, and a stopped candidate never reaches a preference's pool.
+            return (
+                f"--halving ranks its rungs by the task score, which --feedback {self.feedback} keeps from "
+                "steering the run; use one or the other"
+            )
+        return None
+
 
 LLMBackend = Literal["openai", "replay", "manual"]
 

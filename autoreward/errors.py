@@ -15,6 +15,10 @@ class UnknownEnvironmentError(TaskError):
     """The gymnasium environment id is not registered or is not a MuJoCo environment."""
 
 
+class MissingDependencyError(TaskError):
+    """The environment needs a package that is not installed; the message names what to install."""
+
+
 class WorkerError(AutorewardError):
     """A worker process died, timed out or reported an error it could not recover from."""
 
@@ -61,3 +65,16 @@ class RewardFailure(WorkerError):
     def __init__(self, category: str, message: str):
         super().__init__(message)
         self.category = category
+
+
+class Interrupted(BaseException):
+    """The user stopped the command (Ctrl-C, SIGTERM): raised in its main thread, and by any job it cut short.
+
+    A BaseException, as KeyboardInterrupt is, so that no `except Exception` on the way (a retry loop) takes
+    it for an error. Never recorded as a failure: an interrupted training or scoring leaves no record, so a
+    resumed run does it again.
+    """
+
+    def __init__(self, signal_number: int | None = None, message: str = "interrupted"):
+        super().__init__(message)
+        self.signal_number = signal_number

@@ -164,7 +164,7 @@ class NormalizedScore:
 
 # --- workers -----------------------------------------------------------------
 
-WorkerStatus = Literal["ok", "error", "timeout", "idle_timeout", "killed"]
+WorkerStatus = Literal["ok", "error", "timeout", "idle_timeout", "killed", "interrupted"]
 
 
 @dataclass(frozen=True)

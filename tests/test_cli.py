@@ -1,12 +1,21 @@
 """The command line as a user types it."""
 
+import importlib.util
 import json
+import os
+import subprocess
+import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from autoreward.cli import app
+from autoreward.loop.run_store import _start_ticks, run_summary, this_process
+from autoreward.review.views import run_view
+from autoreward.serialize import write_json
 
 from .conftest import REPO
+from .review_fixtures import make_run
 
 runner = CliRunner()
 
@@ -106,3 +115,63 @@ def test_a_loop_note_prints_brackets_from_llm_text_as_they_are(capsys):
     ConsoleProgress(bars=None).note("r1c0: check failed: state.qpos[/x] is not a field; [bold]see[/bold] x[0]")
     printed = " ".join(capsys.readouterr().out.split())
     assert "state.qpos[/x] is not a field; [bold]see[/bold] x[0]" in printed
+
+
+BOX2D_MISSING = importlib.util.find_spec("Box2D") is None
+
+
+@pytest.mark.skipif(not BOX2D_MISSING, reason="Box2D is installed here, so LunarLander's dependency is not missing")
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["describe", "LunarLander-v3"],
+        ["check", "LunarLander-v3", "--reward", "reward.py"],
+        ["train", "LunarLander-v3", "--reward", "reward.py"],
+        ["run", "--env", "LunarLander-v3", "land softly", "--llm", "replay", "--transcript", "reward.py"],
+    ],
+    ids=["describe", "check", "train", "run"],
+)
+def test_an_environment_whose_package_is_missing_is_one_sentence_naming_it_and_leaves_no_run_folder(tmp_path, args):
+    (tmp_path / "reward.py").write_text("def compute_reward(state, action, next_state):\n    return 0, {}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "autoreward", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, COLUMNS="250"),
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "LunarLander-v3 needs a package that is not installed: Box2D is not installed" in result.stderr
+    assert 'pip install "gymnasium[box2d]"' in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+LONG_NAME = "cheetah_back_short__design__s0__20261201-151809-a-name-longer-than-a-terminal-column-allows"
+
+
+def test_runs_prints_whole_names_and_show_takes_a_name_as_runs_prints_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    make_run(tmp_path / "runs", name=LONG_NAME)
+    listed = runner.invoke(app, ["runs"], env={"COLUMNS": "80"})
+    assert listed.exit_code == 0 and LONG_NAME in listed.output
+    shown = runner.invoke(app, ["show", LONG_NAME], env={"COLUMNS": "120"})
+    assert shown.exit_code == 0, shown.output
+    assert "Reward report: half_cheetah_backward" in shown.output
+
+
+def test_a_run_whose_process_died_says_so_in_runs_show_and_the_page(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = make_run(tmp_path / "runs", name="dead")
+    store.mark_running()  # this test's own process: alive
+    assert run_summary(store.path).status == "running"
+    # A process that has ended: its pid's start time no longer matches (or the pid is gone).
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    record = this_process() | {"pid": finished.pid, "started": _start_ticks(finished.pid)}
+    finished.wait()
+    write_json(store.path / "orchestrator.json", record)
+    assert run_summary(store.path).status == "stopped (process gone)"
+    assert "stopped (process gone)" in runner.invoke(app, ["runs"], env={"COLUMNS": "200"}).output
+    assert "status: stopped (process gone)" in runner.invoke(app, ["show", "dead"]).output
+    assert run_view(store.path)["status"] == "stopped (process gone)"
+    store.set_status("finished")  # a run that ended says so, whatever became of its process
+    assert run_summary(store.path).status == "finished"

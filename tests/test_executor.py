@@ -343,6 +343,53 @@ def test_a_training_killed_on_the_ray_side_is_a_worker_failure(hopper, tmp_path,
         )
 
 
+def _jobs_running(executor, code: str, folder: Path, limits: WorkerLimits, jail):
+    """Two probe jobs started on `executor` from threads; the pool and their futures."""
+    pool = ThreadPoolExecutor(max_workers=2)
+    return pool, [
+        pool.submit(executor.run, PROBE, {"code": code}, folder / f"job{k}", limits, None, jail) for k in (0, 1)
+    ]
+
+
+def test_stopping_the_local_executor_kills_its_workers_and_refuses_new_jobs(tmp_path, jail):
+    executor = LocalExecutor()
+    pool, running = _jobs_running(executor, "import time\ntime.sleep(120)", tmp_path, LIMITS, jail)
+    deadline = time.monotonic() + 60
+    while len(processes_mentioning(str(tmp_path))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    started = time.monotonic()
+    executor.stop()
+    outcomes = [future.result(timeout=10) for future in running]
+    assert time.monotonic() - started < 5
+    assert [o.status for o in outcomes] == ["interrupted", "interrupted"]
+    assert processes_mentioning(str(tmp_path)) == []
+    assert executor.run(PROBE, {"code": "result = 1"}, tmp_path / "later", LIMITS, None, jail).status == "interrupted"
+    pool.shutdown()
+
+
+@pytest.mark.slow
+def test_stopping_the_ray_executor_cancels_its_tasks_and_their_workers_die(tmp_path, jail, on_ray):
+    from autoreward.sandbox.ray_executor import RayExecutor
+
+    executor = RayExecutor.connect("auto")  # the test's cluster, already joined; its own executor, to be stopped
+    pool, running = _jobs_running(executor, "import time\ntime.sleep(120)", tmp_path, LIMITS, jail)
+    on_node = lambda: [p for p in processes_mentioning("autoreward-ray-") if "job.json" in p]  # noqa: E731
+    deadline = time.monotonic() + 120
+    while len(on_node()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(on_node()) >= 2, "the two Ray tasks never started their workers"
+    started = time.monotonic()
+    executor.stop()
+    outcomes = [future.result(timeout=20) for future in running]
+    assert time.monotonic() - started < 10
+    assert [o.status for o in outcomes] == ["interrupted", "interrupted"]
+    deadline = time.monotonic() + 20
+    while on_node() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert on_node() == []
+    pool.shutdown()
+
+
 @pytest.mark.slow
 def test_a_design_run_on_ray_trains_and_prescreens_there_and_resumes_on_ray(tmp_path, monkeypatch, on_ray, ray_head):
     from autoreward.cli.run_commands import _design

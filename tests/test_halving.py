@@ -226,6 +226,7 @@ def test_a_slice_continued_to_the_budget_has_the_total_steps_and_one_cumulative_
     assert again == whole and started == [512, 1024]
 
 
+@pytest.mark.slow
 def test_a_slice_that_ends_between_curve_points_ends_with_a_point_of_its_own(cheetah, tmp_path, jail):
     code = human_reward(cheetah)
     first = train_slice(cheetah, SLICED, tmp_path, code, None, 384, jail=jail)

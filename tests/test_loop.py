@@ -31,6 +31,7 @@ from autoreward.task.files import find_task
 from .chat_server import ChatServer
 from .conftest import RUN_FLAGS, SECRET, SHORT_TASK, candidates_of, run_cli_to_end, start_cli, the_run
 from .llm_persona import persona, persona_with_a_reversed_candidate
+from .review_fixtures import make_run
 
 # --- the critic's verdict ------------------------------------------------------
 
@@ -61,6 +62,16 @@ def _transcript(tmp_path: Path, replies: dict[str, str]) -> ReplayLLM:
     path = tmp_path / "transcript.jsonl"
     path.write_text("".join(json.dumps({"tag": tag, "reply": text}) + "\n" for tag, text in replies.items()))
     return ReplayLLM(path)
+
+
+def test_an_error_that_ends_a_run_marks_it_failed_with_the_reason(tmp_path):
+    from autoreward.errors import LLMError
+    from autoreward.loop.driver import DesignLoop
+
+    store = make_run(tmp_path / "runs", name="ends", feedback="fitness")
+    with pytest.raises(LLMError, match="no") as ended:
+        DesignLoop(store, _transcript(tmp_path, {}), Prompts(), tmp_path / "runs").run()
+    assert store.status() == f"failed: {str(ended.value).splitlines()[0]}"
 
 
 def _brief() -> DesignBrief:
@@ -117,6 +128,7 @@ def test_a_reply_without_python_is_repaired_then_dropped_with_a_clear_reason(tmp
 # --- whole runs through a chat-completions server --------------------------------
 
 
+@pytest.mark.slow
 def test_a_run_designs_repairs_reviews_trains_analyses_and_scores_through_a_chat_server(workspace):
     with ChatServer(responder=persona) as server:
         output = run_cli_to_end(
@@ -178,6 +190,7 @@ def test_a_run_designs_repairs_reviews_trains_analyses_and_scores_through_a_chat
     assert "critic: reject: the reward is the velocity along +x" in shown.stdout
 
 
+@pytest.mark.slow
 def test_pre_screening_skips_training_a_candidate_that_reverses_the_task(workspace):
     with ChatServer(responder=persona_with_a_reversed_candidate) as server:
         run_cli_to_end(
@@ -196,6 +209,7 @@ def test_pre_screening_skips_training_a_candidate_that_reverses_the_task(workspa
     assert "Pre-screening saved 512 training steps" in (run / "export" / "reward_report.md").read_text()
 
 
+@pytest.mark.slow
 def test_a_task_given_in_words_has_its_best_reward_chosen_by_a_judge(workspace):
     flags = [
         "run",
@@ -409,6 +423,10 @@ def persona_code(scale: float) -> str:
             "has none; use --feedback human or llm",
         ),
         (["run", "half_cheetah_backward", "--halving", "--halving-eta", "1"], "--halving-eta"),
+        (
+            ["run", "half_cheetah_backward", "--halving", "--feedback", "human"],
+            "--halving ranks its rungs by the task score",
+        ),
     ],
 )
 def test_bad_command_lines_get_one_sentence_and_leave_no_run_behind(tmp_path, args, message):

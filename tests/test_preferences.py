@@ -7,23 +7,27 @@ real (tiny) trainings.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
 from autoreward.config import Fitness, LoopConfig
+from autoreward.errors import AutorewardError
 from autoreward.llm.backends import ReplayLLM
 from autoreward.llm.prompts import Prompts
+from autoreward.loop.driver import DesignLoop
 from autoreward.loop.judge import judge
 from autoreward.loop.preferences import SyntheticPreferences
+from autoreward.loop.selection import ByPreference
 from autoreward.records import Preference
-from autoreward.serialize import read_json
+from autoreward.serialize import read_json, to_dict
 from autoreward.task.files import find_task
 
 from .chat_server import ChatServer
 from .conftest import candidates_of, run_cli_to_end
 from .llm_persona import preference_persona, preference_persona_one_round
-from .review_fixtures import trained
+from .review_fixtures import make_run, trained
 
 THIGH_FITNESS = "np.clip(action[:, 0], -1.0, 1.0)"
 THIGH_TASK = f"""
@@ -196,3 +200,30 @@ def test_a_preference_reads_as_one_sentence():
     assert preference_sentence(full) == (
         'best r2c0; worst r1c1; chose r2c0 over r1c1, r2c1 over r1c1; of r1c1, r2c0, r2c1. Comment: "r1c1 falls over"'
     )
+
+
+def test_a_candidate_stopped_by_halving_never_enters_a_preference_pool(tmp_path):
+    store = make_run(tmp_path / "runs", feedback="synthetic")
+    task = store.config().task
+    stopped = dataclasses.replace(trained(1, 1, 9.0), stopped_at=128)  # the highest score, of a shorter training
+    selection = ByPreference(SyntheticPreferences(task), store, lambda text: None).select(
+        1, None, [trained(1, 0, 0.5), stopped, trained(1, 2, 1.5)]
+    )
+    assert selection.preference.candidate_ids == ("r1c0", "r1c2") and selection.best.id == "r1c2"
+
+
+def _replies(tmp_path, replies: dict[str, str]):
+    path = tmp_path / "replies.jsonl"
+    path.write_text("".join(json.dumps({"tag": tag, "reply": reply}) + "\n" for tag, reply in replies.items()))
+    return path
+
+
+def test_a_run_with_halving_and_preference_feedback_is_refused(tmp_path):
+    store = make_run(tmp_path / "runs", feedback="synthetic")
+    config = store.config()
+    halved = dataclasses.replace(config, loop=dataclasses.replace(config.loop, halving=True))
+    (store.path / "config.json").write_text(json.dumps(to_dict(halved)))
+    with pytest.raises(
+        AutorewardError, match="--halving ranks its rungs by the task score, which --feedback synthetic"
+    ):
+        DesignLoop(store, ReplayLLM(_replies(tmp_path, {})), Prompts(), tmp_path / "runs")

@@ -159,4 +159,4 @@ def test_the_wheel_ships_the_task_files_prompts_and_templates(tmp_path):
     assert "autoreward/envs/half_cheetah_forward.toml" in names
     assert "autoreward/envs/rewards/half_cheetah_v5.py" in names
     assert any(n.startswith("autoreward/prompts/") for n in names)
-    assert "autoreward/templates/reward_module.py.j2" in names  # the export's module template
+    assert "autoreward/review/templates/reward_module.py.j2" in names  # the export's module template

@@ -36,6 +36,7 @@ def test_training_records_a_curve_and_scores_on_held_out_episodes(hopper, tmp_pa
     assert (tmp_path / "policy.zip").exists() and (tmp_path / "vecnormalize.pkl").exists()
 
 
+@pytest.mark.slow
 def test_the_same_seed_trains_the_same_policy(hopper, tmp_path):
     first = train(hopper, TINY, tmp_path / "a", human_reward(hopper))
     second = train(hopper, TINY, tmp_path / "b", human_reward(hopper))

@@ -28,13 +28,13 @@ from autoreward.task.files import find_task, task_from_sentence
 if os.environ.get("AUTOREWARD_WARP") != "require":
     pytest.importorskip("mujoco_warp", reason="MuJoCo Warp is not installed (pip install 'autoreward[gpu]')")
 
-pytestmark = pytest.mark.slow
 
 HORIZON = 20
 # Largest difference allowed after up to HORIZON steps: positions (m, rad), velocities, rewards.
 TOLERANCE = {"qpos": 5e-3, "xpos": 5e-3, "qvel": 0.25, "reward": 2e-2}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("env_id", ["HalfCheetah-v5", "Hopper-v5", "Reacher-v5", "Pusher-v5"])
 def test_warp_trajectories_match_mujoco_cpu(env_id):
     task = task_from_sentence(env_id, "move")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import sys
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import get_args
+from typing import Callable, get_args
 
 import typer
 from rich.console import Console
@@ -15,7 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from autoreward.config import Budget, FeedbackSource, LLMBackend, Simulator, Task
-from autoreward.errors import AutorewardError
+from autoreward.errors import AutorewardError, Interrupted
 from autoreward.loop.run_folders import DEFAULT_RUNS_DIR
 
 app = typer.Typer(
@@ -56,6 +58,50 @@ AddressOption = typer.Option(
 )
 
 
+INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def _until_interrupted(executor, said: Callable[[int], str]):
+    """Ctrl-C (SIGINT) or SIGTERM ends the command within seconds: one line, and exit code 128 + the signal.
+
+    The first signal raises `Interrupted` in the main thread, wherever it waits. The executor then stops
+    its jobs (each running worker's group is killed within a second, none starts again) and `said(signal)`
+    gives the line to print (a design run marks itself interrupted there and names its resume command).
+    The process ends with os._exit, so threads still waiting on an LLM reply are not waited for; what they
+    would have written is lost whole or not at all (records are written atomically, once complete), and
+    workers not yet killed die with their parent (bubblewrap's --die-with-parent, PR_SET_PDEATHSIG).
+    A second signal exits at once.
+    """
+
+    def first(signal_number, frame):
+        for number in INTERRUPT_SIGNALS:
+            signal.signal(number, at_once)
+        raise Interrupted(signal_number)
+
+    def at_once(signal_number, frame):
+        os._exit(128 + signal_number)
+
+    previous = {number: signal.signal(number, first) for number in INTERRUPT_SIGNALS}
+    try:
+        yield
+    except Interrupted as interruption:
+        number = interruption.signal_number or signal.SIGINT
+        if executor is not None:
+            executor.stop()
+        errors.print(escape(said(number)), highlight=False)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(128 + number)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def signal_name(number: int) -> str:
+    return "Ctrl-C" if number == signal.SIGINT else signal.Signals(number).name
+
+
 @contextmanager
 def _clear_errors():
     """Print autoreward's own errors as one sentence and exit non-zero; let real bugs show their traceback."""
@@ -64,6 +110,9 @@ def _clear_errors():
     except AutorewardError as error:
         errors.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)  # a message's [x] is text
         raise typer.Exit(2) from None
+    except KeyboardInterrupt:  # Ctrl-C before the long part began (`_until_interrupted` handles that one)
+        errors.print("interrupted (Ctrl-C)", highlight=False)
+        raise typer.Exit(130) from None
 
 
 def _jail():
@@ -81,11 +130,15 @@ def _executor(name: str | None, address: str | None):
 
 
 def _resolve_task(name: str, tasks_dir: list[Path] | None) -> Task:
-    from autoreward.task.files import find_task, task_from_sentence
+    """The task a command names, its environment made once (a missing package is one sentence, here)."""
+    from autoreward.task.files import find_task, probe_environment, task_from_sentence
 
     if "-v" in name and not name.endswith(".toml") and name[0].isupper():  # an environment id such as Hopper-v5
-        return task_from_sentence(name, f"(no task given: environment {name} only)")
-    return find_task(name, tuple(tasks_dir or ()))
+        task = task_from_sentence(name, f"(no task given: environment {name} only)")
+    else:
+        task = find_task(name, tuple(tasks_dir or ()))
+    probe_environment(task)
+    return task
 
 
 @contextmanager

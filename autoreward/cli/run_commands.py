@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.console import Console
 from rich.markdown import Markdown
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 
 from autoreward.cli.options import (
@@ -30,10 +32,12 @@ from autoreward.cli.options import (
     _jail,
     _progress_bars,
     _resolve_task,
+    _until_interrupted,
     app,
     console,
     errors,
     one_of,
+    signal_name,
 )
 from autoreward.config import Budget, LLMSettings, LoopConfig, Task
 from autoreward.errors import AutorewardError
@@ -185,6 +189,9 @@ def run(
             )
         budget = _budget_options(chosen.budget, algo, steps, envs, eval_episodes)
         device = _device_option(device, executor)  # before Ray is started
+        problem = LoopConfig(halving=halving, feedback=feedback).problem()  # before Ray is started
+        if problem is not None:
+            raise AutorewardError(problem)
         runner = _executor(executor, address)  # an unreachable cluster fails before a run folder is made
         loop = LoopConfig(
             rounds=rounds,
@@ -223,12 +230,14 @@ def run(
 
 
 def _task_for_run(task: Optional[str], env: Optional[str], tasks_dir) -> Task:
-    from autoreward.task.files import task_from_sentence
+    from autoreward.task.files import probe_environment, task_from_sentence
 
     if env is not None:
         if not task:
             raise AutorewardError('with --env, say the task in words: autoreward run --env Hopper-v5 "hop in place"')
-        return task_from_sentence(env, task)
+        chosen = task_from_sentence(env, task)
+        probe_environment(chosen)  # a missing package is one sentence, before a run folder is made
+        return chosen
     if not task:
         raise AutorewardError("name a task (see `autoreward tasks`), or give --env ENV and the task in words")
     return _resolve_task(task, tasks_dir)
@@ -275,7 +284,13 @@ def _design(
     backend = backend or connect(settings, store.path / "manual")
     llm = RecordedLLM(CachedLLM(backend, store.path / "llm_cache"), store)
     console.print(f"run folder: [bold]{store.path}[/]  (resume with: autoreward run --resume {store.path})")
-    with _progress_bars() as bars:
+
+    def interrupted(number: int) -> str:
+        store.set_status("interrupted")
+        store.log_event("interrupted", signal=signal_name(number))
+        return f"interrupted ({signal_name(number)}); resume the run with: autoreward run --resume {store.path}"
+
+    with _until_interrupted(runner, interrupted), _progress_bars() as bars:
         final = DesignLoop(
             store,
             llm,
@@ -373,18 +388,32 @@ def runs(runs_dir: Path = RunsDirOption) -> None:
         score = "-" if row.score_mean is None else f"{row.score_mean:.3f} ± {row.score_std:.3f}"
         fitness = "-" if row.best_fitness is None else f"{row.best_fitness:.4g}"
         table.add_row(row.name, row.task, row.status, row.best_candidate or "-", fitness, score)
-    console.print(table)
+    # At its natural width, never cut to the terminal's: a run's name is what `show` and `--resume` take, whole.
+    width = Measurement.get(console, console.options.update(width=10_000), table).maximum
+    Console(width=max(width, console.width), soft_wrap=True).print(table)
 
 
 @app.command()
-def show(run_folder: Path = typer.Argument(..., help="A run folder.")) -> None:
-    """Show a run: its rounds, candidates, scores and failure modes."""
-    from autoreward.loop.run_store import RunStore
+def show(
+    run_folder: Path = typer.Argument(..., help="A run folder, or a run's name as `autoreward runs` prints it."),
+    runs_dir: Path = RunsDirOption,
+) -> None:
+    """Show a run: its status, rounds, candidates, scores and failure modes."""
+    from autoreward.loop.run_store import RunStore, run_summary
     from autoreward.review.report import reward_report
 
     with _clear_errors():
-        store = RunStore.open(run_folder)
+        store = RunStore.open(_run_folder(run_folder, runs_dir))
+        summary = run_summary(store.path)
+        console.print(f"status: {escape(summary.status if summary else 'unknown')}", highlight=False)
         console.print(Markdown(reward_report(store)))
+
+
+def _run_folder(given: Path, runs_dir: Path) -> Path:
+    """A run folder as given, or the run of that name in `runs_dir` (the name `autoreward runs` prints)."""
+    if not (given / "config.json").exists() and len(given.parts) == 1 and (runs_dir / given / "config.json").exists():
+        return runs_dir / given
+    return given
 
 
 @app.command()

@@ -24,9 +24,11 @@ from autoreward.cli.options import (
     _progress_bars,
     _resolve_task,
     _training_options,
+    _until_interrupted,
     app,
     console,
     errors,
+    signal_name,
 )
 from autoreward.config import Task
 from autoreward.errors import AutorewardError
@@ -142,7 +144,8 @@ def train(
         _print_check(result)
         if not result.ok:
             raise typer.Exit(1)
-        with _progress_bars() as handle:
+        stopped = lambda number: f"interrupted ({signal_name(number)}): the training in {run} was stopped"  # noqa: E731
+        with _until_interrupted(runner, stopped), _progress_bars() as handle:
             trained = train_policy(chosen, config, run / "training", code, lambda d: handle("reward", d), jail, runner)
             normalized = None
             if baselines:
@@ -208,7 +211,8 @@ def baseline(
         chosen = _resolve_task(task, tasks_dir)
         config = _training_options(chosen, algo, steps, seed, envs, eval_episodes)
         jail, runner = _jail(), _executor(executor, address)
-        with _progress_bars() as handle:
+        stopped = lambda number: f"interrupted ({signal_name(number)}): the baselines were not trained"  # noqa: E731
+        with _until_interrupted(runner, stopped), _progress_bars() as handle:
             result = load_or_train_baselines(chosen, config, runs_dir, handle, jail, runner)
     table = Table(title=f"{chosen.id} baselines ({config.algo}, {config.steps} steps, seed {seed})")
     table.add_column("reward")

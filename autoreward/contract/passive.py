@@ -36,6 +36,8 @@ class PassiveChecker:
         self.steps += n
         try:
             result = self.function(state, action, next_state)
+        except MemoryError:
+            raise  # the worker's limit, not the contract: the worker says how much memory it had
         except Exception as error:  # the program's own fault, at this step
             raise self._exception(error) from None
         if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):

@@ -15,19 +15,19 @@ run's cache.
 from __future__ import annotations
 
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from autoreward.config import RunConfig, Task, TrainingConfig
 from autoreward.contract.checker import check_program
-from autoreward.errors import WorkerError
+from autoreward.errors import AutorewardError, WorkerError
 from autoreward.llm.backends import LLM
 from autoreward.llm.prompts import Prompts
 from autoreward.loop.design import CandidateDesigner, DesignBrief
 from autoreward.loop.feedback import build_feedback, lessons, preference_text
 from autoreward.loop.final import FinalEvaluation
 from autoreward.loop.halving import schedule, successive_halving, train_slice
+from autoreward.loop.parallel import parallel_map
 from autoreward.loop.preferences import DEFAULT_PAGE_URL, PreferenceSource
 from autoreward.loop.prescreen import LabelledEpisode, labelled_episodes, screen
 from autoreward.loop.progress import LoopProgress, SilentProgress
@@ -59,6 +59,8 @@ class DesignLoop:
         self.config: RunConfig = self.store.config()
         self.task: Task = self.config.task
         self.loop = self.config.loop
+        if self.loop.problem() is not None:
+            raise AutorewardError(self.loop.problem())
         if self.executor is None:  # one for the whole run: it spreads parallel GPU trainings over the GPUs
             self.executor = LocalExecutor()
         if self.preferences is not None:  # a source chosen by the caller
@@ -78,6 +80,15 @@ class DesignLoop:
         self.designer = CandidateDesigner(self.llm, self.prompts, self.task, self.loop, check)
 
     def run(self) -> FinalResult:
+        """Run (or resume) the rounds and the final evaluation; an error that ends the run marks it failed."""
+        self.store.mark_running()
+        try:
+            return self._run()
+        except Exception as error:  # Interrupted is not an Exception: the command line marks that one
+            self.store.fail(str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__)
+            raise
+
+    def _run(self) -> FinalResult:
         state_description = describe_task(self.task)
         best: Candidate | None = None
         previous: RoundResult | None = None
@@ -91,7 +102,6 @@ class DesignLoop:
             best = self._load(result.best_so_far_id) if result.best_so_far_id else None
             previous = result
         if best is None:
-            self.store.set_status("failed: no candidate trained")
             raise WorkerError("no candidate of any round could be trained; see the run folder for each one's reason")
         self.store.set_status("final evaluation", best)
         final = self.store.load_final() or self._final_evaluation().run(best)
@@ -113,17 +123,15 @@ class DesignLoop:
             lessons=previous.lessons if previous else (),
         )
         self.progress.note(f"round {number}: designing {self.loop.candidates} candidates")
-        with ThreadPoolExecutor(max_workers=self.loop.candidates) as pool:
-            designed = list(pool.map(lambda i: self._designed(brief, number, i), range(self.loop.candidates)))
+        indexes = range(self.loop.candidates)
+        designed = parallel_map(lambda i: self._designed(brief, number, i), indexes, self.loop.candidates)
         stored = self._labelled_episodes(number)
         if stored:
-            with ThreadPoolExecutor(max_workers=max(1, self.loop.workers)) as pool:
-                designed = list(pool.map(lambda c: self._prescreened(c, stored), designed))
+            designed = parallel_map(lambda c: self._prescreened(c, stored), designed, self.loop.workers)
         if self._halving():
             candidates = self._halved(number, designed)
         else:
-            with ThreadPoolExecutor(max_workers=max(1, self.loop.workers)) as pool:
-                candidates = list(pool.map(self._trained, designed))
+            candidates = parallel_map(self._trained, designed, self.loop.workers)
         skipped = sum(c.status == "prescreened_out" for c in candidates)
         budget = self.loop.budget.steps
 

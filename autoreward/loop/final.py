@@ -10,7 +10,6 @@ tie would otherwise swamp the rest.
 from __future__ import annotations
 
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -19,6 +18,7 @@ import numpy as np
 
 from autoreward.config import LoopConfig, Task, TrainingConfig
 from autoreward.loop.baselines import load_or_train_baselines
+from autoreward.loop.parallel import parallel_map
 from autoreward.loop.progress import LoopProgress
 from autoreward.loop.run_store import RunStore
 from autoreward.loop.training import finished_training, train
@@ -60,8 +60,7 @@ class FinalEvaluation:
             )
             return training, baselines
 
-        with ThreadPoolExecutor(max_workers=max(1, self.loop.workers)) as pool:
-            outcomes = list(pool.map(one_seed, seeds))
+        outcomes = parallel_map(one_seed, seeds, self.loop.workers)
         return final_result(self.task, best.id, seeds, outcomes)
 
     def _training(self, best: Candidate, config: TrainingConfig) -> TrainingResult:

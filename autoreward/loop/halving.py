@@ -26,13 +26,13 @@ every rung exactly as the interrupted one did.
 from __future__ import annotations
 
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
 from autoreward.config import Task, TrainingConfig
 from autoreward.errors import WorkerError
+from autoreward.loop.parallel import parallel_map
 from autoreward.loop.run_store import slice_folder
 from autoreward.loop.training import finished_training, train
 from autoreward.records import Candidate, TrainingResult
@@ -133,8 +133,7 @@ def successive_halving(
     alive = list(candidates)
     reached: int | None = None
     for number, rung in enumerate(rungs):
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            trained = list(pool.map(lambda c: train_slice(c, reached, rung.steps), alive))
+        trained = parallel_map(lambda c: train_slice(c, reached, rung.steps), alive, workers)
         for candidate in trained:
             if candidate.status != "trained":
                 ended[candidate.id] = candidate

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from autoreward.config import Task, WorkerLimits
+from autoreward.errors import Interrupted
 from autoreward.loop.evaluation import TRANSITIONS_FILE
 from autoreward.records import Candidate
 from autoreward.sandbox.executor import LocalExecutor, WorkerExecutor
@@ -92,6 +93,8 @@ def screen(
     limits = WorkerLimits(wall_seconds=300.0, idle_seconds=60.0, memory_bytes=4 * 1024**3)
     jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task))
     outcome = (executor or LocalExecutor()).run("score", payload, output_dir, limits, None, jail)
+    if outcome.status == "interrupted":
+        raise Interrupted(message=outcome.message)
     if outcome.status != "ok":
         return Screening(None, 0, (f"could not score the stored episodes: {outcome.message}",))
     means = outcome.result  # {file: {episode: mean reward per step}}

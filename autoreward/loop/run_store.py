@@ -15,6 +15,7 @@ runs/<run-id>/
   export/                     reward.py (the exported module) and reward_report.md
   report.html                 the whole run as one page (autoreward.html_report)
   events.jsonl                what was started and finished, and when
+  orchestrator.json           the process driving the run (host, pid, start time): is it still there?
   index.sqlite                one row per run, candidate and LLM call
 ```
 
@@ -33,6 +34,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import sqlite3
 import threading
 from contextlib import closing
@@ -241,6 +243,22 @@ class RunStore:
         path = self.final_dir() / "final.json"
         return read_json(path, FinalResult) if path.exists() else None
 
+    def mark_running(self) -> None:
+        """This process now drives the run: its status is "running", and orchestrator.json says which process,
+        so that a run whose process died shows as "stopped (process gone)", not "running" for ever."""
+        write_json(self.path / ORCHESTRATOR_FILE, this_process())
+        self.set_status("running")
+
+    def status(self) -> str:
+        with self._lock, closing(self._connect()) as db:
+            row = db.execute("SELECT status FROM run").fetchone()
+        return row[0] if row and row[0] else "unknown"
+
+    def fail(self, reason: str) -> None:
+        """The run ended on an error: "failed: <reason>", unless it already says why it stopped."""
+        if not self.status().startswith(("stopped", "interrupted")):
+            self.set_status(f"failed: {reason}")
+
     def set_status(self, status: str, best: Candidate | None = None) -> None:
         self._execute("UPDATE run SET status = ?", (status,))
         if best is not None:
@@ -324,6 +342,47 @@ def start_run(runs_dir: Path, task: Task, loop: LoopConfig, llm: LLMSettings) ->
     return RunStore.create(folder, config)
 
 
+# --- is the process that drives a run still there? ------------------------------------------------
+
+ORCHESTRATOR_FILE = "orchestrator.json"
+# Statuses a run keeps once its process has ended; any other (running, waiting, final evaluation) needs one.
+ENDED = ("finished", "failed", "interrupted", "stopped")
+
+
+def this_process() -> dict:
+    """This process as a run folder records it: host, pid and start time (a reused pid has another)."""
+    return {"host": socket.gethostname(), "pid": os.getpid(), "started": _start_ticks(os.getpid())}
+
+
+def process_gone(record: dict) -> bool:
+    """Whether the recorded process has ended; False where it cannot be told (another host, no /proc)."""
+    if record.get("host") != socket.gethostname() or not Path("/proc/self/stat").exists():
+        return False
+    return _start_ticks(int(record["pid"])) != record.get("started")
+
+
+def _start_ticks(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (/proc/PID/stat, field 22); None if there is none."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[19])  # field 22 of the line; the first two (pid, name) are before the ")"
+
+
+def shown_status(folder: Path, status: str | None) -> str:
+    """The index's status, or "stopped (process gone)" for a run whose process died without saying so."""
+    status = status or "unknown"
+    if status.startswith(ENDED):
+        return status
+    path = Path(folder) / ORCHESTRATOR_FILE
+    try:
+        record = read_json(path) if path.exists() else None
+    except ValueError:
+        record = None
+    return "stopped (process gone)" if record is not None and process_gone(record) else status
+
+
 def run_summaries(root: Path) -> list[RunSummary]:
     """One row per run folder under `root` that has an index, newest first."""
     rows = [run_summary(index.parent) for index in sorted(Path(root).glob("*/index.sqlite"))]
@@ -341,4 +400,7 @@ def run_summary(folder: Path) -> RunSummary | None:
             row = db.execute("SELECT * FROM run").fetchone()
         except sqlite3.DatabaseError:
             return None  # not a design run's index
-    return None if row is None else RunSummary(path=str(Path(folder)), **dict(row))
+    if row is None:
+        return None
+    fields = dict(row) | {"status": shown_status(folder, row["status"])}
+    return RunSummary(path=str(Path(folder)), **fields)

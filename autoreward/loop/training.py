@@ -30,7 +30,7 @@ from typing import Any, Callable
 import numpy as np
 
 from autoreward.config import Task, TrainingConfig, WorkerLimits
-from autoreward.errors import RewardFailure, VideoError, WorkerError
+from autoreward.errors import Interrupted, RewardFailure, VideoError, WorkerError
 from autoreward.loop.evaluation import EVALUATION_SEED_BASE, TRANSITIONS_FILE, evaluate
 from autoreward.records import CurvePoint, TrainingResult
 from autoreward.sandbox.executor import LocalExecutor, WorkerExecutor
@@ -88,6 +88,8 @@ def train(
     if config.on_gpu:
         jail = jail.with_gpus()
     outcome = (executor or LocalExecutor()).run("train", payload, output_dir, limits, on_progress, jail)
+    if outcome.status == "interrupted":  # no record: a resumed run trains it again
+        raise Interrupted(message=outcome.message)
     if outcome.status != "ok" and outcome.category is not None:  # the reward broke its contract: say so, alone
         raise RewardFailure(outcome.category, f"training failed: {outcome.message}")
     if outcome.status != "ok":

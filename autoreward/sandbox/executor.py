@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any, Literal, Protocol, Sequence
 
@@ -47,6 +48,13 @@ class WorkerExecutor(Protocol):
         """How many jobs it runs well at once; None: one per core of this machine."""
         ...
 
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop every job now (Ctrl-C): running workers are killed, later jobs refused ("interrupted").
+
+        Returns when no job is left running, or after `timeout` seconds.
+        """
+        ...
+
 
 def visible_gpus() -> tuple[str, ...]:
     """This machine's GPUs a worker may be given, as CUDA_VISIBLE_DEVICES names them.
@@ -74,6 +82,8 @@ class LocalExecutor:
         self.gpus = tuple(visible_gpus() if gpus is None else gpus)
         self._jobs_on = dict.fromkeys(self.gpus, 0)  # GPU -> jobs running on it now
         self._lock = threading.Lock()
+        self._stopping = threading.Event()  # set by stop(): every supervisor kills its worker
+        self._running = 0
 
     def run(
         self,
@@ -84,19 +94,32 @@ class LocalExecutor:
         on_progress: ProgressHandler | None,
         jail: Jail,
     ) -> WorkerOutcome:
+        if self._stopping.is_set():
+            return WorkerOutcome("interrupted", "not started: the command was interrupted")
         given = self._take(limits.gpus)
         environment = {"CUDA_VISIBLE_DEVICES": ",".join(given)} if given else None
         try:
-            return run_worker(kind, payload, output_dir, limits, on_progress, jail, environment)
+            return run_worker(kind, payload, output_dir, limits, on_progress, jail, environment, self._stopping)
         finally:
             self._give_back(given)
 
     def capacity(self) -> int | None:
         return None
 
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        deadline = time.monotonic() + timeout
+        while self._busy() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def _busy(self) -> bool:
+        with self._lock:
+            return self._running > 0
+
     def _take(self, count: int) -> tuple[str, ...]:
         """The `count` least busy GPUs (fewer if the machine has fewer; none without GPUs), now counted busy."""
         with self._lock:
+            self._running += 1
             given = tuple(sorted(self.gpus, key=lambda gpu: self._jobs_on[gpu])[:count])
             for gpu in given:
                 self._jobs_on[gpu] += 1
@@ -104,6 +127,7 @@ class LocalExecutor:
 
     def _give_back(self, given: tuple[str, ...]) -> None:
         with self._lock:
+            self._running -= 1
             for gpu in given:
                 self._jobs_on[gpu] -= 1
 

@@ -33,6 +33,8 @@ import logging
 import shutil
 import socket
 import tempfile
+import threading
+import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -60,6 +62,9 @@ class RayExecutor:
     def __init__(self, board):
         self._board = board
         self._task = ray.remote(num_cpus=1, max_retries=TASK_RETRIES)(run_on_node)
+        self._stopping = threading.Event()  # set by stop(): every task still running is cancelled
+        self._lock = threading.Lock()
+        self._running = 0
 
     @classmethod
     def connect(cls, address: str | None = None) -> "RayExecutor":
@@ -84,6 +89,16 @@ class RayExecutor:
         """The cluster's CPUs: as many jobs as that run at once, one per CPU."""
         return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
+    def stop(self, timeout: float = 5.0) -> None:
+        """Cancel every task of this executor on the cluster (their workers are killed with them)."""
+        self._stopping.set()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._running == 0:
+                    return
+            time.sleep(0.05)
+
     def run(
         self,
         kind: str,
@@ -94,6 +109,8 @@ class RayExecutor:
         jail: Jail,
     ) -> WorkerOutcome:
         output_dir = Path(output_dir).resolve()
+        if self._stopping.is_set():
+            return WorkerOutcome("interrupted", "not started: the command was interrupted")
         if limits.gpus:
             cluster_gpus = ray.cluster_resources().get("GPU", 0)
             if cluster_gpus < limits.gpus:
@@ -114,11 +131,16 @@ class RayExecutor:
         reference = task.remote(
             kind, payload, to_dict(limits), request, inputs, _version(), self._board if key else None, key
         )
+        with self._lock:
+            self._running += 1
         try:
             outcome, packed = self._wait(reference, key, on_progress)
         except BaseException:  # interrupted here: stop the job on the cluster too
             ray.cancel(reference, force=True)
             raise
+        finally:
+            with self._lock:
+                self._running -= 1
         if packed:
             unpack_folder(packed, output_dir)
         return outcome
@@ -129,6 +151,9 @@ class RayExecutor:
             key = self._relay(key, on_progress)
             if done:
                 break
+            if self._stopping.is_set():
+                ray.cancel(reference, force=True)  # force: the task's process, and the worker it supervises, die
+                return WorkerOutcome("interrupted", "the Ray task was cancelled: the command was interrupted"), b""
         try:
             outcome, packed = ray.get(reference)
         except RayTaskError as error:

@@ -30,6 +30,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -133,11 +134,14 @@ def run_worker(
     on_progress: ProgressHandler | None = None,
     jail: Jail | None = None,
     environment: Mapping[str, str] | None = None,
+    stop: threading.Event | None = None,
 ) -> WorkerOutcome:
     """Run job `kind` with `payload` in a fresh worker process writing only to `output_dir`.
 
     `jail` is built once by the caller (`Jail.detect()`); without one, bubblewrap is probed on each call.
     `environment`: variables the worker gets besides the inherited ones (e.g. the OpenGL backend it renders with).
+    `stop`: once set (the user pressed Ctrl-C), the worker's group is killed within a second and the outcome is
+    "interrupted".
     """
     jail = jail if jail is not None else Jail.detect()
     output_dir = Path(output_dir).resolve()
@@ -164,20 +168,24 @@ def run_worker(
         )
     os.close(write_fd)
     try:
-        outcome = _supervise(process, read_fd, limits, on_progress, jail.active)
+        outcome = _supervise(process, read_fd, limits, on_progress, jail.active, stop)
     finally:
         os.close(read_fd)
         _kill_group(process)
     return _with_log_tail(outcome, output_dir / LOG_NAME)
 
 
-def _supervise(process, read_fd: int, limits: WorkerLimits, on_progress, jailed: bool) -> WorkerOutcome:
+def _supervise(
+    process, read_fd: int, limits: WorkerLimits, on_progress, jailed: bool, stop: threading.Event | None
+) -> WorkerOutcome:
     started = last_message = time.monotonic()
     pending = b""
     result: Any = None
     reported = False
     error: dict | None = None
     while True:
+        if stop is not None and stop.is_set():
+            return WorkerOutcome("interrupted", "the worker was stopped: the command was interrupted")
         now = time.monotonic()
         if now - started > limits.wall_seconds:
             return WorkerOutcome(

@@ -37,7 +37,7 @@ import warnings
 from pathlib import Path
 
 from autoreward.config import Budget, Fitness, Task
-from autoreward.errors import TaskError, UnknownEnvironmentError
+from autoreward.errors import MissingDependencyError, TaskError, UnknownEnvironmentError
 from autoreward.resources import data_dir
 
 TOP_LEVEL_FIELDS = {
@@ -219,6 +219,19 @@ def make_env(task: Task, render_mode: str | None = None):
         return gymnasium.make(task.env_id, render_mode=render_mode, **kwargs)
     except TypeError as error:
         raise TaskError(f"{task.source or task.id}: [env_kwargs] were refused by {task.env_id}: {error}") from None
+    except gymnasium.error.DependencyNotInstalled as error:  # gymnasium's message says what to install
+        raise MissingDependencyError(f"{task.env_id} needs a package that is not installed: {error}") from None
+    except ImportError as error:
+        raise MissingDependencyError(
+            f"{task.env_id} cannot be made: importing it failed ({type(error).__name__}: {error}); "
+            "install the package it needs"
+        ) from None
+
+
+def probe_environment(task: Task) -> None:
+    """Make and close `task`'s environment once: a missing package or refused argument is one sentence now,
+    before a run folder is made or a worker started."""
+    make_env(task).close()
 
 
 def task_folders(task: Task) -> tuple[str, ...]:
