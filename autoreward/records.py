@@ -39,6 +39,7 @@ class CheckCategory(str, enum.Enum):
     TOO_SLOW = "too_slow"
     TIMEOUT = "timeout"
     KILLED = "killed"
+    WORKER_SETUP = "worker_setup"  # the check's worker could not start: not the program's fault
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,8 @@ class NormalizedScore:
 
 # --- workers -----------------------------------------------------------------
 
-WorkerStatus = Literal["ok", "error", "timeout", "idle_timeout", "killed", "interrupted"]
+# "setup_failed": the worker raised before it reported anything (an import it could not make, a missing file).
+WorkerStatus = Literal["ok", "error", "timeout", "idle_timeout", "killed", "setup_failed", "interrupted"]
 
 
 @dataclass(frozen=True)
@@ -373,10 +375,12 @@ class FinalResult:
 
 @dataclass(frozen=True)
 class LLMTotals:
-    """A run's LLM use: every call, those not answered from the cache, and what those cost."""
+    """A run's LLM use: every call, those not answered from the cache, those of them a service answered
+    (a replayed transcript and a person answering by hand are not paid for), and what those cost."""
 
     calls: int = 0
-    paid_calls: int = 0
+    paid_calls: int = 0  # answered by a model service, not from the cache, a replay or a person
+    fresh_calls: int = 0  # not answered from the cache
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0

@@ -12,17 +12,19 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from autoreward.config import WorkerLimits
 from autoreward.errors import AutorewardError, JailUnavailableError, JailWarning
+from autoreward.records import CheckCategory
 from autoreward.resources import PACKAGE_DIR
 from autoreward.sandbox.jail import Jail, gpu_devices
 from autoreward.sandbox.supervisor import resource_limits, run_worker
 
-from .conftest import PROBE, REPO, attempts, processes_mentioning
+from .conftest import PROBE, REPO, attempts, human_reward, processes_mentioning
 
 FAKE_KEY = "sk-autoreward-test-" + "7f3a" * 8
 LIMITS = WorkerLimits(wall_seconds=60, idle_seconds=60)
@@ -292,3 +294,20 @@ def test_a_task_whose_model_file_lives_elsewhere_is_shown_to_its_jailed_worker(a
     options = CheckOptions(transitions=16, batch_size=16, rows_compared=2)
     result = check_program(task, human_reward(cheetah), tmp_path / "check", options, jail=active_jail)
     assert result.ok, result.message
+
+
+def test_a_worker_that_cannot_start_says_why_in_its_own_category(active_jail, tmp_path, cheetah):
+    # A jail that does not show the package folder (as an editable install's was): `python -m
+    # autoreward.sandbox.worker` cannot even be imported there.
+    hidden = replace(active_jail, read_only=tuple(p for p in active_jail.read_only if Path(p) != PACKAGE_DIR))
+    if not any(Path(p) == PACKAGE_DIR for p in active_jail.read_only):
+        pytest.skip("the package folder is shown inside a larger folder here; it cannot be hidden alone")
+    outcome = run_worker(PROBE, {"code": "result = 1"}, tmp_path / "probe", LIMITS, jail=hidden)
+    assert outcome.status == "setup_failed"
+    assert outcome.message.startswith("the worker could not start: ")
+    assert "ModuleNotFoundError: No module named 'autoreward" in outcome.message
+    from autoreward.contract.checker import check_program
+
+    result = check_program(cheetah, human_reward(cheetah), tmp_path / "check", jail=hidden)
+    assert result.category is CheckCategory.WORKER_SETUP
+    assert "through no fault of the program" in result.message and "No module named 'autoreward" in result.message

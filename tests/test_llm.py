@@ -1,6 +1,8 @@
 """LLM access through the real openai client against a real loopback server, replay, manual and the cache."""
 
+import json
 import threading
+import time
 
 import pytest
 
@@ -123,6 +125,34 @@ def test_replay_gives_replies_by_tag_in_order(tmp_path):
     transcript.write_text('{"tag": "t"}\n')
     with pytest.raises(LLMError, match="line 1: expected a JSON object with 'tag' and 'reply'"):
         ReplayLLM(transcript)
+
+
+def test_manual_reads_only_a_complete_answer_not_one_still_being_written(tmp_path):
+    manual = ManualLLM(tmp_path, poll_seconds=0.05, timeout_seconds=20, interactive=False, announce=lambda text: None)
+    answer = tmp_path / "t.answer.md"
+
+    def slow_editor():  # writes half, thinks for a second, writes the rest
+        with open(answer, "w") as stream:
+            stream.write("import numpy as np\n")
+            stream.flush()
+            time.sleep(1.0)
+            stream.write("def compute_reward(state, action, next_state):\n    ...\nEOF\n")
+
+    threading.Timer(0.2, slow_editor).start()
+    text = manual.complete(REQUEST).text
+    assert text == "import numpy as np\ndef compute_reward(state, action, next_state):\n    ...\n"
+
+
+def test_a_wildcard_reply_answers_every_call_it_matches(tmp_path):
+    transcript = tmp_path / "t.jsonl"
+    lines = [{"tag": "r*/judge", "reply": "BEST: r1c0"}, {"tag": "r1/c0/designer", "reply": "one"}]
+    transcript.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    replay = ReplayLLM(transcript)
+    judged = [replay.complete(LLMRequest(REQUEST.messages, tag=f"r{n}/judge")).text for n in (1, 2, 3)]
+    assert judged == ["BEST: r1c0"] * 3
+    assert replay.complete(LLMRequest(REQUEST.messages, tag="r1/c0/designer")).text == "one"
+    with pytest.raises(LLMError, match="no \\(more\\) replies"):  # an exact tag is still answered once
+        replay.complete(LLMRequest(REQUEST.messages, tag="r1/c0/designer"))
 
 
 def test_manual_waits_for_the_answer_file(tmp_path):

@@ -154,14 +154,19 @@ def _progress_bars():
         console=console,
     )
     bars: dict[str, int] = {}
+    totals: dict[str, float] = {}
 
     def handle(name: str, data: dict) -> None:
         if name not in bars:
-            bars[name] = progress.add_task(name, total=data.get("total") or 1, fitness="")
+            totals[name] = data.get("total") or 1
+            bars[name] = progress.add_task(name, total=totals[name], fitness="")
         if data.get("stage") in ("training", "curve"):
             fitness = data.get("fitness")
             shown = "" if fitness is None else f"fitness {fitness:.3g}"
-            progress.update(bars[name], completed=data["step"], **({"fitness": shown} if fitness is not None else {}))
+            # PPO finishes its last rollout past the budget (61 440 of 60 000): the total grows to the steps done.
+            totals[name] = max(totals[name], data["step"])
+            extra = {"fitness": shown} if fitness is not None else {}
+            progress.update(bars[name], completed=data["step"], total=totals[name], **extra)
         elif data.get("stage") in ("evaluating", "video"):
             progress.update(bars[name], description=f"{name} ({'eval' if data['stage'] == 'evaluating' else 'video'})")
 

@@ -50,6 +50,11 @@ def check_program(
             f"compute_reward did not return within {options.idle_seconds:g} s and was stopped: look for a loop "
             "that never ends or grows with the data; a reward must be a few vectorized numpy operations.",
         )
+    if outcome.status == "setup_failed":
+        return CheckResult(
+            CheckCategory.WORKER_SETUP,
+            f"the check could not run, through no fault of the program: {outcome.message}",
+        )
     if outcome.status == "killed":
         return CheckResult(
             CheckCategory.KILLED,

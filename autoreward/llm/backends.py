@@ -103,8 +103,8 @@ class OpenAIChat:
         self.base_url = base_url or OPENAI_URL
         if not api_key and self.base_url == OPENAI_URL:
             raise LLMError(
-                "no API key: set OPENAI_API_KEY (or pass --api-key); for a local server such as vLLM or Ollama, "
-                "pass its --base-url instead"
+                "no API key: set OPENAI_API_KEY (or name the variable holding it with --api-key-env); for a local "
+                "server such as vLLM or Ollama, pass its --base-url instead"
             )
         self._client = openai.OpenAI(
             base_url=self.base_url, api_key=api_key or LOCAL_KEY, timeout=timeout_seconds, max_retries=0
@@ -212,7 +212,9 @@ class ReplayLLM:
     Two formats: JSON lines of {"tag": ..., "reply": ...} (optional "model" and
     token counts), or Markdown (`.md`) where each reply follows a line
     `<!-- reply TAG -->`, which reads well when the replies hold code. A tag
-    may hold shell wildcards (`r1/*/analyzer`); an exact tag is preferred.
+    may hold shell wildcards (`r*/judge`); an exact tag is preferred. A wildcard
+    tag's replies go out in order and its last one answers every later call it
+    matches, so one `r*/judge` reply serves every round of a long replay.
     """
 
     MARKER = re.compile(r"^<!-- reply (\S+) -->[ \t]*$", re.MULTILINE)
@@ -249,13 +251,15 @@ class ReplayLLM:
 
     def complete(self, request: LLMRequest) -> LLMReply:
         queue = self._replies.get(request.tag)
+        wildcard = False
         if not queue:  # a tag with wildcards, e.g. "r1/*/analyzer", answers whichever candidate asks
             queue = next(
                 (q for pattern, q in self._replies.items() if q and fnmatch.fnmatchcase(request.tag, pattern)), None
             )
+            wildcard = True
         if not queue:
             raise LLMError(f"the transcript {self.path} has no (more) replies for {request.tag!r}")
-        entry = queue.pop(0)
+        entry = queue[0] if wildcard and len(queue) == 1 else queue.pop(0)  # a wildcard's last reply stays
         return LLMReply(
             entry["reply"],
             entry.get("model", "replay"),
@@ -267,6 +271,9 @@ class ReplayLLM:
 class ManualLLM:
     """A person answers: the prompt goes to `<folder>/<tag>.prompt.md`, the answer is read from `<tag>.answer.md`.
 
+    Only a complete answer is read: one whose last line is `EOF` (left out of the
+    answer) is read at once; any other once it has not changed for
+    `settle_seconds`, so write it elsewhere and move it in, or end it with `EOF`.
     When standard input is a terminal, the answer may also be pasted there,
     ended by a line holding only `EOF`.
     """
@@ -278,9 +285,11 @@ class ManualLLM:
         timeout_seconds: float | None = None,
         interactive: bool | None = None,
         announce: Callable[[str], None] = print,
+        settle_seconds: float = 3.0,
     ):
         self.folder = Path(folder)
         self.poll_seconds = poll_seconds
+        self.settle_seconds = settle_seconds
         self.timeout_seconds = timeout_seconds
         self.interactive = sys.stdin.isatty() if interactive is None else interactive
         self._announce = announce
@@ -292,8 +301,9 @@ class ManualLLM:
         answer_path = self.folder / f"{name}.answer.md"
         prompt_path.write_text("\n\n".join(f"## {m.role}\n\n{m.content}" for m in request.messages) + "\n")
         self._announce(
-            f"prompt written to {prompt_path}; put the answer in {answer_path}"
-            + (" or paste it here, ending with a line 'EOF'" if self.interactive else "")
+            f"prompt written to {prompt_path}; put the answer in {answer_path} (end it with a line 'EOF', or "
+            "write it elsewhere and move it in)"
+            + (", or paste it here, ending with a line 'EOF'" if self.interactive else "")
         )
         if self.interactive:
             lines = []
@@ -301,14 +311,29 @@ class ManualLLM:
                 if line.rstrip("\n") == "EOF":
                     break
                 lines.append(line)
-            answer_path.write_text("".join(lines))
+            answer_path.write_text("".join(lines) + "EOF\n")
         started = time.monotonic()
-        while not answer_path.exists():
+        seen: tuple[int, int] | None = None  # the answer file's (size, mtime) when last looked at
+        since = 0.0
+        while True:
+            if answer_path.exists():
+                text = answer_path.read_text()
+                lines = text.rstrip("\n").splitlines()
+                if lines and lines[-1].strip() == "EOF":
+                    return LLMReply("\n".join(lines[:-1]) + "\n", "manual")
+                stat = answer_path.stat()
+                if (stat.st_size, stat.st_mtime_ns) != seen:
+                    seen, since = (stat.st_size, stat.st_mtime_ns), time.monotonic()
+                elif text.strip() and time.monotonic() - since >= self.settle_seconds:
+                    return LLMReply(text, "manual")  # unchanged for a while: moved in, or written whole
             if self.timeout_seconds is not None and time.monotonic() - started > self.timeout_seconds:
-                raise LLMError(f"no answer appeared in {answer_path} within {self.timeout_seconds:g} s")
-            time.sleep(self.poll_seconds)
-        time.sleep(min(self.poll_seconds, 0.2))  # let a writer finish the file
-        return LLMReply(answer_path.read_text(), "manual")
+                if seen is None:
+                    raise LLMError(f"no answer appeared in {answer_path} within {self.timeout_seconds:g} s")
+                raise LLMError(
+                    f"the answer in {answer_path} was still being written after {self.timeout_seconds:g} s; "
+                    "end it with a line 'EOF', or write it elsewhere and move it in"
+                )
+            time.sleep(min(self.poll_seconds, self.settle_seconds / 4))
 
 
 class CachedLLM:

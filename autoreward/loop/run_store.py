@@ -58,6 +58,8 @@ from autoreward.resources import autoreward_version
 from autoreward.serialize import read_json, write_json
 from autoreward.sim.video import VIDEO_FILE
 
+# The reply's model when no service answered: a replayed transcript, a person (llm/backends.py).
+UNPAID_MODELS = ("replay", "manual")
 CANDIDATE_ID = re.compile(r"^r(\d{1,4})c(\d{1,4})$")  # "r2c1": round 2, candidate 1
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS run (
@@ -307,14 +309,16 @@ class RunStore:
         )
 
     def llm_totals(self) -> LLMTotals:
-        """Calls, paid calls (not from cache), tokens and known cost over the whole run."""
+        """Calls, paid calls (a model service's, not from the cache), tokens and known cost over the whole run."""
+        unpaid = ", ".join(f"'{model}'" for model in UNPAID_MODELS)
         with self._lock, closing(self._connect()) as db:
             row = db.execute(
-                "SELECT COUNT(*), SUM(1 - cached), SUM(prompt_tokens * (1 - cached)), "
-                "SUM(completion_tokens * (1 - cached)), SUM(cost_usd * (1 - cached)) FROM llm_call"
+                f"SELECT COUNT(*), SUM(CASE WHEN cached = 0 AND model NOT IN ({unpaid}) THEN 1 ELSE 0 END), "
+                "SUM(prompt_tokens * (1 - cached)), SUM(completion_tokens * (1 - cached)), "
+                "SUM(cost_usd * (1 - cached)), SUM(1 - cached) FROM llm_call"
             ).fetchone()
-        calls, paid, tokens_in, tokens_out, cost = (v or 0 for v in row)
-        return LLMTotals(calls, paid, tokens_in, tokens_out, cost)
+        calls, paid, tokens_in, tokens_out, cost, fresh = (v or 0 for v in row)
+        return LLMTotals(calls, paid, fresh, tokens_in, tokens_out, cost)
 
     # --- the index -----------------------------------------------------------
 

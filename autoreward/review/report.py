@@ -89,7 +89,7 @@ def markdown_report(facts: RunFacts) -> str:
         f"repairs each, critic {'on' if config.loop.critic else 'off'}; each trained with "
         f"{config.loop.budget.algo.upper()} for {config.loop.budget.steps} steps"
         + (f", by successive halving (eta {config.loop.halving_eta})." if config.loop.halving else "."),
-        f"LLM calls: {totals['calls']} ({totals['paid_calls']} not from cache), "
+        f"LLM calls: {totals['calls']} ({totals['fresh_calls']} not from cache, {totals['paid_calls']} paid), "
         f"{totals['prompt_tokens']} prompt and {totals['completion_tokens']} completion tokens"
         + (f", ${totals['cost_usd']:.4f}." if totals["cost_usd"] else "."),
     ]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import select
 import signal
 import subprocess
@@ -172,7 +173,29 @@ def run_worker(
     finally:
         os.close(read_fd)
         _kill_group(process)
-    return _with_log_tail(outcome, output_dir / LOG_NAME)
+    outcome = _with_log_tail(outcome, output_dir / LOG_NAME)
+    cause = _startup_error(outcome)
+    return replace(outcome, status="setup_failed", message=f"the worker could not start: {cause}") if cause else outcome
+
+
+# What Python prints when `python -m MODULE` cannot find MODULE: "PYTHON: Error while finding module ...".
+NO_MODULE = "Error while finding module specification"
+# The last line of a Python traceback: "ModuleNotFoundError: No module named 'mypkg'".
+EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?[A-Za-z_]\w*(?:Error|Exception|Exit)\b.*$")
+
+
+def _startup_error(outcome: WorkerOutcome) -> str | None:
+    """For a worker that exited on an exception before it sent a word (Python's exit code 1, and a traceback
+    or `python -m`'s own complaint in its log): that exception, the real cause. None for any other end."""
+    if outcome.status != "killed" or outcome.exit_code != 1:
+        return None
+    lines = [line.strip() for line in outcome.log_tail.splitlines() if line.strip()]
+    if lines and NO_MODULE in lines[-1]:
+        return lines[-1][lines[-1].index(NO_MODULE) :]
+    if "Traceback (most recent call last)" not in outcome.log_tail:
+        return None
+    causes = [line for line in lines if EXCEPTION_LINE.match(line)]
+    return causes[-1] if causes else None
 
 
 def _supervise(
