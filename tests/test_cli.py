@@ -175,3 +175,18 @@ def test_a_run_whose_process_died_says_so_in_runs_show_and_the_page(tmp_path, mo
     assert run_view(store.path)["status"] == "stopped (process gone)"
     store.set_status("finished")  # a run that ended says so, whatever became of its process
     assert run_summary(store.path).status == "finished"
+
+
+def test_the_progress_bar_never_shows_more_steps_than_its_total(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from autoreward.cli import options
+
+    shown = io.StringIO()
+    monkeypatch.setattr(options, "console", Console(file=shown, width=120))
+    with options._progress_bars() as handle:  # PPO finishes its last rollout past a 60 000-step budget
+        handle("human s0", {"stage": "training", "step": 30720, "total": 60000})
+        handle("human s0", {"stage": "training", "step": 61440, "total": 60000})
+    assert "61440/61440 steps" in shown.getvalue() and "/60000" not in shown.getvalue()

@@ -167,3 +167,9 @@ def test_manual_waits_for_the_answer_file(tmp_path):
         ManualLLM(tmp_path, poll_seconds=0.05, timeout_seconds=0.2, interactive=False, announce=print).complete(
             LLMRequest(REQUEST.messages, tag="never")
         )
+
+
+def test_a_missing_key_names_the_flag_that_exists():
+    with pytest.raises(LLMError, match="name the variable holding it with --api-key-env") as missing:
+        OpenAIChat("gpt-4o-mini", base_url=None, api_key=None)
+    assert "--api-key)" not in str(missing.value)  # there is no --api-key flag: a key never goes on a command line
