@@ -40,7 +40,7 @@ has_mesa_egl || echo "setup: WARNING: Mesa's EGL (libegl-mesa0) is missing, so t
     "(or set MUJOCO_GL=osmesa with Debian's libosmesa6)."
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-stamp=".venv/.autoreward-$(sha1sum pyproject.toml | cut -c1-12)"
+stamp=".venv/.autoreward-$(cat pyproject.toml examples/point_goal/pyproject.toml | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
     echo "setup: installing Python packages into .venv (a few minutes the first time)"
     .venv/bin/python -m pip install -q --upgrade pip
@@ -49,5 +49,7 @@ if [ ! -f "$stamp" ]; then
     # gpu: MuJoCo Warp, whose tests run on Warp's CPU device where there is no GPU (about 20 s to install);
     # ray: so the tests of --executor ray run against a real local Ray instance.
     .venv/bin/python -m pip install -q -e ".[dev,gpu,ray]"
+    # The tests' robot of our own (examples/point_goal), installed as a user develops one: editable.
+    .venv/bin/python -m pip install -q --no-build-isolation -e examples/point_goal
     touch "$stamp"
 fi

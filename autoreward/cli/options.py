@@ -131,9 +131,9 @@ def _executor(name: str | None, address: str | None):
 
 def _resolve_task(name: str, tasks_dir: list[Path] | None) -> Task:
     """The task a command names, its environment made once (a missing package is one sentence, here)."""
-    from autoreward.task.files import find_task, probe_environment, task_from_sentence
+    from autoreward.task.files import ENVIRONMENT_ID, find_task, probe_environment, task_from_sentence
 
-    if "-v" in name and not name.endswith(".toml") and name[0].isupper():  # an environment id such as Hopper-v5
+    if ENVIRONMENT_ID.match(name):  # an environment id: Hopper-v5, or a package's point_goal:PointGoal-v0
         task = task_from_sentence(name, f"(no task given: environment {name} only)")
     else:
         task = find_task(name, tuple(tasks_dir or ()))

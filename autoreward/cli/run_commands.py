@@ -163,6 +163,8 @@ def run(
     tasks_dir: Optional[list[Path]] = TasksDirOption,
 ) -> None:
     """Design a reward for a task: rounds of LLM candidates, checked, reviewed, trained and analysed."""
+    from autoreward.contract.checker import check_task
+
     with _clear_errors():
         given = {
             "backend": llm,
@@ -189,6 +191,7 @@ def run(
             )
         budget = _budget_options(chosen.budget, algo, steps, envs, eval_episodes)
         device = _device_option(device, executor)  # before Ray is started
+        check_task(chosen, jail=_jail())  # a task file's own mistake, before any LLM call
         problem = LoopConfig(halving=halving, feedback=feedback).problem()  # before Ray is started
         if problem is not None:
             raise AutorewardError(problem)

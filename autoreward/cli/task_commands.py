@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from autoreward.cli.options import (
@@ -41,12 +42,15 @@ def tasks(tasks_dir: Optional[list[Path]] = TasksDirOption) -> None:
     """List the tasks: those shipped with autoreward and those in --tasks-dir."""
     from autoreward.task.files import load_tasks
 
+    broken: dict[str, str] = {}
     with _clear_errors():
-        found = load_tasks(tuple(tasks_dir or ()))
+        found = load_tasks(tuple(tasks_dir or ()), broken)
     table = Table("id", "environment", "fitness", "description", show_lines=False)
     for task in found.values():
         table.add_row(task.id, task.env_id, task.fitness.description if task.fitness else "-", task.description)
     console.print(table)
+    for error in broken.values():  # the others are listed all the same
+        errors.print(f"[bold yellow]not listed:[/] {escape(error)}", highlight=False)
 
 
 @app.command()
@@ -85,11 +89,12 @@ def check(
     """Check a reward program against the contract, on states of the task's environment."""
     import tempfile
 
-    from autoreward.contract.checker import check_program
+    from autoreward.contract.checker import check_program, check_task
 
     with _clear_errors():
         chosen = _resolve_task(task, tasks_dir)
         code = _read_reward(reward)
+        check_task(chosen, jail=_jail())  # the task's own fitness and extras, before the reward is judged
         with tempfile.TemporaryDirectory(prefix="autoreward-check-") as folder:
             result = check_program(chosen, code, Path(folder), jail=_jail())
     _print_check(result)
@@ -122,13 +127,14 @@ def train(
     tasks_dir: Optional[list[Path]] = TasksDirOption,
 ) -> None:
     """Train a policy on a reward program and score it on held-out episodes."""
-    from autoreward.contract.checker import check_program
+    from autoreward.contract.checker import check_program, check_task
     from autoreward.loop.baselines import load_or_train_baselines
     from autoreward.loop.training import train as train_policy
 
     with _clear_errors():
         chosen = _resolve_task(task, tasks_dir)
         code = _read_reward(reward)
+        check_task(chosen, jail=_jail())  # before a run folder is made
         config = _training_options(chosen, algo, steps, seed, envs, eval_episodes, simulator, videos, device, executor)
         runner = _executor(executor, address)
         run = new_run_dir(runs_dir, chosen.id, "train", seed)
@@ -205,12 +211,14 @@ def baseline(
     tasks_dir: Optional[list[Path]] = TasksDirOption,
 ) -> None:
     """Train the human baseline (the task's own reward) and the sparse one (its fitness alone)."""
+    from autoreward.contract.checker import check_task
     from autoreward.loop.baselines import load_or_train_baselines
 
     with _clear_errors():
         chosen = _resolve_task(task, tasks_dir)
         config = _training_options(chosen, algo, steps, seed, envs, eval_episodes)
         jail, runner = _jail(), _executor(executor, address)
+        check_task(chosen, jail=jail)
         stopped = lambda number: f"interrupted ({signal_name(number)}): the baselines were not trained"  # noqa: E731
         with _until_interrupted(runner, stopped), _progress_bars() as handle:
             result = load_or_train_baselines(chosen, config, runs_dir, handle, jail, runner)

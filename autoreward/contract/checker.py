@@ -15,6 +15,7 @@ on the same input agree; and one call on a batch fits the time budget.
 
 from __future__ import annotations
 
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -24,11 +25,12 @@ import numpy as np
 
 from autoreward.config import CheckOptions, Task, WorkerLimits
 from autoreward.contract import reward_program
+from autoreward.errors import TaskError
 from autoreward.records import CheckCategory, CheckResult
 from autoreward.sandbox.jail import Jail
 from autoreward.sandbox.supervisor import run_worker
 from autoreward.serialize import from_dict, to_dict
-from autoreward.task.files import task_folders
+from autoreward.task.files import task_folders, task_python_paths
 
 
 def check_program(
@@ -40,7 +42,7 @@ def check_program(
         return static
     payload = {"task": to_dict(task), "code": code, "options": to_dict(options)}
     limits = WorkerLimits(wall_seconds=300.0, idle_seconds=options.idle_seconds, memory_bytes=4 * 1024**3)
-    jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task))
+    jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task)).importing(task_python_paths(task))
     outcome = run_worker("check", payload, output_dir, limits, jail=jail)
     if outcome.status == "ok":
         return from_dict(CheckResult, outcome.result)
@@ -64,7 +66,60 @@ def check_program(
     return CheckResult(CheckCategory.KILLED, f"the check could not run: {outcome.message}")
 
 
+def check_task(task: Task, jail: Jail | None = None, transitions: int = 64) -> None:
+    """Run a task's own parts, its fitness and extras, on real states of its environment, in a worker.
+
+    A task file's mistake (a fitness naming a body the model does not have) raises TaskError naming the task
+    file and the field, before any LLM call or training: otherwise every candidate's training would fail
+    with it and the designer would be sent it as a lesson, round after round.
+    """
+    if task.fitness is None and not task.extras:
+        return
+    payload = {"task": to_dict(task), "transitions": transitions}
+    limits = WorkerLimits(wall_seconds=300.0, idle_seconds=120.0, memory_bytes=4 * 1024**3)
+    jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task)).importing(task_python_paths(task))
+    with tempfile.TemporaryDirectory(prefix="autoreward-task-check-") as folder:
+        outcome = run_worker("task", payload, Path(folder), limits, jail=jail)
+    if outcome.status != "ok":
+        raise TaskError(f"{task.source or task.id}: its environment could not be checked: {outcome.message}")
+    if outcome.result["problem"] is not None:
+        raise TaskError(f"{task.source or task.id} {outcome.result['problem']}")
+
+
 # --- inside the worker -------------------------------------------------------
+
+
+def run_task_job(payload: dict[str, Any], output_dir: Path, channel) -> dict:
+    """Evaluate the task's fitness and extras on states from random rollouts; say what fails, or None."""
+    from autoreward.task.fitness import FitnessMeter
+
+    task = from_dict(Task, payload["task"])
+    try:
+        states, actions, next_states = collect_transitions(task, payload["transitions"], seed=0)
+    except TaskError as error:  # the layout refuses an extra that names no field of the model
+        if not task.extras:
+            raise
+        return {"problem": f"[extras]: {error}"}
+    channel.progress(stage="collected", transitions=payload["transitions"])
+    for name, path in task.extras.items():
+        try:
+            next_states.resolve(path)
+        except Exception as error:
+            return {"problem": f"[extras]: {name!r} names {path!r}, which fails on real states: {_said(error)}"}
+    if task.fitness is not None:
+        try:
+            values = FitnessMeter(task.fitness, states.batch_size).step_values(states, actions, next_states)
+        except Exception as error:
+            return {"problem": f"[fitness]: field 'step' fails on real states of {task.env_id}: {_said(error)}"}
+        if not np.all(np.isfinite(values)):
+            return {
+                "problem": f"[fitness]: field 'step' gives values that are not finite on real states of {task.env_id}"
+            }
+    return {"problem": None}
+
+
+def _said(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
 
 
 def run_check_job(payload: dict[str, Any], output_dir: Path, channel) -> dict:

@@ -26,7 +26,7 @@ from autoreward.records import Candidate
 from autoreward.sandbox.executor import LocalExecutor, WorkerExecutor
 from autoreward.sandbox.jail import Jail
 from autoreward.serialize import from_dict, to_dict
-from autoreward.task.files import task_folders
+from autoreward.task.files import task_folders, task_python_paths
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ def screen(
         shutil.copyfile(file, output_dir / local[file])
     payload = {"task": to_dict(task), "code": code, "files": [local[f] for f in files]}
     limits = WorkerLimits(wall_seconds=300.0, idle_seconds=60.0, memory_bytes=4 * 1024**3)
-    jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task))
+    jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task)).importing(task_python_paths(task))
     outcome = (executor or LocalExecutor()).run("score", payload, output_dir, limits, None, jail)
     if outcome.status == "interrupted":
         raise Interrupted(message=outcome.message)

@@ -37,7 +37,7 @@ from autoreward.sandbox.executor import LocalExecutor, WorkerExecutor
 from autoreward.sandbox.jail import Jail, gpu_devices
 from autoreward.serialize import from_dict, read_json, to_dict, write_json
 from autoreward.sim.video import VIDEO_FILE, record_video
-from autoreward.task.files import task_folders
+from autoreward.task.files import task_folders, task_python_paths
 
 PROGRESS_INTERVAL_SECONDS = 2.0
 # What a slice leaves for the next one to continue from; `train` copies them into the next slice's START_FOLDER.
@@ -84,7 +84,7 @@ def train(
         memory_bytes=None if config.on_gpu else config.memory_bytes,
         gpus=int(config.device == "cuda"),
     )
-    jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task))
+    jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task)).importing(task_python_paths(task))
     if config.on_gpu:
         jail = jail.with_gpus()
     outcome = (executor or LocalExecutor()).run("train", payload, output_dir, limits, on_progress, jail)

@@ -16,6 +16,7 @@ import importlib.metadata
 import json
 import keyword
 import math
+import shutil
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -28,17 +29,20 @@ from autoreward.errors import ExportError
 from autoreward.records import ExportInfo
 from autoreward.resources import TEMPLATES_DIR
 from autoreward.sim.state import JOINT_WIDTHS, StateLayout
-from autoreward.task.files import make_env
+from autoreward.task.files import environment_module, make_env, module_location
 
 TEMPLATE = "reward_module.py.j2"
 # The model sizes the exported wrapper checks an environment against before using the tables.
 MODEL_SIZES = ("nbody", "njnt", "nq", "nv", "nsite", "nsensordata")
 
 
-def render_reward_module(task: Task, code: str, info: ExportInfo, *, module_name: str = "reward") -> str:
+def render_reward_module(
+    task: Task, code: str, info: ExportInfo, *, module_name: str = "reward", assets: dict[str, str] | None = None
+) -> str:
     """The text of a self-contained module that applies reward program `code` to `task`'s environment.
 
-    `module_name` is the name the usage lines in the header import it by.
+    `module_name` is the name the usage lines in the header import it by. `assets` maps `env_kwargs` keys
+    to files copied beside the module (`write_reward_module` copies them): those are loaded from there.
     Raises ExportError if the program fails the static rules, or defines a
     top-level name the module itself needs (e.g. `make_env`).
     """
@@ -53,9 +57,12 @@ def render_reward_module(task: Task, code: str, info: ExportInfo, *, module_name
     finally:
         env.close()
 
-    env_kwargs = dict(task.env_kwargs)
+    assets = assets or {}
+    env_kwargs = {key: value for key, value in task.env_kwargs.items() if key not in assets}
     if task.max_episode_steps is not None:
         env_kwargs["max_episode_steps"] = task.max_episode_steps
+    module = environment_module(task.env_id)
+    distribution = _distribution_of(module) if module else None
     variables = {
         "task": task,
         "info": info,
@@ -70,6 +77,10 @@ def render_reward_module(task: Task, code: str, info: ExportInfo, *, module_name
         "joints": [_joint_slots(joint) for joint in layout.joints],
         "model_sizes": model_sizes,
         "env_kwargs": env_kwargs,
+        "assets": assets,
+        "assets_folder": f"{module_name}_assets",
+        "env_module": module,
+        "env_distribution": distribution,
     }
     template = _environment().get_template(TEMPLATE)
     text = template.render(code=code.strip("\n"), **variables)
@@ -82,13 +93,82 @@ def render_reward_module(task: Task, code: str, info: ExportInfo, *, module_name
 
 
 def write_reward_module(path: Path | str, task: Task, code: str, info: ExportInfo) -> Path:
-    """Render the module (see `render_reward_module`) and write it to `path`; its usage lines import it by its name."""
+    """Render the module (see `render_reward_module`) and write it to `path`; its usage lines import it by its name.
+
+    A model file the task names by path (`xml_file`) is copied, with the files it includes and the meshes and
+    textures it loads, into `<module>_assets/` beside the module, which loads it from there: the export runs
+    on another machine, with no absolute path of this one in it.
+    """
     path = Path(path)
     module_name = path.stem if path.stem.isidentifier() and not keyword.iskeyword(path.stem) else "reward"
-    text = render_reward_module(task, code, info, module_name=module_name)
+    folder = path.parent / f"{module_name}_assets"
+    assets = {}
+    for key, value in task.env_kwargs.items():
+        if isinstance(value, str) and Path(value).is_absolute() and Path(value).is_file():
+            assets[key] = _copy_model(Path(value), folder)
+    text = render_reward_module(task, code, info, module_name=module_name, assets=assets)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def _distribution_of(module: str) -> str | None:
+    """The installed distribution (what `pip install` takes) that provides `module`, where it can be told.
+
+    A regular install lists its top-level modules; an editable one (pip install -e) only a .pth file naming
+    the folder its module lives in, so that is looked for too.
+    """
+    top = module.split(".")[0]
+    named = importlib.metadata.packages_distributions().get(top)
+    if named:
+        return named[0]
+    located = module_location(f"{module}:x")
+    if located is None:
+        return None
+    for distribution in importlib.metadata.distributions():
+        for file in distribution.files or ():
+            if file.suffix == ".pth":
+                try:
+                    lines = Path(file.locate()).read_text().splitlines()
+                except OSError:
+                    continue
+                if any(Path(line.strip()).resolve() == Path(located[1]) for line in lines if line.strip()):
+                    return distribution.metadata["Name"]
+    return None
+
+
+def _copy_model(model: Path, folder: Path) -> str:
+    """Copy `model` into `folder`, and every file it references by a relative path (MJCF's `include`, `mesh`,
+    `texture`, `hfield`, `skin`), keeping their places relative to it. Returns the copy's name in `folder`."""
+    import xml.etree.ElementTree as ElementTree
+
+    folder.mkdir(parents=True, exist_ok=True)
+    pending, copied = [model.resolve()], set()
+    base = model.resolve().parent
+    while pending:
+        source = pending.pop()
+        if source in copied or not source.is_file():
+            continue
+        copied.add(source)
+        target = folder / source.relative_to(base) if source.is_relative_to(base) else folder / source.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+        if source.suffix.lower() != ".xml":
+            continue
+        try:
+            root = ElementTree.parse(source).getroot()
+        except ElementTree.ParseError:
+            continue  # MuJoCo will say what is wrong with it
+        compiler = root.find("compiler")
+        setting = (lambda name: compiler.get(name)) if compiler is not None else (lambda name: None)
+        dirs = {tag: setting(f"{tag}dir") or setting("assetdir") or "" for tag in ("mesh", "texture")}
+        for element in root.iter():
+            name = element.get("file")
+            if not name or Path(name).is_absolute():
+                continue
+            under = dirs.get(element.tag, dirs["mesh"] if element.tag in ("hfield", "skin") else "")
+            pending.append((base / under / name if element.tag != "include" else base / name).resolve())
+    return model.name
 
 
 # --- the template and the values it shows ----------------------------------------

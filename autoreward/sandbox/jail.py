@@ -119,6 +119,8 @@ class Jail:
     read_only: tuple[str, ...] = ()
     memory_folder_bytes: int = MEMORY_FOLDER_BYTES
     devices: tuple[str, ...] = ()  # device nodes of this machine a worker may use (a GPU's), beside /dev's basics
+    # Import roots a worker gets on its PYTHONPATH beside autoreward's: a user's package (`module:id` environments).
+    python_paths: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -181,6 +183,11 @@ class Jail:
         if self.bwrap is None or not extra:
             return self
         return replace(self, read_only=_outermost([*self.read_only, *extra]))
+
+    def importing(self, paths) -> "Jail":
+        """This jail, with `paths` on its workers' PYTHONPATH (jailed or not); show their packages with `showing`."""
+        extra = tuple(os.path.abspath(p) for p in paths if os.path.abspath(p) not in self.python_paths)
+        return replace(self, python_paths=self.python_paths + extra) if extra else self
 
     def with_gpus(self) -> "Jail":
         """This jail, letting a worker use this machine's NVIDIA GPUs: their device nodes, and /sys read-only.

@@ -126,6 +126,7 @@ class RayExecutor:
             "required": jail.active,
             "read_only": list(jail.read_only),
             "memory_folder_bytes": jail.memory_folder_bytes,
+            "python_paths": list(jail.python_paths),
         }
         task = self._task.options(num_gpus=limits.gpus) if limits.gpus else self._task
         reference = task.remote(
@@ -221,6 +222,7 @@ def run_on_node(
         jail = replace(jail, memory_folder_bytes=jail_request["memory_folder_bytes"]).showing(jail_request["read_only"])
         if limits.get("gpus"):
             jail = jail.with_gpus()  # this node's GPUs; CUDA_VISIBLE_DEVICES says which is the task's
+    jail = jail.importing(jail_request.get("python_paths", ()))  # a user's package, jailed or not
     on_progress = (lambda data: board.post.remote(key, data)) if key is not None else None
     folder = Path(tempfile.mkdtemp(prefix="autoreward-ray-"))
     try:

@@ -71,7 +71,9 @@ LOG_NAME = "worker.log"
 ProgressHandler = Callable[[dict[str, Any]], None]
 
 
-def worker_environment(output_dir: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def worker_environment(
+    output_dir: Path, extra: Mapping[str, str] | None = None, python_paths: tuple[str, ...] = ()
+) -> dict[str, str]:
     """The whole environment of a worker: a few inherited variables, `extra` (the caller's choices), and ours."""
     environment = {k: os.environ[k] for k in INHERITED_VARIABLES if k in os.environ}
     # The OpenGL backend is chosen on the machine the worker runs on (a Ray node may differ from this one).
@@ -79,7 +81,7 @@ def worker_environment(output_dir: Path, extra: Mapping[str, str] | None = None)
     environment.update(extra or {})
     environment.update(
         HOME=str(output_dir),
-        PYTHONPATH=str(PACKAGE_DIR.parent),
+        PYTHONPATH=os.pathsep.join([str(PACKAGE_DIR.parent), *python_paths]),
         PYTHONDONTWRITEBYTECODE="1",
         PYTHONUNBUFFERED="1",
         # One worker per core: each keeps to a single thread.
@@ -152,7 +154,7 @@ def run_worker(
     job_path.write_text(json.dumps(job, indent=2))
 
     read_fd, write_fd = os.pipe()
-    environment = worker_environment(output_dir, environment)
+    environment = worker_environment(output_dir, environment, jail.python_paths)
     environment[MESSAGE_FD_VARIABLE] = str(write_fd)
     if not jail.active:  # jailed, bwrap's --die-with-parent does this job
         environment[PARENT_PID_VARIABLE] = str(os.getpid())

@@ -48,6 +48,7 @@ JOBS = {
     "check": "autoreward.contract.checker:run_check_job",
     "train": "autoreward.loop.training:run_training_job",
     "score": "autoreward.loop.prescreen:run_score_job",
+    "task": "autoreward.contract.checker:run_task_job",
 }
 
 

@@ -31,10 +31,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib
+import importlib.util
 import re
 import tomllib
 import warnings
 from pathlib import Path
+from typing import Any
 
 from autoreward.config import Budget, Fitness, Task
 from autoreward.errors import MissingDependencyError, TaskError, UnknownEnvironmentError
@@ -80,12 +83,39 @@ def _check_fields(where: str, table: dict, schema: dict, required: tuple[str, ..
             raise TaskError(f"{where}: field {name!r} must be {_type_name(expected)}, got {value!r}")
 
 
+# An environment id as gymnasium takes it: "Hopper-v5", or "module:Name-v0" for a user's package.
+ENVIRONMENT_ID = re.compile(r"^(?:[A-Za-z_][\w.]*:)?[A-Za-z][\w./-]*-v\d+$")
+
+
+def environment_module(env_id: str) -> str | None:
+    """The module of a `module:id` environment id (gymnasium imports it, and it registers the id), else None."""
+    return env_id.split(":", 1)[0] if ":" in env_id else None
+
+
 def check_environment(env_id: str) -> None:
-    """Raise UnknownEnvironmentError unless `env_id` is a registered gymnasium environment."""
+    """Raise UnknownEnvironmentError unless `env_id` is a registered gymnasium environment.
+
+    For gymnasium's `module:id`, the module is imported first (as gymnasium.make does), so that it registers
+    its environments; an import that fails is one sentence naming the module and its error.
+    """
     import gymnasium
 
-    if env_id in gymnasium.registry:
+    module = environment_module(env_id)
+    name = env_id.split(":", 1)[1] if module else env_id
+    if module is not None:
+        try:
+            importlib.import_module(module)
+        except Exception as error:  # the user's package: any error at its import is theirs to see, in one line
+            raise UnknownEnvironmentError(
+                f"environment {env_id!r}: importing its module {module!r} failed ({type(error).__name__}: {error}); "
+                "install the package (pip install -e for one you develop) or put it on PYTHONPATH"
+            ) from None
+    if name in gymnasium.registry:
         return
+    if module is not None:
+        ours = [i for i, spec in gymnasium.registry.items() if str(spec.entry_point).startswith(module)]
+        registered = f"it registers {', '.join(sorted(ours))}" if ours else "it registers no environment"
+        raise UnknownEnvironmentError(f"environment {env_id!r}: module {module!r} was imported, but {registered}")
     close = difflib.get_close_matches(env_id, list(gymnasium.registry), n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else "; `autoreward tasks` lists the shipped tasks"
     raise UnknownEnvironmentError(f"unknown environment {env_id!r}: it is not registered with gymnasium{hint}")
@@ -137,12 +167,13 @@ def parse_task(text: str, source: str, base_dir: Path | None = None) -> Task:
             raise TaskError(f"{source}: field 'human_reward' names {str(path)!r}, which is not a file")
         human_reward = str(path)
 
+    env_kwargs = _resolved_paths(source, table.get("env_kwargs", {}), base_dir)
     check_environment(table["env"])
     return Task(
         id=table["id"],
         env_id=table["env"],
         description=" ".join(table["description"].split()),
-        env_kwargs=table.get("env_kwargs", {}),
+        env_kwargs=env_kwargs,
         fitness=fitness,
         success_threshold=table.get("success_threshold"),
         max_episode_steps=table.get("max_episode_steps"),
@@ -151,6 +182,33 @@ def parse_task(text: str, source: str, base_dir: Path | None = None) -> Task:
         human_reward=human_reward,
         source=source,
     )
+
+
+def _resolved_paths(source: str, env_kwargs: dict[str, Any], base_dir: Path | None) -> dict[str, Any]:
+    """`[env_kwargs]` with file paths resolved against the task file, as `human_reward` is.
+
+    A relative `xml_file` (and any other value that names a file beside the task file) becomes that file's
+    absolute path; an `xml_file` that is neither beside the task file nor one of gymnasium's own models (a bare
+    name such as "hopper.xml") is an error naming the task file and the field.
+    """
+    resolved = dict(env_kwargs)
+    for key, value in env_kwargs.items():
+        if not isinstance(value, str) or not value.strip():
+            continue
+        path = Path(value).expanduser()
+        beside = path if path.is_absolute() or base_dir is None else Path(base_dir) / path
+        if beside.is_file():
+            resolved[key] = str(beside.resolve())
+        elif key == "xml_file" and not (path.name == value and _gymnasium_model(value)):
+            raise TaskError(f"{source} [env_kwargs]: field 'xml_file' names {value!r}, which is not a file ({beside})")
+    return resolved
+
+
+def _gymnasium_model(name: str) -> bool:
+    """Whether `name` is one of the models gymnasium ships (what a bare xml_file such as "hopper.xml" means)."""
+    import gymnasium.envs.mujoco
+
+    return (Path(gymnasium.envs.mujoco.__file__).parent / "assets" / name).is_file()
 
 
 def load_task_file(path: Path) -> Task:
@@ -162,14 +220,24 @@ def load_task_file(path: Path) -> Task:
     return parse_task(text, str(path), path.parent)
 
 
-def load_tasks(folders: list[Path] | tuple[Path, ...] = ()) -> dict[str, Task]:
-    """All tasks: the shipped ones, then those in `folders`. Two files with one id are an error."""
+def load_tasks(folders: list[Path] | tuple[Path, ...] = (), broken: dict[str, str] | None = None) -> dict[str, Task]:
+    """All tasks: the shipped ones, then those in `folders`. Two files with one id are an error.
+
+    A task file that cannot be read does not make the others unusable: its error goes into `broken`
+    (file path -> the one sentence that says why), or is raised when no `broken` is given.
+    """
     tasks: dict[str, Task] = {}
     for folder in (data_dir("envs"), *map(Path, folders)):
         if not folder.is_dir():
             raise TaskError(f"task folder {folder} does not exist")
         for path in sorted(folder.glob("*.toml")):
-            task = load_task_file(path)
+            try:
+                task = load_task_file(path)
+            except TaskError as error:
+                if broken is None:
+                    raise
+                broken[str(path)] = str(error)
+                continue
             if task.id in tasks:
                 raise TaskError(f"task id {task.id!r} is defined twice: in {tasks[task.id].source} and in {path}")
             tasks[task.id] = task
@@ -177,15 +245,20 @@ def load_tasks(folders: list[Path] | tuple[Path, ...] = ()) -> dict[str, Task]:
 
 
 def find_task(name: str, folders: list[Path] | tuple[Path, ...] = ()) -> Task:
-    """A task by id, or by the path of a task file."""
+    """A task by id, or by the path of a task file. A broken file in `folders` spoils only its own task."""
     if name.endswith(".toml"):
         return load_task_file(Path(name))
-    tasks = load_tasks(folders)
+    broken: dict[str, str] = {}
+    tasks = load_tasks(folders, broken)
     if name in tasks:
         return tasks[name]
+    for path, error in broken.items():
+        if Path(path).stem == name:  # most likely the file of the task asked for
+            raise TaskError(error)
     close = difflib.get_close_matches(name, list(tasks), n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else "; `autoreward tasks` lists them"
-    raise TaskError(f"unknown task {name!r}{hint}")
+    unread = f" ({len(broken)} task file(s) could not be read: {'; '.join(broken.values())})" if broken else ""
+    raise TaskError(f"unknown task {name!r}{hint}{unread}")
 
 
 def task_from_sentence(env_id: str, sentence: str) -> Task:
@@ -235,6 +308,35 @@ def probe_environment(task: Task) -> None:
 
 
 def task_folders(task: Task) -> tuple[str, ...]:
-    """Folders of the files a task's environment loads by absolute path (a custom `xml_file` and its meshes)."""
+    """What a worker must see of the files a task's environment loads, read-only: a custom `xml_file` (and the
+    files beside it), and for a `module:id` environment the module's own package folder (an editable install's
+    source folder, a PYTHONPATH entry's package), nothing more of the folders around them."""
     paths = [Path(v) for v in task.env_kwargs.values() if isinstance(v, str) and Path(v).is_absolute()]
-    return tuple(str(p.parent) for p in paths if p.is_file())
+    folders = [str(p.parent) for p in paths if p.is_file()]
+    located = module_location(task.env_id)
+    return tuple(folders + ([located[0]] if located else []))
+
+
+def task_python_paths(task: Task) -> tuple[str, ...]:
+    """The import roots a worker needs for a `module:id` environment (the folder holding its package), so that
+    it imports the user's package however it was installed (site-packages, a .pth entry, PYTHONPATH)."""
+    located = module_location(task.env_id)
+    return (located[1],) if located else ()
+
+
+def module_location(env_id: str) -> tuple[str, str] | None:
+    """For a `module:id` environment: (what to show: the package's folder or the module's file, its import root)."""
+    module = environment_module(env_id)
+    if module is None:
+        return None
+    try:
+        spec = importlib.util.find_spec(module.split(".")[0])
+    except (ImportError, ValueError):
+        return None
+    if spec is None or (spec.origin is None and not spec.submodule_search_locations):
+        return None
+    if spec.submodule_search_locations:  # a package (a namespace package may span folders: the first holds it)
+        shown = Path(list(spec.submodule_search_locations)[0]).resolve()
+    else:
+        shown = Path(spec.origin).resolve()
+    return str(shown), str(shown.parent)
