@@ -15,7 +15,7 @@ LEVELS = [
     ("contract.reward_program", "contract.restricted_numpy", "contract.passive"),
     ("task.files", "task.fitness"),
     ("sim",),
-    ("task.describe",),
+    ("task.describe", "task.episodes"),
     ("sandbox",),
     ("contract.checker",),
     ("llm",),

@@ -11,7 +11,7 @@ from autoreward.task.files import find_task
 from .review_fixtures import training
 
 VARIABLES = {
-    "designer_system": {"state_description": "class State: ..."},
+    "designer_system": {"state_description": "class State: ...", "training": "How the policy will be trained: PPO."},
     "designer_request": {
         "task_description": "Run backwards.",
         "best_program": "",
@@ -64,7 +64,7 @@ def test_a_missing_variable_is_an_error_not_a_blank():
 
 def test_the_designer_sees_the_task_and_state_but_never_the_fitness():
     task = find_task("half_cheetah_backward")
-    system = Prompts().render("designer_system", state_description=describe_task(task))
+    system = Prompts().render("designer_system", state_description=describe_task(task), training="PPO.")
     request = Prompts().render(
         "designer_request", **{**VARIABLES["designer_request"], "task_description": task.description}
     )
@@ -86,7 +86,7 @@ def test_reflection_shows_the_score_but_not_how_it_is_computed():
 def test_a_user_folder_overrides_a_template(tmp_path):
     (tmp_path / "repair.j2").write_text("Fix {{ category }} please.")
     assert Prompts(tmp_path).render("repair", category="syntax") == "Fix syntax please.\n"
-    assert "reward engineer" in Prompts(tmp_path).render("designer_system", state_description="s")
+    assert "reward engineer" in Prompts(tmp_path).render("designer_system", state_description="s", training="t")
     with pytest.raises(PromptError, match="does not exist"):
         Prompts(tmp_path / "absent")
     (tmp_path / "critic.j2").write_text("{% if %}")

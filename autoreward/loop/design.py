@@ -36,6 +36,7 @@ class DesignBrief:
     best_round: int | None = None
     feedback: str | None = None
     lessons: tuple[str, ...] = ()
+    training_description: str = ""  # how the policy will be trained (loop.training.describe_training)
 
 
 class CandidateDesigner:
@@ -55,20 +56,7 @@ class CandidateDesigner:
         """Design candidate `index` of round `round_number`; checks are run in workers under `folder`."""
         candidate_id = f"r{round_number}c{index}"
         tag = f"r{round_number}/c{index}"
-        messages = [
-            Message("system", self.prompts.render("designer_system", state_description=brief.state_description)),
-            Message(
-                "user",
-                self.prompts.render(
-                    "designer_request",
-                    task_description=brief.task_description,
-                    best_program=brief.best_program,
-                    best_round=brief.best_round,
-                    feedback=brief.feedback,
-                    lessons=list(brief.lessons),
-                ),
-            ),
-        ]
+        messages = self.first_messages(brief)
         reply = self._ask(messages, f"{tag}/designer", sample=index)
         attempts: list[Attempt] = []
         for number in range(self.config.repair_attempts + 1):
@@ -90,6 +78,21 @@ class CandidateDesigner:
             tuple(attempts),
             message=_problem_line(last),
         )
+
+    def first_messages(self, brief: DesignBrief) -> list[Message]:
+        """The designer's system prompt (the State, how it is trained) and its request (the task, the last round)."""
+        system = self.prompts.render(
+            "designer_system", state_description=brief.state_description, training=brief.training_description
+        )
+        request = self.prompts.render(
+            "designer_request",
+            task_description=brief.task_description,
+            best_program=brief.best_program,
+            best_round=brief.best_round,
+            feedback=brief.feedback,
+            lessons=list(brief.lessons),
+        )
+        return [Message("system", system), Message("user", request)]
 
     def _attempt(self, number: int, reply: str, brief: DesignBrief, folder: Path, tag: str) -> Attempt:
         said = explanation(reply)

@@ -33,7 +33,7 @@ from autoreward.loop.prescreen import LabelledEpisode, labelled_episodes, screen
 from autoreward.loop.progress import LoopProgress, SilentProgress
 from autoreward.loop.run_store import RunStore, candidate_round
 from autoreward.loop.selection import ByPreference, Selector, selector_for
-from autoreward.loop.training import train
+from autoreward.loop.training import describe_training, train
 from autoreward.records import Candidate, FinalResult, RoundResult
 from autoreward.sandbox.executor import LocalExecutor, WorkerExecutor
 from autoreward.sandbox.jail import Jail
@@ -114,14 +114,7 @@ class DesignLoop:
     def _round(
         self, number: int, previous: RoundResult | None, best: Candidate | None, state_description: str
     ) -> RoundResult:
-        brief = DesignBrief(
-            task_description=self.task.description,
-            state_description=state_description,
-            best_program=best.code if best else None,
-            best_round=best.round if best else None,
-            feedback=previous.feedback.text() if previous and previous.feedback else None,
-            lessons=previous.lessons if previous else (),
-        )
+        brief = self.brief(previous, best, state_description)
         self.progress.note(f"round {number}: designing {self.loop.candidates} candidates")
         indexes = range(self.loop.candidates)
         designed = parallel_map(lambda i: self._designed(brief, number, i), indexes, self.loop.candidates)
@@ -162,6 +155,18 @@ class DesignLoop:
             steps_saved=skipped * budget,
             steps_trained=sum(c.training.steps for c in candidates if c.training is not None),
             halving_steps_saved=sum(budget - c.stopped_at for c in candidates if c.stopped_at is not None),
+        )
+
+    def brief(self, previous: RoundResult | None, best: Candidate | None, state_description: str) -> DesignBrief:
+        """What the designer is told in a round: the task, the State, how it trains, what earlier rounds learned."""
+        return DesignBrief(
+            task_description=self.task.description,
+            state_description=state_description,
+            best_program=best.code if best else None,
+            best_round=best.round if best else None,
+            feedback=previous.feedback.text() if previous and previous.feedback else None,
+            lessons=previous.lessons if previous else (),
+            training_description=describe_training(self._training_config(), self._episode_steps()),
         )
 
     def _designed(self, brief: DesignBrief, number: int, index: int) -> Candidate:
@@ -251,6 +256,18 @@ class DesignLoop:
             self.jail,
             self.executor,
         )
+
+    def _episode_steps(self) -> int | None:
+        """The longest an episode of the task lasts: its own limit, else its environment's."""
+        if self.task.max_episode_steps:
+            return self.task.max_episode_steps
+        import gymnasium
+
+        from autoreward.task.files import environment_module
+
+        name = self.task.env_id.split(":", 1)[1] if environment_module(self.task.env_id) else self.task.env_id
+        spec = gymnasium.registry.get(name)
+        return spec.max_episode_steps if spec is not None else None
 
     def _halving(self) -> bool:
         return self.loop.halving and self.task.fitness is not None  # a judged task has no score to rank rungs by

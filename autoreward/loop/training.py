@@ -125,6 +125,33 @@ def _ppo_sizes(steps: int, n_envs: int) -> tuple[int, int]:
     return n_steps, min(64, n_steps * n_envs)
 
 
+# The discount of every algorithm autoreward trains (SB3's default), and of VecNormalize's return estimate.
+GAMMA = 0.99
+
+
+def describe_training(config: TrainingConfig, episode_steps: int | None) -> str:
+    """How a policy will be trained, in the designer's words: what decides how large each term may be."""
+    algorithm = {"ppo": "PPO", "sac": "SAC"}[config.algo]
+    episodes = f", episodes of at most {episode_steps} steps" if episode_steps else ""
+    lines = [
+        f"How the policy will be trained: {algorithm} (stable-baselines3) for {config.steps:,} environment steps in "
+        f"all, {config.n_envs} environments stepped together{episodes}, discount {GAMMA}."
+    ]
+    if config.algo == "ppo" and config.normalize:
+        lines.append(
+            "Rewards (and observations) are normalized by a running estimate of the return's scale (VecNormalize), "
+            "so only the relative size of your terms matters, not their absolute scale. A term paid at every step "
+            "the robot is alive adds up over the episode: large enough, it teaches the policy to stay alive (or, "
+            "if negative, to end the episode) long before it teaches the task."
+        )
+    else:
+        lines.append(
+            f"{algorithm} learns from the raw rewards, with no normalization: their scale matters. Keep the "
+            "per-step total within about ±10, and every term within a known range."
+        )
+    return " ".join(lines)
+
+
 def build_model(config: TrainingConfig, env, seed: int):
     from stable_baselines3 import PPO, SAC
 
@@ -132,11 +159,21 @@ def build_model(config: TrainingConfig, env, seed: int):
         n_steps, batch_size = _ppo_sizes(config.steps, config.n_envs)
         if config.on_gpu:  # a GPU learns from a few large minibatches (8 a rollout), not many of 64
             batch_size = max(batch_size, n_steps * config.n_envs // 8)
-        return PPO("MlpPolicy", env, n_steps=n_steps, batch_size=batch_size, seed=seed, device=config.device, verbose=0)
+        return PPO(
+            "MlpPolicy",
+            env,
+            n_steps=n_steps,
+            batch_size=batch_size,
+            gamma=GAMMA,
+            seed=seed,
+            device=config.device,
+            verbose=0,
+        )
     if config.algo == "sac":
         return SAC(
             "MlpPolicy",
             env,
+            gamma=GAMMA,
             learning_starts=min(10_000, max(100, config.steps // 10)),
             buffer_size=min(1_000_000, max(10_000, config.steps)),
             seed=seed,
@@ -266,7 +303,7 @@ def run_training_job(payload: dict[str, Any], output_dir: Path, channel) -> dict
         if start is not None and (start / "vecnormalize.pkl").exists():
             env = VecNormalize.load(str(start / "vecnormalize.pkl"), reward_env)
         else:
-            env = VecNormalize(reward_env, gamma=0.99)
+            env = VecNormalize(reward_env, gamma=GAMMA)
     model = build_model(config, env, config.seed) if start is None else _continued_model(config, env, start, seed)
     callback = _curve_callback(reward_env, config, channel, output_dir / "curve.jsonl", previous, until)
     model.set_logger(Logger(folder=None, output_formats=[]))  # else SB3 leaves an empty folder in /tmp per training

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from autoreward.config import Task
 from autoreward.sim.state import JOINT_WIDTHS, JointInfo, StateLayout
+from autoreward.task.episodes import episode_facts
 
 JOINT_COMMENTS = {
     "hinge": ("angle [rad]", "angular velocity [rad/s]"),
@@ -38,7 +39,7 @@ def _joint_line(joint: JointInfo) -> str:
     return f"    {joint.name}: {joint.kind.capitalize()}Joint  # moves body {joint.body} freely"
 
 
-def describe_layout(layout: StateLayout, max_episode_steps: int | None = None) -> str:
+def describe_layout(layout: StateLayout, max_episode_steps: int | None = None, facts: list[str] = ()) -> str:
     """The State stub for one environment: names, shapes, units and frames, generated from its model."""
     kinds = sorted({j.kind for j in layout.joints}, key=list(JOINT_WIDTHS).index)
     n_action = len(layout.action_low)
@@ -126,7 +127,9 @@ def describe_layout(layout: StateLayout, max_episode_steps: int | None = None) -
         lines.append(
             f"#   {index}: {actuator.name}, on {actuator.target}, gear {actuator.gear:g}, range [{low:g}, {high:g}]"
         )
-    if max_episode_steps:
+    if facts:  # when an episode ends and where it starts (task.episodes)
+        lines += ["", *facts]
+    elif max_episode_steps:
         lines.append(f"# An episode lasts at most {max_episode_steps} steps; the environment may also end it early.")
     lines += [
         "",
@@ -144,7 +147,7 @@ def describe_task(task: Task) -> str:
     env = make_env(task)
     try:
         layout = StateLayout.from_env(env, extras=task.extras)
-        steps = env.spec.max_episode_steps if env.spec else None
-        return describe_layout(layout, task.max_episode_steps or steps)
+        steps = task.max_episode_steps or (env.spec.max_episode_steps if env.spec else None)
+        return describe_layout(layout, steps, episode_facts(env, layout, task.env_kwargs, steps))
     finally:
         env.close()
