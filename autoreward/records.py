@@ -51,6 +51,9 @@ class CheckResult:
     line: int | None = None
     components: tuple[str, ...] = ()
     seconds_per_call: float | None = None
+    # On the states of a passed check: each component's mean, min and max, and whether the total is their sum.
+    component_stats: dict[str, ComponentStats] = field(default_factory=dict)
+    total_is_sum: bool | None = None
 
     @property
     def ok(self) -> bool:

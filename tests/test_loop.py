@@ -157,6 +157,7 @@ def test_a_run_designs_repairs_reviews_trains_analyses_and_scores_through_a_chat
     ]
     assert round_two and "raise the weight of the velocity term" in round_two[0]
     assert "r1c1" in round_two[0] or "r1c0" in round_two[0]  # a lesson about the candidate that was not best
+    assert "its policy: episodes of" in round_two[0] and "ended early" in round_two[0]  # what it did, in a line
     critic_call = (run / "calls" / "r1__c1__critic0.md").read_text()
     assert critic_call.split("## reply")[1].strip().startswith("VERDICT: REJECT")
     final = read_json(run / "final" / "final.json")

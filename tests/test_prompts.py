@@ -30,8 +30,18 @@ VARIABLES = {
         "components": {"forward": [ComponentStats(1.0, 0.0, 2.0)] * 2},
         "task_score_curve": [0.1, 0.5],
         "length_curve": [1000, 1000],
+        "success_rate": 0.5,
+        "returns": [{"name": "forward", "mean": 120.0, "share": 1.0}],
+        "score_improved": False,
+        "hacking": None,
     },
-    "critic": {"task_description": "Run.", "state_description": "class State: ...", "program": "def f(): ..."},
+    "critic": {
+        "task_description": "Run.",
+        "state_description": "class State: ...",
+        "program": "def f(): ...",
+        "measured": {},
+        "total_is_sum": None,
+    },
     "analyzer": {"task_description": "Run.", "program": "def f(): ...", "trajectory_summary": "x rose 3 m"},
     "judge": {
         "task_description": "Run.",
@@ -128,5 +138,5 @@ def test_a_reply_without_a_program_gets_a_clear_error(reply, message):
 
 
 def test_reflection_under_preference_feedback_names_no_task_score():
-    variables = {**VARIABLES["reflection"], "fitness": None, "task_score_curve": []}
-    assert "task score" not in Prompts().render("reflection", **variables).lower()
+    text = reflection_text(Prompts(), find_task("half_cheetah_backward"), training(1.5), show_score=False)
+    assert "task score" not in text.lower()  # rendered by its real caller, as a preference round does

@@ -26,7 +26,7 @@ import numpy as np
 from autoreward.config import CheckOptions, Task, WorkerLimits
 from autoreward.contract import reward_program
 from autoreward.errors import TaskError
-from autoreward.records import CheckCategory, CheckResult
+from autoreward.records import CheckCategory, CheckResult, ComponentStats
 from autoreward.sandbox.jail import Jail
 from autoreward.sandbox.supervisor import run_worker
 from autoreward.serialize import from_dict, to_dict
@@ -262,12 +262,20 @@ def check_loaded(code: str, states, actions, next_states, options: CheckOptions,
             "operations on whole arrays.",
             seconds_per_call=seconds,
         )
+    totals = np.concatenate([np.asarray(total, dtype=np.float64) for total, _ in outputs])
+    parts = {
+        name: np.concatenate([np.asarray(c[name], dtype=np.float64) for _, c in outputs]) for name in component_names
+    }
+    stats = {name: ComponentStats(float(v.mean()), float(v.min()), float(v.max())) for name, v in parts.items()}
+    summed = np.sum(list(parts.values()), axis=0) if parts else np.zeros_like(totals)
     return CheckResult(
         CheckCategory.OK,
         f"passed: {len(component_names)} components on {states.batch_size} states, "
         f"{seconds * 1e6:.0f} µs per call on {len(rows)} rows",
         components=component_names,
         seconds_per_call=seconds,
+        component_stats=stats,
+        total_is_sum=bool(np.allclose(summed, totals, rtol=1e-6, atol=1e-9)),
     )
 
 

@@ -11,7 +11,7 @@ import re
 from autoreward.config import LoopConfig
 from autoreward.llm.backends import LLM, Message, ask
 from autoreward.llm.prompts import Prompts
-from autoreward.records import Critique
+from autoreward.records import CheckResult, Critique
 
 VERDICT = re.compile(r"VERDICT\s*:\s*\**\s*(ACCEPT|REJECT)", re.IGNORECASE)
 
@@ -24,9 +24,17 @@ class Critic:
         self.prompts = prompts
         self.config = config
 
-    def review(self, task_description: str, state_description: str, program: str, tag: str) -> Critique:
+    def review(
+        self, task_description: str, state_description: str, program: str, tag: str, check: CheckResult | None = None
+    ) -> Critique:
+        """`check`: the program's passed check, whose measurements on real states the critic is shown."""
         prompt = self.prompts.render(
-            "critic", task_description=task_description, state_description=state_description, program=program
+            "critic",
+            task_description=task_description,
+            state_description=state_description,
+            program=program,
+            measured=check.component_stats if check is not None else {},
+            total_is_sum=check.total_is_sum if check is not None else None,
         )
         reply = ask(self.llm, self.config, [Message("user", prompt)], tag, temperature=0.0)
         return parse_critique(reply)

@@ -103,7 +103,9 @@ class CandidateDesigner:
         check = self.check(self.task, code, folder)
         if not check.ok or not self.config.critic:
             return Attempt(number, code, check=check, explanation=said)
-        critique = self.critic.review(brief.task_description, brief.state_description, code, f"{tag}/critic{number}")
+        critique = self.critic.review(
+            brief.task_description, brief.state_description, code, f"{tag}/critic{number}", check
+        )
         return Attempt(number, code, check=check, critique=critique, explanation=said)
 
     def _repair_request(self, attempt: Attempt) -> str:

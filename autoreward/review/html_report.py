@@ -24,7 +24,7 @@ from autoreward.loop.run_store import RunStore
 from autoreward.records import RunFacts, TrainingResult
 from autoreward.resources import TEMPLATES_DIR
 from autoreward.review.plots import Plot, line_plot
-from autoreward.review.report import PREFERENCE_SOURCES, chosen_by, gather_run, outcome, preference_sentence
+from autoreward.review.report import PREFERENCE_SOURCES, chosen_by, gather_run, hacking, outcome, preference_sentence
 
 TEMPLATE = "report.html.j2"
 REPORT_FILE = "report.html"  # written into the run folder at the end of a run
@@ -63,6 +63,7 @@ def html_report(facts: RunFacts, destination: Path) -> str:
             task=facts.config.task,
             members=lambda number: [c for c in facts.candidates if c.round == number],
             outcome=outcome,
+            hacking=lambda candidate: hacking(candidate, facts),
             chosen_by=chosen_by(facts.config.loop.feedback),
             preference_sources=PREFERENCE_SOURCES,
             preference_sentence=preference_sentence,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from autoreward.loop.feedback import hacking_alarm
 from autoreward.loop.run_store import RunStore
 from autoreward.loop.training import finished_training
 from autoreward.records import Candidate, FinalResult, FinalTraining, Preference, RoundResult, RunFacts
@@ -88,7 +89,12 @@ def markdown_report(facts: RunFacts) -> str:
         f"{config.loop.rounds} rounds of {config.loop.candidates} candidates, up to {config.loop.repair_attempts} "
         f"repairs each, critic {'on' if config.loop.critic else 'off'}; each trained with "
         f"{config.loop.budget.algo.upper()} for {config.loop.budget.steps} steps"
-        + (f", by successive halving (eta {config.loop.halving_eta})." if config.loop.halving else "."),
+        + (f", by successive halving (eta {config.loop.halving_eta})." if config.loop.halving else ".")
+        + (
+            " The analyzer reads each round's best but the last round's: that reading would feed no round."
+            if config.loop.analyzer and config.loop.rounds > 1
+            else ""
+        ),
         f"LLM calls: {totals['calls']} ({totals['fresh_calls']} not from cache, {totals['paid_calls']} paid), "
         f"{totals['prompt_tokens']} prompt and {totals['completion_tokens']} completion tokens"
         + (f", ${totals['cost_usd']:.4f}." if totals["cost_usd"] else "."),
@@ -103,7 +109,7 @@ def markdown_report(facts: RunFacts) -> str:
     if final is not None:
         lines += ["", "## Result", "", *_final_lines(final, config.loop.feedback)]
     for result in rounds:
-        lines += ["", f"## Round {result.round}", "", *_round_lines(result, candidates)]
+        lines += ["", f"## Round {result.round}", "", *_round_lines(result, candidates, facts)]
         preference = facts.preference(result.round)
         if preference is not None:
             lines += [
@@ -160,7 +166,7 @@ def _final_lines(final: FinalResult, feedback: str) -> list[str]:
     return lines
 
 
-def _round_lines(result: RoundResult, candidates: list[Candidate]) -> list[str]:
+def _round_lines(result: RoundResult, candidates: list[Candidate], facts: RunFacts) -> list[str]:
     members = [c for c in candidates if c.round == result.round]
     lines = ["| candidate | attempts | outcome | task score |", "|---|---|---|---|"]
     for candidate in members:
@@ -186,6 +192,9 @@ def _round_lines(result: RoundResult, candidates: list[Candidate]) -> list[str]:
             )
         if candidate.status in ("training_failed", "prescreened_out") or candidate.stopped_at is not None:
             lines.append(f"- {candidate.message}")
+        alarm = hacking(candidate, facts)
+        if alarm:
+            lines.append(f"- **{alarm}**")
     if result.steps_saved:
         lines += ["", f"Pre-screening saved {result.steps_saved} training steps in this round."]
     if result.halving_steps_saved:
@@ -197,6 +206,14 @@ def _round_lines(result: RoundResult, candidates: list[Candidate]) -> list[str]:
     if result.best_so_far_id:
         lines += ["", f"Best so far after this round: **{result.best_so_far_id}**."]
     return lines
+
+
+def hacking(candidate: Candidate, facts: RunFacts) -> str | None:
+    """The reward-hacking alarm of a candidate's training (loop.feedback.hacking_alarm), where a score exists."""
+    task = facts.config.task
+    if candidate.training is None or task.fitness is None:
+        return None
+    return hacking_alarm(candidate.id, candidate.training, task.fitness.higher_is_better)
 
 
 def outcome(candidate: Candidate) -> str:
