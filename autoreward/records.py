@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from autoreward.config import PreferenceSourceName, RewardSource, RunConfig
+from autoreward.config import PreferenceSourceName, RewardSource, RunConfig, TrainingConfig
 
 
 def now_iso() -> str:
@@ -226,6 +226,12 @@ class ExportInfo:
     fitness_std: float | None = None
     normalized_score_mean: float | None = None  # human-normalized score (see NormalizedScore), over seeds
     normalized_score_std: float | None = None
+    # How the scored policies were trained (the final evaluation's config; its seed is the first of the seeds),
+    # so the module's train() can do it again; and each seed's held-out task score as the run measured it.
+    training: TrainingConfig | None = None
+    recorded_scores: dict[int, float] = field(default_factory=dict)
+    normalized_note: str | None = None  # why the normalized score means nothing, where it does not
+    human_name: str = "the hand-written reward"  # what the human baseline was
 
 
 # --- the design loop -----------------------------------------------------------
@@ -371,6 +377,36 @@ class FinalResult:
     human_fitness: float | None = None  # baselines' mean held-out fitness over the same seeds
     sparse_fitness: float | None = None
     success_rate: float | None = None
+    # Each baseline's spread: over seeds, or with one seed over its held-out episodes.
+    human_spread: float | None = None
+    sparse_spread: float | None = None
+    human_source: str = ""  # the human reward's file, or "environment" for the environment's own reward
+
+    @property
+    def baselines_apart(self) -> bool:
+        """Whether the human and sparse baselines differ by more than their spreads: only then does the
+        normalized score, measured against the gap between them, mean anything."""
+        if self.human_fitness is None or self.sparse_fitness is None:
+            return False
+        spread = (self.human_spread or 0.0) + (self.sparse_spread or 0.0)
+        return abs(self.human_fitness - self.sparse_fitness) > spread
+
+    @property
+    def human_name(self) -> str:
+        """What the human baseline is, in words."""
+        return "the environment's own reward" if self.human_source in ("", "environment") else "the hand-written reward"
+
+    def normalized_sentence(self) -> str | None:
+        """The human-normalized score as a person should read it; None where there is no score at all."""
+        if self.score_mean is None or self.human_fitness is None:
+            return None
+        if not self.baselines_apart:
+            return (
+                f"not meaningful at this budget: {self.human_name} scored {self.human_fitness:.4g} "
+                f"± {self.human_spread or 0.0:.2g} and the task score alone {self.sparse_fitness:.4g} "
+                f"± {self.sparse_spread or 0.0:.2g}, closer than their spreads, so a scale between them is noise"
+            )
+        return f"{self.score_mean:.3f} ± {self.score_std:.3f}"
 
 
 # --- reports -------------------------------------------------------------------

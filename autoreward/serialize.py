@@ -52,8 +52,9 @@ def _convert(kind, value):
         args = typing.get_args(kind)
         return tuple(_convert(args[0], v) for v in value) if args else tuple(value)
     if origin is dict:
-        _, value_kind = typing.get_args(kind)
-        return {k: _convert(value_kind, v) for k, v in value.items()}
+        key_kind, value_kind = typing.get_args(kind)
+        keyed = int if key_kind is int else (lambda key: key)  # JSON writes every key as a string
+        return {keyed(k): _convert(value_kind, v) for k, v in value.items()}
     return value
 
 

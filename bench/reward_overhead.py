@@ -65,7 +65,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from autoreward.config import TrainingConfig  # noqa: E402
 from autoreward.contract import reward_program  # noqa: E402
 from autoreward.contract.passive import PassiveChecker  # noqa: E402
-from autoreward.loop.training import _ppo_sizes, build_model  # noqa: E402
+from autoreward.loop.training import build_model, ppo_sizes  # noqa: E402
 from autoreward.sim.vec_env import make_vec_env  # noqa: E402
 from autoreward.task.files import find_task, make_env  # noqa: E402
 
@@ -114,7 +114,7 @@ iteration_steps = args.rollout * args.n_envs
 config = TrainingConfig(
     reward_source="program", algo="ppo", steps=args.rollout * args.n_envs * 8, seed=args.seed, n_envs=args.n_envs
 )
-n_steps, batch_size = _ppo_sizes(config.steps, config.n_envs)
+n_steps, batch_size = ppo_sizes(config.steps, config.n_envs)
 PATHS = ("native", "contract")
 
 

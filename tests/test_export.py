@@ -293,3 +293,44 @@ def test_programs_that_cannot_be_exported_are_refused_with_the_reason(hopper):
     clash = human_reward(hopper) + "\ndef make_env():\n    return None\n"
     with pytest.raises(ExportError, match="defines make_env, which the exported module defines too"):
         render_reward_module(hopper, clash, INFO)
+
+
+REPRODUCE = """
+import json, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import reproduced
+seed = int(sys.argv[2])
+model, normalizer = reproduced.train(seed=seed)
+scores = reproduced.evaluate(model, normalizer)
+print(json.dumps({"scores": scores, "mean": float(np.mean(scores)), "recorded": reproduced.RECORDED_SCORES[seed]}))
+"""
+
+
+@pytest.mark.slow  # two trainings (autoreward's and the module's) and torch in a fresh Python
+def test_the_exported_module_reproduces_its_recorded_score_without_autoreward(fresh_python, tmp_path, hopper, jail):
+    from autoreward.config import TrainingConfig
+    from autoreward.loop.training import train
+
+    config = TrainingConfig(steps=1024, n_envs=2, eval_episodes=2, seed=3, video=False)
+    trained = train(hopper, config, tmp_path / "training", human_reward(hopper), jail=jail)
+    info = dataclasses.replace(INFO, training=config, recorded_scores={3: trained.evaluation.fitness_mean})
+    module = write_reward_module(tmp_path / "export" / "reproduced.py", hopper, human_reward(hopper), info)
+    text = module.read_text()
+    sections = [
+        text.index(s)
+        for s in (
+            "# 0. How autoreward trained",
+            "# 1. The reward program",
+            "# 2. The State",
+            "# 3. The wrapper",
+            "# 4. The environment",
+            "# 5. Training and scoring",
+        )
+    ]
+    assert sections == sorted(sections)  # recipe, reward, State, wrapper, make_env, train and evaluate
+    assert "n_envs: int = 2" in text and "total_steps: int = 1024" in text and "RECORDED_SCORES = {3: " in text
+    out = json.loads(fresh_python(REPRODUCE, module.parent, 3).strip().splitlines()[-1])
+    # Bit for bit: the same environments, seeds, learner, thread count and held-out episodes.
+    assert out["scores"] == [e.fitness for e in trained.evaluation.episodes]
+    assert out["mean"] == out["recorded"] == trained.evaluation.fitness_mean

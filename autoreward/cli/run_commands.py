@@ -337,6 +337,7 @@ def _write_outputs(store, module_path: Optional[Path] = None) -> Path:
 
 
 def _export_info(config, final: FinalResult, best):
+    from autoreward.config import TrainingConfig
     from autoreward.records import ExportInfo
     from autoreward.resources import autoreward_version
 
@@ -354,6 +355,18 @@ def _export_info(config, final: FinalResult, best):
         fitness_std=final.fitness_std,
         normalized_score_mean=final.score_mean,
         normalized_score_std=final.score_std,
+        normalized_note=final.normalized_sentence()
+        if final.score_mean is not None and not final.baselines_apart
+        else None,
+        human_name=final.human_name,
+        training=TrainingConfig.from_budget(
+            config.loop.budget,
+            seed=final.seeds[0],
+            steps=config.loop.final_steps,
+            simulator=config.loop.simulator,
+            device=config.loop.device,
+        ),
+        recorded_scores={s: f for s, f in zip(final.seeds, final.fitness) if f is not None},
     )
 
 
@@ -364,7 +377,7 @@ def _print_final(store, final: FinalResult) -> None:
         table.add_row(
             "task score", f"{final.fitness_mean:.4g} ± {final.fitness_std:.2g} over seeds {list(final.seeds)}"
         )
-        table.add_row("human / sparse", f"{final.human_fitness:.4g} / {final.sparse_fitness:.4g}")
+        table.add_row(f"human ({final.human_name}) / sparse", f"{final.human_fitness:.4g} / {final.sparse_fitness:.4g}")
     else:
         from autoreward.review.report import chosen_by
 
@@ -373,7 +386,7 @@ def _print_final(store, final: FinalResult) -> None:
             f"none: the task has no fitness; the best was chosen by {chosen_by(store.config().loop.feedback)}",
         )
     if final.score_mean is not None:
-        table.add_row("human-normalized", f"{final.score_mean:.3f} ± {final.score_std:.3f}")
+        table.add_row("human-normalized", final.normalized_sentence())
     totals = store.llm_totals()
     table.add_row("LLM calls", f"{totals.calls} ({totals.paid_calls} paid)")
     table.add_row("exported", f"{store.path / 'export' / 'reward.py'} (report: reward_report.md beside it)")

@@ -102,8 +102,12 @@ def final_result(
         return result
     higher = task.fitness.higher_is_better
     scores = [b.normalize(f, higher).score for f, (_, b) in zip(fitness, outcomes)]
-    human = float(np.mean([b.human.evaluation.fitness_mean for _, b in outcomes]))
-    sparse = float(np.mean([b.sparse.evaluation.fitness_mean for _, b in outcomes]))
+    humans = [b.human.evaluation.fitness_mean for _, b in outcomes]
+    sparses = [b.sparse.evaluation.fitness_mean for _, b in outcomes]
+    human, sparse = float(np.mean(humans)), float(np.mean(sparses))
+    first = outcomes[0][1]  # with one seed, a baseline's spread is that of its held-out episodes
+    human_spread = float(np.std(humans)) if len(humans) > 1 else first.human.evaluation.fitness_std or 0.0
+    sparse_spread = float(np.std(sparses)) if len(sparses) > 1 else first.sparse.evaluation.fitness_std or 0.0
     overall = NormalizedScore.compute(float(np.mean(fitness)), human, sparse, higher)
     gap = abs(human - sparse)
     return replace(
@@ -115,4 +119,7 @@ def final_result(
         score_std=float(np.std(fitness)) / gap if overall.score is not None else None,  # the spread, on that scale
         human_fitness=human,
         sparse_fitness=sparse,
+        human_spread=human_spread,
+        sparse_spread=sparse_spread,
+        human_source=first.human_source,
     )

@@ -118,7 +118,7 @@ def finished_training(output_dir: Path) -> TrainingResult | None:
 # --- inside the worker -------------------------------------------------------
 
 
-def _ppo_sizes(steps: int, n_envs: int) -> tuple[int, int]:
+def ppo_sizes(steps: int, n_envs: int) -> tuple[int, int]:
     """Rollout length per environment and minibatch size: at least ~8 updates even on tiny budgets."""
     n_steps = 2 ** int(np.log2(max(16, steps // (n_envs * 8))))
     n_steps = min(n_steps, 2048)
@@ -156,7 +156,7 @@ def build_model(config: TrainingConfig, env, seed: int):
     from stable_baselines3 import PPO, SAC
 
     if config.algo == "ppo":
-        n_steps, batch_size = _ppo_sizes(config.steps, config.n_envs)
+        n_steps, batch_size = ppo_sizes(config.steps, config.n_envs)
         if config.on_gpu:  # a GPU learns from a few large minibatches (8 a rollout), not many of 64
             batch_size = max(batch_size, n_steps * config.n_envs // 8)
         return PPO(

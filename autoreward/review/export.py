@@ -23,9 +23,11 @@ from typing import Any
 
 import jinja2
 
-from autoreward.config import Task
+from autoreward.config import Task, TrainingConfig
 from autoreward.contract.reward_program import static_check
 from autoreward.errors import ExportError
+from autoreward.loop.evaluation import EVALUATION_SEED_BASE
+from autoreward.loop.training import GAMMA, ppo_sizes
 from autoreward.records import ExportInfo
 from autoreward.resources import TEMPLATES_DIR
 from autoreward.sim.state import JOINT_WIDTHS, StateLayout
@@ -58,6 +60,7 @@ def render_reward_module(
         env.close()
 
     assets = assets or {}
+    recipe = info.training or TrainingConfig.from_budget(task.budget)
     env_kwargs = {key: value for key, value in task.env_kwargs.items() if key not in assets}
     if task.max_episode_steps is not None:
         env_kwargs["max_episode_steps"] = task.max_episode_steps
@@ -72,7 +75,7 @@ def render_reward_module(
         "where": _where(info),
         "fitness": _fitness_line(task, info),
         "fitness_description": task.fitness.description if task.fitness else "",
-        "normalized": _mean_std(info.normalized_score_mean, info.normalized_score_std),
+        "normalized": info.normalized_note or _mean_std(info.normalized_score_mean, info.normalized_score_std),
         "layout": layout,
         "joints": [_joint_slots(joint) for joint in layout.joints],
         "model_sizes": model_sizes,
@@ -80,6 +83,15 @@ def render_reward_module(
         "assets": assets,
         "assets_folder": f"{module_name}_assets",
         "env_module": module,
+        "recipe": recipe,
+        "gamma": GAMMA,
+        "ppo_n_steps": ppo_sizes(recipe.steps, recipe.n_envs)[0],
+        "ppo_batch_size": ppo_sizes(recipe.steps, recipe.n_envs)[1],
+        "sac_learning_starts": min(10_000, max(100, recipe.steps // 10)),
+        "sac_buffer_size": min(1_000_000, max(10_000, recipe.steps)),
+        "eval_seed_base": EVALUATION_SEED_BASE,
+        "recorded_scores": dict(sorted(info.recorded_scores.items())),
+        "task_score": task.fitness,
         "env_distribution": distribution,
     }
     template = _environment().get_template(TEMPLATE)
@@ -199,7 +211,8 @@ def python_literal(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(python_literal(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{python_literal(str(k))}: {python_literal(v)}" for k, v in value.items()) + "}"
+        keys = (k if isinstance(k, int) and not isinstance(k, bool) else str(k) for k in value)  # seeds stay ints
+        return "{" + ", ".join(f"{python_literal(k)}: {python_literal(v)}" for k, v in zip(keys, value.values())) + "}"
     raise ExportError(f"cannot write {value!r} ({type(value).__name__}) into the exported module")
 
 

@@ -153,12 +153,15 @@ def _final_lines(final: FinalResult, feedback: str) -> list[str]:
     lines = [
         f"The best reward, **{final.candidate_id}**, re-trained on seeds {list(final.seeds)}: task score "
         f"{final.fitness_mean:.4g} ± {final.fitness_std:.2g} (per seed: {per_seed}).",
-        f"Human reward: {final.human_fitness:.4g}; sparse reward (the task score alone): {final.sparse_fitness:.4g}.",
+        f"Human baseline ({final.human_name}): {final.human_fitness:.4g}; sparse reward (the task score alone): "
+        f"{final.sparse_fitness:.4g}.",
     ]
-    if final.score_mean is not None:
+    if final.score_mean is not None and not final.baselines_apart:
+        lines.append(f"Human-normalized score: {final.normalized_sentence()}.")
+    elif final.score_mean is not None:
         lines.append(
             f"Human-normalized score: **{final.score_mean:.3f} ± {final.score_std:.3f}** "
-            "(the mean over seeds against the mean baselines: 1 matches the human reward, 0 the sparse one; "
+            f"(the mean over seeds against the mean baselines: 1 matches {final.human_name}, 0 the sparse one; "
             "± the spread of the task score over seeds, on that scale)."
         )
     if final.success_rate is not None:
