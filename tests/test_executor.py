@@ -440,3 +440,19 @@ def test_a_design_run_on_ray_trains_and_prescreens_there_and_resumes_on_ray(tmp_
     (blocker / "ray.py").write_text("raise ImportError('No module named ray')\n")
     result = _autoreward("run", "--resume", str(store.path), PYTHONPATH=os.pathsep.join([str(blocker), str(REPO)]))
     assert result.returncode == 2 and "install autoreward[ray]" in " ".join(result.stderr.split()), result.stderr
+
+
+@pytest.mark.slow
+def test_a_package_robot_trains_on_ray_its_package_shown_to_the_nodes_jail(tmp_path, jail, on_ray):
+    import importlib.util
+
+    from autoreward.task.files import load_task_file
+
+    if importlib.util.find_spec("point_goal") is None:
+        pytest.skip("examples/point_goal is not installed (scripts/setup.sh installs it)")
+    task = load_task_file(REPO / "examples" / "point_goal" / "point_goal_reach.toml")
+    reward = "import numpy as np\ndef compute_reward(state, action, next_state):\n    v = -np.abs(action[:, 0])\n    return v, {'v': v}\n"
+    result = train(
+        task, TrainingConfig(steps=256, n_envs=2, eval_episodes=1, video=False), tmp_path, reward, None, jail, on_ray
+    )
+    assert result.evaluation.fitness_mean is not None and result.task_id == "point_goal_reach"

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 
 import pytest
@@ -13,7 +15,7 @@ import pytest
 from autoreward.loop.run_store import RunStore
 
 from .chat_server import ChatServer
-from .conftest import RUN_FLAGS, processes_mentioning, run_cli_to_end, start_cli, the_run
+from .conftest import RUN_FLAGS, human_reward, processes_mentioning, run_cli_to_end, start_cli, the_run
 from .llm_persona import persona
 
 FLAGS = ["run", "cheetah_back_short", "--tasks-dir", "tasks", *RUN_FLAGS, "--steps", "6000", "--final-seeds", "1"]
@@ -71,3 +73,30 @@ def test_sigterm_stops_a_run_the_same_way_with_its_own_exit_code(workspace):
     assert "interrupted (SIGTERM); resume the run with: autoreward run --resume" in " ".join(output.split())
     time.sleep(1.0)
     assert _trainings_running(workspace) == []
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_training_and_a_second_one_exits_at_once(tmp_path, hopper):
+    (tmp_path / "reward.py").write_text(human_reward(hopper))
+    command = [sys.executable, "-m", "autoreward", "train", "hopper_forward", "--reward", "reward.py"]
+    process = subprocess.Popen(
+        command + ["--steps", "500000", "--no-videos"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while not [p for p in processes_mentioning(str(tmp_path.resolve())) if "training/job.json" in p]:
+        assert time.monotonic() < deadline and process.poll() is None, "the training never started"
+        time.sleep(0.2)
+    time.sleep(2.0)
+    os.killpg(process.pid, signal.SIGINT)
+    time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGINT)  # impatient: the second exits at once
+    output, _ = process.communicate(timeout=20)
+    assert process.returncode == 130, output
+    assert "Traceback" not in output
+    time.sleep(1.0)
+    assert [p for p in processes_mentioning(str(tmp_path.resolve())) if "training/job.json" in p] == []

@@ -33,6 +33,7 @@ from typing import Callable
 
 from autoreward.contract.restricted_numpy import SUBMODULES, SURFACE, restricted_numpy
 from autoreward.records import CheckCategory, CheckResult
+from autoreward.refused_names import FORBIDDEN_ATTRIBUTES
 
 ENTRY_POINT = "compute_reward"
 PARAMETERS = ("state", "action", "next_state")
@@ -74,74 +75,6 @@ FORBIDDEN_NAMES = frozenset(
         "classmethod",
         "staticmethod",
         "property",
-    }
-)
-# Attributes refused on any object. Numpy's file functions and the methods every array carries
-# (`tofile`, `dump`, `ctypes`); and the public doors to frames, code and module globals, which need
-# no underscore: generator frames (`gi_frame.f_back.f_globals`), Cython functions (`func_globals`),
-# class walks (`mro`), format strings that read attributes (`"{0.x}".format`).
-FORBIDDEN_ATTRIBUTES = frozenset(
-    {
-        "load",
-        "loads",
-        "save",
-        "savez",
-        "savez_compressed",
-        "loadtxt",
-        "savetxt",
-        "genfromtxt",
-        "fromregex",
-        "fromfile",
-        "tofile",
-        "dump",
-        "dumps",
-        "memmap",
-        "open_memmap",
-        "lib",
-        "ctypeslib",
-        "ctypes",
-        "cffi",
-        "distutils",
-        "f2py",
-        "testing",
-        "os",
-        "sys",
-        "builtins",
-        "DataSource",
-        "show_config",
-        "show_runtime",
-        "info",
-        "source",
-        "who",
-        "lookfor",
-        "add_newdoc",
-        "frompyfunc",
-        "environ",
-        "modules",
-        "system",
-        "gi_frame",
-        "gi_code",
-        "gi_yieldfrom",
-        "cr_frame",
-        "cr_code",
-        "cr_await",
-        "ag_frame",
-        "ag_code",
-        "f_back",
-        "f_globals",
-        "f_locals",
-        "f_builtins",
-        "f_code",
-        "f_trace",
-        "tb_frame",
-        "tb_next",
-        "func_globals",
-        "func_code",
-        "func_closure",
-        "func_dict",
-        "mro",
-        "format",
-        "format_map",
     }
 )
 # A string naming a special attribute is how format strings and dict lookups reach past the underscore rule.

@@ -26,8 +26,8 @@ from typing import Any, Iterator
 import mujoco
 import numpy as np
 
-from autoreward.contract.reward_program import FORBIDDEN_ATTRIBUTES
 from autoreward.errors import TaskError
+from autoreward.refused_names import FORBIDDEN_ATTRIBUTES
 
 # name -> function(model) giving the per-environment shape of that raw array.
 RAW_FIELDS: dict[str, Any] = {
