@@ -373,6 +373,8 @@ def _export_info(config, final: FinalResult, best):
 def _print_final(store, final: FinalResult) -> None:
     task = store.config().task
     table = Table(title=f"{task.id}: best reward {final.candidate_id}", show_header=False)
+    table.add_column()
+    table.add_column(overflow="fold")  # paths wrap whole, never cut with an ellipsis: they are to be copied
     if final.fitness_mean is not None:
         table.add_row(
             "task score", f"{final.fitness_mean:.4g} ± {final.fitness_std:.2g} over seeds {list(final.seeds)}"
