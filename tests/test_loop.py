@@ -384,7 +384,8 @@ def test_the_manual_backend_lets_a_person_answer_from_another_terminal(workspace
         time.sleep(0.2)
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 0, output
-    assert answered == ["r1__c0__designer", "r1__c0__analyzer"]
+    # One round: its best's analysis would feed no round, so the person is not asked for it (issue 13).
+    assert answered == ["r1__c0__designer"]
     run = the_run(workspace)
     assert candidates_of(run)["r1c0"].status == "trained"
     assert "prompt written to" in " ".join(output.split())
