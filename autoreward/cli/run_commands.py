@@ -373,8 +373,6 @@ def _export_info(config, final: FinalResult, best):
 def _print_final(store, final: FinalResult) -> None:
     task = store.config().task
     table = Table(title=f"{task.id}: best reward {final.candidate_id}", show_header=False)
-    table.add_column()
-    table.add_column(overflow="fold")  # paths wrap whole, never cut with an ellipsis: they are to be copied
     if final.fitness_mean is not None:
         table.add_row(
             "task score", f"{final.fitness_mean:.4g} ± {final.fitness_std:.2g} over seeds {list(final.seeds)}"
@@ -391,9 +389,11 @@ def _print_final(store, final: FinalResult) -> None:
         table.add_row("human-normalized", final.normalized_sentence())
     totals = store.llm_totals()
     table.add_row("LLM calls", f"{totals.calls} ({totals.paid_calls} paid)")
-    table.add_row("exported", f"{store.path / 'export' / 'reward.py'} (report: reward_report.md beside it)")
-    table.add_row("report", f"{store.path / 'report.html'} (open it in a browser: code, curves and videos)")
     console.print(table)
+    # Below the table, not in it: a path to copy stays whole on one line, at any terminal width.
+    exported, report = store.path / "export" / "reward.py", store.path / "report.html"
+    console.print(f"exported: {exported} (report: reward_report.md beside it)", soft_wrap=True, highlight=False)
+    console.print(f"report: {report} (open it in a browser: code, curves and videos)", soft_wrap=True, highlight=False)
 
 
 @app.command()
