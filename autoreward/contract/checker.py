@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import tempfile
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -158,19 +157,8 @@ def collect_transitions(task: Task, count: int, seed: int):
     return concatenate(states), np.stack(actions).astype(np.float64), concatenate(next_states)
 
 
-def _program_line(error: BaseException, code: str) -> tuple[int | None, str]:
-    """The deepest line of the reward program in an exception's traceback, and its text."""
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == reward_program.PROGRAM_FILENAME]
-    if not frames:
-        return None, ""
-    line = frames[-1].lineno
-    lines = code.splitlines()
-    text = lines[line - 1].strip() if line and 0 < line <= len(lines) else ""
-    return line, text
-
-
 def _exception_result(error: BaseException, code: str, when: str) -> CheckResult:
-    line, text = _program_line(error, code)
+    line, text = reward_program.program_line(error, code)
     where = f" at line {line}: `{text}`" if line else ""
     detail = f"{type(error).__name__}: {error}"
     written = reward_program.input_written(error, code, line)

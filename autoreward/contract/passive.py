@@ -14,12 +14,11 @@ with its line; a write into its (read-only) inputs as `writes_input`.
 from __future__ import annotations
 
 import math
-import traceback
 from typing import Any
 
 import numpy as np
 
-from autoreward.contract.reward_program import PROGRAM_FILENAME, RewardFunction, input_written
+from autoreward.contract.reward_program import RewardFunction, input_written, program_line
 from autoreward.errors import RewardFailure
 from autoreward.records import CheckCategory
 
@@ -76,8 +75,7 @@ class PassiveChecker:
         return RewardFailure(category.value, f"the reward broke {when} ({category.value}): {what}; {advice}.")
 
     def _exception(self, error: Exception) -> RewardFailure:
-        frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == PROGRAM_FILENAME]
-        line = frames[-1].lineno if frames else None
+        line, _ = program_line(error, self.code)
         written = input_written(error, self.code, line)
         if written is not None:
             message = f"the reward broke at training step {self.steps} (writes_input): {written}"

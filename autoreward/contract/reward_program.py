@@ -29,6 +29,7 @@ import builtins
 import functools
 import math
 import re
+import traceback
 from typing import Callable
 
 from autoreward.contract.restricted_numpy import SUBMODULES, SURFACE, restricted_numpy
@@ -312,6 +313,17 @@ def load(code: str) -> RewardFunction:
     }
     exec(compile(code, PROGRAM_FILENAME, "exec"), namespace)
     return namespace[ENTRY_POINT]
+
+
+def program_line(error: BaseException, code: str) -> tuple[int | None, str]:
+    """The deepest line of the reward program in an exception's traceback, and its text."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == PROGRAM_FILENAME]
+    if not frames:
+        return None, ""
+    line = frames[-1].lineno
+    lines = code.splitlines()
+    text = lines[line - 1].strip() if line and 0 < line <= len(lines) else ""
+    return line, text
 
 
 # --- writes into the inputs ---------------------------------------------------------------------
