@@ -129,15 +129,17 @@ def _executor(name: str | None, address: str | None):
     return connect_executor(name or "local", address)
 
 
-def _resolve_task(name: str, tasks_dir: list[Path] | None) -> Task:
-    """The task a command names, its environment made once (a missing package is one sentence, here)."""
+def _resolve_task(name: str, tasks_dir: list[Path] | None, probe: bool = True) -> Task:
+    """The task a command names; with `probe`, its environment made once (a missing package is one sentence
+    here, before a run folder is made). A command that makes the environment next anyway needs no probe."""
     from autoreward.task.files import ENVIRONMENT_ID, find_task, probe_environment, task_from_sentence
 
     if ENVIRONMENT_ID.match(name):  # an environment id: Hopper-v5, or a package's point_goal:PointGoal-v0
         task = task_from_sentence(name, f"(no task given: environment {name} only)")
     else:
         task = find_task(name, tuple(tasks_dir or ()))
-    probe_environment(task)
+    if probe:
+        probe_environment(task)
     return task
 
 

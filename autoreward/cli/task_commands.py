@@ -62,7 +62,7 @@ def describe(
     from autoreward.task.describe import describe_task
 
     with _clear_errors():
-        text = describe_task(_resolve_task(env_or_task, tasks_dir))
+        text = describe_task(_resolve_task(env_or_task, tasks_dir, probe=False))  # it makes the environment itself
     sys.stdout.write(text)
 
 

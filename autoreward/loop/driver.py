@@ -3,7 +3,7 @@
 Each round asks the designer for K candidates in parallel (`design.py`),
 trains those that pass in parallel workers (whole, or by successive
 halving, `halving.py`), keeps the best of all rounds so far, and turns its
-training into feedback for the next round (`analysis.py`). At the end the best reward is re-trained over several seeds
+training into feedback for the next round (`feedback.py`). At the end the best reward is re-trained over several seeds
 and scored against the human and sparse baselines.
 
 Every step reads its record from the run folder if it is already there and
@@ -31,13 +31,14 @@ from autoreward.loop.parallel import parallel_map
 from autoreward.loop.preferences import DEFAULT_PAGE_URL, PreferenceSource
 from autoreward.loop.prescreen import LabelledEpisode, labelled_episodes, screen
 from autoreward.loop.progress import LoopProgress, SilentProgress
-from autoreward.loop.run_store import RunStore, candidate_round
+from autoreward.loop.run_store import RunStore
 from autoreward.loop.selection import ByPreference, Selector, selector_for
 from autoreward.loop.training import describe_training, train
 from autoreward.records import Candidate, FinalResult, RoundResult
 from autoreward.sandbox.executor import LocalExecutor, WorkerExecutor
 from autoreward.sandbox.jail import Jail
 from autoreward.task.describe import describe_task
+from autoreward.task.files import episode_limit
 
 
 @dataclass
@@ -166,7 +167,7 @@ class DesignLoop:
             best_round=best.round if best else None,
             feedback=previous.feedback.text() if previous and previous.feedback else None,
             lessons=previous.lessons if previous else (),
-            training_description=describe_training(self._training_config(), self._episode_steps()),
+            training_description=describe_training(self._training_config(), episode_limit(self.task)),
         )
 
     def _designed(self, brief: DesignBrief, number: int, index: int) -> Candidate:
@@ -257,18 +258,6 @@ class DesignLoop:
             self.executor,
         )
 
-    def _episode_steps(self) -> int | None:
-        """The longest an episode of the task lasts: its own limit, else its environment's."""
-        if self.task.max_episode_steps:
-            return self.task.max_episode_steps
-        import gymnasium
-
-        from autoreward.task.files import environment_module
-
-        name = self.task.env_id.split(":", 1)[1] if environment_module(self.task.env_id) else self.task.env_id
-        spec = gymnasium.registry.get(name)
-        return spec.max_episode_steps if spec is not None else None
-
     def _halving(self) -> bool:
         return self.loop.halving and self.task.fitness is not None  # a judged task has no score to rank rungs by
 
@@ -317,7 +306,7 @@ class DesignLoop:
         self.progress.note(f"{candidate.id}: {candidate.message}")
 
     def _load(self, candidate_id: str) -> Candidate:
-        candidate = self.store.load_candidate(candidate_id, candidate_round(candidate_id))
+        candidate = self.store.load_candidate(candidate_id)
         if candidate is None:
             raise WorkerError(f"the run folder lost candidate {candidate_id}: {self.store.path} is inconsistent")
         return candidate

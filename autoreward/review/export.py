@@ -134,7 +134,7 @@ def _distribution_of(module: str) -> str | None:
     named = importlib.metadata.packages_distributions().get(top)
     if named:
         return named[0]
-    located = module_location(f"{module}:x")
+    located = module_location(module)
     if located is None:
         return None
     for distribution in importlib.metadata.distributions():

@@ -142,12 +142,12 @@ def describe_layout(layout: StateLayout, max_episode_steps: int | None = None, f
 
 def describe_task(task: Task) -> str:
     """The stub for a task's environment, its extras included."""
-    from autoreward.task.files import make_env
+    from autoreward.task.files import episode_limit, make_env
 
     env = make_env(task)
     try:
         layout = StateLayout.from_env(env, extras=task.extras)
-        steps = task.max_episode_steps or (env.spec.max_episode_steps if env.spec else None)
+        steps = episode_limit(task)
         return describe_layout(layout, steps, episode_facts(env, layout, task.env_kwargs, steps))
     finally:
         env.close()

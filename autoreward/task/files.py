@@ -87,6 +87,16 @@ def _check_fields(where: str, table: dict, schema: dict, required: tuple[str, ..
 ENVIRONMENT_ID = re.compile(r"^(?:[A-Za-z_][\w.]*:)?[A-Za-z][\w./-]*-v\d+$")
 
 
+def episode_limit(task: Task) -> int | None:
+    """The longest an episode of the task lasts: its own `max_episode_steps`, else its environment's registration."""
+    import gymnasium
+
+    if task.max_episode_steps:
+        return task.max_episode_steps
+    spec = gymnasium.registry.get(task.env_id.split(":", 1)[1] if environment_module(task.env_id) else task.env_id)
+    return spec.max_episode_steps if spec is not None else None
+
+
 def environment_module(env_id: str) -> str | None:
     """The module of a `module:id` environment id (gymnasium imports it, and it registers the id), else None."""
     return env_id.split(":", 1)[0] if ":" in env_id else None
@@ -313,20 +323,20 @@ def task_folders(task: Task) -> tuple[str, ...]:
     source folder, a PYTHONPATH entry's package), nothing more of the folders around them."""
     paths = [Path(v) for v in task.env_kwargs.values() if isinstance(v, str) and Path(v).is_absolute()]
     folders = [str(p.parent) for p in paths if p.is_file()]
-    located = module_location(task.env_id)
+    located = module_location(environment_module(task.env_id))
     return tuple(folders + ([located[0]] if located else []))
 
 
 def task_python_paths(task: Task) -> tuple[str, ...]:
     """The import roots a worker needs for a `module:id` environment (the folder holding its package), so that
     it imports the user's package however it was installed (site-packages, a .pth entry, PYTHONPATH)."""
-    located = module_location(task.env_id)
+    located = module_location(environment_module(task.env_id))
     return (located[1],) if located else ()
 
 
-def module_location(env_id: str) -> tuple[str, str] | None:
-    """For a `module:id` environment: (what to show: the package's folder or the module's file, its import root)."""
-    module = environment_module(env_id)
+def module_location(module: str | None) -> tuple[str, str] | None:
+    """Where `module` (a `module:id` environment's) is: (what to show: its package's folder or its file, the import
+    root holding it); None for no module, or one that cannot be found."""
     if module is None:
         return None
     try:
