@@ -109,6 +109,8 @@ eval_episodes = 2
 curve_points = 2
 """
 RUN_FLAGS = ["--rounds", "2", "--candidates", "2", "--repairs", "1", "--final-seeds", "2", "--workers", "2"]
+# A one-round run of two candidates, one seed at the end: what the tests of a single round ask for.
+ONE_ROUND_FLAGS = ["--rounds", "1", "--candidates", "2", "--repairs", "1", "--final-seeds", "1", "--workers", "2"]
 
 
 def start_cli(args: list[str], base_url: str, cwd: Path, **popen) -> subprocess.Popen:

@@ -264,7 +264,7 @@ def test_continuing_from_a_folder_where_nothing_finished_says_so(cheetah, tmp_pa
 @pytest.mark.slow
 def test_a_run_with_halving_records_stopped_candidates_and_the_steps_it_saved(tmp_path):
     from .chat_server import ChatServer
-    from .conftest import SHORT_TASK, candidates_of, run_cli_to_end, the_run
+    from .conftest import ONE_ROUND_FLAGS, SHORT_TASK, candidates_of, run_cli_to_end, the_run
     from .llm_persona import persona
 
     (tmp_path / "tasks").mkdir()
@@ -274,16 +274,7 @@ def test_a_run_with_halving_records_stopped_candidates_and_the_steps_it_saved(tm
         "cheetah_back_short",
         "--tasks-dir",
         "tasks",
-        "--rounds",
-        "1",
-        "--candidates",
-        "2",
-        "--repairs",
-        "1",
-        "--final-seeds",
-        "1",
-        "--workers",
-        "2",
+        *ONE_ROUND_FLAGS,
         "--halving",
         "--simulator",
         "batched",

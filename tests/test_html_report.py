@@ -17,7 +17,7 @@ from autoreward.review.report import gather_run
 from autoreward.task.files import find_task
 
 from .chat_server import Reply
-from .conftest import candidates_of, run_cli_to_end, the_run
+from .conftest import ONE_ROUND_FLAGS, candidates_of, run_cli_to_end, the_run
 from .llm_persona import persona
 
 HOSTILE = "</script><script>alert(1)</script>"
@@ -37,7 +37,7 @@ def _attributes(page: str, name: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_a_runs_report_shows_every_candidate_with_code_curves_and_video_and_loads_nothing_from_outside(workspace):  # noqa: F811
+def test_a_runs_report_shows_every_candidate_with_code_curves_and_video_and_loads_nothing_from_outside(workspace):
     from .chat_server import ChatServer
 
     flags = [
@@ -45,16 +45,7 @@ def test_a_runs_report_shows_every_candidate_with_code_curves_and_video_and_load
         "cheetah_back_short",
         "--tasks-dir",
         "tasks",
-        "--rounds",
-        "1",
-        "--candidates",
-        "2",
-        "--repairs",
-        "1",
-        "--final-seeds",
-        "1",
-        "--workers",
-        "2",
+        *ONE_ROUND_FLAGS,
     ]
     with ChatServer(responder=hostile_persona) as server:
         output = run_cli_to_end(flags, server.url, workspace)

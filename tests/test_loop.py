@@ -29,7 +29,7 @@ from autoreward.serialize import read_json
 from autoreward.task.files import find_task
 
 from .chat_server import ChatServer
-from .conftest import RUN_FLAGS, SECRET, SHORT_TASK, candidates_of, run_cli_to_end, start_cli, the_run
+from .conftest import ONE_ROUND_FLAGS, RUN_FLAGS, SECRET, SHORT_TASK, candidates_of, run_cli_to_end, start_cli, the_run
 from .llm_persona import persona, persona_with_a_reversed_candidate
 from .review_fixtures import make_run
 
@@ -263,16 +263,7 @@ def test_a_person_who_does_not_answer_in_time_stops_the_run_and_their_later_choi
         "cheetah_back_short",
         "--tasks-dir",
         "tasks",
-        "--rounds",
-        "1",
-        "--candidates",
-        "2",
-        "--repairs",
-        "1",
-        "--final-seeds",
-        "1",
-        "--workers",
-        "2",
+        *ONE_ROUND_FLAGS,
         "--feedback",
         "human",
         "--preference-timeout",
