@@ -121,6 +121,18 @@ def start_cli(args: list[str], base_url: str, cwd: Path, **popen) -> subprocess.
     )
 
 
+def run_autoreward(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`autoreward ARGS` as a user types it, to its end, with a terminal wide enough that no sentence wraps."""
+    return subprocess.run(
+        [sys.executable, "-m", "autoreward", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, COLUMNS="250"),
+        timeout=timeout,
+    )
+
+
 def run_cli_to_end(args, base_url, cwd, timeout=400) -> str:
     process = start_cli(args, base_url, cwd)
     output, _ = process.communicate(timeout=timeout)

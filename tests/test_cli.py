@@ -2,7 +2,6 @@
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 
@@ -14,7 +13,7 @@ from autoreward.loop.run_store import _start_ticks, run_summary, this_process
 from autoreward.review.views import run_view
 from autoreward.serialize import write_json
 
-from .conftest import REPO
+from .conftest import REPO, run_autoreward
 from .review_fixtures import make_run
 
 runner = CliRunner()
@@ -133,13 +132,7 @@ BOX2D_MISSING = importlib.util.find_spec("Box2D") is None
 )
 def test_an_environment_whose_package_is_missing_is_one_sentence_naming_it_and_leaves_no_run_folder(tmp_path, args):
     (tmp_path / "reward.py").write_text("def compute_reward(state, action, next_state):\n    return 0, {}\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "autoreward", *args],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, COLUMNS="250"),
-    )
+    result = run_autoreward(*args, cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "LunarLander-v3 needs a package that is not installed: Box2D is not installed" in result.stderr
     assert 'pip install "gymnasium[box2d]"' in result.stderr

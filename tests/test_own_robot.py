@@ -20,7 +20,7 @@ from autoreward.errors import TaskError
 from autoreward.loop.training import train
 from autoreward.task.files import find_task, load_task_file, task_folders, task_python_paths
 
-from .conftest import PROBE, REPO
+from .conftest import PROBE, REPO, run_autoreward
 
 if importlib.util.find_spec("point_goal") is None:  # scripts/setup.sh installs it; a bare checkout may not have
     pytest.skip("examples/point_goal is not installed (pip install -e examples/point_goal)", allow_module_level=True)
@@ -37,16 +37,7 @@ def compute_reward(state, action, next_state):
 """
 
 
-def autoreward(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    environment = dict(os.environ, COLUMNS="250")
-    return subprocess.run(
-        [sys.executable, "-m", "autoreward", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=600,
-    )
+autoreward = run_autoreward  # every step here is a command a user types
 
 
 def test_the_package_is_an_editable_install_outside_every_folder_the_jail_shows_by_default(jail):

@@ -9,9 +9,6 @@ program's.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -29,7 +26,7 @@ from autoreward.sim.state import StateLayout
 from autoreward.task.files import find_task, make_env
 
 from .chat_server import ChatServer, Reply
-from .conftest import RUN_FLAGS, SHORT_TASK, run_cli_to_end
+from .conftest import RUN_FLAGS, SHORT_TASK, run_autoreward, run_cli_to_end
 from .llm_persona import block, persona
 
 
@@ -160,14 +157,10 @@ def test_a_reward_that_turns_nan_after_30_s_passes_the_check_then_stops_its_trai
     cheetah_back, tmp_path
 ):
     (tmp_path / "late_nan.py").write_text(LATE_NAN)
-    result = subprocess.run(
-        [sys.executable, "-m", "autoreward", "train", "half_cheetah_backward", "--reward", "late_nan.py"]
-        + ["--steps", "4096", "--envs", "2", "--eval-episodes", "1", "--no-videos"],
+    result = run_autoreward(
+        *["train", "half_cheetah_backward", "--reward", "late_nan.py", "--steps", "4096", "--envs", "2"],
+        *["--eval-episodes", "1", "--no-videos"],
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, COLUMNS="250"),
-        timeout=600,
     )
     assert result.returncode == 2, result.stdout + result.stderr
     assert "check: ok" in " ".join(result.stdout.split()).lower() or "passed" in result.stdout
