@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from autoreward.config import PreferenceSourceName, RewardSource, RunConfig, TrainingConfig
+from autoreward.config import Fitness, PreferenceSourceName, RewardSource, RunConfig, TrainingConfig
 
 
 def now_iso() -> str:
@@ -232,6 +232,7 @@ class ExportInfo:
     recorded_scores: dict[int, float] = field(default_factory=dict)
     normalized_note: str | None = None  # why the normalized score means nothing, where it does not
     human_name: str = "the hand-written reward"  # what the human baseline was
+    policy_seed: int | None = None  # the seed whose trained policy was exported beside the module, if one was
 
 
 # --- the design loop -----------------------------------------------------------
@@ -335,6 +336,30 @@ class Preference:
         if any(a == b for a, b in self.pairs):
             return "a pairwise choice compares a candidate with itself"
         return None
+
+
+@dataclass(frozen=True)
+class ScoreProposal:
+    """A task score an LLM proposed for a task given in words, its check on real states, and what became of it.
+
+    `text` is the proposal as task-file TOML (its `[fitness]` table and an optional `success_threshold`), as
+    proposed or as the person edited it. The check ran it on a random policy's and a still policy's episode.
+    """
+
+    text: str
+    fitness: Fitness | None  # None when no usable score came of it
+    success_threshold: float | None = None
+    random_score: float | None = None  # one episode of random actions
+    still_score: float | None = None  # one episode of zero actions
+    decision: Literal["accepted", "edited", "rejected", "unusable"] = "unusable"
+    decided_by: str = ""  # "a person at the terminal", "--accept-score (the LLM's measure, trusted)", ...
+    problem: str | None = None  # why it was unusable
+    at: str = ""
+
+    @property
+    def adopted(self) -> bool:
+        """Whether the run took it as its trusted fitness."""
+        return self.decision in ("accepted", "edited") and self.fitness is not None
 
 
 @dataclass(frozen=True)

@@ -304,6 +304,8 @@ seed = int(sys.argv[2])
 model, normalizer = reproduced.train(seed=seed)
 scores = reproduced.evaluate(model, normalizer)
 print(json.dumps({"scores": scores, "mean": float(np.mean(scores)), "recorded": reproduced.RECORDED_SCORES[seed]}))
+loaded = reproduced.evaluate(*reproduced.load_policy())
+print(json.dumps({"loaded": loaded, "policy_seed": reproduced.POLICY_SEED}))
 """
 
 
@@ -314,8 +316,13 @@ def test_the_exported_module_reproduces_its_recorded_score_without_autoreward(fr
 
     config = TrainingConfig(steps=1024, n_envs=2, eval_episodes=2, seed=3, video=False)
     trained = train(hopper, config, tmp_path / "training", human_reward(hopper), jail=jail)
-    info = dataclasses.replace(INFO, training=config, recorded_scores={3: trained.evaluation.fitness_mean})
-    module = write_reward_module(tmp_path / "export" / "reproduced.py", hopper, human_reward(hopper), info)
+    info = dataclasses.replace(
+        INFO, training=config, recorded_scores={3: trained.evaluation.fitness_mean}, policy_seed=3
+    )
+    module = write_reward_module(
+        tmp_path / "export" / "reproduced.py", hopper, human_reward(hopper), info, policy_dir=tmp_path / "training"
+    )
+    assert {p.name for p in module.parent.iterdir()} >= {"reproduced_policy.zip", "reproduced_vecnormalize.pkl"}
     text = module.read_text()
     sections = [
         text.index(s)
@@ -330,7 +337,14 @@ def test_the_exported_module_reproduces_its_recorded_score_without_autoreward(fr
     ]
     assert sections == sorted(sections)  # recipe, reward, State, wrapper, make_env, train and evaluate
     assert "n_envs: int = 2" in text and "total_steps: int = 1024" in text and "RECORDED_SCORES = {3: " in text
-    out = json.loads(fresh_python(REPRODUCE, module.parent, 3).strip().splitlines()[-1])
+    reproduced, loaded = map(json.loads, fresh_python(REPRODUCE, module.parent, 3).strip().splitlines()[-2:])
     # Bit for bit: the same environments, seeds, learner, thread count and held-out episodes.
-    assert out["scores"] == [e.fitness for e in trained.evaluation.episodes]
-    assert out["mean"] == out["recorded"] == trained.evaluation.fitness_mean
+    assert reproduced["scores"] == [e.fitness for e in trained.evaluation.episodes]
+    assert reproduced["mean"] == reproduced["recorded"] == trained.evaluation.fitness_mean
+    # The run's own policy and normalization, loaded from beside the module, score the same episodes again.
+    assert loaded == {"loaded": reproduced["scores"], "policy_seed": 3}
+
+
+def test_a_policy_is_exported_only_from_a_folder_that_holds_one(tmp_path, hopper):
+    with pytest.raises(ExportError, match="no trained policy to export"):
+        write_reward_module(tmp_path / "reward.py", hopper, human_reward(hopper), INFO, policy_dir=tmp_path)

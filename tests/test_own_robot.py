@@ -212,3 +212,40 @@ def test_a_replayed_design_run_of_the_package_robot_ends_with_an_export(tmp_path
     module = run / "export" / "reward.py"
     assert "import point_goal" in module.read_text()
     assert "best" in result.stdout and "Traceback" not in result.stderr
+
+    # The run's trained policy goes with the reward, and in a Python without autoreward it scores what the run
+    # measured (its one final seed is the round's own training, whose folder the export reads).
+    exported = autoreward("export", str(run), "-o", str(tmp_path / "mine" / "robot.py"), "--policy", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stdout + exported.stderr
+    assert "robot_policy.zip" in exported.stdout and "load_policy()" in exported.stdout
+    assert (
+        not (tmp_path / "mine" / "robot_vecnormalize.pkl").exists()
+        or "VecNormalize.load" in (tmp_path / "mine" / "robot.py").read_text()
+    )
+    blocker = tmp_path / "blocker" / "autoreward"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('an exported reward module must not need autoreward')\n")
+    watched = subprocess.run(
+        [sys.executable, "-c", WATCH_IT, tmp_path / "mine"],
+        env={**os.environ, "PYTHONPATH": str(blocker.parent), "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert watched.returncode == 0, watched.stderr[-3000:]
+    mean, recorded, seed, frames = watched.stdout.split()
+    assert seed == "0" and mean == recorded  # bit for bit: the same policy, normalizer and held-out episodes
+    assert int(frames) > 0
+
+
+# Loads an exported module's policy in a fresh Python, scores it and plays one episode into frames.
+WATCH_IT = """
+import sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import robot
+model, normalizer = robot.load_policy()
+scores = robot.evaluate(model, normalizer)
+(frames,) = robot.watch(model, normalizer, render_mode="rgb_array")
+print(repr(float(np.mean(scores))), repr(robot.RECORDED_SCORES[robot.POLICY_SEED]), robot.POLICY_SEED, len(frames))
+"""

@@ -31,3 +31,15 @@ def test_only_calls_a_model_service_answered_are_counted_as_paid(tmp_path):
     totals = store.llm_totals()
     assert (totals.calls, totals.fresh_calls, totals.paid_calls) == (4, 3, 1)
     assert totals.cost_usd == 0.001
+
+
+def test_a_final_seed_is_read_from_its_own_folder_else_from_the_rounds_training(tmp_path):
+    from autoreward.records import Candidate
+
+    store = start_run(tmp_path, find_task("half_cheetah_backward"), LoopConfig(), LLMSettings(backend="replay"))
+    best = Candidate(id="r1c0", round=1, index=0, status="trained", attempts=())
+    assert store.final_training_dir(best, 0) == store.round_dir(1) / "r1c0" / "training"
+    (store.final_seed_dir(1)).mkdir(parents=True)
+    assert store.final_training_dir(best, 1) == store.round_dir(1) / "r1c0" / "training"  # begun, never finished
+    (store.final_seed_dir(1) / "training.json").write_text("{}")
+    assert store.final_training_dir(best, 1) == store.final_seed_dir(1)

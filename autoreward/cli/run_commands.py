@@ -6,6 +6,7 @@ They register on the same Typer app as the foundation commands in `cli.py`.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -264,8 +265,6 @@ def _design(
     `preference_timeout` (seconds) is how long a run with human feedback waits for a person before it stops;
     like `page_url` it belongs to this invocation, not to the run, so a resume may wait differently.
     """
-    from dataclasses import replace
-
     from autoreward.llm.backends import CachedLLM, connect
     from autoreward.llm.prompts import Prompts
     from autoreward.llm.recorded import RecordedLLM
@@ -317,8 +316,9 @@ def _write_html_report(store, path: Optional[Path] = None) -> Path:
     return write_html_report(store, path)
 
 
-def _write_outputs(store, module_path: Optional[Path] = None) -> Path:
-    """The best reward as a self-contained module, with the reward report beside it."""
+def _write_outputs(store, module_path: Optional[Path] = None, with_policy: bool = False) -> Path:
+    """The best reward as a self-contained module, with the reward report beside it (and, `with_policy`, the
+    policy of the final seed that scored best, with its normalization statistics)."""
     from autoreward.review.export import write_reward_module
     from autoreward.review.report import reward_report
 
@@ -331,9 +331,24 @@ def _write_outputs(store, module_path: Optional[Path] = None) -> Path:
     module_path.parent.mkdir(parents=True, exist_ok=True)
     config = store.config()
     best = next(c for c in store.candidates() if c.id == final.candidate_id)
-    write_reward_module(module_path, config.task, best.code, _export_info(config, final, best))
+    info = _export_info(config, final, best)
+    policy_dir = None
+    if with_policy:
+        seed = _best_seed(config.task, final)
+        policy_dir = store.final_training_dir(best, seed)
+        info = replace(info, policy_seed=seed)
+    write_reward_module(module_path, config.task, best.code, info, policy_dir)
     (module_path.parent / f"{module_path.stem}_report.md").write_text(reward_report(store))
     return module_path
+
+
+def _best_seed(task, final: FinalResult) -> int:
+    """The final seed whose policy scored best (the first seed where the task has no task score)."""
+    scored = [(f, s) for s, f in zip(final.seeds, final.fitness) if f is not None]
+    if task.fitness is None or not scored:
+        return final.seeds[0]
+    best = max(scored) if task.fitness.higher_is_better else min(scored)
+    return best[1]
 
 
 def _export_info(config, final: FinalResult, best):
@@ -452,14 +467,27 @@ def report(
 def export(
     run_folder: Path = typer.Argument(..., help="A finished run folder."),
     output: Path = typer.Option(Path("reward.py"), "-o", "--output", help="Where to write the module."),
+    policy: bool = typer.Option(
+        False,
+        "--policy",
+        help="Also write the trained policy of the best final seed (SB3 zip, and its normalization) beside it.",
+    ),
 ) -> None:
     """Write a run's best reward as a self-contained Python module, with a reward report beside it."""
     from autoreward.loop.run_store import RunStore
 
     with _clear_errors():
-        path = _write_outputs(RunStore.open(run_folder), output)
-    console.print(f"wrote {path} and {path.parent / (path.stem + '_report.md')}")
-    console.print(f"use it: import {path.stem}; env = {path.stem}.make_env()  # then train with any SB3 algorithm")
+        path = _write_outputs(RunStore.open(run_folder), output, with_policy=policy)
+    written = [path, path.parent / f"{path.stem}_report.md"]
+    if policy:
+        written += [path.parent / f"{path.stem}_{name}" for name in ("policy.zip", "vecnormalize.pkl")]
+    shown = ", ".join(str(file) for file in written if file.exists())
+    console.print(f"wrote {shown}", soft_wrap=True, highlight=False)
+    console.print(f"use it: import {path.stem}; model, normalizer = {path.stem}.train()  # as autoreward trained it")
+    if policy:
+        console.print(
+            f"its policy: model, normalizer = {path.stem}.load_policy(); {path.stem}.watch(model, normalizer)"
+        )
 
 
 @app.command()

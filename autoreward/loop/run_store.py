@@ -42,7 +42,7 @@ from pathlib import Path
 
 from autoreward.config import LLMSettings, LoopConfig, RunConfig, Task
 from autoreward.errors import AutorewardError
-from autoreward.llm.backends import LLMReply, LLMRequest
+from autoreward.llm.backends import LLMReply, LLMRequest, message_text
 from autoreward.loop.run_folders import new_run_dir
 from autoreward.records import (
     Candidate,
@@ -167,6 +167,12 @@ class RunStore:
         """Where the final evaluation's training on `seed` is (unless it is the round's own training)."""
         return self.final_dir() / f"seed_{seed}"
 
+    def final_training_dir(self, best: Candidate, seed: int) -> Path:
+        """Where the final evaluation's training of `best` on `seed` is: its own folder, or the round's training
+        (which the final evaluation reuses for the run's seed and budget)."""
+        folder = self.final_seed_dir(seed)
+        return folder if (folder / "training.json").is_file() else self.training_dir(best)
+
     def _budget_steps(self) -> int:
         if self._budget is None:
             self._budget = self.config().loop.budget.steps
@@ -289,7 +295,7 @@ class RunStore:
             f"model: {reply.model}  tokens in/out: {reply.prompt_tokens}/"
             f"{reply.completion_tokens}{'  (from cache)' if reply.cached else ''}\n",
         ]
-        parts += [f"## {m.role}\n\n{m.content}\n" for m in request.messages]
+        parts += [f"## {m.role}\n\n{message_text(m)}\n" for m in request.messages]
         parts.append(f"## reply\n\n{reply.text}\n")
         path = self.path / "calls" / f"{name}.md"
         path.parent.mkdir(parents=True, exist_ok=True)

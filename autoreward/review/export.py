@@ -3,9 +3,11 @@
 The module, rendered from `templates/reward_module.py.j2`, holds a header
 (task, environment, provenance and scores), the program verbatim, a State
 builder for the task's environment, a gymnasium wrapper that applies the
-reward, and `make_env`. It needs numpy and gymnasium (with MuJoCo), never
-autoreward: the names, shapes and conventions of the State are fixed here,
-at export time, from the same `StateLayout` that training used.
+reward, `make_env`, then `train` and `evaluate` as autoreward trained and
+scored it; with a policy, `load_policy` and `watch` too. It needs numpy and
+gymnasium (with MuJoCo), never autoreward: the names, shapes and conventions
+of the State are fixed here, at export time, from the same `StateLayout` that
+training used.
 """
 
 from __future__ import annotations
@@ -36,15 +38,25 @@ from autoreward.task.files import environment_module, make_env, module_location
 TEMPLATE = "reward_module.py.j2"
 # The model sizes the exported wrapper checks an environment against before using the tables.
 MODEL_SIZES = ("nbody", "njnt", "nq", "nv", "nsite", "nsensordata")
+# What a training leaves that a policy is loaded from: SB3's zip, and VecNormalize's statistics where it normalized.
+POLICY_FILES = ("policy.zip", "vecnormalize.pkl")
 
 
 def render_reward_module(
-    task: Task, code: str, info: ExportInfo, *, module_name: str = "reward", assets: dict[str, str] | None = None
+    task: Task,
+    code: str,
+    info: ExportInfo,
+    *,
+    module_name: str = "reward",
+    assets: dict[str, str] | None = None,
+    policy: dict[str, str] | None = None,
 ) -> str:
     """The text of a self-contained module that applies reward program `code` to `task`'s environment.
 
     `module_name` is the name the usage lines in the header import it by. `assets` maps `env_kwargs` keys
     to files copied beside the module (`write_reward_module` copies them): those are loaded from there.
+    `policy` maps what a training left (`policy.zip`, `vecnormalize.pkl`) to the names of their copies beside
+    the module, whose `load_policy()` then loads them; `info.policy_seed` says which seed trained it.
     Raises ExportError if the program fails the static rules, or defines a
     top-level name the module itself needs (e.g. `make_env`).
     """
@@ -93,6 +105,7 @@ def render_reward_module(
         "recorded_scores": dict(sorted(info.recorded_scores.items())),
         "task_score": task.fitness,
         "env_distribution": distribution,
+        "policy": policy or {},
     }
     template = _environment().get_template(TEMPLATE)
     text = template.render(code=code.strip("\n"), **variables)
@@ -104,12 +117,16 @@ def render_reward_module(
     return text
 
 
-def write_reward_module(path: Path | str, task: Task, code: str, info: ExportInfo) -> Path:
+def write_reward_module(
+    path: Path | str, task: Task, code: str, info: ExportInfo, policy_dir: Path | None = None
+) -> Path:
     """Render the module (see `render_reward_module`) and write it to `path`; its usage lines import it by its name.
 
     A model file the task names by path (`xml_file`) is copied, with the files it includes and the meshes and
     textures it loads, into `<module>_assets/` beside the module, which loads it from there: the export runs
     on another machine, with no absolute path of this one in it.
+    `policy_dir`: a training folder whose policy (and normalization statistics) are copied beside the module as
+    `<module>_policy.zip` (and `<module>_vecnormalize.pkl`), for its `load_policy()`.
     """
     path = Path(path)
     module_name = path.stem if path.stem.isidentifier() and not keyword.iskeyword(path.stem) else "reward"
@@ -118,8 +135,15 @@ def write_reward_module(path: Path | str, task: Task, code: str, info: ExportInf
     for key, value in task.env_kwargs.items():
         if isinstance(value, str) and Path(value).is_absolute() and Path(value).is_file():
             assets[key] = _copy_model(Path(value), folder)
-    text = render_reward_module(task, code, info, module_name=module_name, assets=assets)
+    policy = {}
+    if policy_dir is not None:
+        if not (Path(policy_dir) / "policy.zip").is_file():
+            raise ExportError(f"there is no trained policy to export in {policy_dir} (no policy.zip)")
+        policy = {left: f"{module_name}_{left}" for left in POLICY_FILES if (Path(policy_dir) / left).is_file()}
+    text = render_reward_module(task, code, info, module_name=module_name, assets=assets, policy=policy)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for left, name in policy.items():
+        shutil.copy2(Path(policy_dir) / left, path.parent / name)
     path.write_text(text, encoding="utf-8")
     return path
 
