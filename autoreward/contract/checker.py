@@ -29,7 +29,7 @@ from autoreward.records import CheckCategory, CheckResult, ComponentStats
 from autoreward.sandbox.jail import Jail
 from autoreward.sandbox.supervisor import run_worker
 from autoreward.serialize import from_dict, to_dict
-from autoreward.task.files import task_folders, task_python_paths
+from autoreward.task.files import make_env, task_folders, task_python_paths
 
 
 def check_program(
@@ -85,6 +85,31 @@ def check_task(task: Task, jail: Jail | None = None, transitions: int = 64) -> N
         raise TaskError(f"{task.source or task.id} {outcome.result['problem']}")
 
 
+def check_proposed_score(task: Task, jail: Jail | None = None, episode_steps: int = 200) -> tuple[float, float]:
+    """Check a proposed task score as a task file's fitness is checked, and that it tells policies apart.
+
+    Returns its value on one episode of random actions and on one of zero actions (a policy that does
+    nothing), at most `episode_steps` steps each. A score that fails on real states, is not finite, or gives
+    both policies the same value raises TaskError in one sentence, written for the score's author.
+    """
+    payload = {"task": to_dict(task), "transitions": 64, "episode_steps": episode_steps}
+    limits = WorkerLimits(wall_seconds=300.0, idle_seconds=120.0, memory_bytes=4 * 1024**3)
+    jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task)).importing(task_python_paths(task))
+    with tempfile.TemporaryDirectory(prefix="autoreward-score-check-") as folder:
+        outcome = run_worker("task", payload, Path(folder), limits, jail=jail)
+    if outcome.status != "ok":
+        raise TaskError(f"the environment could not be checked: {outcome.message}")
+    if outcome.result["problem"] is not None:
+        raise TaskError(f"the proposed score's {outcome.result['problem']}")
+    random_score, still_score = outcome.result["random"], outcome.result["still"]
+    if abs(random_score - still_score) <= 1e-9 * max(1.0, abs(random_score), abs(still_score)):
+        raise TaskError(
+            f"the proposed score gives {random_score:.6g} both to random actions and to standing still, so it "
+            "cannot tell a policy that does the task from one that does nothing"
+        )
+    return random_score, still_score
+
+
 # --- inside the worker -------------------------------------------------------
 
 
@@ -114,7 +139,39 @@ def run_task_job(payload: dict[str, Any], output_dir: Path, channel) -> dict:
             return {
                 "problem": f"[fitness]: field 'step' gives values that are not finite on real states of {task.env_id}"
             }
+    if task.fitness is not None and payload.get("episode_steps"):  # a proposed score: does it tell policies apart?
+        scores = {}
+        for policy in ("random", "still"):
+            scores[policy] = _episode_score(task, policy, payload["episode_steps"], seed=0)
+            if not np.isfinite(scores[policy]):
+                return {"problem": f"[fitness]: the score of an episode of {policy} actions is not finite"}
+        return {"problem": None, **scores}
     return {"problem": None}
+
+
+def _episode_score(task: Task, policy: str, max_steps: int, seed: int) -> float:
+    """The task's fitness of one episode of random actions ("random") or of zero actions ("still")."""
+    from autoreward.sim.state import StateLayout
+    from autoreward.task.fitness import FitnessMeter
+
+    env = make_env(task)
+    env.action_space.seed(seed)
+    layout = StateLayout.from_env(env, extras=task.extras)
+    data = env.unwrapped.data
+    env.reset(seed=seed)
+    meter = FitnessMeter(task.fitness, 1)
+    still = np.clip(np.zeros(env.action_space.shape), env.action_space.low, env.action_space.high)
+    before = layout.state(layout.snapshot(data))
+    for _ in range(max_steps):
+        action = env.action_space.sample() if policy == "random" else still
+        _, _, terminated, truncated, _ = env.step(action)
+        after = layout.state(layout.snapshot(data))
+        meter.add(meter.step_values(before, np.asarray(action, dtype=np.float64)[None], after))
+        if terminated or truncated:
+            break
+        before = after
+    env.close()
+    return float(meter.finish(np.array([0]))[0])
 
 
 def _said(error: BaseException) -> str:
@@ -132,13 +189,15 @@ def run_check_job(payload: dict[str, Any], output_dir: Path, channel) -> dict:
 
 def collect_transitions(task: Task, count: int, seed: int):
     """`count` transitions (state, action, next_state) from random actions, resetting when episodes end."""
-    from autoreward.sim.state import StateLayout, concatenate
+    from autoreward.sim.observation_state import state_layout
+    from autoreward.sim.state import concatenate
     from autoreward.task.files import make_env
 
     env = make_env(task)
     env.action_space.seed(seed)
-    layout = StateLayout.from_env(env, extras=task.extras)
-    data = env.unwrapped.data
+    layout = state_layout(env, extras=task.extras)
+    env = layout.wrap(env)
+    data = layout.source(env)
     env.reset(seed=seed)
     before = layout.state(layout.snapshot(data))
     states, actions, next_states = [], [], []
@@ -154,7 +213,10 @@ def collect_transitions(task: Task, count: int, seed: int):
             after = layout.state(layout.snapshot(data))
         before = after
     env.close()
-    return concatenate(states), np.stack(actions).astype(np.float64), concatenate(next_states)
+    # A Discrete action reaches the reward as integers of shape (N,), as in training; a Box one as (N, k) floats.
+    discrete = getattr(layout, "discrete_actions", 0)
+    stacked = np.array(actions, dtype=np.int64) if discrete else np.stack(actions).astype(np.float64)
+    return concatenate(states), stacked, concatenate(next_states)
 
 
 def _exception_result(error: BaseException, code: str, when: str) -> CheckResult:

@@ -137,13 +137,14 @@ def _agreement(episodes, rewards: np.ndarray, fitness: np.ndarray, min_gap_fract
 def run_score_job(payload: dict[str, Any], output_dir: Path, channel) -> dict:
     """Mean reward per step of every stored episode, under the program in the payload."""
     from autoreward.contract import reward_program
-    from autoreward.sim.state import StateLayout, read_only
+    from autoreward.sim.observation_state import state_layout
+    from autoreward.sim.state import read_only
     from autoreward.task.files import make_env
 
     task = from_dict(Task, payload["task"])
     function = reward_program.load(payload["code"])
     env = make_env(task)
-    layout = StateLayout.from_env(env, extras=task.extras)
+    layout = state_layout(env, extras=task.extras)
     env.close()
     result = {}
     for file in payload["files"]:
@@ -151,6 +152,8 @@ def run_score_job(payload: dict[str, Any], output_dir: Path, channel) -> dict:
             before = {name: stored[f"before.{name}"].astype(np.float64) for name in layout.shapes}
             after = {name: stored[f"after.{name}"].astype(np.float64) for name in layout.shapes}
             action, episode = stored["action"], stored["episode"]
+        if getattr(layout, "discrete_actions", 0):  # stored as float32 like the rest; the reward sees integers
+            action = action.astype(np.int64)
         channel.progress(stage="scoring", file=file)
         total, _ = function(layout.state(before), read_only(action), layout.state(after))
         total = np.asarray(total, dtype=np.float64)

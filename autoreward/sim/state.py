@@ -246,6 +246,14 @@ class StateLayout:
 
     # --- raw arrays -------------------------------------------------------
 
+    def wrap(self, env):
+        """`env` as `copier` needs it: unchanged (the observation layout wraps it in a recorder)."""
+        return env
+
+    def source(self, env) -> mujoco.MjData:
+        """What `copier` copies from: the environment's MjData."""
+        return env.unwrapped.data
+
     def allocate(self, batch_size: int) -> dict[str, np.ndarray]:
         """Zeroed raw arrays for a batch of `batch_size` simulations."""
         return {name: np.zeros((batch_size, *shape)) for name, shape in self.shapes.items()}
@@ -566,4 +574,4 @@ class State(ReadOnlyView):
 def concatenate(states: list[State]) -> State:
     """One State holding the batches of several, in order."""
     layout = states[0]._layout
-    return State(layout, {name: np.concatenate([s._arrays[name] for s in states]) for name in layout.shapes})
+    return layout.state({name: np.concatenate([s._arrays[name] for s in states]) for name in layout.shapes})

@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from autoreward.records import QuantityStats, TrajectorySummary
+from autoreward.sim.observation_state import ObservationLayout
 from autoreward.sim.state import State, StateLayout
 
 Extract = Callable[[State, np.ndarray], np.ndarray]
@@ -24,8 +25,10 @@ MAX_ROOT_BODIES = 3
 AXES = "xyz"
 
 
-def key_quantities(layout: StateLayout) -> list[tuple[str, str, Extract]]:
+def key_quantities(layout: StateLayout | ObservationLayout) -> list[tuple[str, str, Extract]]:
     """(name, unit, extractor) for the quantities worth summarising in this model."""
+    if isinstance(layout, ObservationLayout):
+        return _observed_quantities(layout)
     world = layout.bodies[0].name
     roots = [b for b in layout.bodies[1:] if b.parent == world and b.joints][:MAX_ROOT_BODIES]
     joint_kinds = {j.name: j.kind for j in layout.joints}
@@ -46,6 +49,25 @@ def key_quantities(layout: StateLayout) -> list[tuple[str, str, Extract]]:
     return quantities
 
 
+def _observed_quantities(layout: ObservationLayout) -> list[tuple[str, str, Extract]]:
+    """Every column of the observation, the extras, and the action: its mean |value|, or for Discrete actions
+    the mean action index."""
+    quantities: list[tuple[str, str, Extract]] = [
+        (f.path.removeprefix("obs."), f.unit, _observed_column(f.index)) for f in layout.fields
+    ]
+    for name, path in layout.extras.items():
+        quantities.extend(_extra_quantities(layout, name, path))
+    if layout.discrete_actions:
+        quantities.append(("action index", "", lambda state, action: np.asarray(action, dtype=np.float64)))
+    else:
+        quantities.append(("mean |action|", "", lambda state, action: np.abs(action).mean(axis=1)))
+    return quantities
+
+
+def _observed_column(index: int) -> Extract:
+    return lambda state, action: state.obs[:, index]
+
+
 def _body_field(body: str, field: str, axis: int) -> Extract:
     return lambda state, action: getattr(getattr(state.bodies, body), field)[:, axis]
 
@@ -62,7 +84,7 @@ def _joint_angle(joint: str) -> Extract:
     return lambda state, action: getattr(state.joints, joint).qpos.reshape(len(action), -1)[:, 0]
 
 
-def _extra_quantities(layout: StateLayout, name: str, path: str) -> list[tuple[str, str, Extract]]:
+def _extra_quantities(layout: StateLayout | ObservationLayout, name: str, path: str) -> list[tuple[str, str, Extract]]:
     probe = layout.state(layout.allocate(1)).resolve(path)
     width = int(np.prod(probe.shape[1:]))
     if width > 3:
@@ -80,7 +102,7 @@ def _extra_field(path: str, index: int) -> Extract:
 class TrajectoryRecorder:
     """Collects the key quantities of every step of a batch of one environment, episode by episode."""
 
-    def __init__(self, layout: StateLayout):
+    def __init__(self, layout: StateLayout | ObservationLayout):
         self._quantities = key_quantities(layout)
         self._current: list[np.ndarray] = []
         self._episodes: list[np.ndarray] = []  # each (steps, quantities)

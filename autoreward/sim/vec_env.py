@@ -28,6 +28,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnvWrapper
 from autoreward.config import RewardSource, Simulator, Task
 from autoreward.errors import UnsupportedSimulatorError
 from autoreward.records import ComponentStats, EpisodeResult
+from autoreward.sim.observation_state import ObservationLayout, state_layout
 from autoreward.sim.state import StateLayout, read_only
 from autoreward.task.files import make_env
 from autoreward.task.fitness import FitnessMeter
@@ -46,13 +47,14 @@ class CapturingVecEnv(DummyVecEnv):
     its simulation, which has not moved since the reset.
     """
 
-    def __init__(self, env_fns: list[Callable], layout: StateLayout):
+    def __init__(self, env_fns: list[Callable], layout: StateLayout | ObservationLayout):
         super().__init__(env_fns)
         self.layout = layout
         self.before = layout.allocate(self.num_envs)
         self.after = layout.allocate(self.num_envs)
         self.reset_rows: list[int] = []  # rows whose episode ended in the last step, and were reset
-        self._datas = [env.unwrapped.data for env in self.envs]
+        # What each row is copied from: a MuJoCo environment's MjData, or the recorder of an observation.
+        self._datas = [layout.source(env) for env in self.envs]
         self.copy_fields(layout.shapes)
 
     def copy_fields(self, names) -> None:
@@ -217,6 +219,9 @@ class RewardVecEnv(VecEnvWrapper):
         }
         self._meter = FitnessMeter(task.fitness, self.num_envs) if task.fitness else None
         self._actions: np.ndarray | None = None
+        # A Discrete action reaches the reward as integers of shape (N,); a Box action as (N, k).
+        discrete = isinstance(self.layout, ObservationLayout) and self.layout.discrete_actions
+        self._action_shape = (self.num_envs,) if discrete else (self.num_envs, -1)
         # Episode lengths as differences of a step count: no array to update every step.
         self._steps = 0
         self._episode_start = np.zeros(self.num_envs, dtype=np.int64)
@@ -247,7 +252,7 @@ class RewardVecEnv(VecEnvWrapper):
 
     def step_async(self, actions: np.ndarray) -> None:
         # Keep the policy's dtype (float32): gymnasium's own rewards compute control costs in it.
-        self._actions = np.asarray(actions).reshape(self.num_envs, -1)
+        self._actions = np.asarray(actions).reshape(self._action_shape)
         self.venv.step_async(actions)
 
     def step_wait(self):
@@ -386,8 +391,8 @@ def make_vec_env(
                 batched.seed(seed)
                 return RewardVecEnv(batched, task, reward_source, reward_function, copy_all_fields)
     probe = make_env(task)
-    layout = StateLayout.from_env(probe, extras=task.extras)
+    layout = state_layout(probe, extras=task.extras)
     probe.close()
-    venv = CapturingVecEnv([lambda: make_env(task, render_mode) for _ in range(n_envs)], layout)
+    venv = CapturingVecEnv([lambda: layout.wrap(make_env(task, render_mode)) for _ in range(n_envs)], layout)
     venv.seed(seed)
     return RewardVecEnv(venv, task, reward_source, reward_function, copy_all_fields)

@@ -1,8 +1,12 @@
-"""The text a reward designer reads: a Python class stub of the State, generated from the MuJoCo model."""
+"""The text a reward designer reads: a Python class stub of the State, generated from the MuJoCo model, or for
+an environment without one from its observation and the environment's own documentation."""
 
 from __future__ import annotations
 
+import textwrap
+
 from autoreward.config import Task
+from autoreward.sim.observation_state import ObservationField, ObservationLayout, state_layout
 from autoreward.sim.state import JOINT_WIDTHS, JointInfo, StateLayout
 from autoreward.task.episodes import episode_facts
 
@@ -140,14 +144,108 @@ def describe_layout(layout: StateLayout, max_episode_steps: int | None = None, f
     return "\n".join(lines) + "\n"
 
 
+def _commented(text: str, indent: str = "") -> list[str]:
+    """Documentation prose as comment lines, wrapped to the stub's width, its paragraphs and list items kept."""
+    lines = []
+    for paragraph in text.split("\n\n"):
+        for line in paragraph.splitlines() if paragraph.lstrip().startswith(("-", "*", "|", "1")) else [paragraph]:
+            wrapped = textwrap.wrap(" ".join(line.split()), width=104 - len(indent)) or [""]
+            lines += [f"{indent}# {part}".rstrip() for part in wrapped]
+        lines.append(f"{indent}#")
+    return lines[:-1]
+
+
+def _bound(value: float) -> str:
+    return f"{value + 0.0:.4g}" if abs(value) < 1e30 else ("inf" if value > 0 else "-inf")
+
+
+def _observation_line(field: ObservationField) -> str:
+    bounds = f"range [{_bound(field.low)}, {_bound(field.high)}]" + (f", unit {field.unit}" if field.unit else "")
+    if field.name:
+        return f"    {field.name}: np.ndarray  # (N,) obs[:, {field.index}]: {field.meaning}; {bounds}"
+    return f"    # obs[:, {field.index}]: {bounds}"
+
+
+def describe_observation_layout(
+    layout: ObservationLayout, max_episode_steps: int | None = None, facts: list[str] = ()
+) -> str:
+    """The State stub for an environment without a MuJoCo model: its observation, named from its documentation."""
+    width = layout.shapes["obs"][0]
+    timing = (
+        [f"    dt: float  # {layout.dt:g} s of time between `state` and `next_state`"] if layout.dt is not None else []
+    )
+    time = "time since the episode began [s]" if layout.dt is not None else "steps since the episode began"
+    lines = [
+        "import numpy as np",
+        "",
+        "",
+        "class State:",
+        f'    """{layout.env_id}: N environments at one moment, as the policy observes them. Every array has N as its first axis.',
+        "",
+        "    This environment has no physics model to read, so its state is its observation.",
+        '    """',
+        "",
+        *timing,
+        "    batch_size: int  # N",
+        f"    time: np.ndarray  # (N,) {time}",
+        f"    obs: Observation  # the observation, an (N, {width}) array: obs[:, i] is column i; arithmetic and numpy work on it",
+    ]
+    if layout.extras:
+        lines.append("    extras: Extras")
+    if "description" in layout.docs:
+        lines += ["", "", "# The environment, in its documentation's words:", *_commented(layout.docs["description"])]
+    if "dynamics" in layout.docs:
+        lines += ["#", "# How it moves:", *_commented(layout.docs["dynamics"])]
+    lines += ["", "", "class Observation:"]
+    if "observation" in layout.docs:
+        prose = "\n".join(line for line in layout.docs["observation"].splitlines() if not line.lstrip().startswith("|"))
+        if prose.strip():
+            lines += _commented(prose.strip(), "    ")
+    lines += [_observation_line(f) for f in layout.fields]
+    if not layout.documented:
+        lines.append("    pass  # no column has a documented name: read them as obs[:, i]")
+    if layout.extras:
+        lines += ["", "", "class Extras:"]
+        lines += [f"    {name}: np.ndarray  # the same array as state.{path}" for name, path in layout.extras.items()]
+    lines += ["", ""]
+    if layout.discrete_actions:
+        lines.append(
+            f"# action: np.ndarray of shape (N,), integers: which of the {layout.discrete_actions} actions was taken"
+        )
+        lines += [f"#   {index}: {meaning}" for index, meaning in enumerate(layout.action_meanings)]
+    else:
+        lines.append(f"# action: np.ndarray of shape (N, {len(layout.action_low)}); column i:")
+        meanings = layout.action_meanings or ("",) * len(layout.action_low)
+        for index, (meaning, low, high) in enumerate(zip(meanings, layout.action_low, layout.action_high)):
+            lines.append(f"#   {index}: {meaning + ', ' if meaning else ''}range [{_bound(low)}, {_bound(high)}]")
+    if "action" in layout.docs:
+        lines += _commented(
+            "\n".join(line for line in layout.docs["action"].splitlines() if not line.lstrip().startswith(("|", "- ")))
+        )
+    if facts:
+        lines += ["", *facts]
+    elif max_episode_steps:
+        lines.append(f"# An episode lasts at most {max_episode_steps} steps; the environment may also end it early.")
+    lines += [
+        "",
+        "",
+        "def compute_reward(state: State, action: np.ndarray, next_state: State) -> tuple[np.ndarray, dict[str, np.ndarray]]:",
+        '    """Return (total, components): arrays of shape (N,), components by name. numpy and math only."""',
+    ]
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
 def describe_task(task: Task) -> str:
     """The stub for a task's environment, its extras included."""
     from autoreward.task.files import episode_limit, make_env
 
     env = make_env(task)
     try:
-        layout = StateLayout.from_env(env, extras=task.extras)
+        layout = state_layout(env, extras=task.extras)
         steps = episode_limit(task)
-        return describe_layout(layout, steps, episode_facts(env, layout, task.env_kwargs, steps))
+        facts = episode_facts(env, layout, task.env_kwargs, steps)
+        if isinstance(layout, ObservationLayout):
+            return describe_observation_layout(layout, steps, facts)
+        return describe_layout(layout, steps, facts)
     finally:
         env.close()

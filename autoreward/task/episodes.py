@@ -15,10 +15,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import textwrap
 from pathlib import Path
 
 import numpy as np
 
+from autoreward.sim.observation_state import ObservationLayout
 from autoreward.sim.state import JOINT_WIDTHS, StateLayout
 
 MEASURED_STEPS = 20_000
@@ -27,10 +29,31 @@ CACHE_VARIABLE = "AUTOREWARD_CACHE"  # where measurements are kept; default ~/.c
 NEVER_EARLY = {"HalfCheetahEnv", "SwimmerEnv", "ReacherEnv", "PusherEnv"}
 
 
-def episode_facts(env, layout: StateLayout, env_kwargs: dict, max_steps: int | None) -> list[str]:
+def episode_facts(env, layout: StateLayout | ObservationLayout, env_kwargs: dict, max_steps: int | None) -> list[str]:
     """Comment lines for the State stub: when an episode ends, then where it starts."""
     limit = f"after {max_steps} steps (the time limit)" if max_steps else "at the time limit"
+    if isinstance(layout, ObservationLayout):
+        return _observed_facts(env, layout, env_kwargs, max_steps, limit)
     return [*_ending(env, layout, env_kwargs, max_steps, limit), *_start(env, layout)]
+
+
+def _observed_facts(env, layout: ObservationLayout, env_kwargs: dict, max_steps: int | None, limit: str) -> list[str]:
+    """An environment without a MuJoCo model: the rule its documentation states, else one measured on random
+    actions; and where it starts, in its documentation's words."""
+    if "end" in layout.docs:
+        ending = _wrapped(
+            f"When an episode ends (the environment's documentation): {layout.docs['end']} Here it ends at the "
+            f"latest {limit}."
+        )
+    else:
+        ending = _measured(env, layout, env_kwargs, max_steps, limit)
+    if "start" not in layout.docs:
+        return ending
+    return [*ending, *_wrapped(f"Where an episode starts (the environment's documentation): {layout.docs['start']}")]
+
+
+def _wrapped(text: str) -> list[str]:
+    return ["# " + line for line in textwrap.wrap(" ".join(text.split()), width=110, subsequent_indent="  ")]
 
 
 # --- when it ends ---------------------------------------------------------------------------------
@@ -100,7 +123,9 @@ def _qpos_field(layout: StateLayout, index: int) -> str:
     return f"qpos[:, {index}]"
 
 
-def _measured(env, layout: StateLayout, env_kwargs: dict, max_steps: int | None, limit: str) -> list[str]:
+def _measured(
+    env, layout: StateLayout | ObservationLayout, env_kwargs: dict, max_steps: int | None, limit: str
+) -> list[str]:
     found = _cached(layout.env_id, env_kwargs, max_steps, lambda: measure_endings(env, layout))
     if found["early"] == 0:
         return [
@@ -123,7 +148,7 @@ def _measured(env, layout: StateLayout, env_kwargs: dict, max_steps: int | None,
     ]
 
 
-def measure_endings(env, layout: StateLayout, steps: int = MEASURED_STEPS, seed: int = 0) -> dict:
+def measure_endings(env, layout: StateLayout | ObservationLayout, steps: int = MEASURED_STEPS, seed: int = 0) -> dict:
     """Random actions for `steps` steps: how many episodes ended early, and the thresholds that tell them apart.
 
     A quantity (each scalar joint position, each body's height) is a threshold when its value at every early
@@ -131,13 +156,14 @@ def measure_endings(env, layout: StateLayout, steps: int = MEASURED_STEPS, seed:
     ending value) or above them ("rose to" the lowest). At most three are reported, the widest apart first.
     """
     fields = _quantities(layout)
-    data = env.unwrapped.data
+    data = env.unwrapped.data if isinstance(layout, StateLayout) else None
     env.action_space.seed(seed)
     env.reset(seed=seed)
     visited, ended, episodes, early = [], [], 0, 0
     for _ in range(steps):
-        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
-        values = [float(read(data)) for _, read in fields]
+        observation, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        source = observation if data is None else data  # what the readers read: the observation, or MjData
+        values = [float(read(source)) for _, read in fields]
         (ended if terminated else visited).append(values)
         if terminated or truncated:
             episodes += 1
@@ -164,8 +190,11 @@ def measure_endings(env, layout: StateLayout, steps: int = MEASURED_STEPS, seed:
     }
 
 
-def _quantities(layout: StateLayout) -> list[tuple[str, object]]:
-    """(State field, reader of MjData) for each scalar joint position and each moving body's height."""
+def _quantities(layout: StateLayout | ObservationLayout) -> list[tuple[str, object]]:
+    """(State field, reader of MjData) for each scalar joint position and each moving body's height; for an
+    observation, (field, reader of the observation) for each of its columns."""
+    if isinstance(layout, ObservationLayout):
+        return [(f.path, lambda o, i=f.index: o[i]) for f in layout.fields]
     found = []
     for joint in layout.joints:
         if joint.kind in ("hinge", "slide"):
