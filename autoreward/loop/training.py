@@ -30,7 +30,7 @@ from typing import Any, Callable
 import numpy as np
 
 from autoreward.config import Task, TrainingConfig, WorkerLimits
-from autoreward.errors import Interrupted, RewardFailure, VideoError, WorkerError
+from autoreward.errors import Interrupted, RewardFailure, TaskError, VideoError, WorkerError
 from autoreward.loop.evaluation import EVALUATION_SEED_BASE, TRANSITIONS_FILE, evaluate
 from autoreward.records import CurvePoint, TrainingResult
 from autoreward.sandbox.executor import LocalExecutor, WorkerExecutor
@@ -67,6 +67,8 @@ def train(
     """
     if config.reward_source == "program" and code is None:
         raise ValueError("training on a reward program needs its code")
+    if config.algo == "sac":
+        _refuse_sac_without_box_actions(task)
     until = config.steps if until is None else until
     if resume_from is not None:
         _copy_checkpoint(Path(resume_from), Path(output_dir) / START_FOLDER)
@@ -96,6 +98,19 @@ def train(
         raise WorkerError(f"training failed: {outcome.message}\n{outcome.log_tail[-1500:]}".rstrip())
     shutil.rmtree(Path(output_dir) / START_FOLDER, ignore_errors=True)  # the previous slice's folder keeps them
     return from_dict(TrainingResult, outcome.result)
+
+
+def _refuse_sac_without_box_actions(task: Task) -> None:
+    """SAC learns continuous actions only: a Discrete environment is refused in one sentence, before any worker."""
+    import gymnasium
+
+    from autoreward.task.files import make_env
+
+    env = make_env(task)
+    space = env.action_space
+    env.close()
+    if not isinstance(space, gymnasium.spaces.Box):
+        raise TaskError(f"SAC trains only continuous (Box) actions, and {task.env_id}'s are {space}: train it with PPO")
 
 
 def _copy_checkpoint(source: Path, target: Path) -> None:

@@ -3,12 +3,12 @@ an environment without one from its observation and the environment's own docume
 
 from __future__ import annotations
 
-import textwrap
+import re
 
 from autoreward.config import Task
 from autoreward.sim.observation_state import ObservationField, ObservationLayout, state_layout
 from autoreward.sim.state import JOINT_WIDTHS, JointInfo, StateLayout
-from autoreward.task.episodes import episode_facts
+from autoreward.task.episodes import comment_lines, episode_facts
 
 JOINT_COMMENTS = {
     "hinge": ("angle [rad]", "angular velocity [rad/s]"),
@@ -144,15 +144,12 @@ def describe_layout(layout: StateLayout, max_episode_steps: int | None = None, f
     return "\n".join(lines) + "\n"
 
 
-def _commented(text: str, indent: str = "") -> list[str]:
-    """Documentation prose as comment lines, wrapped to the stub's width, its paragraphs and list items kept."""
-    lines = []
-    for paragraph in text.split("\n\n"):
-        for line in paragraph.splitlines() if paragraph.lstrip().startswith(("-", "*", "|", "1")) else [paragraph]:
-            wrapped = textwrap.wrap(" ".join(line.split()), width=104 - len(indent)) or [""]
-            lines += [f"{indent}# {part}".rstrip() for part in wrapped]
-        lines.append(f"{indent}#")
-    return lines[:-1]
+def _without_table(text: str, listed: tuple[str, ...] = ()) -> str:
+    """Documentation prose without its table (and, where they were parsed, its numbered list items)."""
+    kept = [line for line in text.splitlines() if not line.lstrip().startswith("|")]
+    if listed:
+        kept = [line for line in kept if not re.match(r"^\s*-\s*\d+\s*:", line)]
+    return "\n".join(kept).strip()
 
 
 def _bound(value: float) -> str:
@@ -193,14 +190,17 @@ def describe_observation_layout(
     if layout.extras:
         lines.append("    extras: Extras")
     if "description" in layout.docs:
-        lines += ["", "", "# The environment, in its documentation's words:", *_commented(layout.docs["description"])]
+        lines += [
+            "",
+            "",
+            "# The environment, in its documentation's words:",
+            *comment_lines(layout.docs["description"]),
+        ]
     if "dynamics" in layout.docs:
-        lines += ["#", "# How it moves:", *_commented(layout.docs["dynamics"])]
+        lines += ["#", "# How it moves:", *comment_lines(layout.docs["dynamics"])]
     lines += ["", "", "class Observation:"]
-    if "observation" in layout.docs:
-        prose = "\n".join(line for line in layout.docs["observation"].splitlines() if not line.lstrip().startswith("|"))
-        if prose.strip():
-            lines += _commented(prose.strip(), "    ")
+    if "observation" in layout.docs:  # its table is the fields below
+        lines += comment_lines(_without_table(layout.docs["observation"]), "    ")
     lines += [_observation_line(f) for f in layout.fields]
     if not layout.documented:
         lines.append("    pass  # no column has a documented name: read them as obs[:, i]")
@@ -218,10 +218,8 @@ def describe_observation_layout(
         meanings = layout.action_meanings or ("",) * len(layout.action_low)
         for index, (meaning, low, high) in enumerate(zip(meanings, layout.action_low, layout.action_high)):
             lines.append(f"#   {index}: {meaning + ', ' if meaning else ''}range [{_bound(low)}, {_bound(high)}]")
-    if "action" in layout.docs:
-        lines += _commented(
-            "\n".join(line for line in layout.docs["action"].splitlines() if not line.lstrip().startswith(("|", "- ")))
-        )
+    if "action" in layout.docs:  # its table or list is the lines above
+        lines += comment_lines(_without_table(layout.docs["action"], layout.action_meanings))
     if facts:
         lines += ["", *facts]
     elif max_episode_steps:

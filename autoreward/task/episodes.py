@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import textwrap
 from pathlib import Path
 
@@ -41,19 +42,44 @@ def _observed_facts(env, layout: ObservationLayout, env_kwargs: dict, max_steps:
     """An environment without a MuJoCo model: the rule its documentation states, else one measured on random
     actions; and where it starts, in its documentation's words."""
     if "end" in layout.docs:
-        ending = _wrapped(
-            f"When an episode ends (the environment's documentation): {layout.docs['end']} Here it ends at the "
+        ending = comment_lines(
+            f"When an episode ends (the environment's documentation): {layout.docs['end']}\n\nHere it ends at the "
             f"latest {limit}."
         )
     else:
         ending = _measured(env, layout, env_kwargs, max_steps, limit)
     if "start" not in layout.docs:
         return ending
-    return [*ending, *_wrapped(f"Where an episode starts (the environment's documentation): {layout.docs['start']}")]
+    return [
+        *ending,
+        *comment_lines(f"Where an episode starts (the environment's documentation): {layout.docs['start']}"),
+    ]
 
 
-def _wrapped(text: str) -> list[str]:
-    return ["# " + line for line in textwrap.wrap(" ".join(text.split()), width=110, subsequent_indent="  ")]
+LIST_ITEM = re.compile(r"^\s*(?:[-*]|\d+[.)])\s")
+
+
+def comment_lines(text: str, indent: str = "", width: int = 110) -> list[str]:
+    """Documentation prose as comment lines: paragraphs joined and wrapped, list items each on their own lines."""
+    lines: list[str] = []
+    for paragraph in text.split("\n\n"):
+        items: list[str] = []
+        for line in paragraph.splitlines():
+            if not line.strip():
+                continue
+            if LIST_ITEM.match(line) or not items:
+                items.append(line.strip())
+            else:
+                items[-1] += " " + line.strip()
+        if not items:
+            continue
+        if lines:
+            lines.append(f"{indent}#")
+        for item in items:
+            hang = "  " if LIST_ITEM.match(item) else ""
+            wrapped = textwrap.wrap(" ".join(item.split()), width=width - len(indent) - 2, subsequent_indent=hang)
+            lines += [f"{indent}# {part}" for part in wrapped]
+    return lines
 
 
 # --- when it ends ---------------------------------------------------------------------------------

@@ -1,0 +1,183 @@
+"""The observation State: any gymnasium environment with a flat Box observation, named from its documentation.
+
+Classic control needs no extra package, so these run on gymnasium's own Pendulum, MountainCarContinuous and
+CartPole, and on small environments made here for what gymnasium does not ship (no docstring, a Dict space).
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from autoreward.contract.checker import collect_transitions
+from autoreward.errors import TaskError
+from autoreward.sim.observation_state import ObservationLayout, field_name, state_layout
+from autoreward.sim.vec_env import make_vec_env
+from autoreward.task.describe import describe_task
+from autoreward.task.files import task_from_sentence
+from tests.conftest import run_autoreward
+
+
+def test_describe_names_pendulum_and_mountain_car_fields_with_their_ranges(tmp_path):
+    pendulum = run_autoreward("describe", "Pendulum-v1", cwd=tmp_path)
+    assert pendulum.returncode == 0, pendulum.stderr
+    assert "cos_theta: np.ndarray  # (N,) obs[:, 0]: x = cos(theta); range [-1, 1]" in pendulum.stdout
+    assert "sin_theta: np.ndarray  # (N,) obs[:, 1]: y = sin(theta); range [-1, 1]" in pendulum.stdout
+    assert "angular_velocity: np.ndarray  # (N,) obs[:, 2]: Angular Velocity; range [-8, 8]" in pendulum.stdout
+    assert "dt: float  # 0.05 s" in pendulum.stdout
+    assert "#   0: Torque, range [-2, 2]" in pendulum.stdout
+    # The environment's own reward is never shown: the designer writes a new one.
+    assert "0.001 * torque" not in pendulum.stdout and "Reward" not in pendulum.stdout
+    car = describe_task(task_from_sentence("MountainCarContinuous-v0", "reach the flag"))
+    assert "position: np.ndarray  # (N,) obs[:, 0]: position of the car along the x-axis; range [-1.2, 0.6]" in car
+    assert "velocity: np.ndarray  # (N,) obs[:, 1]: velocity of the car; range [-0.07, 0.07]" in car
+    assert "time: np.ndarray  # (N,) steps since the episode began" in car  # it says no dt
+    assert "greater than or equal to 0.45" in car  # its documented termination
+    assert "+100" not in car
+
+
+def test_discrete_actions_are_listed_and_arrive_as_integers_of_shape_n():
+    text = describe_task(task_from_sentence("CartPole-v1", "balance"))
+    assert "# action: np.ndarray of shape (N,), integers: which of the 2 actions was taken" in text
+    assert "#   0: Push cart to the left" in text
+    states, actions, next_states = collect_transitions(task_from_sentence("CartPole-v1", "balance"), 32, seed=0)
+    assert actions.shape == (32,) and actions.dtype == np.int64 and set(actions) <= {0, 1}
+    assert states.obs.pole_angle.shape == (32,)
+    env = make_vec_env(task_from_sentence("CartPole-v1", "balance"), 3, seed=0, reward_source="native")
+    seen = []
+    env.observers.append(lambda state, action, next_state: seen.append(action))
+    env.reset()
+    env.step(np.array([0, 1, 1]))
+    assert seen[0].shape == (3,) and seen[0].tolist() == [0, 1, 1]
+    env.close()
+
+
+def test_the_state_is_the_observation_as_the_policy_got_it_and_is_read_only():
+    env = make_vec_env(task_from_sentence("Pendulum-v1", "swing up"), 2, seed=3, reward_source="native")
+    first = env.reset()
+    seen = []
+
+    def observe(state, action, next_state):  # the States are views of buffers that the next step refills
+        seen.append((np.array(state.obs), next_state.obs[:, :].copy(), next_state.obs.angular_velocity.copy()))
+        seen.append((state.time.copy(), next_state.time.copy(), next_state.dt))
+
+    env.observers.append(observe)
+    second, *_ = env.step(np.zeros((2, 1)))
+    (before, after, speed), (time, next_time, dt) = seen
+    np.testing.assert_array_equal(before, first)
+    np.testing.assert_array_equal(after, second)
+    np.testing.assert_array_equal(speed, second[:, 2])
+    assert time.tolist() == [0.0, 0.0] and next_time.tolist() == [0.05, 0.05] and dt == 0.05
+    env.observers.append(lambda state, action, next_state: seen.append(next_state))
+    third, *_ = env.step(np.zeros((2, 1)))
+    next_state = seen[-1]
+    # The observation computes like an array: arithmetic, numpy functions, indexing.
+    np.testing.assert_allclose(np.sum(next_state.obs * 2, axis=1), 2 * third.sum(axis=1), rtol=1e-6)
+    with pytest.raises(ValueError, match="read-only"):
+        next_state.obs.cos_theta[:] = 0.0
+    with pytest.raises(ValueError, match="read-only"):
+        np.add(next_state.obs, 1.0, out=next_state.obs)
+    with pytest.raises(AttributeError, match="read-only"):
+        next_state.obs = None
+    with pytest.raises(AttributeError, match="its fields are cos_theta, sin_theta, angular_velocity"):
+        next_state.obs.theta
+    env.close()
+
+
+class Undocumented(gym.Env):
+    observation_space = gym.spaces.Box(-2.0, 3.0, (2,))
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,))
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(2, dtype=np.float32), {}
+
+    def step(self, action):
+        return np.ones(2, dtype=np.float32), 0.0, False, False, {}
+
+
+class WithDict(Undocumented):
+    """## Observation Space
+
+    | Num | Observation | Min | Max |
+    |-----|-------------|-----|-----|
+    | 0   | Cart Position | -1 | 1 |
+    """
+
+    observation_space = gym.spaces.Dict({"position": gym.spaces.Box(-1.0, 1.0, (1,))})
+
+
+def test_an_undocumented_observation_is_read_by_column_with_the_bounds_of_its_space():
+    layout = ObservationLayout.from_env(Undocumented())
+    assert not layout.documented and [f.path for f in layout.fields] == ["obs[:, 0]", "obs[:, 1]"]
+    assert (layout.fields[1].low, layout.fields[1].high) == (-2.0, 3.0)
+    state = layout.state(layout.allocate(4))
+    assert state.obs[:, 1].shape == (4,)
+    with pytest.raises(AttributeError, match="its columns have no names"):
+        state.obs.x0
+    with pytest.raises(AttributeError, match="does not say how long a step lasts"):
+        state.dt
+
+
+@pytest.mark.parametrize(
+    "env, said",
+    [
+        (WithDict(), "has a Dict observation; autoreward supports MuJoCo environments, and any other environment "),
+        (gym.make("FrozenLake-v1"), "FrozenLake-v1 has a Discrete observation; autoreward supports"),
+    ],
+)
+def test_an_observation_it_cannot_describe_is_refused_in_one_sentence_saying_what_is_supported(env, said):
+    with pytest.raises(TaskError, match=said) as refused:
+        state_layout(env)
+    assert "flat Box (a vector of numbers)" in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_the_cli_refuses_an_image_observation_without_a_traceback(tmp_path):
+    pytest.importorskip("Box2D", reason="CarRacing needs the box2d extra (scripts/setup.sh installs it)")
+    result = run_autoreward("describe", "CarRacing-v3", cwd=tmp_path)
+    assert result.returncode != 0
+    said = " ".join(result.stderr.split())
+    assert "CarRacing-v3 has a Box observation of shape (96, 96, 3); autoreward supports MuJoCo environments" in said
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    "meaning, name",
+    [
+        ("x = cos(theta)", "cos_theta"),
+        ("Angular Velocity", "angular_velocity"),
+        ("position of the car along the x-axis", "position"),
+        ("Cosine of `theta1`", "cos_theta1"),
+        ("Angular velocity of `theta2`", "angular_velocity_theta2"),
+        ("Pole Angular Velocity", "pole_angular_velocity"),
+    ],
+)
+def test_documented_quantities_get_short_python_names(meaning, name):
+    assert field_name(meaning) == name
+
+
+def test_sac_is_refused_for_discrete_actions_before_any_worker(tmp_path):
+    from autoreward.config import TrainingConfig
+    from autoreward.loop.training import train
+
+    config = TrainingConfig(algo="sac", steps=100)
+    with pytest.raises(TaskError, match=r"SAC trains only continuous \(Box\) actions, and CartPole-v1's are Discrete"):
+        train(task_from_sentence("CartPole-v1", "balance"), config, tmp_path, code="x")
+
+
+@pytest.mark.slow
+def test_ppo_trains_a_discrete_environment_in_a_worker_on_a_reward_over_named_fields(tmp_path):
+    reward = tmp_path / "upright.py"
+    reward.write_text(
+        "import numpy as np\n\n\n"
+        "def compute_reward(state, action, next_state):\n"
+        "    upright = 1.0 - np.abs(next_state.obs.pole_angle) / 0.21\n"
+        "    still = -0.01 * (action == 1)\n"
+        "    return upright + still, {'upright': upright, 'still': still}\n"
+    )
+    args = ("train", "CartPole-v1", "--reward", str(reward), "--steps", "512", "--eval-episodes", "1")
+    result = run_autoreward(*args, "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "check passed: passed: 2 components" in result.stdout
+    assert "1 held-out episodes" in " ".join(result.stdout.split())
