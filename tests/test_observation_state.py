@@ -181,3 +181,49 @@ def test_ppo_trains_a_discrete_environment_in_a_worker_on_a_reward_over_named_fi
     assert result.returncode == 0, result.stdout + result.stderr
     assert "check passed: passed: 2 components" in result.stdout
     assert "1 held-out episodes" in " ".join(result.stdout.split())
+
+
+@pytest.mark.parametrize("task_id", ["pendulum_swing_up", "mountain_car_reach_flag"])
+def test_the_exported_module_builds_the_observation_state_and_rewards_as_autoreward_does(tmp_path, task_id):
+    """In a fresh Python where autoreward cannot be imported, the export's rewards equal autoreward's own."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from autoreward.contract.reward_program import load
+    from autoreward.review.export import write_reward_module
+    from autoreward.task.files import find_task
+    from tests.conftest import human_reward
+    from tests.test_export import INFO, ROLLOUT
+
+    task = find_task(task_id)
+    code = human_reward(task)
+    module = write_reward_module(tmp_path / "reward.py", task, code, INFO)
+    actions = np.random.default_rng(0).uniform(-1, 1, size=(250, 1)).astype(np.float32)
+    np.save(tmp_path / "actions.npy", actions)
+    blocker = tmp_path / "blocker" / "autoreward"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('an exported reward module must not need autoreward')\n")
+    script = [
+        sys.executable,
+        "-c",
+        ROLLOUT,
+        str(module),
+        str(tmp_path / "actions.npy"),
+        "0",
+        str(tmp_path / "out.json"),
+    ]
+    done = subprocess.run(
+        script, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(blocker.parent)}, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    exported = json.loads((tmp_path / "out.json").read_text())
+    env = make_vec_env(task, n_envs=1, seed=0, reward_source="program", reward_function=load(code))
+    env.reset()
+    for action in actions:
+        env.step(action[None])
+    rewards = np.concatenate(env.take_window().rewards)
+    env.close()
+    np.testing.assert_array_equal([step["reward"] for step in exported], rewards)
+    assert "mujoco" not in module.read_text().split('"""', 2)[1]  # the header's requirements

@@ -32,7 +32,8 @@ from autoreward.loop.evaluation import EVALUATION_SEED_BASE
 from autoreward.loop.training import GAMMA, ppo_sizes
 from autoreward.records import ExportInfo
 from autoreward.resources import TEMPLATES_DIR
-from autoreward.sim.state import JOINT_WIDTHS, StateLayout
+from autoreward.sim.observation_state import ObservationLayout, state_layout
+from autoreward.sim.state import JOINT_WIDTHS
 from autoreward.task.files import environment_module, make_env, module_location
 
 TEMPLATE = "reward_module.py.j2"
@@ -65,9 +66,10 @@ def render_reward_module(
         raise ExportError(f"the reward program cannot be exported: {checked.message}")
     env = make_env(task)
     try:
-        layout = StateLayout.from_env(env, extras=task.extras)
-        model = env.unwrapped.model
-        model_sizes = {name: int(getattr(model, name)) for name in MODEL_SIZES}
+        layout = state_layout(env, extras=task.extras)
+        observation = isinstance(layout, ObservationLayout)  # no MuJoCo model: the State is the observation
+        model = None if observation else env.unwrapped.model
+        model_sizes = {} if observation else {name: int(getattr(model, name)) for name in MODEL_SIZES}
     finally:
         env.close()
 
@@ -89,7 +91,8 @@ def render_reward_module(
         "fitness_description": task.fitness.description if task.fitness else "",
         "normalized": info.normalized_note or _mean_std(info.normalized_score_mean, info.normalized_score_std),
         "layout": layout,
-        "joints": [_joint_slots(joint) for joint in layout.joints],
+        "observation": observation,
+        "joints": [] if observation else [_joint_slots(joint) for joint in layout.joints],
         "model_sizes": model_sizes,
         "env_kwargs": env_kwargs,
         "assets": assets,
