@@ -47,8 +47,9 @@ if [ ! -f "$stamp" ]; then
     # torch first, pinned: an unpinned torch pulls the newest CUDA build (several GB).
     .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/python -m pip install -q "${AUTOREWARD_TORCH:-torch==2.13.0}"
     # gpu: MuJoCo Warp, whose tests run on Warp's CPU device where there is no GPU (about 20 s to install);
-    # ray: so the tests of --executor ray run against a real local Ray instance.
-    .venv/bin/python -m pip install -q -e ".[dev,gpu,ray]"
+    # ray: so the tests of --executor ray run against a real local Ray instance;
+    # classic, box2d: pygame for classic-control videos and Box2D's environments, so their tests run.
+    .venv/bin/python -m pip install -q -e ".[dev,gpu,ray,classic,box2d]"
     # The tests' robot of our own (examples/point_goal), installed as a user develops one: editable.
     .venv/bin/python -m pip install -q --no-build-isolation -e examples/point_goal
     touch "$stamp"

@@ -227,3 +227,22 @@ def test_the_exported_module_builds_the_observation_state_and_rewards_as_autorew
     env.close()
     np.testing.assert_array_equal([step["reward"] for step in exported], rewards)
     assert "mujoco" not in module.read_text().split('"""', 2)[1]  # the header's requirements
+
+
+def test_a_classic_control_policy_gets_a_video_from_the_environments_own_rendering(tmp_path):
+    pytest.importorskip("pygame", reason="classic control renders with pygame: the classic extra (scripts/setup.sh)")
+    import av
+
+    from autoreward.sim.video import HEIGHT, WIDTH, record_video
+    from autoreward.task.files import find_task
+
+    class StillPolicy:
+        def predict(self, observation, deterministic=True):
+            return np.zeros(1, dtype=np.float32), None
+
+    path = record_video(StillPolicy(), find_task("pendulum_swing_up"), seed=0, path=tmp_path / "video.mp4")
+    with av.open(str(path)) as container:
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    assert len(frames) == 201  # the reset, then each of the episode's 200 steps (20 steps/s is under MAX_FPS)
+    assert frames[0].shape == (HEIGHT, WIDTH, 3)
+    assert (frames[0] < 200).any()  # something drawn on gymnasium's white background: the pendulum

@@ -52,6 +52,9 @@ def record_video(policy, task: Task, seed: int, path: Path, normalizer=None) -> 
     env = make_env(task)
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
+    if not isinstance(getattr(env.unwrapped, "model", None), mujoco.MjModel):
+        env.close()
+        return _record_rendered(policy, task, seed, path, normalizer)
     try:
         observation, _ = env.reset(seed=seed)
         simulation = env.unwrapped
@@ -94,6 +97,50 @@ def record_video(policy, task: Task, seed: int, path: Path, normalizer=None) -> 
     finally:
         partial.unlink(missing_ok=True)
         env.close()
+
+
+def _record_rendered(policy, task: Task, seed: int, path: Path, normalizer=None) -> Path:
+    """The same replay for an environment without a MuJoCo model, from its own `rgb_array` rendering (classic
+    control and Box2D draw with pygame: the `classic` extra), each frame scaled to WIDTH x HEIGHT."""
+    from autoreward.task.files import make_env
+
+    partial = path.with_name(path.name + ".partial")
+    env = None
+    try:
+        env = make_env(task, render_mode="rgb_array")
+        steps_per_second = float(env.metadata.get("render_fps") or MAX_FPS)
+        stride = max(1, math.ceil(steps_per_second / MAX_FPS))
+        rate = Fraction(steps_per_second / stride).limit_denominator(1000)
+        max_frames = max(2, int(MAX_SECONDS * steps_per_second / stride))
+        observation, _ = env.reset(seed=seed)
+        with _Encoder(partial, rate) as encoder:
+            encoder.add(_scaled(env.render()))
+            step = 0
+            while encoder.frames < max_frames:
+                shown = normalizer.normalize_obs(observation) if normalizer is not None else observation
+                action, _ = policy.predict(shown, deterministic=True)
+                observation, _, terminated, truncated, _ = env.step(action)
+                step += 1
+                if step % stride == 0 or terminated or truncated:
+                    encoder.add(_scaled(env.render()))
+                if terminated or truncated:
+                    break
+        partial.replace(path)
+        return path
+    except Exception as error:  # pygame missing (DependencyNotInstalled), a renderer that fails: no video
+        raise VideoError(f"the video could not be made: {type(error).__name__}: {_first_line(error)}") from error
+    finally:
+        partial.unlink(missing_ok=True)
+        if env is not None:
+            env.close()
+
+
+def _scaled(pixels) -> np.ndarray:
+    """An RGB frame of any size as WIDTH x HEIGHT, by nearest pixel (the encoder's size is fixed)."""
+    pixels = np.asarray(pixels)[..., :3]
+    rows = np.linspace(0, pixels.shape[0] - 1, HEIGHT).round().astype(int)
+    columns = np.linspace(0, pixels.shape[1] - 1, WIDTH).round().astype(int)
+    return pixels[rows][:, columns].astype(np.uint8)
 
 
 def follow_camera(model, config: Mapping[str, Any] | None = None):
