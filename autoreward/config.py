@@ -211,6 +211,35 @@ class TrainingConfig(Budget):
 
 
 @dataclass(frozen=True)
+class Recipe:
+    """Another way to train a run's best reward and its baselines (`autoreward evaluate`): does the pick hold?
+
+    A reward chosen under autoreward's recipe can lose under the one a person trains with; each field left
+    at its default when the recipe is made from a run is the run's own.
+    """
+
+    algo: Literal["ppo", "sac"] = "ppo"
+    normalize: bool = True  # VecNormalize over observations and rewards (PPO only)
+    n_envs: int = 4
+    seeds: int = 2  # trained on the run's seed, seed + 1, ...
+    steps: int = 200_000
+
+    @property
+    def name(self) -> str:
+        """A folder name that says the recipe: ppo-normalized-4envs-200000steps-2seeds."""
+        normalized = "normalized" if self.normalize and self.algo == "ppo" else "raw"
+        return f"{self.algo}-{normalized}-{self.n_envs}envs-{self.steps}steps-{self.seeds}seeds"
+
+    def describe(self) -> str:
+        """In words: PPO, VecNormalize, 4 environments, 200,000 steps, 2 seeds."""
+        normalized = "VecNormalize" if self.normalize and self.algo == "ppo" else "raw rewards"
+        return (
+            f"{self.algo.upper()}, {normalized}, {self.n_envs} environment{'s' if self.n_envs != 1 else ''}, "
+            f"{self.steps:,} steps, {self.seeds} seed{'s' if self.seeds != 1 else ''}"
+        )
+
+
+@dataclass(frozen=True)
 class CheckOptions:
     transitions: int = 256  # states gathered from random rollouts
     batch_size: int = 64  # rows per call

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from autoreward.config import Fitness, PreferenceSourceName, RewardSource, RunConfig, TrainingConfig
+from autoreward.config import Fitness, PreferenceSourceName, Recipe, RewardSource, RunConfig, TrainingConfig
 
 
 def now_iso() -> str:
@@ -434,6 +434,14 @@ class FinalResult:
         return f"{self.score_mean:.3f} ± {self.score_std:.3f}"
 
 
+@dataclass(frozen=True)
+class RecipeResult:
+    """The run's best reward and both baselines re-trained under another recipe (`autoreward evaluate`)."""
+
+    recipe: Recipe
+    final: FinalResult  # scored as the final evaluation is: per seed, against that seed's baselines
+
+
 # --- reports -------------------------------------------------------------------
 
 
@@ -493,6 +501,7 @@ class RunFacts:
     # Each trained candidate's training folder (where its video.mp4 is), relative to the run folder.
     training_folders: dict[str, str] = field(default_factory=dict)
     preferences: tuple[Preference, ...] = ()  # the rounds' recorded preferences (feedback other than fitness)
+    recipes: tuple[RecipeResult, ...] = ()  # the best reward under other recipes (`autoreward evaluate`)
 
     def preference(self, round_number: int) -> Preference | None:
         return next((p for p in self.preferences if p.round == round_number), None)

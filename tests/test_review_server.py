@@ -187,3 +187,21 @@ def test_a_bad_preference_file_is_moved_aside_and_the_wait_goes_on(tmp_path):
         source.choose(1, [trained(1, 0, 0.5), trained(1, 1, 1.5)])
     assert (store.path / "round_1" / "preference.refused.json").exists()
     assert any("was refused: it names r9c9" in line for line in said)
+
+
+def test_the_run_page_shows_the_final_scores_under_each_recipe_and_never_a_bare_noise_figure(site):
+    from autoreward.config import Recipe
+    from autoreward.records import FinalResult, RecipeResult
+
+    server, store = site
+    common = dict(candidate_id="r1c1", seeds=(0, 1), fitness=(3.0, 3.2), scores=(0.9, 1.1), fitness_mean=3.1)
+    common |= dict(fitness_std=0.1, score_mean=1.05, score_std=0.1, sparse_fitness=1.0, sparse_spread=0.3)
+    store.save_final(FinalResult(**common, human_fitness=1.1, human_spread=0.3))  # baselines within their spreads
+    store.save_recipe_result(
+        RecipeResult(Recipe(normalize=False, n_envs=2, seeds=2, steps=512), FinalResult(**common, human_fitness=3.0))
+    )
+    _, page = request(server, "GET", f"/runs/{RUN}/")
+    text = " ".join(page.decode().split())
+    assert "human-normalized not meaningful at this budget" in text and "1.050" not in text.split('id="recipes"')[0]
+    assert 'id="recipes"' in text and "PPO, raw rewards, 2 environments, 512 steps, 2 seeds" in text
+    assert "autoreward&#39;s: PPO, VecNormalize, 4 environments, 512 steps, 3 seeds" in text

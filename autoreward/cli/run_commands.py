@@ -491,6 +491,73 @@ def export(
 
 
 @app.command()
+def evaluate(
+    run_folder: Path = typer.Argument(
+        ..., help="A finished run folder, or a run's name as `autoreward runs` prints it."
+    ),
+    algo: Optional[str] = typer.Option(None, "--algo", help="ppo or sac (default: the run's)."),
+    normalize: bool = typer.Option(
+        True,
+        "--normalize/--no-normalize",
+        help="VecNormalize over observations and rewards (PPO), as autoreward trains.",
+    ),
+    envs: Optional[int] = typer.Option(None, "--envs", help="Environments stepped together (default: the run's)."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", help="Seeds to train on (default: the run's final seeds)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Steps per training (default: the final evaluation's)."),
+    executor: Optional[str] = ExecutorOption,
+    address: Optional[str] = AddressOption,
+    runs_dir: Path = RunsDirOption,
+) -> None:
+    """Re-train a finished run's best reward and both baselines under another recipe (e.g. --no-normalize, as
+    plain SB3 trains): does the designed reward still win when you train your way? `show` and the reports then
+    list each recipe's scores side by side. Run the same command again to continue an interrupted one."""
+    from autoreward.loop.recipes import evaluate_recipe, recipe_of
+    from autoreward.loop.run_store import RunStore
+
+    with _clear_errors():
+        store = RunStore.open(_run_folder(run_folder, runs_dir))
+        config = store.config()
+        _budget_options(config.loop.budget, algo, steps, envs, None)  # a bad flag is one sentence here
+        if seeds is not None and seeds < 1:
+            raise AutorewardError(f"--seeds must be at least 1, got {seeds}")
+        recipe = recipe_of(config, algo=algo, normalize=normalize, n_envs=envs, seeds=seeds, steps=steps)
+        if store.load_final() is None:
+            raise AutorewardError(
+                f"{store.path} has no best reward yet: finish the run first with autoreward run --resume {store.path}"
+            )
+        runner = _executor(executor or config.loop.executor, address or config.loop.ray_address)
+        console.print(f"evaluating {config.task.id}'s best reward under {recipe.describe()}", highlight=False)
+        stopped = lambda number: (  # noqa: E731
+            f"interrupted ({signal_name(number)}); the same autoreward evaluate command continues it "
+            "(finished trainings are kept)"
+        )
+        with _until_interrupted(runner, stopped), _progress_bars() as bars:
+            result = evaluate_recipe(store, recipe, store.path.parent, ConsoleProgress(bars), _jail(), runner)
+        _write_html_report(store)
+        _print_recipes(store, result)
+
+
+def _print_recipes(store, latest) -> None:
+    """The run's own final scores and each other recipe's, side by side."""
+    from autoreward.loop.recipes import recipe_of
+    from autoreward.review.report import recipe_rows
+
+    final = store.load_final()
+    table = Table(
+        "training recipe",
+        "designed",
+        "human",
+        "sparse",
+        "human-normalized",
+        title=f"{final.candidate_id} under each recipe",
+    )
+    for row in recipe_rows(recipe_of(store.config()), final, store.recipe_results()):
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"trainings: {store.recipe_dir(latest.recipe)}", soft_wrap=True, highlight=False)
+
+
+@app.command()
 def demo(
     runs_dir: Path = typer.Option(DEFAULT_RUNS_DIR, "--runs-dir"),
     steps: int = typer.Option(60_000, "--steps", help="Training steps per candidate."),

@@ -39,11 +39,15 @@ class FinalEvaluation:
     progress: LoopProgress
     jail: Jail | None
     executor: WorkerExecutor | None
+    # Where each seed's training goes (default: the store's final/seed_<k>); another recipe has its own folders,
+    # and never reuses the round's training, whose config `training_config` does not describe.
+    seed_dir: Callable[[int], Path] | None = None
+    label: str = "final"  # what the progress lines call this evaluation
 
     def run(self, best: Candidate) -> FinalResult:
         steps = self.loop.final_steps or self.loop.budget.steps
         seeds = [self.loop.seed + k for k in range(self.loop.final_seeds)]
-        self.progress.note(f"final: re-training {best.id} on seeds {seeds} and scoring it against the baselines")
+        self.progress.note(f"{self.label}: re-training {best.id} on seeds {seeds} and scoring it against the baselines")
 
         def one_seed(seed: int) -> tuple[TrainingResult, Baselines | None]:
             config = self.training_config(seed=seed, steps=steps)
@@ -64,24 +68,24 @@ class FinalEvaluation:
         return final_result(self.task, best.id, seeds, outcomes)
 
     def _training(self, best: Candidate, config: TrainingConfig) -> TrainingResult:
-        if config == self.training_config() and best.training is not None:
+        if self.seed_dir is None and config == self.training_config() and best.training is not None:
             return best.training  # this seed and budget is the round's own training
-        folder = self.store.final_seed_dir(config.seed)
+        folder = (self.seed_dir or self.store.final_seed_dir)(config.seed)
         done = finished_training(folder)
         if done is not None:
             return done
         shutil.rmtree(folder, ignore_errors=True)
-        self.store.log_event("final training started", candidate=best.id, seed=config.seed)
+        self.store.log_event(f"{self.label} training started", candidate=best.id, seed=config.seed)
         training = train(
             self.task,
             config,
             folder,
             best.code,
-            lambda data: self.progress.training(f"final s{config.seed}", data),
+            lambda data: self.progress.training(f"{self.label} s{config.seed}", data),
             self.jail,
             self.executor,
         )
-        self.store.log_event("final training finished", candidate=best.id, seed=config.seed)
+        self.store.log_event(f"{self.label} training finished", candidate=best.id, seed=config.seed)
         return training
 
 

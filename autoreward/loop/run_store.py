@@ -12,6 +12,7 @@ runs/<run-id>/
   round_<n>/preference.json   Preference: the best and worst of the round (feedback other than fitness)
   round_<n>/preference_request.json   PreferenceRequest: the loop is waiting for a person's preference
   final/seed_<k>/             the best reward re-trained; final.json holds FinalResult
+  recipes/<recipe>/           seed_<k>/ and result.json (RecipeResult): the best under another recipe
   export/                     reward.py (the exported module) and reward_report.md
   report.html                 the whole run as one page (autoreward.html_report)
   events.jsonl                what was started and finished, and when
@@ -40,9 +41,9 @@ import threading
 from contextlib import closing
 from pathlib import Path
 
-from autoreward.config import LLMSettings, LoopConfig, RunConfig, Task
+from autoreward.config import LLMSettings, LoopConfig, Recipe, RunConfig, Task
 from autoreward.errors import AutorewardError
-from autoreward.llm.backends import LLMReply, LLMRequest, message_text
+from autoreward.llm.backends import LLMReply, LLMRequest
 from autoreward.loop.run_folders import new_run_dir
 from autoreward.records import (
     Candidate,
@@ -50,6 +51,7 @@ from autoreward.records import (
     LLMTotals,
     Preference,
     PreferenceRequest,
+    RecipeResult,
     RoundResult,
     RunSummary,
     now_iso,
@@ -166,6 +168,18 @@ class RunStore:
     def final_seed_dir(self, seed: int) -> Path:
         """Where the final evaluation's training on `seed` is (unless it is the round's own training)."""
         return self.final_dir() / f"seed_{seed}"
+
+    def recipe_dir(self, recipe: Recipe) -> Path:
+        """Where the best reward's trainings under another recipe are (`autoreward evaluate`): seed_<k>/, result.json."""
+        return self.path / "recipes" / recipe.name
+
+    def save_recipe_result(self, result: RecipeResult) -> None:
+        write_json(self.recipe_dir(result.recipe) / "result.json", result)
+
+    def recipe_results(self) -> list[RecipeResult]:
+        """The recipes evaluated so far, in the order they finished."""
+        paths = sorted((self.path / "recipes").glob("*/result.json"), key=lambda p: p.stat().st_mtime)
+        return [read_json(path, RecipeResult) for path in paths]
 
     def final_training_dir(self, best: Candidate, seed: int) -> Path:
         """Where the final evaluation's training of `best` on `seed` is: its own folder, or the round's training
@@ -295,7 +309,7 @@ class RunStore:
             f"model: {reply.model}  tokens in/out: {reply.prompt_tokens}/"
             f"{reply.completion_tokens}{'  (from cache)' if reply.cached else ''}\n",
         ]
-        parts += [f"## {m.role}\n\n{message_text(m)}\n" for m in request.messages]
+        parts += [f"## {m.role}\n\n{m.content}\n" for m in request.messages]
         parts.append(f"## reply\n\n{reply.text}\n")
         path = self.path / "calls" / f"{name}.md"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,16 @@ from autoreward.loop.run_store import RunStore
 from autoreward.records import RunFacts, TrainingResult
 from autoreward.resources import TEMPLATES_DIR
 from autoreward.review.plots import Plot, line_plot
-from autoreward.review.report import PREFERENCE_SOURCES, chosen_by, gather_run, hacking, outcome, preference_sentence
+from autoreward.review.report import (
+    PREFERENCE_SOURCES,
+    RECIPE_COLUMNS,
+    chosen_by,
+    gather_run,
+    hacking,
+    outcome,
+    preference_sentence,
+    recipe_table,
+)
 
 TEMPLATE = "report.html.j2"
 REPORT_FILE = "report.html"  # written into the run folder at the end of a run
@@ -67,6 +76,8 @@ def html_report(facts: RunFacts, destination: Path) -> str:
             chosen_by=chosen_by(facts.config.loop.feedback),
             preference_sources=PREFERENCE_SOURCES,
             preference_sentence=preference_sentence,
+            recipe_columns=RECIPE_COLUMNS,
+            recipe_rows=recipe_table(facts),
             video=video,
             plots=curve_plots,
             generated=time.strftime("%Y-%m-%d %H:%M:%S"),

@@ -13,10 +13,20 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from autoreward.config import Recipe
 from autoreward.loop.feedback import hacking_alarm
+from autoreward.loop.recipes import recipe_of
 from autoreward.loop.run_store import RunStore
 from autoreward.loop.training import finished_training
-from autoreward.records import Candidate, FinalResult, FinalTraining, Preference, RoundResult, RunFacts
+from autoreward.records import (
+    Candidate,
+    FinalResult,
+    FinalTraining,
+    Preference,
+    RecipeResult,
+    RoundResult,
+    RunFacts,
+)
 
 
 def gather_run(store: RunStore) -> RunFacts:
@@ -36,6 +46,7 @@ def gather_run(store: RunStore) -> RunFacts:
         llm=store.llm_totals(),
         training_folders=folders,
         preferences=tuple(p for p in (_recorded_preference(store, n) for n in range(1, config.loop.rounds + 1)) if p),
+        recipes=tuple(store.recipe_results()),
     )
 
 
@@ -108,6 +119,8 @@ def markdown_report(facts: RunFacts) -> str:
         ]
     if final is not None:
         lines += ["", "## Result", "", *_final_lines(final, config.loop.feedback)]
+    if final is not None and facts.recipes:
+        lines += ["", "## Under other training recipes", "", *_recipe_lines(facts)]
     for result in rounds:
         lines += ["", f"## Round {result.round}", "", *_round_lines(result, candidates, facts)]
         preference = facts.preference(result.round)
@@ -167,6 +180,54 @@ def _final_lines(final: FinalResult, feedback: str) -> list[str]:
     if final.success_rate is not None:
         lines.append(f"Success rate on held-out episodes: {final.success_rate:.0%}.")
     return lines
+
+
+def recipe_rows(own: Recipe, final: FinalResult, others: list[RecipeResult]) -> list[tuple[str, ...]]:
+    """The best reward's scores under the run's own recipe, then under each other one (`autoreward evaluate`):
+    the recipe, the designed reward's task score, both baselines', and the human-normalized score, as text."""
+    rows = [_recipe_row(f"autoreward's: {own.describe()}", final)]
+    return rows + [_recipe_row(result.recipe.describe(), result.final) for result in others]
+
+
+def _recipe_row(label: str, final: FinalResult) -> tuple[str, ...]:
+    if final.fitness_mean is None:
+        return (label, "no task score", "-", "-", "-")
+    if final.score_mean is None:
+        normalized = "-"
+    elif final.baselines_apart:
+        normalized = f"{final.score_mean:.3f} ± {final.score_std:.3f}"
+    else:
+        normalized = "not meaningful: the baselines are closer than their spreads"
+    return (
+        label,
+        f"{final.fitness_mean:.4g} ± {final.fitness_std:.2g}",
+        f"{final.human_fitness:.4g} ± {final.human_spread or 0.0:.2g}",
+        f"{final.sparse_fitness:.4g} ± {final.sparse_spread or 0.0:.2g}",
+        normalized,
+    )
+
+
+def recipe_table(facts: RunFacts) -> list[tuple[str, ...]]:
+    """`recipe_rows` of a run's facts: none until another recipe was evaluated."""
+    if facts.final is None or not facts.recipes:
+        return []
+    return recipe_rows(recipe_of(facts.config), facts.final, list(facts.recipes))
+
+
+RECIPE_COLUMNS = ("training recipe", "designed", "human", "sparse", "human-normalized")
+
+
+def _recipe_lines(facts: RunFacts) -> list[str]:
+    final = facts.final
+    lines = [
+        f"The best reward, **{final.candidate_id}**, and both baselines re-trained under each recipe "
+        f"(`autoreward evaluate`): task score on held-out episodes, mean ± spread over seeds. Human: "
+        f"{final.human_name}; sparse: the task score alone.",
+        "",
+        "| " + " | ".join(RECIPE_COLUMNS) + " |",
+        "|---" * len(RECIPE_COLUMNS) + "|",
+    ]
+    return lines + ["| " + " | ".join(row) + " |" for row in recipe_table(facts)]
 
 
 def _round_lines(result: RoundResult, candidates: list[Candidate], facts: RunFacts) -> list[str]:

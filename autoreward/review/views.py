@@ -17,9 +17,10 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
+from autoreward.loop.recipes import recipe_of
 from autoreward.loop.run_store import CANDIDATE_ID, RunStore, run_summary
 from autoreward.records import Candidate, CurvePoint, Preference, PreferenceRequest, RoundResult
-from autoreward.review.report import outcome
+from autoreward.review.report import RECIPE_COLUMNS, outcome, recipe_rows
 from autoreward.sim.trajectory import summary_text
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]*$")
@@ -185,6 +186,7 @@ def run_view(run: Path) -> dict:
     summary = run_summary(run)
     status = summary.status if summary is not None else "unknown"
     final = store.load_final()
+    recipes = store.recipe_results()  # the best reward under other recipes (autoreward evaluate)
     return {
         "name": run.name,
         "config": config,
@@ -192,6 +194,8 @@ def run_view(run: Path) -> dict:
         "status": status,
         "rounds": rounds,
         "final": final,
+        "recipe_columns": RECIPE_COLUMNS,
+        "recipe_rows": recipe_rows(recipe_of(config), final, recipes) if final is not None and recipes else [],
         "waiting": any(r.waiting for r in rounds),
         "running": final is None and not status.startswith("failed"),
     }
