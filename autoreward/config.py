@@ -88,10 +88,14 @@ class WorkerLimits:
     gpus: int = 0
 
 
-FeedbackSource = Literal["fitness", "human", "synthetic", "llm"]
+FeedbackSource = Literal["fitness", "human", "synthetic", "llm", "vlm"]
 
 
-PreferenceSourceName = Literal["human", "synthetic", "llm"]
+PreferenceSourceName = Literal["human", "synthetic", "llm", "vlm"]
+
+
+# How a task given only in words is scored: by a task score an LLM proposes and a person accepts, or by a judge.
+ScoreSource = Literal["proposed", "judged"]
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,11 @@ class LoopConfig:
     simulator: Simulator = "gymnasium"  # where every training of the run is simulated
     device: str = "cpu"  # where its policies learn and Warp's worlds run: "cpu" or "cuda[:N]" (TrainingConfig.device)
     videos: bool = True  # each training renders its policy's first held-out episode to video.mp4
+    # A task given in words: "proposed", an LLM writes a task score before round 1 and a person accepts it (or,
+    # with `accept_score`, it is trusted as written); "judged", no score, each round's best picked by a judge.
+    score: ScoreSource = "judged"
+    accept_score: bool = False
+    vlm_model: str = ""  # the model of the judge that watches (feedback "vlm"); "": the designer's `model`
 
     def problem(self) -> str | None:
         """Why these settings cannot run together, in one sentence; None when they can."""
@@ -142,6 +151,8 @@ class LoopConfig:
                 f"--halving ranks its rungs by the task score, which --feedback {self.feedback} keeps from "
                 "steering the run; use one or the other"
             )
+        if self.feedback == "vlm" and not self.videos:
+            return "--feedback vlm shows the judge frames of each policy's video, which --no-videos turns off"
         return None
 
 
@@ -159,6 +170,9 @@ class LLMSettings:
     transcript: str | None = None  # the replay backend's transcript file
     attempts: int = 6  # tries per call before giving up (rate limits, server errors, timeouts)
     timeout_seconds: float = 180.0  # one attempt's longest wait for a reply
+    # The judge that watches videos (--feedback vlm): its model and server; None, the designer's.
+    vlm_model: str | None = None
+    vlm_base_url: str | None = None
 
     def describe(self) -> str:
         if self.backend == "replay":

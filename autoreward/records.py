@@ -502,6 +502,9 @@ class RunFacts:
     training_folders: dict[str, str] = field(default_factory=dict)
     preferences: tuple[Preference, ...] = ()  # the rounds' recorded preferences (feedback other than fitness)
     recipes: tuple[RecipeResult, ...] = ()  # the best reward under other recipes (`autoreward evaluate`)
+    score_proposal: ScoreProposal | None = None  # a task given in words: the score an LLM proposed, and its fate
+    # The frames of each candidate's video a watching judge saw, relative to the run folder.
+    judge_frames: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def preference(self, round_number: int) -> Preference | None:
         return next((p for p in self.preferences if p.round == round_number), None)

@@ -53,6 +53,13 @@ class Truncate:
     text: str
 
 
+def text_of(content) -> str:
+    """A message's text: its content, or the text parts of content parts (a message sent with images)."""
+    if isinstance(content, str):
+        return content
+    return "\n".join(part["text"] for part in content if part.get("type") == "text")
+
+
 def completion(text: str, model: str, prompt_tokens: int = 11, completion_tokens: int = 7) -> dict:
     return {
         "id": "chatcmpl-test",

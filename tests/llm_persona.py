@@ -9,7 +9,7 @@ reply with no Python at all (dropped after its repair, also not Python).
 
 from __future__ import annotations
 
-from .chat_server import Reply
+from .chat_server import Reply, text_of
 
 BACKWARD = """
 import numpy as np
@@ -48,7 +48,7 @@ def block(code: str, prose: str) -> Reply:
 
 def persona(body: dict) -> Reply:
     messages = body["messages"]
-    last = messages[-1]["content"]
+    last = text_of(messages[-1]["content"])
     repairs = sum(1 for m in messages if m["role"] == "assistant")
     sample = body.get("seed", 0)
     if last.startswith("You review reward functions"):
@@ -123,7 +123,7 @@ def preference_persona(body: dict) -> Reply:
     makes it worse. The judge (for LLM preferences) prefers STEADY to PULL.
     """
     messages = body["messages"]
-    last = messages[-1]["content"]
+    last = text_of(messages[-1]["content"])
     sample = body.get("seed", 0)
     if last.startswith("You review reward functions"):
         return Reply("VERDICT: ACCEPT\n- it is a reward")

@@ -28,7 +28,7 @@ from autoreward.records import Preference
 from autoreward.serialize import read_json
 from autoreward.task.files import find_task
 
-from .chat_server import ChatServer
+from .chat_server import ChatServer, text_of
 from .conftest import ONE_ROUND_FLAGS, RUN_FLAGS, SECRET, SHORT_TASK, candidates_of, run_cli_to_end, start_cli, the_run
 from .llm_persona import persona, persona_with_a_reversed_candidate
 from .review_fixtures import make_run
@@ -234,8 +234,11 @@ def test_a_task_given_in_words_has_its_best_reward_chosen_by_a_judge(workspace):
     ]
     with ChatServer(responder=persona) as server:
         run_cli_to_end(flags, server.url, workspace)
-        judged = [r for r in server.requests if r["messages"][-1]["content"].startswith("Several reward functions")]
-    assert len(judged) == 1 and "## r1c0" in judged[0]["messages"][-1]["content"]
+        asked = [r["messages"][-1]["content"] for r in server.requests]
+        judged = [content for content in asked if text_of(content).startswith("Several reward functions")]
+    assert len(judged) == 1 and "## r1c0" in text_of(judged[0])
+    # A task without a score is judged by watching: six frames of each policy's video.
+    assert sum(part["type"] == "image_url" for part in judged[0]) == 12
     (run,) = (workspace / "runs").glob("halfcheetah_v5__run_backwards*")
     assert read_json(run / "round_1" / "round.json")["best_so_far_id"] == "r1c1"
     final = read_json(run / "final" / "final.json")

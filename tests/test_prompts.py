@@ -46,7 +46,10 @@ VARIABLES = {
     "judge": {
         "task_description": "Run.",
         "candidates": [{"id": "r1c0", "summary": "x rose"}, {"id": "r1c1", "summary": "x fell"}],
+        "watched": True,
     },
+    "task_score": {"env_id": "Hopper-v5", "task_description": "Hop.", "state_description": "class State: ..."},
+    "task_score_repair": {"problem": "it has no [fitness] table"},
     "preference": {
         "source": "human",
         "round": 1,

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from autoreward.config import Budget, FeedbackSource, LLMBackend, Simulator, Task
+from autoreward.config import Budget, FeedbackSource, LLMBackend, ScoreSource, Simulator, Task
 from autoreward.errors import AutorewardError, Interrupted
 from autoreward.loop.run_folders import DEFAULT_RUNS_DIR
 
@@ -48,6 +48,7 @@ def one_of(flag: str, words: tuple[str, ...]) -> dict:
 
 LLM_BACKENDS = get_args(LLMBackend)
 FEEDBACK_SOURCES = get_args(FeedbackSource)
+SCORE_SOURCES = get_args(ScoreSource)
 SIMULATORS = get_args(Simulator)
 
 TasksDirOption = typer.Option(None, "--tasks-dir", help="A folder of extra task files (repeatable).")

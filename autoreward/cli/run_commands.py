@@ -6,6 +6,7 @@ They register on the same Typer app as the foundation commands in `cli.py`.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Optional
@@ -20,6 +21,7 @@ from rich.table import Table
 from autoreward.cli.options import (
     FEEDBACK_SOURCES,
     LLM_BACKENDS,
+    SCORE_SOURCES,
     AddressOption,
     DeviceOption,
     ExecutorOption,
@@ -122,7 +124,28 @@ def run(
         **one_of("--feedback", FEEDBACK_SOURCES),
         help="What picks each round's best and steers the designer: fitness (the task's "
         "score), human (your choice on the page of `autoreward serve`), synthetic "
-        "(a preference from the fitness, never shown) or llm (an LLM judge).",
+        "(a preference from the fitness, never shown), llm (an LLM judge reading what each policy did) or vlm "
+        "(a vision model judge watching frames of each policy's video).",
+    ),
+    score: Optional[str] = typer.Option(
+        None,
+        "--score",
+        **one_of("--score", SCORE_SOURCES),
+        help="A task given in words: proposed (an LLM writes a task score before round 1, you accept, edit or "
+        "reject it; the default at a terminal) or judged (no score: a judge picks each round's best; the default "
+        "elsewhere).",
+    ),
+    accept_score: bool = typer.Option(
+        False,
+        "--accept-score",
+        help="With --score proposed: take the LLM's task score without asking, once it passes its checks "
+        "(you trust the LLM's measure of the task).",
+    ),
+    vlm_model: Optional[str] = typer.Option(
+        None, "--vlm-model", help="The vision model of the judge that watches (default: --model)."
+    ),
+    vlm_base_url: Optional[str] = typer.Option(
+        None, "--vlm-base-url", help="The server of that vision model (default: --base-url)."
     ),
     page_url: str = typer.Option(
         "http://127.0.0.1:8765", "--page-url", help="Where `autoreward serve` shows the run, for --feedback human."
@@ -175,6 +198,8 @@ def run(
             "transcript": str(transcript.resolve()) if transcript else None,
             "attempts": llm_attempts,
             "timeout_seconds": llm_timeout,
+            "vlm_model": vlm_model,
+            "vlm_base_url": vlm_base_url,
         }
         given = {k: v for k, v in given.items() if v is not None}
         if resume is not None:  # the run's own LLM settings and executor, except those given again
@@ -190,10 +215,11 @@ def run(
                 f"--feedback synthetic ranks policies by the task's fitness, and {chosen.id} has none; "
                 "use --feedback human or llm"
             )
+        score = _score_option(chosen, score, accept_score)
         budget = _budget_options(chosen.budget, algo, steps, envs, eval_episodes)
         device = _device_option(device, executor)  # before Ray is started
         check_task(chosen, jail=_jail())  # a task file's own mistake, before any LLM call
-        problem = LoopConfig(halving=halving, feedback=feedback).problem()  # before Ray is started
+        problem = LoopConfig(halving=halving, feedback=feedback, videos=videos).problem()  # before Ray is started
         if problem is not None:
             raise AutorewardError(problem)
         runner = _executor(executor, address)  # an unreachable cluster fails before a run folder is made
@@ -219,6 +245,9 @@ def run(
             simulator=simulator,
             device=device,
             videos=videos,
+            score=score,
+            accept_score=accept_score,
+            vlm_model=(vlm_model or settings.model) if settings.backend == "openai" else "",
         )
         _design(
             None,
@@ -231,6 +260,22 @@ def run(
             runner=runner,
             preference_timeout=preference_timeout,
         )
+
+
+def _score_option(task: Task, score: Optional[str], accept: bool) -> str:
+    """How a task in words is scored: as asked; by default proposed at a terminal (or with --accept-score)."""
+    if task.fitness is not None:
+        if score is not None or accept:
+            raise AutorewardError(
+                f"--score and --accept-score are for a task given in words; {task.id} has its own task score"
+            )
+        return "judged"
+    if accept and score == "judged":
+        raise AutorewardError("--accept-score accepts a proposed task score, and --score judged asks for none")
+    if score is None:
+        interactive = sys.stdin.isatty() and sys.stdout.isatty()
+        score = "proposed" if interactive or accept else "judged"
+    return score
 
 
 def _task_for_run(task: Optional[str], env: Optional[str], tasks_dir) -> Task:
@@ -292,6 +337,10 @@ def _design(
         store.log_event("interrupted", signal=signal_name(number))
         return f"interrupted ({signal_name(number)}); resume the run with: autoreward run --resume {store.path}"
 
+    if store.config().task.fitness is None and loop.score == "proposed":
+        with _until_interrupted(runner, interrupted):
+            _settle_score(store, llm, prompts)
+    judge_llm = _judge_llm(settings, store, llm)
     with _until_interrupted(runner, interrupted), _progress_bars() as bars:
         final = DesignLoop(
             store,
@@ -303,11 +352,99 @@ def _design(
             page_url=page_url,
             preference_timeout=preference_timeout,
             executor=runner,
+            judge_llm=judge_llm,
         ).run()
     _write_outputs(store)
     _write_html_report(store)
     _print_final(store, final)
     return store
+
+
+def _settle_score(store, llm, prompts) -> None:
+    """Before round 1 of a task in words: an LLM's task score, checked, accepted by a person or --accept-score."""
+    from autoreward.contract.checker import check_proposed_score
+    from autoreward.loop.task_score import accept_as_written, settle_task_score
+    from autoreward.task.describe import describe_task
+
+    config = store.config()
+    jail = _jail()
+    check = lambda task: check_proposed_score(task, jail=jail)  # noqa: E731
+    approve = accept_as_written if config.loop.accept_score else _terminal_approval(config.task, check)
+    note = lambda text: console.print(f"[dim]{_clock()}[/] {escape(text)}", highlight=False)  # noqa: E731
+    proposal = settle_task_score(store, llm, prompts, describe_task(config.task), check, approve, note)
+    if proposal.adopted:
+        console.print(f"the task with its score: [bold]{store.task_file_path()}[/] (autoreward run that file later)")
+
+
+def _terminal_approval(task: Task, check):
+    """A person decides at the terminal (or on standard input): accept the score, edit it in $EDITOR, or reject it."""
+    from autoreward.loop.task_score import examine
+
+    def approve(proposal):
+        edited = False
+        while True:
+            _show_proposal(proposal)
+            choices = ("accept", "edit", "reject") if proposal.problem is None else ("edit", "reject")
+            answer = typer.prompt(f"{', '.join(choices[:-1])} or {choices[-1]}?", default=choices[0]).strip().lower()
+            chosen = next((c for c in choices if answer and c.startswith(answer)), None)
+            if chosen is None:
+                errors.print(f"answer {' or '.join(choices)} (or its first letter), not {answer!r}", highlight=False)
+            elif chosen == "accept":
+                decision = "edited" if edited else "accepted"
+                return replace(proposal, decision=decision, decided_by="a person at the terminal", at=now_iso())
+            elif chosen == "reject":
+                return replace(proposal, decision="rejected", decided_by="a person at the terminal", at=now_iso())
+            else:
+                text = _edited(proposal.text)
+                if text is not None:
+                    proposal, edited = examine(text, task, check), True
+
+    return approve
+
+
+def _edited(text: str) -> str | None:
+    """`text` as the person leaves it in $VISUAL or $EDITOR (vi when neither is set); None when it cannot run."""
+    import shlex
+    import subprocess
+    import tempfile
+
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    with tempfile.TemporaryDirectory(prefix="autoreward-score-") as folder:
+        path = Path(folder) / "task_score.toml"
+        path.write_text(text)
+        try:
+            finished = subprocess.run([*shlex.split(editor), str(path)])
+        except OSError as error:
+            errors.print(f"the editor {editor!r} could not be started ({error.strerror}); set EDITOR", highlight=False)
+            return None
+        if finished.returncode != 0:
+            errors.print(f"the editor {editor!r} exited with status {finished.returncode}; the score is unchanged")
+            return None
+        return path.read_text()
+
+
+def _show_proposal(proposal) -> None:
+    console.print("\n[bold]The task score the LLM proposes[/] (it ranks policies; the designer never sees it):")
+    console.print(escape(proposal.text), highlight=False)
+    if proposal.problem is not None:
+        console.print(f"[bold red]it cannot be used:[/] {escape(proposal.problem)}", highlight=False)
+    else:
+        console.print(
+            f"on real states: an episode of random actions scores {proposal.random_score:.4g}, "
+            f"one of standing still {proposal.still_score:.4g}",
+            highlight=False,
+        )
+
+
+def _judge_llm(settings: LLMSettings, store, llm):
+    """The LLM a watching judge asks: the designer's, or the vision model at its own --vlm-base-url."""
+    from autoreward.llm.backends import CachedLLM, connect
+    from autoreward.llm.recorded import RecordedLLM
+
+    if settings.backend != "openai" or not settings.vlm_base_url or settings.vlm_base_url == settings.base_url:
+        return llm
+    vision = replace(settings, base_url=settings.vlm_base_url, model=settings.vlm_model or settings.model)
+    return RecordedLLM(CachedLLM(connect(vision, None), store.path / "llm_cache"), store)
 
 
 def _write_html_report(store, path: Optional[Path] = None) -> Path:

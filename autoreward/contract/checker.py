@@ -151,22 +151,26 @@ def run_task_job(payload: dict[str, Any], output_dir: Path, channel) -> dict:
 
 def _episode_score(task: Task, policy: str, max_steps: int, seed: int) -> float:
     """The task's fitness of one episode of random actions ("random") or of zero actions ("still")."""
-    from autoreward.sim.state import StateLayout
+    from autoreward.sim.observation_state import state_layout
     from autoreward.task.fitness import FitnessMeter
 
     env = make_env(task)
     env.action_space.seed(seed)
-    layout = StateLayout.from_env(env, extras=task.extras)
-    data = env.unwrapped.data
+    layout = state_layout(env, extras=task.extras)
+    env = layout.wrap(env)
+    data = layout.source(env)
     env.reset(seed=seed)
     meter = FitnessMeter(task.fitness, 1)
-    still = np.clip(np.zeros(env.action_space.shape), env.action_space.low, env.action_space.high)
+    space = env.action_space
+    still = np.clip(np.zeros(space.shape), space.low, space.high) if hasattr(space, "low") else space.start
+    discrete = getattr(layout, "discrete_actions", 0)
     before = layout.state(layout.snapshot(data))
     for _ in range(max_steps):
-        action = env.action_space.sample() if policy == "random" else still
+        action = space.sample() if policy == "random" else still
         _, _, terminated, truncated, _ = env.step(action)
         after = layout.state(layout.snapshot(data))
-        meter.add(meter.step_values(before, np.asarray(action, dtype=np.float64)[None], after))
+        shown = np.array([action], dtype=np.int64) if discrete else np.asarray(action, dtype=np.float64)[None]
+        meter.add(meter.step_values(before, shown, after))
         if terminated or truncated:
             break
         before = after

@@ -17,6 +17,7 @@ its request, so a resumed or repeated run never pays twice.
 
 from __future__ import annotations
 
+import base64
 import fnmatch
 import hashlib
 import json
@@ -35,9 +36,39 @@ from autoreward.serialize import to_dict
 
 
 @dataclass(frozen=True)
+class Image:
+    """A picture sent after a message's text, e.g. a frame of a policy's video: a file, never its bytes.
+
+    The request's cache key holds `sha256`, the file's content hash, not its path; the bytes are read only
+    when a server is sent them, so a recorded or cached call names the file and does not copy it.
+    """
+
+    path: str
+    sha256: str
+    caption: str = ""  # sent as text just before the image, e.g. "r1c0, frame 2 of 6"
+    media_type: str = "image/png"
+    width: int = 0
+    height: int = 0
+
+    @classmethod
+    def of_file(cls, path: Path, caption: str = "", width: int = 0, height: int = 0) -> "Image":
+        media = "image/jpeg" if Path(path).suffix.lower() in (".jpg", ".jpeg") else "image/png"
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        return cls(str(path), digest, caption, media, width, height)
+
+    def data_url(self) -> str:
+        try:
+            data = Path(self.path).read_bytes()
+        except OSError as error:
+            raise LLMError(f"cannot read the image {self.path} to send it: {error.strerror}") from None
+        return f"data:{self.media_type};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+@dataclass(frozen=True)
 class Message:
     role: str  # "system", "user" or "assistant"
     content: str
+    images: tuple[Image, ...] = ()  # sent after the text as image content parts (a vision model reads them)
 
 
 @dataclass(frozen=True)
@@ -54,6 +85,9 @@ class LLMRequest:
     def key(self) -> str:
         """The cache key: a hash of everything that determines the answer (the tag is not)."""
         payload = to_dict(replace(self, tag=""))
+        for message in payload["messages"]:  # an image by its content, wherever its file is
+            for image in message["images"]:
+                del image["path"]
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -123,7 +157,7 @@ class OpenAIChat:
             try:
                 response = self._client.chat.completions.create(
                     model=model,
-                    messages=[{"role": m.role, "content": m.content} for m in request.messages],
+                    messages=[_message_payload(m) for m in request.messages],
                     temperature=request.temperature,
                     seed=request.sample,  # distinct, reproducible samples where the server honours seeds
                     **({"max_tokens": request.max_tokens} if request.max_tokens else {}),
@@ -201,9 +235,27 @@ class _MalformedReply(Exception):
     pass
 
 
+def _message_payload(message: Message) -> dict:
+    """A message as the chat-completions API takes it: plain text, or content parts with its images."""
+    if not message.images:
+        return {"role": message.role, "content": message.content}
+    parts: list[dict] = [{"type": "text", "text": message.content}]
+    for image in message.images:
+        if image.caption:
+            parts.append({"type": "text", "text": image.caption})
+        parts.append({"type": "image_url", "image_url": {"url": image.data_url()}})
+    return {"role": message.role, "content": parts}
+
+
 def _brief(error) -> str:
     text = str(getattr(error, "message", None) or error)
     return text if len(text) < 300 else text[:300] + "..."
+
+
+def message_text(message: Message) -> str:
+    """A message as a person reads it: its text, then each image as a Markdown link to its file."""
+    shown = [f"![{image.caption or 'image'}]({image.path})" for image in message.images]
+    return "\n\n".join([message.content, *shown]) if shown else message.content
 
 
 class ReplayLLM:
@@ -299,7 +351,7 @@ class ManualLLM:
         name = request.tag.replace("/", "__") or request.key()[:12]
         prompt_path = self.folder / f"{name}.prompt.md"
         answer_path = self.folder / f"{name}.answer.md"
-        prompt_path.write_text("\n\n".join(f"## {m.role}\n\n{m.content}" for m in request.messages) + "\n")
+        prompt_path.write_text("\n\n".join(f"## {m.role}\n\n{message_text(m)}" for m in request.messages) + "\n")
         self._announce(
             f"prompt written to {prompt_path}; put the answer in {answer_path} (end it with a line 'EOF', or "
             "write it elsewhere and move it in)"
@@ -389,11 +441,20 @@ def connect(settings: LLMSettings, manual_folder: Path | None, environment: dict
     )
 
 
-def ask(llm: LLM, config: LoopConfig, messages, tag: str, *, sample: int = 0, temperature: float | None = None) -> str:
-    """One call of the design loop: the run's model and token limit, its temperature unless one is given."""
+def ask(
+    llm: LLM,
+    config: LoopConfig,
+    messages,
+    tag: str,
+    *,
+    sample: int = 0,
+    temperature: float | None = None,
+    model: str | None = None,
+) -> str:
+    """One call of the design loop: the run's model (unless one is given), token limit and temperature."""
     request = LLMRequest(
         messages=tuple(messages),
-        model=config.model,
+        model=config.model if model is None else model,
         temperature=config.temperature if temperature is None else temperature,
         max_tokens=config.max_tokens,
         sample=sample,

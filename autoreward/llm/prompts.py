@@ -14,7 +14,18 @@ import jinja2
 from autoreward.errors import PromptError
 from autoreward.resources import data_dir
 
-TEMPLATES = ("designer_system", "designer_request", "repair", "reflection", "critic", "analyzer", "judge", "preference")
+TEMPLATES = (
+    "designer_system",
+    "designer_request",
+    "repair",
+    "reflection",
+    "critic",
+    "analyzer",
+    "judge",
+    "preference",
+    "task_score",
+    "task_score_repair",
+)
 
 
 class Prompts:

@@ -55,6 +55,7 @@ class DesignLoop:
     preference_timeout: float | None = None  # seconds to wait for that person before stopping; None: no limit
     preferences: PreferenceSource | None = None  # None: as the run's `feedback` names (loop.selection)
     executor: WorkerExecutor | None = None  # where trainings and pre-screens run; None: this machine
+    judge_llm: LLM | None = None  # what a judge that watches videos asks (--vlm-base-url); None: `llm`
 
     def __post_init__(self):
         self.config: RunConfig = self.store.config()
@@ -76,6 +77,7 @@ class DesignLoop:
                 self.progress.note,
                 self.page_url,
                 self.preference_timeout,
+                self.judge_llm,
             )
         check = lambda task, code, folder: check_program(task, code, folder, jail=self.jail)  # noqa: E731
         self.designer = CandidateDesigner(self.llm, self.prompts, self.task, self.loop, check)

@@ -14,7 +14,9 @@ three sources:
   runs can be benchmarked without a person. The score picks; it is never
   shown to the designer.
 - `LLMPreferences`: an LLM judge reads the policies' trajectory summaries
-  (`analysis.judge`) and names the best and the worst.
+  (`loop.judge`) and names the best and the worst; with `watch`, a vision
+  model also sees frames of each policy's video (`loop.frames`), kept beside
+  the video in the candidate's `training/frames/`.
 
 The candidates judged are the round's trained ones with the best so far
 among them, so a preference's best is the best of all rounds.
@@ -28,8 +30,9 @@ from typing import Callable, Protocol
 
 from autoreward.config import LoopConfig, Task
 from autoreward.errors import AutorewardError
-from autoreward.llm.backends import LLM
+from autoreward.llm.backends import LLM, Image
 from autoreward.llm.prompts import Prompts
+from autoreward.loop.frames import video_frames
 from autoreward.loop.judge import judge
 from autoreward.loop.run_store import RunStore
 from autoreward.records import Candidate, Preference, PreferenceRequest, now_iso
@@ -77,20 +80,28 @@ class LLMPreferences:
     prompts: Prompts
     task: Task
     config: LoopConfig
+    store: RunStore | None = None  # with it, the judge watches: frames of each video in the run folder
 
     def choose(self, round_number: int, candidates: list[Candidate]) -> Preference:
+        frames = self._frames if self.store is not None else None
         best, worst, reasons = judge(
-            self.llm, self.prompts, self.task, self.config, candidates, f"r{round_number}/judge"
+            self.llm, self.prompts, self.task, self.config, candidates, f"r{round_number}/judge", frames
         )
         return Preference(
             round=round_number,
             best_id=best.id,
             worst_id=worst.id if worst else None,
             comment=reasons,
-            source="llm",
+            source="vlm" if frames is not None else "llm",
             candidate_ids=tuple(c.id for c in candidates),
             at=now_iso(),
         )
+
+    def _frames(self, candidate: Candidate) -> list[Image]:
+        video = self.store.video_path(candidate)
+        if video is None:
+            return []
+        return video_frames(video, self.store.frames_dir(candidate), candidate.id)
 
 
 @dataclass
@@ -158,15 +169,19 @@ def preference_source(
     page_url: str = DEFAULT_PAGE_URL,
     announce: Callable[[str], None] = print,
     timeout_seconds: float | None = None,
+    judge_llm: LLM | None = None,
 ) -> PreferenceSource | None:
     """The source a run's `feedback` setting names; None for fitness feedback.
 
     `timeout_seconds`: how long a person (feedback "human") is waited for; None, as long as it takes.
+    `judge_llm`: the LLM a watching judge (feedback "vlm") asks; None, `llm`.
     """
     if config.feedback == "synthetic":
         return SyntheticPreferences(task)
     if config.feedback == "llm":
         return LLMPreferences(llm, prompts, task, config)
+    if config.feedback == "vlm":
+        return LLMPreferences(judge_llm or llm, prompts, task, config, store)
     if config.feedback == "human":
         return HumanPreferences(store, page_url, timeout_seconds=timeout_seconds, announce=announce)
     return None

@@ -3,10 +3,13 @@
 ```
 runs/<run-id>/
   config.json                 RunConfig: the task, the loop settings, which LLM
+  score_proposal.json         ScoreProposal: a task given in words, the score an LLM proposed and who decided
+  task.toml                   that task with its accepted score, as a task file to keep
   calls/<tag>.md              every prompt and its reply, e.g. calls/r1__c0__designer.md
   llm_cache/                  replies by request hash (what makes a resume free)
   round_<n>/<candidate>/      candidate.json, reward.py, check_<k>/ (each attempt's check worker),
-                              prescreen/, training/ (the worker's folder, with video.mp4;
+                              prescreen/, training/ (the worker's folder, with video.mp4 and the
+                              frames/ a watching judge saw;
                               training_<steps>/: halving's slices)
   round_<n>/round.json        RoundResult: best so far and the feedback for the next round
   round_<n>/preference.json   Preference: the best and worst of the round (feedback other than fitness)
@@ -39,11 +42,12 @@ import socket
 import sqlite3
 import threading
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 
 from autoreward.config import LLMSettings, LoopConfig, Recipe, RunConfig, Task
 from autoreward.errors import AutorewardError
-from autoreward.llm.backends import LLMReply, LLMRequest
+from autoreward.llm.backends import LLMReply, LLMRequest, message_text
 from autoreward.loop.run_folders import new_run_dir
 from autoreward.records import (
     Candidate,
@@ -54,6 +58,7 @@ from autoreward.records import (
     RecipeResult,
     RoundResult,
     RunSummary,
+    ScoreProposal,
     now_iso,
 )
 from autoreward.resources import autoreward_version
@@ -153,6 +158,10 @@ class RunStore:
         path = self.training_dir(candidate) / name
         return path if path.is_file() else None
 
+    def frames_dir(self, candidate: Candidate) -> Path:
+        """Where the frames of a candidate's video that a watching judge was shown are, beside the video."""
+        return self.training_dir(candidate) / "frames"
+
     def prescreen_dir(self, candidate: Candidate) -> Path:
         return self.candidate_dir(candidate.id, candidate.round) / "prescreen"
 
@@ -247,6 +256,28 @@ class RunStore:
         path = self.preference_request_path(round_number)
         return read_json(path, PreferenceRequest) if path.exists() else None
 
+    # --- a task given in words: its proposed score ------------------------------
+
+    def save_score_proposal(self, proposal: ScoreProposal) -> None:
+        write_json(self.path / "score_proposal.json", proposal)
+
+    def load_score_proposal(self) -> ScoreProposal | None:
+        path = self.path / "score_proposal.json"
+        return read_json(path, ScoreProposal) if path.exists() else None
+
+    def task_file_path(self) -> Path:
+        """The task with its accepted score as a task file, to keep: `autoreward run runs/<run>/task.toml`."""
+        return self.path / "task.toml"
+
+    def write_task_file(self, text: str) -> None:
+        partial = self.task_file_path().with_suffix(".toml.partial")
+        partial.write_text(text)
+        os.replace(partial, self.task_file_path())
+
+    def adopt_task(self, task: Task) -> None:
+        """Make `task` (a sentence task with its accepted score) the run's task, in its configuration."""
+        write_json(self.path / "config.json", replace(self.config(), task=task))
+
     def candidates(self) -> list[Candidate]:
         """Every candidate recorded so far, in round and index order."""
         found = [read_json(p, Candidate) for p in self.path.glob("round_*/*/candidate.json")]
@@ -309,7 +340,7 @@ class RunStore:
             f"model: {reply.model}  tokens in/out: {reply.prompt_tokens}/"
             f"{reply.completion_tokens}{'  (from cache)' if reply.cached else ''}\n",
         ]
-        parts += [f"## {m.role}\n\n{m.content}\n" for m in request.messages]
+        parts += [f"## {m.role}\n\n{message_text(m)}\n" for m in request.messages]
         parts.append(f"## reply\n\n{reply.text}\n")
         path = self.path / "calls" / f"{name}.md"
         path.parent.mkdir(parents=True, exist_ok=True)

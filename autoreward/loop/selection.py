@@ -4,8 +4,10 @@ One protocol, two ways. `ByFitness` ranks trained candidates by their held-out
 task score. `ByPreference` asks a `PreferenceSource` to judge the round's
 trained policies together with the best of earlier rounds, so its pick is the
 best of all rounds; a preference already in the run folder (a resumed run) is
-read, not asked again. A task given only as a sentence has no score, so it is
-judged by an LLM through the same preference path as `--feedback llm`.
+read, not asked again. A task given only as a sentence and without an accepted
+score (`loop.task_score`) has none, so it is judged by an LLM that watches
+frames of each policy's video (when the run renders videos), through the same
+preference path as `--feedback vlm`.
 
 `shows_score` says whether the designer may be told task scores: never when a
 preference decides, since the score would then steer what it must not.
@@ -114,9 +116,13 @@ def selector_for(
     note: Callable[[str], None],
     page_url: str = DEFAULT_PAGE_URL,
     preference_timeout: float | None = None,
+    judge_llm: LLM | None = None,
 ) -> Selector:
-    """The selector a run's settings name: its `feedback`, and an LLM judge for a task without a score."""
-    source = preference_source(config, task, llm, prompts, store, page_url, note, preference_timeout)
+    """The selector a run's settings name: its `feedback`, and a watching judge for a task without a score.
+
+    `judge_llm` is the LLM a watching judge asks (the vision model); None, `llm`.
+    """
+    source = preference_source(config, task, llm, prompts, store, page_url, note, preference_timeout, judge_llm)
     if source is None and task.fitness is None:
-        source = LLMPreferences(llm, prompts, task, config)
+        source = LLMPreferences(judge_llm or llm, prompts, task, config, store if config.videos else None)
     return ByFitness(task) if source is None else ByPreference(source, store, note)

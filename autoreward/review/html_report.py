@@ -79,6 +79,7 @@ def html_report(facts: RunFacts, destination: Path) -> str:
             recipe_columns=RECIPE_COLUMNS,
             recipe_rows=recipe_table(facts),
             video=video,
+            link=link,
             plots=curve_plots,
             generated=time.strftime("%Y-%m-%d %H:%M:%S"),
         )

@@ -26,6 +26,7 @@ from autoreward.records import (
     RecipeResult,
     RoundResult,
     RunFacts,
+    ScoreProposal,
 )
 
 
@@ -47,7 +48,18 @@ def gather_run(store: RunStore) -> RunFacts:
         training_folders=folders,
         preferences=tuple(p for p in (_recorded_preference(store, n) for n in range(1, config.loop.rounds + 1)) if p),
         recipes=tuple(store.recipe_results()),
+        score_proposal=store.load_score_proposal(),
+        judge_frames=_judge_frames(store, candidates),
     )
+
+
+def _judge_frames(store: RunStore, candidates) -> dict[str, tuple[str, ...]]:
+    found = {}
+    for candidate in candidates:
+        frames = sorted(store.frames_dir(candidate).glob("frame_*.png"), key=lambda p: int(p.stem.split("_")[1]))
+        if frames:
+            found[candidate.id] = tuple(_relative(store, path) for path in frames)
+    return found
 
 
 def _recorded_preference(store: RunStore, round_number: int):
@@ -117,6 +129,8 @@ def markdown_report(facts: RunFacts) -> str:
             f"**Task score** (trusted, never shown to the designer): {task.fitness.description}; "
             f"{direction} is better.",
         ]
+    if facts.score_proposal is not None:
+        lines += ["", *score_proposal_lines(facts.score_proposal)]
     if final is not None:
         lines += ["", "## Result", "", *_final_lines(final, config.loop.feedback)]
     if final is not None and facts.recipes:
@@ -129,13 +143,40 @@ def markdown_report(facts: RunFacts) -> str:
                 "",
                 f"**Preference** ({PREFERENCE_SOURCES[preference.source]}): {preference_sentence(preference)}",
             ]
+            seen = [(i, facts.judge_frames[i]) for i in preference.candidate_ids if i in facts.judge_frames]
+            if preference.source == "vlm" and seen:
+                lines += ["", "Frames the judge saw:", ""]
+                lines += [f"- {i}: " + " ".join(f"![{i}]({path})" for path in paths) for i, paths in seen]
     failures = _failure_modes(rounds)
     if failures:
         lines += ["", "## Failure modes seen", "", *failures]
     return "\n".join(lines) + "\n"
 
 
-PREFERENCE_SOURCES = {"human": "a person", "llm": "an LLM judge", "synthetic": "synthetic, from the task score"}
+PREFERENCE_SOURCES = {
+    "human": "a person",
+    "llm": "an LLM judge",
+    "vlm": "a vision model judge that watched frames of each video",
+    "synthetic": "synthetic, from the task score",
+}
+
+
+def score_proposal_lines(proposal: ScoreProposal) -> list[str]:
+    """The task score an LLM proposed for a task in words: its text, its check, and who decided what."""
+    if proposal.decision == "unusable":
+        head = f"**Proposed task score**: none usable ({proposal.problem}); the rounds were judged instead."
+    elif proposal.adopted:
+        head = f"**Proposed task score**, proposed by the LLM and {proposal.decision} by {proposal.decided_by}:"
+    else:
+        head = f"**Proposed task score**, {proposal.decision} by {proposal.decided_by}; the rounds were judged instead:"
+    lines = [head, "", "```toml", proposal.text.rstrip("\n"), "```"]
+    if proposal.random_score is not None and proposal.still_score is not None:
+        lines += [
+            "",
+            f"On one episode of random actions it scored {proposal.random_score:.4g}, on one of standing still "
+            f"{proposal.still_score:.4g}.",
+        ]
+    return lines
 
 
 def preference_sentence(preference: Preference) -> str:
@@ -153,7 +194,11 @@ def preference_sentence(preference: Preference) -> str:
 
 def chosen_by(feedback: str) -> str:
     """Who picked the best reward of a run without a task score, in words."""
-    return {"human": "a person's preferences", "llm": "an LLM judge's preferences"}.get(feedback, "an LLM judge")
+    return {
+        "human": "a person's preferences",
+        "llm": "an LLM judge's preferences",
+        "vlm": "a vision model judge's preferences",
+    }.get(feedback, "an LLM judge")
 
 
 def _final_lines(final: FinalResult, feedback: str) -> list[str]:
