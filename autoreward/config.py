@@ -122,6 +122,9 @@ class LoopConfig:
     halving: bool = False
     halving_eta: int = 2  # each rung keeps the best 1/eta and trains them eta times longer
     final_seeds: int = 3  # the best reward is re-trained on this many seeds at the end
+    # Before a round's best becomes the best so far, the candidates near it are trained on this many more seeds
+    # and picked by their mean (loop/confirmation.py); 0: one seed decides. Only when the task score picks.
+    confirm_seeds: int = 0
     final_steps: int | None = None  # budget of the final training; None: the round budget
     workers: int = 1  # trainings at once
     executor: Literal["local", "ray"] = "local"  # where trainings and pre-screens run (checks always run here)
@@ -150,6 +153,11 @@ class LoopConfig:
             return (
                 f"--halving ranks its rungs by the task score, which --feedback {self.feedback} keeps from "
                 "steering the run; use one or the other"
+            )
+        if self.confirm_seeds and self.feedback != "fitness":
+            return (
+                f"--confirm-seeds picks a round's best by its task score over more seeds, and --feedback "
+                f"{self.feedback} picks it by a preference; use one or the other"
             )
         if self.feedback == "vlm" and not self.videos:
             return "--feedback vlm shows the judge frames of each policy's video, which --no-videos turns off"

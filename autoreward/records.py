@@ -279,6 +279,8 @@ class Candidate:
     screening_agreement: float | None = None
     # Successive halving stopped it after this many steps (its last slice's budget; `training` is that slice's).
     stopped_at: int | None = None
+    # --confirm-seeds: near its round's best, it was trained on the run's next seeds; its task score on each.
+    confirmation: tuple[float, ...] = ()
 
     @property
     def code(self) -> str | None:
@@ -287,6 +289,18 @@ class Candidate:
     @property
     def fitness(self) -> float | None:
         return self.training.evaluation.fitness_mean if self.training else None
+
+    @property
+    def confirmed_fitness(self) -> float | None:
+        """The mean task score over the round's seed and the confirmation seeds; None when not confirmed."""
+        if not self.confirmation or self.fitness is None:
+            return None
+        return (self.fitness + sum(self.confirmation)) / (1 + len(self.confirmation))
+
+    @property
+    def selection_fitness(self) -> float | None:
+        """The score a round's best is picked by: the confirmed mean where there is one, else the task score."""
+        return self.confirmed_fitness if self.confirmed_fitness is not None else self.fitness
 
 
 @dataclass(frozen=True)
@@ -385,6 +399,7 @@ class RoundResult:
     steps_saved: int = 0  # training steps not spent, thanks to pre-screening
     steps_trained: int = 0  # env steps the round's finished trainings took (each candidate's last slice counts all)
     halving_steps_saved: int = 0  # steps successive halving did not spend: the budget less each stopped one's steps
+    confirmation_steps: int = 0  # steps --confirm-seeds spent training the candidates near the best on more seeds
 
 
 @dataclass(frozen=True)

@@ -406,7 +406,7 @@ def persona_code(scale: float) -> str:
         (["run", "half_cheetah_backward", "--steps", "0"], "--steps must be at least 1"),
         (
             ["run", "half_cheetah_backward", "--feedback", "votes"],
-            "--feedback must be fitness, human, synthetic or llm",
+            "--feedback must be fitness, human, synthetic, llm or vlm",
         ),
         (["run", "half_cheetah_backward", "--simulator", "bogus"], "--simulator must be gymnasium, batched or warp"),
         (["run", "half_cheetah_backward", "--device", "gpu"], "--device must be cpu, cuda or cuda:N"),
@@ -422,6 +422,10 @@ def persona_code(scale: float) -> str:
         (
             ["run", "half_cheetah_backward", "--halving", "--feedback", "human"],
             "--halving ranks its rungs by the task score",
+        ),
+        (
+            ["run", "half_cheetah_backward", "--confirm-seeds", "1", "--feedback", "human"],
+            "--confirm-seeds picks a round's best by its task score over more seeds",
         ),
     ],
 )

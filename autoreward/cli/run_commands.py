@@ -44,6 +44,7 @@ from autoreward.cli.options import (
 )
 from autoreward.config import Budget, LLMSettings, LoopConfig, Task
 from autoreward.errors import AutorewardError
+from autoreward.loop.confirmation import DEFAULT_CONFIRM_SEEDS
 from autoreward.loop.run_folders import DEFAULT_RUNS_DIR
 from autoreward.records import FinalResult, now_iso
 from autoreward.resources import data_dir
@@ -106,6 +107,14 @@ def run(
     simulator: str = SimulatorOption,
     device: str = DeviceOption,
     final_seeds: int = typer.Option(3, "--final-seeds", min=1, help="Seeds the best reward is re-trained on."),
+    confirm_seeds: Optional[int] = typer.Option(
+        None,
+        "--confirm-seeds",
+        min=0,
+        help="Before a round's best becomes the best so far, train the candidates near it on this many more "
+        f"seeds and pick by their mean (default {DEFAULT_CONFIRM_SEEDS} with --feedback fitness; 0: one seed "
+        "decides, the cheapest).",
+    ),
     final_steps: Optional[int] = typer.Option(None, "--final-steps", help="Steps of each final training."),
     workers: int = typer.Option(
         0, "--workers", min=0, help="Trainings at once (0: one per core, or per CPU of the Ray cluster)."
@@ -219,7 +228,11 @@ def run(
         budget = _budget_options(chosen.budget, algo, steps, envs, eval_episodes)
         device = _device_option(device, executor)  # before Ray is started
         check_task(chosen, jail=_jail())  # a task file's own mistake, before any LLM call
-        problem = LoopConfig(halving=halving, feedback=feedback, videos=videos).problem()  # before Ray is started
+        if confirm_seeds is None:
+            confirm_seeds = DEFAULT_CONFIRM_SEEDS if feedback == "fitness" else 0
+        problem = LoopConfig(  # before Ray is started
+            halving=halving, feedback=feedback, videos=videos, confirm_seeds=confirm_seeds
+        ).problem()
         if problem is not None:
             raise AutorewardError(problem)
         runner = _executor(executor, address)  # an unreachable cluster fails before a run folder is made
@@ -235,6 +248,7 @@ def run(
             halving_eta=halving_eta,
             final_seeds=final_seeds,
             final_steps=final_steps,
+            confirm_seeds=confirm_seeds,
             workers=workers or runner.capacity() or (os.cpu_count() or 1),
             executor=executor or "local",
             ray_address=address,

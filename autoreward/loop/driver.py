@@ -23,6 +23,7 @@ from autoreward.contract.checker import check_program
 from autoreward.errors import AutorewardError, WorkerError
 from autoreward.llm.backends import LLM
 from autoreward.llm.prompts import Prompts
+from autoreward.loop.confirmation import SeedConfirmation
 from autoreward.loop.design import CandidateDesigner, DesignBrief
 from autoreward.loop.feedback import build_feedback, lessons, preference_text
 from autoreward.loop.final import FinalEvaluation
@@ -32,7 +33,7 @@ from autoreward.loop.preferences import DEFAULT_PAGE_URL, PreferenceSource
 from autoreward.loop.prescreen import LabelledEpisode, labelled_episodes, screen
 from autoreward.loop.progress import LoopProgress, SilentProgress
 from autoreward.loop.run_store import RunStore
-from autoreward.loop.selection import ByPreference, Selector, selector_for
+from autoreward.loop.selection import ByFitness, ByPreference, Selector, selector_for
 from autoreward.loop.training import describe_training, train
 from autoreward.records import Candidate, FinalResult, RoundResult
 from autoreward.sandbox.executor import LocalExecutor, WorkerExecutor
@@ -128,6 +129,8 @@ class DesignLoop:
             candidates = self._halved(number, designed)
         else:
             candidates = parallel_map(self._trained, designed, self.loop.workers)
+        if self.loop.confirm_seeds and isinstance(self.selector, ByFitness):
+            candidates = self._confirmation().confirm(number, candidates)
         skipped = sum(c.status == "prescreened_out" for c in candidates)
         budget = self.loop.budget.steps
 
@@ -146,7 +149,10 @@ class DesignLoop:
         if feedback is not None and preference is not None:
             feedback = replace(feedback, preference=preference_text(self.prompts, preference, list(selection.judged)))
         if new_best is not None:
-            self.progress.note(f"round {number}: best so far {new_best.id}, task score {_shown(new_best.fitness)}")
+            confirmed = f" (mean over {1 + len(new_best.confirmation)} seeds)" if new_best.confirmation else ""
+            self.progress.note(
+                f"round {number}: best so far {new_best.id}, task score {_shown(new_best.selection_fitness)}{confirmed}"
+            )
         higher = self.task.fitness.higher_is_better if self.task.fitness else True
         return RoundResult(
             round=number,
@@ -158,6 +164,7 @@ class DesignLoop:
             steps_saved=skipped * budget,
             steps_trained=sum(c.training.steps for c in candidates if c.training is not None),
             halving_steps_saved=sum(budget - c.stopped_at for c in candidates if c.stopped_at is not None),
+            confirmation_steps=sum(len(c.confirmation) for c in candidates) * budget,
         )
 
     def brief(self, previous: RoundResult | None, best: Candidate | None, state_description: str) -> DesignBrief:
@@ -246,6 +253,11 @@ class DesignLoop:
             simulator=self.loop.simulator,
             device=self.loop.device,
             video=self.loop.videos,
+        )
+
+    def _confirmation(self) -> SeedConfirmation:
+        return SeedConfirmation(
+            self.task, self.loop, self.store, self._training_config, self.progress, self.jail, self.executor
         )
 
     def _final_evaluation(self) -> FinalEvaluation:

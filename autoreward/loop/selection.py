@@ -52,17 +52,19 @@ class ByFitness:
     shows_score: bool = True
 
     def select(self, round_number: int, best_so_far: Candidate | None, candidates: list[Candidate]) -> Selection:
-        round_best = self.best_of(candidates)
+        # Where --confirm-seeds trained the candidates near the top on more seeds, the pick is among them, by mean.
+        round_best = self.best_of([c for c in candidates if c.confirmation] or candidates)
         return Selection(self.best_of([c for c in (best_so_far, round_best) if c is not None]), round_best)
 
     def best_of(self, candidates: list[Candidate]) -> Candidate | None:
-        """The best trained candidate; one stopped early by halving never is: its score is of a shorter training."""
+        """The best trained candidate (by its confirmed mean where it has one); one stopped early by halving never
+        is: its score is of a shorter training."""
         scored = [c for c in candidates if c.status == "trained" and c.fitness is not None and c.stopped_at is None]
         if not scored:
             return None
         sign = 1.0 if self.task.fitness is None or self.task.fitness.higher_is_better else -1.0
         # Ties go to the earlier candidate, so a resumed run picks the same one.
-        return max(scored, key=lambda c: (sign * c.fitness, -c.round, -c.index))
+        return max(scored, key=lambda c: (sign * c.selection_fitness, -c.round, -c.index))
 
 
 @dataclass

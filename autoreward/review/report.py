@@ -280,6 +280,8 @@ def _round_lines(result: RoundResult, candidates: list[Candidate], facts: RunFac
     lines = ["| candidate | attempts | outcome | task score |", "|---|---|---|---|"]
     for candidate in members:
         score = "-" if candidate.fitness is None else f"{candidate.fitness:.4g}"
+        if candidate.confirmed_fitness is not None:
+            score += f" (mean over {1 + len(candidate.confirmation)} seeds: {candidate.confirmed_fitness:.4g})"
         mark = " (best of round)" if candidate.id == result.best_id else ""
         lines.append(f"| {candidate.id}{mark} | {len(candidate.attempts)} | {outcome(candidate)} | {score} |")
     for candidate in members:
@@ -312,9 +314,22 @@ def _round_lines(result: RoundResult, candidates: list[Candidate], facts: RunFac
             f"Successive halving saved {result.halving_steps_saved} training steps in this round "
             f"({result.steps_trained} spent).",
         ]
+    if result.confirmation_steps:
+        lines += ["", confirmation_sentence(result, members)]
     if result.best_so_far_id:
         lines += ["", f"Best so far after this round: **{result.best_so_far_id}**."]
     return lines
+
+
+def confirmation_sentence(result: RoundResult, members: list[Candidate]) -> str:
+    """What --confirm-seeds did in a round: which candidates it trained again, on how many seeds, at what cost."""
+    confirmed = [c for c in members if c.confirmation]
+    seeds = len(confirmed[0].confirmation) if confirmed else 0
+    return (
+        f"Near the best on the round's seed, {', '.join(c.id for c in confirmed)} were each trained on {seeds} more "
+        f"seed{'s' if seeds != 1 else ''} ({result.confirmation_steps} training steps), and the round's best was "
+        "picked by their mean."
+    )
 
 
 def hacking(candidate: Candidate, facts: RunFacts) -> str | None:
