@@ -183,9 +183,10 @@ def test_ppo_trains_a_discrete_environment_in_a_worker_on_a_reward_over_named_fi
     assert "1 held-out episodes" in " ".join(result.stdout.split())
 
 
-@pytest.mark.parametrize("task_id", ["pendulum_swing_up", "mountain_car_reach_flag"])
+@pytest.mark.parametrize("task_id", ["pendulum_swing_up", "mountain_car_reach_flag", "lunar_lander_land"])
 def test_the_exported_module_builds_the_observation_state_and_rewards_as_autoreward_does(tmp_path, task_id):
-    """In a fresh Python where autoreward cannot be imported, the export's rewards equal autoreward's own."""
+    """In a fresh Python where autoreward cannot be imported, the export's rewards equal autoreward's own (the
+    lander's too: its reward reads the environment's game_over and lander.awake, which the export reads as well)."""
     import json
     import os
     import subprocess
@@ -200,7 +201,8 @@ def test_the_exported_module_builds_the_observation_state_and_rewards_as_autorew
     task = find_task(task_id)
     code = human_reward(task)
     module = write_reward_module(tmp_path / "reward.py", task, code, INFO)
-    actions = np.random.default_rng(0).uniform(-1, 1, size=(250, 1)).astype(np.float32)
+    width = 2 if task.env_id.startswith("LunarLander") else 1
+    actions = np.random.default_rng(0).uniform(-1, 1, size=(250, width)).astype(np.float32)
     np.save(tmp_path / "actions.npy", actions)
     blocker = tmp_path / "blocker" / "autoreward"
     blocker.mkdir(parents=True)
@@ -227,6 +229,8 @@ def test_the_exported_module_builds_the_observation_state_and_rewards_as_autorew
     env.close()
     np.testing.assert_array_equal([step["reward"] for step in exported], rewards)
     assert "mujoco" not in module.read_text().split('"""', 2)[1]  # the header's requirements
+    if task.extras:  # random thrust crashes the lander: its -100 came from the reading of game_over
+        assert -100.0 in rewards
 
 
 def test_a_classic_control_policy_gets_a_video_from_the_environments_own_rendering(tmp_path):
@@ -246,3 +250,89 @@ def test_a_classic_control_policy_gets_a_video_from_the_environments_own_renderi
     assert len(frames) == 201  # the reset, then each of the episode's 200 steps (20 steps/s is under MAX_FPS)
     assert frames[0].shape == (HEIGHT, WIDTH, 3)
     assert (frames[0] < 200).any()  # something drawn on gymnasium's white background: the pendulum
+
+
+# --- readings: what the environment knows and its observation leaves out -----------------------------
+
+
+def test_a_task_reads_what_the_lander_knows_and_its_observation_leaves_out_into_read_only_extras():
+    from autoreward.task.files import find_task
+
+    task = find_task("lunar_lander_land")  # extras game_over = "env.game_over", awake = "env.lander.awake"
+    env = make_vec_env(task, 2, seed=0, reward_source="native")
+    env.reset()
+    env.action_space.seed(0)
+    seen = []
+
+    def observe(state, action, next_state):  # copies: the buffers are refilled (a reset row at once)
+        seen.append({name: np.array(state.resolve(path)) for name, path in (("x", "obs"), *task.extras.items())})
+        seen.append({name: np.array(next_state.resolve(path)) for name, path in (("x", "obs"), *task.extras.items())})
+        with pytest.raises(ValueError, match="read-only"):
+            next_state.extras.game_over[:] = 0.0
+
+    env.observers.append(observe)
+    ended = None
+    for _ in range(1000):  # random thrust: the lander crashes within a few hundred steps
+        _, rewards, dones, _ = env.step(np.stack([env.action_space.sample() for _ in range(2)]))
+        before, after = seen[-2:]
+        assert after["game_over"].shape == (2,) and after["awake"].shape == (2,)
+        if dones.any():
+            ended = int(np.flatnonzero(dones)[0])
+            break
+    assert ended is not None and rewards[ended] == -100.0
+    crashed = after["game_over"][ended] == 1.0 or abs(after["x"][ended, 0]) >= 1.0
+    assert crashed, "a -100 without a crash the readings show, nor the lander out of view"
+    assert before["game_over"][ended] == 0.0 and before["awake"][ended] == 1.0  # the step before
+    # The next step starts from the reset: a lander that has not crashed, awake.
+    env.step(np.zeros((2, 2)))
+    before = seen[-2]
+    assert before["game_over"][ended] == 0.0 and before["awake"][ended] == 1.0
+    env.close()
+    described = describe_task(task)
+    assert "    game_over: np.ndarray  # (N,) the environment's own `game_over` after each reset and step" in described
+    assert "    awake: np.ndarray  # (N,) the environment's own `lander.awake` after each reset and step" in described
+
+
+LANDER_TASK = """
+id = "lander_{name}"
+env = "LunarLanderContinuous-v3"
+description = "Land."
+[extras]
+{name} = "{path}"
+"""
+
+
+@pytest.mark.parametrize("command", ["describe", "check", "run"])
+def test_a_reading_the_environment_lacks_is_one_sentence_naming_the_file_and_leaves_no_run_folder(tmp_path, command):
+    path = tmp_path / "lander.toml"
+    path.write_text(LANDER_TASK.format(name="awake", path="env.lander.awak"))
+    (tmp_path / "reward.py").write_text("def compute_reward(state, action, next_state):\n    return 0, {}\n")
+    extra = {
+        "describe": [],
+        "check": ["--reward", "reward.py"],
+        "run": ["--llm", "replay", "--transcript", "reward.py"],
+    }
+    result = run_autoreward(command, str(path), *extra[command], cwd=tmp_path)
+    said = " ".join(result.stderr.split())
+    assert result.returncode == 2 and "Traceback" not in result.stderr, said
+    assert f"{path} [extras]: 'awake' reads env.lander.awak, which LunarLander (LunarLanderContinuous-v3)" in said
+    assert "no attribute 'awak'; did you mean 'awake'?" in said
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_reading_must_name_a_number_of_the_environment_and_only_an_environment_without_a_model_has_them():
+    from autoreward.sim.state import StateLayout
+    from autoreward.task.files import check_readings, make_env, parse_task
+
+    for bad in ("env.lander..awake", "env.__class__", "env.lander.awake()"):
+        with pytest.raises(TaskError, match=r"lander.toml \[extras\]: 'awake' = .* must name an attribute"):
+            parse_task(LANDER_TASK.format(name="awake", path=bad), "lander.toml")
+    task = parse_task(LANDER_TASK.format(name="lander", path="env.lander"), "lander.toml")
+    env = make_env(task)
+    with pytest.raises(TaskError, match=r"'lander' reads env.lander, .* it is a b2Body, not a number or true/false"):
+        check_readings(task, env)
+    env.close()
+    hopper = gym.make("Hopper-v5")
+    with pytest.raises(TaskError, match="reads the environment, which only a task without a MuJoCo model does"):
+        StateLayout.from_env(hopper, extras={"skip": "env.frame_skip"})
+    hopper.close()

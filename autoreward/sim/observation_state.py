@@ -11,7 +11,10 @@ Without a table the columns are `obs[:, i]`, with the bounds of the observation 
 
 The observation reaches the batch through `ObservationRecorder`, a gymnasium wrapper that keeps the last
 observation and the time since the episode began; `CapturingVecEnv` copies it into one row of the batch as it
-copies a MuJoCo simulation's `MjData`. `state_layout` chooses the layout for an environment: MuJoCo's where it
+copies a MuJoCo simulation's `MjData`. What the environment knows and its observation leaves out (LunarLander's
+`game_over`) a task adds as readings: extras whose path starts with `env.` (task/files.py), which the recorder reads
+from `env.unwrapped` after each reset and step into one more raw array, `readings`, and `state.extras.<name>`
+shows as an (N,) column. `state_layout` chooses the layout for an environment: MuJoCo's where it
 has a model, the observation's where it has a flat `Box` observation, else one sentence saying what is supported.
 """
 
@@ -29,6 +32,7 @@ from numpy.lib.mixins import NDArrayOperatorsMixin
 
 from autoreward.errors import TaskError
 from autoreward.sim.state import ReadOnlyArrays, ReadOnlyView, StateLayout, python_names
+from autoreward.task.files import READING_PREFIX, environment_readings, read_environment
 
 SUPPORTED = (
     "autoreward supports MuJoCo environments, and any other environment whose observation is a flat Box "
@@ -185,11 +189,16 @@ class ObservationLayout:
             raise TaskError(f"{env_id} has a {type(action).__name__} action space; {SUPPORTED}")
         docs = _kept(_sections(type(env.unwrapped).__doc__ or ""))
         discrete = int(action.n) if isinstance(action, gymnasium.spaces.Discrete) else 0
+        readings = environment_readings(extras or {})
         layout = cls(
             env_id=env_id,
             dt=_step_seconds(env.unwrapped),
             fields=_observation_fields(observation, docs.get("observation", "")),
-            shapes={"time": (), "obs": (int(observation.shape[0]),)},
+            shapes={
+                "time": (),
+                "obs": (int(observation.shape[0]),),
+                **({"readings": (len(readings),)} if readings else {}),
+            },
             discrete_actions=discrete,
             action_low=() if discrete else tuple(float(v) for v in np.asarray(action.low).ravel()),
             action_high=() if discrete else tuple(float(v) for v in np.asarray(action.high).ravel()),
@@ -201,6 +210,15 @@ class ObservationLayout:
         return layout
 
     @property
+    def readings(self) -> dict[str, str]:
+        """The extras that read the environment, by name: the attribute of `env.unwrapped` each reads."""
+        return environment_readings(self.extras)
+
+    def reading_column(self, path: str) -> int:
+        """The column of the `readings` raw array that holds the reading `path` ("env.game_over")."""
+        return list(self.readings.values()).index(path.removeprefix(READING_PREFIX))
+
+    @property
     def documented(self) -> bool:
         """Whether the observation's columns have names from the environment's documentation."""
         return any(f.meaning for f in self.fields)
@@ -209,7 +227,7 @@ class ObservationLayout:
 
     def wrap(self, env) -> "ObservationRecorder":
         """`env` with a recorder of its observation, which `source` hands to `copier`."""
-        return ObservationRecorder(env, self.dt)
+        return ObservationRecorder(env, self.dt, tuple(self.readings.values()))
 
     def source(self, env) -> "ObservationRecorder":
         """What `copier` copies from: the recorder `wrap` put around `env` (found through any wrappers above it)."""
@@ -227,12 +245,15 @@ class ObservationLayout:
         fields = self.shapes.keys() if fields is None else set(fields)
         observations = out["obs"][row] if "obs" in fields else None
         times = out["time"] if "time" in fields else None
+        readings = out["readings"][row] if "readings" in fields and "readings" in out else None
 
         def copy() -> None:
             if observations is not None:
                 observations[...] = source.observation
             if times is not None:
                 times[row] = source.time
+            if readings is not None:
+                readings[...] = source.readings
 
         return copy
 
@@ -245,8 +266,12 @@ class ObservationLayout:
         return ObservationState(self, arrays)
 
     def validate_extras(self) -> None:
+        """Each extra that names a State path names an array; readings of the environment are checked on the
+        environment itself (task.files.check_readings), after a reset."""
         probe = self.state(self.allocate(1))
         for name, path in self.extras.items():
+            if path.startswith(READING_PREFIX):
+                continue
             try:
                 value = probe.resolve(path)
             except AttributeError as error:
@@ -269,13 +294,21 @@ def _step_seconds(unwrapped) -> float | None:
 
 
 class ObservationRecorder(gymnasium.Wrapper):
-    """Keeps the last observation (float64) and the time since the episode began, for `ObservationLayout.copier`."""
+    """Keeps the last observation (float64), the time since the episode began, and the task's readings of the
+    environment (attribute paths of `env.unwrapped`, each a float), for `ObservationLayout.copier`."""
 
-    def __init__(self, env, dt: float | None):
+    def __init__(self, env, dt: float | None, readings: tuple[str, ...] = ()):
         super().__init__(env)
         self._dt = dt
+        self._readings = readings
         self.observation = np.zeros(env.observation_space.shape)
+        self.readings = np.zeros(len(readings))
         self.steps = 0
+
+    def _read(self) -> None:
+        unwrapped = self.env.unwrapped
+        for column, path in enumerate(self._readings):
+            self.readings[column] = read_environment(unwrapped, path)
 
     @property
     def time(self) -> float:
@@ -285,12 +318,16 @@ class ObservationRecorder(gymnasium.Wrapper):
         observation, info = self.env.reset(**kwargs)
         self.observation[...] = observation
         self.steps = 0
+        if self._readings:
+            self._read()
         return observation, info
 
     def step(self, action):
         observation, reward, terminated, truncated, info = self.env.step(action)
         self.observation[...] = observation
         self.steps += 1
+        if self._readings:
+            self._read()
         return observation, reward, terminated, truncated, info
 
 
@@ -380,7 +417,12 @@ class ObservationState(ReadOnlyView):
         return Group("extra", {n: self.resolve(p) for n, p in self._layout.extras.items()})
 
     def resolve(self, path: str):
-        """The field at a dotted path such as 'obs.cos_theta'; it stops at the first array (see State.resolve)."""
+        """The field at a dotted path such as 'obs.cos_theta'; it stops at the first array (see State.resolve).
+        A reading of the environment ('env.game_over', one of the task's extras) is its (N,) column."""
+        if path.startswith(READING_PREFIX):
+            if path.removeprefix(READING_PREFIX) not in self._layout.readings.values():
+                raise AttributeError(f"{path!r} is not one of the task's readings of the environment")
+            return self._arrays["readings"][:, self._layout.reading_column(path)]
         value: Any = self
         for part in path.split("."):
             if part.startswith("_"):

@@ -28,6 +28,7 @@ import numpy as np
 
 from autoreward.errors import TaskError
 from autoreward.refused_names import FORBIDDEN_ATTRIBUTES
+from autoreward.task.files import READING_PREFIX
 
 # name -> function(model) giving the per-environment shape of that raw array.
 RAW_FIELDS: dict[str, Any] = {
@@ -306,6 +307,12 @@ class StateLayout:
     def validate_extras(self) -> None:
         probe = self.state(self.allocate(1))
         for name, path in self.extras.items():
+            if path.startswith(READING_PREFIX):  # a reading of the environment, for one without a MuJoCo model
+                raise TaskError(
+                    f"extra {name!r} = {path!r} reads the environment, which only a task without a MuJoCo model "
+                    f"does; the State of {self.env_id} holds its model: name a State path such as "
+                    f"'bodies.{self.bodies[-1].name}.pos'"
+                )
             try:
                 value = probe.resolve(path)
             except AttributeError as error:

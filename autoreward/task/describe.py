@@ -163,6 +163,15 @@ def _observation_line(field: ObservationField) -> str:
     return f"    # obs[:, {field.index}]: {bounds}"
 
 
+def _observed_extra_line(layout: ObservationLayout, name: str, path: str) -> str:
+    if name in layout.readings:  # a reading of the environment, which the observation leaves out
+        return (
+            f"    {name}: np.ndarray  # (N,) the environment's own `{layout.readings[name]}` after each reset and step, "
+            "a number (true is 1.0, false 0.0); not in the observation"
+        )
+    return f"    {name}: np.ndarray  # the same array as state.{path}"
+
+
 def describe_observation_layout(
     layout: ObservationLayout, max_episode_steps: int | None = None, facts: list[str] = ()
 ) -> str:
@@ -206,7 +215,7 @@ def describe_observation_layout(
         lines.append("    pass  # no column has a documented name: read them as obs[:, i]")
     if layout.extras:
         lines += ["", "", "class Extras:"]
-        lines += [f"    {name}: np.ndarray  # the same array as state.{path}" for name, path in layout.extras.items()]
+        lines += [_observed_extra_line(layout, name, path) for name, path in layout.extras.items()]
     lines += ["", ""]
     if layout.discrete_actions:
         lines.append(
@@ -235,10 +244,11 @@ def describe_observation_layout(
 
 def describe_task(task: Task) -> str:
     """The stub for a task's environment, its extras included."""
-    from autoreward.task.files import episode_limit, make_env
+    from autoreward.task.files import check_readings, episode_limit, make_env
 
     env = make_env(task)
     try:
+        check_readings(task, env)  # a reading the environment does not have is one sentence naming the task file
         layout = state_layout(env, extras=task.extras)
         steps = episode_limit(task)
         facts = episode_facts(env, layout, task.env_kwargs, steps)

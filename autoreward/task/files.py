@@ -25,6 +25,12 @@ A task file looks like::
 
     [extras]                                             # optional: named aliases of state fields
     target_pos = "bodies.target.pos"
+    game_over = "env.game_over"                          # or, without a MuJoCo model, a reading of the environment
+
+An extra whose path starts with `env.` is a reading: the attribute of `env.unwrapped` it names (`env.lander.awake`
+is `env.unwrapped.lander.awake`), read after each reset and step, a number or true/false, as an (N,) float array
+(true is 1.0). It gives a task what its environment knows and its observation leaves out (LunarLander's
+`game_over`); `check_readings` reads each once, after a reset, so a wrong name is one sentence before any run.
 """
 
 from __future__ import annotations
@@ -59,6 +65,9 @@ REQUIRED_FIELDS = ("id", "env", "description")
 FITNESS_FIELDS = {"step": str, "reduce": str, "description": str, "higher_is_better": bool}
 BUDGET_FIELDS = {"algo": str, "steps": int, "n_envs": int, "eval_episodes": int, "curve_points": int}
 TASK_ID = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
+# An extra that reads the environment: `env.` and a dotted attribute path of `env.unwrapped`.
+READING_PREFIX = "env."
+ATTRIBUTE_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
 
 def _type_name(expected) -> str:
@@ -167,6 +176,12 @@ def parse_task(text: str, source: str, base_dir: Path | None = None) -> Task:
     for name, path in table.get("extras", {}).items():
         if not isinstance(path, str):
             raise TaskError(f"{source} [extras]: {name!r} must be a dotted state path such as 'bodies.target.pos'")
+        attribute = path.removeprefix(READING_PREFIX)
+        if path.startswith(READING_PREFIX) and (not ATTRIBUTE_PATH.match(attribute) or "__" in attribute):
+            raise TaskError(
+                f"{source} [extras]: {name!r} = {path!r} must name an attribute of the environment such as "
+                "'env.game_over' or 'env.lander.awake' (names joined by dots, none with a double underscore)"
+            )
 
     human_reward = None
     if "human_reward" in table:
@@ -312,9 +327,60 @@ def make_env(task: Task, render_mode: str | None = None):
 
 
 def probe_environment(task: Task) -> None:
-    """Make and close `task`'s environment once: a missing package or refused argument is one sentence now,
-    before a run folder is made or a worker started."""
-    make_env(task).close()
+    """Make and close `task`'s environment once: a missing package, a refused argument or a reading of the
+    environment that it does not have is one sentence now, before a run folder is made or a worker started."""
+    env = make_env(task)
+    try:
+        check_readings(task, env)
+    finally:
+        env.close()
+
+
+def environment_readings(extras: dict[str, str]) -> dict[str, str]:
+    """The extras that read the environment, by name: the attribute path of `env.unwrapped` each reads."""
+    return {name: path.removeprefix(READING_PREFIX) for name, path in extras.items() if path.startswith(READING_PREFIX)}
+
+
+def read_environment(unwrapped, path: str) -> float:
+    """The attribute `path` ("lander.awake") of an environment's `unwrapped`, as a float (true is 1.0).
+
+    AttributeError where the environment has no such attribute, TypeError where it is not a number.
+    """
+    value = unwrapped
+    for part in path.split("."):
+        value = getattr(value, part)
+    if isinstance(value, (bool, int, float)) or (hasattr(value, "dtype") and getattr(value, "shape", None) == ()):
+        return float(value)
+    raise TypeError(f"it is a {type(value).__name__}, not a number or true/false")
+
+
+def check_readings(task: Task, env) -> None:
+    """Reset `env` (seed 0) and read each of `task`'s readings once; one sentence naming the task file and the
+    extra where one is missing or not a number. Nothing is reset where the task has no readings."""
+    readings = environment_readings(task.extras)
+    if not readings:
+        return
+    env.reset(seed=0)  # some attributes exist only once an episode has begun (LunarLander's lander)
+    unwrapped = env.unwrapped
+    for name, path in readings.items():
+        try:
+            read_environment(unwrapped, path)
+        except (AttributeError, TypeError) as error:
+            raise TaskError(
+                f"{task.source or task.id} [extras]: {name!r} reads env.{path}, which {type(unwrapped).__name__} "
+                f"({task.env_id}) cannot give after a reset: {error}{_attribute_hint(unwrapped, path)}"
+            ) from None
+
+
+def _attribute_hint(unwrapped, path: str) -> str:
+    """A "did you mean" for the first part of `path` the environment lacks, where a name is close to it."""
+    value = unwrapped
+    for part in path.split("."):
+        if not hasattr(value, part):
+            close = difflib.get_close_matches(part, [n for n in dir(value) if not n.startswith("__")], n=1)
+            return f"; did you mean {close[0]!r}?" if close else ""
+        value = getattr(value, part)
+    return ""
 
 
 def task_folders(task: Task) -> tuple[str, ...]:
