@@ -6,6 +6,12 @@ CartPole, and on small environments made here for what gymnasium does not ship (
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import subprocess
+import sys
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -16,7 +22,7 @@ from autoreward.sim.observation_state import ObservationLayout, field_name, stat
 from autoreward.sim.vec_env import make_vec_env
 from autoreward.task.describe import describe_task
 from autoreward.task.files import task_from_sentence
-from tests.conftest import run_autoreward
+from tests.conftest import ONE_ROUND_FLAGS, REPO, run_autoreward
 
 
 def test_describe_names_pendulum_and_mountain_car_fields_with_their_ranges(tmp_path):
@@ -187,11 +193,6 @@ def test_ppo_trains_a_discrete_environment_in_a_worker_on_a_reward_over_named_fi
 def test_the_exported_module_builds_the_observation_state_and_rewards_as_autoreward_does(tmp_path, task_id):
     """In a fresh Python where autoreward cannot be imported, the export's rewards equal autoreward's own (the
     lander's too: its reward reads the environment's game_over and lander.awake, which the export reads as well)."""
-    import json
-    import os
-    import subprocess
-    import sys
-
     from autoreward.contract.reward_program import load
     from autoreward.review.export import write_reward_module
     from autoreward.task.files import find_task
@@ -336,3 +337,55 @@ def test_a_reading_must_name_a_number_of_the_environment_and_only_an_environment
     with pytest.raises(TaskError, match="reads the environment, which only a task without a MuJoCo model does"):
         StateLayout.from_env(hopper, extras={"skip": "env.frame_skip"})
     hopper.close()
+
+
+# Trains the exported reward's policy again and scores it, then scores the run's own policy, in a Python where
+# autoreward cannot be imported (PYTHONPATH puts a package of that name first that refuses to load).
+REPRODUCE = """
+import json, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import pendulum
+model, normalizer = pendulum.train(seed=0)
+scores = pendulum.evaluate(model, normalizer)
+loaded = pendulum.evaluate(*pendulum.load_policy())
+assert "autoreward" not in sys.modules, "the exported module imported autoreward"
+print(json.dumps({"scores": scores, "recorded": pendulum.RECORDED_SCORES[0], "loaded": loaded}))
+"""
+
+
+@pytest.mark.slow  # a one-round design run (four trainings), then a training again in a fresh Python
+def test_a_replayed_design_run_on_pendulum_ends_with_an_export_that_reproduces_its_score_without_autoreward(tmp_path):
+    transcript = REPO / "tests" / "transcripts" / "pendulum_swing_up.md"
+    flags = ["--llm", "replay", "--transcript", str(transcript), *ONE_ROUND_FLAGS]
+    flags += ["--steps", "1024", "--envs", "2", "--eval-episodes", "2", "--no-videos"]
+    result = run_autoreward("run", "pendulum_swing_up", *flags, cwd=tmp_path)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stdout[-3000:] + result.stderr[-3000:]
+    # The final table: the best reward's task score, beside both baselines' (the human reward's and the sparse one's).
+    table = " ".join(result.stdout.split())
+    assert re.search(r"task score │ [-\d.e]+ ± [\d.e]+ over seeds \[0\]", table), table
+    assert re.search(r"human \(the hand-written reward\) / sparse │ [-\d.e]+ / [-\d.e]+", table), table
+    (run,) = (tmp_path / "runs").glob("pendulum_swing_up__design*")
+    exported = run_autoreward(
+        "export", str(run), "-o", str(tmp_path / "mine" / "pendulum.py"), "--policy", cwd=tmp_path
+    )
+    assert exported.returncode == 0, exported.stdout + exported.stderr
+    assert "state.obs" in (tmp_path / "mine" / "pendulum.py").read_text()
+    blocker = tmp_path / "blocker" / "autoreward"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('an exported reward module must not need autoreward')\n")
+    done = subprocess.run(
+        [sys.executable, "-c", REPRODUCE, str(tmp_path / "mine")],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(blocker.parent)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    reproduced = json.loads(done.stdout.strip().splitlines()[-1])
+    # Bit for bit: the same environments, seeds, learner and held-out episodes, and rewards built from the same
+    # float64 copy of the float32 observation; the run's own policy scores the same episodes again.
+    assert len(reproduced["scores"]) == 2
+    assert float(np.mean(reproduced["scores"])) == reproduced["recorded"]
+    assert reproduced["loaded"] == reproduced["scores"]
