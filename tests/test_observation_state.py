@@ -389,3 +389,22 @@ def test_a_replayed_design_run_on_pendulum_ends_with_an_export_that_reproduces_i
     assert len(reproduced["scores"]) == 2
     assert float(np.mean(reproduced["scores"])) == reproduced["recorded"]
     assert reproduced["loaded"] == reproduced["scores"]
+
+
+def test_a_box2d_policy_gets_a_video_from_the_environments_own_rendering(tmp_path):
+    import av
+
+    from autoreward.sim.video import HEIGHT, WIDTH, record_video
+    from autoreward.task.files import find_task
+
+    class EnginesOff:
+        def predict(self, observation, deterministic=True):
+            return np.zeros(2, dtype=np.float32), None
+
+    path = record_video(EnginesOff(), find_task("lunar_lander_land"), seed=0, path=tmp_path / "video.mp4")
+    with av.open(str(path)) as container:
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    assert len(frames) > 10 and frames[0].shape == (HEIGHT, WIDTH, 3)
+    # Box2D draws the moon light on a black sky: both are in the frame, and the falling lander moves between frames.
+    assert (frames[0] > 200).any() and (frames[0] < 30).any()
+    assert np.abs(frames[0].astype(int) - frames[-1].astype(int)).max() > 100
