@@ -114,6 +114,10 @@ class WithDict(Undocumented):
     observation_space = gym.spaces.Dict({"position": gym.spaces.Box(-1.0, 1.0, (1,))})
 
 
+class WithMultiDiscreteActions(Undocumented):
+    action_space = gym.spaces.MultiDiscrete([3, 2])
+
+
 def test_an_undocumented_observation_is_read_by_column_with_the_bounds_of_its_space():
     layout = ObservationLayout.from_env(Undocumented())
     assert not layout.documented and [f.path for f in layout.fields] == ["obs[:, 0]", "obs[:, 1]"]
@@ -131,6 +135,7 @@ def test_an_undocumented_observation_is_read_by_column_with_the_bounds_of_its_sp
     [
         (WithDict(), "has a Dict observation; autoreward supports MuJoCo environments, and any other environment "),
         (gym.make("FrozenLake-v1"), "FrozenLake-v1 has a Discrete observation; autoreward supports"),
+        (WithMultiDiscreteActions(), "has a MultiDiscrete action space; autoreward supports MuJoCo environments"),
     ],
 )
 def test_an_observation_it_cannot_describe_is_refused_in_one_sentence_saying_what_is_supported(env, said):
