@@ -7,11 +7,13 @@ import av
 import pytest
 
 from autoreward.config import TrainingConfig
+from autoreward.errors import VideoError
+from autoreward.loop.frames import video_frames
 from autoreward.loop.training import train
 from autoreward.records import TrainingResult
 from autoreward.sandbox.rendering import gl_environment
 from autoreward.serialize import read_json, to_dict
-from autoreward.sim.video import HEIGHT, VIDEO_FILE, WIDTH
+from autoreward.sim.video import FRAME_COUNT, FRAMES_FOLDER, HEIGHT, VIDEO_FILE, WIDTH
 
 from .conftest import human_reward
 
@@ -45,6 +47,19 @@ def test_a_trained_policy_gets_a_video_a_browser_can_play(short_cheetah, tmp_pat
     assert data.index(b"moov") < data.index(b"mdat")  # +faststart: playable before it is all loaded
     assert read_json(tmp_path / "training.json", TrainingResult).video == VIDEO_FILE
     assert not list(tmp_path.glob("*.partial")) and not (tmp_path / ".cache").exists()
+    # Its stills for a judge that watches, decoded in the jailed worker: the orchestrator only reads them.
+    images = video_frames(tmp_path / FRAMES_FOLDER, "r1c0")
+    assert [(i.width, i.height, i.media_type) for i in images] == [(160, 120, "image/png")] * FRAME_COUNT
+    assert images[0].caption == "r1c0, frame 1 of 6" and images[0].sha256 != images[-1].sha256
+
+
+def test_frames_that_are_missing_or_not_png_are_refused_without_decoding_them(tmp_path):
+    with pytest.raises(VideoError, match="no frames of this policy's video"):
+        video_frames(tmp_path, "r1c0")
+    for k in range(FRAME_COUNT):  # what a hostile worker could leave: anything, named as a frame
+        (tmp_path / f"frame_{k}.png").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(64))
+    with pytest.raises(VideoError, match="is not a PNG image"):
+        video_frames(tmp_path, "r1c0")
 
 
 def test_a_machine_without_opengl_trains_all_the_same_and_says_why_there_is_no_video(

@@ -98,10 +98,7 @@ class LLMPreferences:
         )
 
     def _frames(self, candidate: Candidate) -> list[Image]:
-        video = self.store.video_path(candidate)
-        if video is None:
-            return []
-        return video_frames(video, self.store.frames_dir(candidate), candidate.id)
+        return video_frames(self.store.frames_dir(candidate), candidate.id)
 
 
 @dataclass

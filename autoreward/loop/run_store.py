@@ -63,7 +63,7 @@ from autoreward.records import (
 )
 from autoreward.resources import autoreward_version
 from autoreward.serialize import read_json, write_json
-from autoreward.sim.video import VIDEO_FILE
+from autoreward.sim.video import FRAMES_FOLDER, VIDEO_FILE
 
 # The reply's model when no service answered: a replayed transcript, a person (llm/backends.py).
 UNPAID_MODELS = ("replay", "manual")
@@ -160,7 +160,7 @@ class RunStore:
 
     def frames_dir(self, candidate: Candidate) -> Path:
         """Where the frames of a candidate's video that a watching judge was shown are, beside the video."""
-        return self.training_dir(candidate) / "frames"
+        return self.training_dir(candidate) / FRAMES_FOLDER
 
     def prescreen_dir(self, candidate: Candidate) -> Path:
         return self.candidate_dir(candidate.id, candidate.round) / "prescreen"

@@ -36,7 +36,7 @@ from autoreward.records import CurvePoint, TrainingResult
 from autoreward.sandbox.executor import LocalExecutor, WorkerExecutor
 from autoreward.sandbox.jail import Jail, gpu_devices
 from autoreward.serialize import from_dict, read_json, to_dict, write_json
-from autoreward.sim.video import VIDEO_FILE, record_video
+from autoreward.sim.video import FRAMES_FOLDER, VIDEO_FILE, record_video, write_frames
 from autoreward.task.files import task_folders, task_python_paths
 
 PROGRESS_INTERVAL_SECONDS = 2.0
@@ -111,6 +111,17 @@ def _refuse_sac_without_box_actions(task: Task) -> None:
     env.close()
     if not isinstance(space, gymnasium.spaces.Box):
         raise TaskError(f"SAC trains only continuous (Box) actions, and {task.env_id}'s are {space}: train it with PPO")
+
+
+def _write_frames(video: Path, folder: Path) -> None:
+    """Stills of the video for a judge that watches, decoded here in the jailed worker, never in the orchestrator;
+    a video without them is still a video (the judge then reads the policy's summary alone)."""
+    started = time.monotonic()
+    try:
+        write_frames(video, folder)
+        print(f"frames: {folder.name}/ in {time.monotonic() - started:.2f} s", file=sys.stderr, flush=True)
+    except VideoError as error:
+        print(f"no frames: {error}", file=sys.stderr, flush=True)
 
 
 def _copy_checkpoint(source: Path, target: Path) -> None:
@@ -347,6 +358,7 @@ def run_training_job(payload: dict[str, Any], output_dir: Path, channel) -> dict
                 file=sys.stderr,
                 flush=True,
             )
+            _write_frames(output_dir / video, output_dir / FRAMES_FOLDER)
         except VideoError as error:  # never fails the training: the result says why
             video_error = str(error)
             print(f"no video: {video_error}", file=sys.stderr, flush=True)

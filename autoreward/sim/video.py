@@ -12,6 +12,11 @@ suits a jailed worker with a process limit.
 
 A video that cannot be made never fails a training: `record_video` raises
 `VideoError`, and the training result says why in `video_error`.
+
+`write_frames` then decodes the video, still in the jailed worker, into a
+few small PNG stills beside it (`frames/`) for a judge that watches
+(loop/frames.py): the orchestrator only reads their bytes and sends them,
+and never decodes a file that a process running a reward program wrote.
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ from autoreward.config import Task
 from autoreward.errors import VideoError
 
 VIDEO_FILE = "video.mp4"  # in the training's output folder, beside training.json
+FRAMES_FOLDER = "frames"  # beside it: frame_0.png ... evenly spaced stills of the video, for a watching judge
+FRAME_COUNT = 6
+FRAME_WIDTH = 160  # pixels; the height keeps the video's aspect (320x240 videos give 160x120 frames)
 WIDTH, HEIGHT = 320, 240
 MAX_SECONDS = 10.0  # of simulated time: the start of the episode, enough to see a gait
 MAX_FPS = 30  # faster environments (Hopper: 125 steps/s) are shown every few steps
@@ -223,3 +231,40 @@ class _Encoder:
                 self._container.mux(self._stream.encode(None))  # flush the frames the encoder holds
         finally:
             self._container.close()
+
+
+def write_frames(video: Path, folder: Path, count: int = FRAME_COUNT, width: int = FRAME_WIDTH) -> list[Path]:
+    """`count` frames evenly spaced from the start of `video` to its end, as PNG files `frame_<k>.png` in `folder`.
+
+    PyAV, which wrote the video, decodes it and encodes each frame as PNG. Raises VideoError when the
+    video cannot be read.
+    """
+    import av
+
+    try:
+        with av.open(str(video)) as container:
+            decoded = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    except (av.FFmpegError, OSError) as error:
+        raise VideoError(f"the video {video} cannot be read: {error}") from None
+    if not decoded:
+        raise VideoError(f"the video {video} holds no frames")
+    last = len(decoded) - 1
+    names = [Path(folder) / f"frame_{k}.png" for k in range(count)]
+    names[0].parent.mkdir(parents=True, exist_ok=True)
+    for k, path in enumerate(names):
+        pixels = decoded[round(k * last / max(count - 1, 1))]
+        height = max(2, round(pixels.shape[0] * width / pixels.shape[1]) // 2 * 2)
+        partial = path.with_suffix(".partial")
+        partial.write_bytes(_png(pixels, width, height))
+        partial.replace(path)
+    return names
+
+
+def _png(pixels, width: int, height: int) -> bytes:
+    """One RGB frame, scaled to width x height, encoded as PNG by PyAV's own encoder."""
+    import av
+
+    frame = av.VideoFrame.from_ndarray(pixels, format="rgb24").reformat(width=width, height=height)
+    encoder = av.CodecContext.create("png", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = width, height, "rgb24"
+    return b"".join(bytes(packet) for packet in [*encoder.encode(frame), *encoder.encode(None)])
