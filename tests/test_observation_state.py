@@ -21,7 +21,7 @@ from autoreward.errors import TaskError
 from autoreward.sim.observation_state import ObservationLayout, field_name, state_layout
 from autoreward.sim.vec_env import make_vec_env
 from autoreward.task.describe import describe_task
-from autoreward.task.files import task_from_sentence
+from autoreward.task.files import find_task, task_from_sentence
 from tests.conftest import ONE_ROUND_FLAGS, REPO, run_autoreward
 
 
@@ -88,6 +88,9 @@ def test_the_state_is_the_observation_as_the_policy_got_it_and_is_read_only():
         next_state.obs = None
     with pytest.raises(AttributeError, match="its fields are cos_theta, sin_theta, angular_velocity"):
         next_state.obs.theta
+    mine = next_state.obs.copy()  # as an array's copy(): the program's own, writable; the State is untouched
+    mine[:] = 0.0
+    np.testing.assert_allclose(np.asarray(next_state.obs), third, rtol=1e-6)
     env.close()
 
 
@@ -413,3 +416,11 @@ def test_a_box2d_policy_gets_a_video_from_the_environments_own_rendering(tmp_pat
     # Box2D draws the moon light on a black sky: both are in the frame, and the falling lander moves between frames.
     assert (frames[0] > 200).any() and (frames[0] < 30).any()
     assert np.abs(frames[0].astype(int) - frames[-1].astype(int)).max() > 100
+
+
+def test_a_continuous_variant_is_described_by_its_continuous_actions_not_the_discrete_list():
+    described = describe_task(find_task("lunar_lander_land"))
+    assert "the first coordinate of an action determines the throttle of the main engine" in " ".join(
+        line.lstrip("# ") for line in described.splitlines()
+    )
+    assert "fire left orientation engine" not in described  # LunarLander's discrete actions, not this one's

@@ -89,6 +89,18 @@ def _kept(sections: dict[str, str]) -> dict[str, str]:
     return kept
 
 
+def _continuous_actions(docs: dict[str, str], sections: dict[str, str]) -> dict[str, str]:
+    """Docs whose action section lists the discrete actions of an environment made with continuous ones (the
+    docstring of LunarLanderContinuous is LunarLander's): that list gives way to what its `continuous`
+    argument says, where the docstring has one, else to nothing."""
+    arguments = sections.get("arguments", "")
+    said = re.search(r"^\s*\*\s*`continuous`(.+?)(?=^\s*\*\s|\Z)", arguments, flags=re.M | re.S)
+    kept = {key: text for key, text in docs.items() if key != "action"}
+    if said:
+        kept["action"] = _plain("`continuous`" + said.group(1))
+    return kept
+
+
 def _plain(text: str) -> str:
     """Section text without code blocks, images or HTML comments, which tell a reward designer nothing."""
     text = re.sub(r"```.*?```", "", text, flags=re.S)
@@ -187,8 +199,11 @@ class ObservationLayout:
             raise TaskError(f"{env_id} has a {type(observation).__name__} observation{shape}; {SUPPORTED}")
         if not isinstance(action, (gymnasium.spaces.Box, gymnasium.spaces.Discrete)):
             raise TaskError(f"{env_id} has a {type(action).__name__} action space; {SUPPORTED}")
-        docs = _kept(_sections(type(env.unwrapped).__doc__ or ""))
+        sections = _sections(type(env.unwrapped).__doc__ or "")
+        docs = _kept(sections)
         discrete = int(action.n) if isinstance(action, gymnasium.spaces.Discrete) else 0
+        if not discrete and re.search(r"\bdiscrete actions?\b", docs.get("action", ""), re.I):
+            docs = _continuous_actions(docs, sections)
         readings = environment_readings(extras or {})
         layout = cls(
             env_id=env_id,
@@ -362,6 +377,10 @@ class Observation(NDArrayOperatorsMixin, ReadOnlyView):
         if "out" in kwargs:  # writing into the observation fails as writing into any State array does
             kwargs["out"] = tuple(value._array if isinstance(value, Observation) else value for value in kwargs["out"])
         return getattr(ufunc, method)(*arrays, **kwargs)
+
+    def copy(self) -> np.ndarray:
+        """A writable copy of the (N, k) array, as an ndarray's `copy()` gives: the State itself stays read-only."""
+        return self._array.copy()
 
     @property
     def shape(self) -> tuple[int, ...]:
