@@ -121,14 +121,17 @@ def start_cli(args: list[str], base_url: str, cwd: Path, **popen) -> subprocess.
     )
 
 
-def run_autoreward(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    """`autoreward ARGS` as a user types it, to its end, with a terminal wide enough that no sentence wraps."""
+def run_autoreward(
+    *args: str, cwd: Path, timeout: float = 600, environment: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """`autoreward ARGS` as a user types it, to its end, with a terminal wide enough that no sentence wraps;
+    `environment` adds to (or overrides) this process's environment variables."""
     return subprocess.run(
         [sys.executable, "-m", "autoreward", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
-        env=dict(os.environ, COLUMNS="250"),
+        env=dict(os.environ, COLUMNS="250", **(environment or {})),
         timeout=timeout,
     )
 
