@@ -116,8 +116,9 @@ def test_a_replayed_sentence_task_with_an_accepted_score_gets_prescreening_basel
     screened = [json.loads(p.read_text()) for p in run.glob("round_2/*/candidate.json")]
     assert screened and all(c["screening_agreement"] is not None for c in screened), screened
     output = " ".join(done.stdout.split())
-    assert "human (the environment's reward) / sparse" in output or "/ sparse" in output, output
+    assert "human (the environment's own reward) / sparse" in output, output
     assert "human-normalized" in output
+    assert "pre-screening │ 2 candidates scored on stored episodes before training" in output, output
     final = read_json(run / "final" / "final.json")
     assert final["sparse_fitness"] is not None and final["score_mean"] is not None
     # The designer never saw the score.

@@ -543,7 +543,11 @@ def _print_final(store, final: FinalResult) -> None:
         table.add_row(
             "task score", f"{final.fitness_mean:.4g} ± {final.fitness_std:.2g} over seeds {list(final.seeds)}"
         )
-        table.add_row(f"human ({final.human_name}) / sparse", f"{final.human_fitness:.4g} / {final.sparse_fitness:.4g}")
+        table.add_row(
+            f"human ({final.human_name}) / sparse",
+            f"{final.human_fitness:.4g} ± {final.human_spread or 0.0:.2g} / "
+            f"{final.sparse_fitness:.4g} ± {final.sparse_spread or 0.0:.2g}",
+        )
     else:
         from autoreward.review.report import chosen_by
 
@@ -553,6 +557,16 @@ def _print_final(store, final: FinalResult) -> None:
         )
     if final.score_mean is not None:
         table.add_row("human-normalized", final.normalized_sentence())
+    screened = [c for c in store.candidates() if c.screening_agreement is not None]
+    if screened:
+        rounds = [store.load_round(number) for number in sorted({c.round for c in screened})]
+        saved = sum(r.steps_saved for r in rounds if r is not None)
+        dropped = sum(c.status == "prescreened_out" for c in screened)
+        table.add_row(
+            "pre-screening",
+            f"{len(screened)} candidate{'s' if len(screened) != 1 else ''} scored on stored episodes before training; "
+            f"{dropped} not trained ({saved:,} training steps saved)",
+        )
     totals = store.llm_totals()
     table.add_row("LLM calls", f"{totals.calls} ({totals.paid_calls} paid)")
     console.print(table)
