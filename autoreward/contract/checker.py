@@ -74,15 +74,20 @@ def check_task(task: Task, jail: Jail | None = None, transitions: int = 64) -> N
     """
     if task.fitness is None and not task.extras:
         return
-    payload = {"task": to_dict(task), "transitions": transitions}
-    limits = WorkerLimits(wall_seconds=300.0, idle_seconds=120.0, memory_bytes=4 * 1024**3)
-    jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task)).importing(task_python_paths(task))
-    with tempfile.TemporaryDirectory(prefix="autoreward-task-check-") as folder:
-        outcome = run_worker("task", payload, Path(folder), limits, jail=jail)
+    outcome = _task_job(task, {"transitions": transitions}, jail)
     if outcome.status != "ok":
         raise TaskError(f"{task.source or task.id}: its environment could not be checked: {outcome.message}")
     if outcome.result["problem"] is not None:
         raise TaskError(f"{task.source or task.id} {outcome.result['problem']}")
+
+
+def _task_job(task: Task, settings: dict, jail: Jail | None):
+    """The worker's "task" job on `task` (its score and extras on real states; `settings` say how many), jailed
+    as the task's trainings are, in a folder of its own that is gone after."""
+    limits = WorkerLimits(wall_seconds=300.0, idle_seconds=120.0, memory_bytes=4 * 1024**3)
+    jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task)).importing(task_python_paths(task))
+    with tempfile.TemporaryDirectory(prefix="autoreward-task-check-") as folder:
+        return run_worker("task", {"task": to_dict(task), **settings}, Path(folder), limits, jail=jail)
 
 
 def check_proposed_score(task: Task, jail: Jail | None = None, episode_steps: int = 200) -> tuple[float, float]:
@@ -92,11 +97,7 @@ def check_proposed_score(task: Task, jail: Jail | None = None, episode_steps: in
     nothing), at most `episode_steps` steps each. A score that fails on real states, is not finite, or gives
     both policies the same value raises TaskError in one sentence, written for the score's author.
     """
-    payload = {"task": to_dict(task), "transitions": 64, "episode_steps": episode_steps}
-    limits = WorkerLimits(wall_seconds=300.0, idle_seconds=120.0, memory_bytes=4 * 1024**3)
-    jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task)).importing(task_python_paths(task))
-    with tempfile.TemporaryDirectory(prefix="autoreward-score-check-") as folder:
-        outcome = run_worker("task", payload, Path(folder), limits, jail=jail)
+    outcome = _task_job(task, {"transitions": 64, "episode_steps": episode_steps}, jail)
     if outcome.status != "ok":
         raise TaskError(f"the environment could not be checked: {outcome.message}")
     if outcome.result["problem"] is not None:

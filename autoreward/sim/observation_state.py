@@ -24,14 +24,13 @@ import inspect
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
 
 import gymnasium
 import numpy as np
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
 from autoreward.errors import TaskError
-from autoreward.sim.state import ReadOnlyArrays, ReadOnlyView, StateLayout, python_names
+from autoreward.sim.state import Group, LaidOutState, ReadOnlyView, StateLayout, python_names
 from autoreward.task.files import READING_PREFIX, environment_readings, read_environment
 
 SUPPORTED = (
@@ -404,12 +403,10 @@ class Observation(NDArrayOperatorsMixin, ReadOnlyView):
         return f"Observation(shape={self._array.shape}, fields={', '.join(self._names)})"
 
 
-class ObservationState(ReadOnlyView):
+class ObservationState(LaidOutState):
     """The state of N environments as they are observed. Every array has N as its first axis and is read-only."""
 
-    def __init__(self, layout: ObservationLayout, arrays: dict[str, np.ndarray]):
-        object.__setattr__(self, "_layout", layout)
-        object.__setattr__(self, "_arrays", ReadOnlyArrays(arrays))
+    walkable = (Observation,)
 
     @property
     def batch_size(self) -> int:
@@ -422,17 +419,11 @@ class ObservationState(ReadOnlyView):
         return self._layout.dt
 
     @cached_property
-    def time(self) -> np.ndarray:
-        return self._arrays["time"]
-
-    @cached_property
     def obs(self) -> Observation:
         return Observation(self._arrays["obs"], self._layout.fields)
 
     @cached_property
-    def extras(self):
-        from autoreward.sim.state import Group
-
+    def extras(self) -> Group:
         return Group("extra", {n: self.resolve(p) for n, p in self._layout.extras.items()})
 
     def resolve(self, path: str):
@@ -442,25 +433,7 @@ class ObservationState(ReadOnlyView):
             if path.removeprefix(READING_PREFIX) not in self._layout.readings.values():
                 raise AttributeError(f"{path!r} is not one of the task's readings of the environment")
             return self._arrays["readings"][:, self._layout.reading_column(path)]
-        value: Any = self
-        for part in path.split("."):
-            if part.startswith("_"):
-                raise AttributeError(f"{part!r} is private")
-            if not isinstance(value, (ObservationState, Observation)):
-                raise AttributeError(f"{path!r} goes past a field of the state at {part!r}; index the array instead")
-            value = getattr(value, part)
-        return value
-
-    def rows(self, index) -> "ObservationState":
-        if isinstance(index, (int, np.integer)):
-            index = slice(int(index), int(index) + 1)
-        return ObservationState(self._layout, {name: self._arrays[name][index] for name in self._layout.shapes})
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {name: self._arrays[name] for name in self._layout.shapes}
-
-    def __repr__(self) -> str:
-        return f"ObservationState({self._layout.env_id}, batch_size={self.batch_size})"
+        return super().resolve(path)
 
 
 def state_layout(env, extras: dict[str, str] | None = None) -> StateLayout | ObservationLayout:

@@ -488,12 +488,57 @@ class ReadOnlyArrays(dict):
         return view
 
 
-class State(ReadOnlyView):
-    """The state of N simulations. Every array field has N as its first axis; every array is read-only."""
+class LaidOutState(ReadOnlyView):
+    """What every State is: a layout and its read-only arrays by name (N first), read through named views,
+    by dotted paths (`resolve`) and cut into rows. `State` lays out a MuJoCo model's data; the observation
+    State (sim/observation_state.py) an observation."""
 
-    def __init__(self, layout: StateLayout, arrays: dict[str, np.ndarray]):
+    # The views a dotted path may pass through besides the State itself (see `resolve`).
+    walkable: tuple[type, ...] = ()
+
+    def __init__(self, layout, arrays: dict[str, np.ndarray]):
         object.__setattr__(self, "_layout", layout)
         object.__setattr__(self, "_arrays", ReadOnlyArrays(arrays))
+
+    @cached_property
+    def time(self) -> np.ndarray:
+        return self._arrays["time"]
+
+    def resolve(self, path: str):
+        """The field at a dotted path such as 'bodies.target.pos'.
+
+        The path walks the named view only (groups, bodies, joints, sites, the observation): it stops at the
+        first array, so a reward program cannot use it as a `getattr` with a built string
+        (`resolve("qpos.tofile")`).
+        """
+        value: Any = self
+        for part in path.split("."):
+            if part.startswith("_"):
+                raise AttributeError(f"{part!r} is private")
+            if not isinstance(value, (LaidOutState, *self.walkable)):
+                raise AttributeError(f"{path!r} goes past a field of the state at {part!r}; index the array instead")
+            value = getattr(value, part)
+        return value
+
+    def rows(self, index):
+        """The State of a subset of the batch (an index array, slice or int kept as a batch of one)."""
+        if isinstance(index, (int, np.integer)):
+            index = slice(int(index), int(index) + 1)
+        return type(self)(self._layout, {name: self._arrays[name][index] for name in self._layout.shapes})
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The raw arrays behind this State (shared, not copied), every field by name."""
+        # Read field by field, never iterated: the reward path's mapping can hold fewer keys (see vec_env).
+        return {name: self._arrays[name] for name in self._layout.shapes}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._layout.env_id}, batch_size={self.batch_size})"
+
+
+class State(LaidOutState):
+    """The state of N simulations. Every array field has N as its first axis; every array is read-only."""
+
+    walkable = (Group, Body, Joint, Site)
 
     @property
     def batch_size(self) -> int:
@@ -502,10 +547,6 @@ class State(ReadOnlyView):
     @property
     def dt(self) -> float:
         return self._layout.dt
-
-    @cached_property
-    def time(self) -> np.ndarray:
-        return self._arrays["time"]
 
     @cached_property
     def qpos(self) -> np.ndarray:
@@ -546,36 +587,6 @@ class State(ReadOnlyView):
     @cached_property
     def extras(self) -> Group:
         return Group("extra", {n: self.resolve(p) for n, p in self._layout.extras.items()})
-
-    def resolve(self, path: str):
-        """The field at a dotted path such as 'bodies.target.pos'.
-
-        The path walks the named view only (groups, bodies, joints, sites): it
-        stops at the first array, so a reward program cannot use it as a
-        `getattr` with a built string (`resolve("qpos.tofile")`).
-        """
-        value: Any = self
-        for part in path.split("."):
-            if part.startswith("_"):
-                raise AttributeError(f"{part!r} is private")
-            if not isinstance(value, (State, Group, Body, Joint, Site)):
-                raise AttributeError(f"{path!r} goes past a field of the state at {part!r}; index the array instead")
-            value = getattr(value, part)
-        return value
-
-    def rows(self, index) -> "State":
-        """The State of a subset of the batch (an index array, slice or int kept as a batch of one)."""
-        if isinstance(index, (int, np.integer)):
-            index = slice(int(index), int(index) + 1)
-        return State(self._layout, {name: self._arrays[name][index] for name in self._layout.shapes})
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        """The raw arrays behind this State (shared, not copied), every field by name."""
-        # Read field by field, never iterated: the reward path's mapping can hold fewer keys (see vec_env).
-        return {name: self._arrays[name] for name in self._layout.shapes}
-
-    def __repr__(self) -> str:
-        return f"State({self._layout.env_id}, batch_size={self.batch_size})"
 
 
 def concatenate(states: list[State]) -> State:
