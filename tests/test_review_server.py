@@ -205,3 +205,33 @@ def test_the_run_page_shows_the_final_scores_under_each_recipe_and_never_a_bare_
     assert "human-normalized not meaningful at this budget" in text and "1.050" not in text.split('id="recipes"')[0]
     assert 'id="recipes"' in text and "PPO, raw rewards, 2 environments, 512 steps, 2 seeds" in text
     assert "autoreward&#39;s: PPO, VecNormalize, 4 environments, 512 steps, 3 seeds" in text
+
+
+def test_the_run_page_shows_the_proposed_score_and_the_frames_a_watching_judge_saw(site):
+    from autoreward.config import Fitness
+    from autoreward.records import Preference, ScoreProposal
+
+    server, store = site
+    text = '[fitness]\nstep = "next_state.obs.position"\nreduce = "last"\ndescription = "where the car ends"\n'
+    fitness = Fitness(step="next_state.obs.position", reduce="last", description="where the car ends")
+    store.save_score_proposal(
+        ScoreProposal(text, fitness, None, -0.52, -0.48, "accepted", "a person at the terminal", at="2026-12-01")
+    )
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + (160).to_bytes(4, "big") + (120).to_bytes(4, "big")
+    for candidate in ("r1c0", "r1c1"):
+        folder = store.frames_dir(store.load_candidate(candidate))
+        folder.mkdir(parents=True)
+        for k in range(6):
+            (folder / f"frame_{k}.png").write_bytes(png + bytes([k]))
+    store.save_preference(
+        Preference(1, "r1c1", "r1c0", comment="it moves", source="vlm", candidate_ids=("r1c0", "r1c1"))
+    )
+    _, page = request(server, "GET", f"/runs/{RUN}/")
+    text_of_page = " ".join(page.decode().split())
+    assert "Proposed task score</b>: accepted by a person at the terminal" in text_of_page
+    assert "reduce = &#34;last&#34;" in text_of_page and "random actions it scored -0.52" in text_of_page
+    assert text_of_page.count(f'src="/runs/{RUN}/frame/') == 12 and "What the judge saw" in text_of_page
+    response, served = request(server, "GET", f"/runs/{RUN}/frame/r1c1/5")
+    assert response.status == 200 and response.getheader("Content-Type") == "image/png" and served == png + b"\x05"
+    assert request(server, "GET", f"/runs/{RUN}/frame/r1c1/6")[0].status == 404
+    assert request(server, "GET", f"/runs/{RUN}/frame/r1c1/..%2f..%2fcandidate.json")[0].status == 404

@@ -30,7 +30,7 @@ import jinja2
 from autoreward.loop.run_store import CANDIDATE_ID, RunStore, run_summaries
 from autoreward.records import Preference, now_iso
 from autoreward.resources import TEMPLATES_DIR
-from autoreward.review.views import candidate_video, run_folder, run_view
+from autoreward.review.views import candidate_frames, candidate_video, run_folder, run_view
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 SECURITY_POLICY = (
@@ -135,6 +135,11 @@ class _Handler(BaseHTTPRequestHandler):
                 if video is None:
                     return self._error(HTTPStatus.NOT_FOUND, f"candidate {parts[3]} of {run.name} has no video")
                 return self._file(video, "video/mp4", head)
+            if len(parts) == 5 and parts[2] == "frame" and CANDIDATE_ID.match(parts[3]) and parts[4].isdigit():
+                frames = candidate_frames(run, parts[3])
+                if int(parts[4]) >= len(frames):
+                    return self._error(HTTPStatus.NOT_FOUND, f"candidate {parts[3]} of {run.name} has no such frame")
+                return self._file(frames[int(parts[4])], "image/png", head)
         self._error(HTTPStatus.NOT_FOUND, "no such page")
 
     def _post(self) -> None:

@@ -47,6 +47,21 @@ def candidate_video(run: Path, candidate_id: str) -> Path | None:
     return store.video_path(candidate) if candidate is not None else None
 
 
+def candidate_frames(run: Path, candidate_id: str) -> list[Path]:
+    """The stills of a candidate's video its training worker wrote for a watching judge, in order."""
+    if CANDIDATE_ID.match(candidate_id) is None:
+        return []
+    store = RunStore.open(run)
+    candidate = store.load_candidate(candidate_id)
+    if candidate is None:
+        return []
+    folder = store.frames_dir(candidate)
+    frames = []
+    while (folder / f"frame_{len(frames)}.png").is_file():
+        frames.append(folder / f"frame_{len(frames)}.png")
+    return frames
+
+
 def code_html(code: str) -> Markup:
     return Markup(highlight(code, PythonLexer(), _FORMATTER))  # pygments escapes the code
 
@@ -110,6 +125,7 @@ class CandidateView:
     trajectory: str | None
     video: bool
     screening_agreement: float | None
+    frames: int = 0  # stills of its video that a watching judge is shown (frame/<k> on the page)
 
 
 @dataclass
@@ -156,6 +172,7 @@ def candidate_view(run: Path, candidate: Candidate) -> CandidateView:
         trajectory=summary_text(evaluation.summary) if evaluation and evaluation.summary else None,
         video=candidate_video(run, candidate.id) is not None,
         screening_agreement=candidate.screening_agreement,
+        frames=len(candidate_frames(run, candidate.id)),
     )
 
 
@@ -194,6 +211,8 @@ def run_view(run: Path) -> dict:
         "status": status,
         "rounds": rounds,
         "final": final,
+        "score_proposal": store.load_score_proposal(),
+        "views": views,
         "recipe_columns": RECIPE_COLUMNS,
         "recipe_rows": recipe_rows(recipe_of(config), final, recipes) if final is not None and recipes else [],
         "waiting": any(r.waiting for r in rounds),
