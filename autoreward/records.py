@@ -421,6 +421,9 @@ class FinalResult:
     human_spread: float | None = None
     sparse_spread: float | None = None
     human_source: str = ""  # the human reward's file, or "environment" for the environment's own reward
+    # The human baseline scored worse than the sparse one: the scale then runs from the better baseline (0),
+    # and above 0 means better than both, while 1 no longer "matches the human reward".
+    human_worse: bool = False
 
     @property
     def baselines_apart(self) -> bool:
@@ -445,6 +448,11 @@ class FinalResult:
                 f"not meaningful at this budget: {self.human_name} scored {self.human_fitness:.4g} "
                 f"± {self.human_spread or 0.0:.2g} and the task score alone {self.sparse_fitness:.4g} "
                 f"± {self.sparse_spread or 0.0:.2g}, closer than their spreads, so a scale between them is noise"
+            )
+        if self.human_worse:
+            return (
+                f"{self.score_mean:.3f} ± {self.score_std:.3f} (here {self.human_name} scored {self.human_fitness:.4g}, "
+                f"worse than the task score alone, {self.sparse_fitness:.4g}: above 0 is better than both)"
             )
         return f"{self.score_mean:.3f} ± {self.score_std:.3f}"
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Sets up (scripts/setup.sh), then runs the whole design loop offline on the half cheetah running
-# backwards: LLM replies replayed from a shipped transcript (envs/demo/half_cheetah_backward.md),
+# Sets up (scripts/setup.sh), then runs the whole design loop offline on the mountain car getting to
+# its flag as quickly as it can: LLM replies replayed from a shipped transcript (envs/demo/mountain_car_quick.md),
 # real checks, real training, a final multi-seed evaluation, and the best reward exported as a
 # self-contained module. Then that module is imported in a fresh Python and trains SB3 PPO.
 # Needs no network and no LLM; about ten minutes on 2 cores.
@@ -11,7 +11,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 steps="${AUTOREWARD_DEMO_STEPS:-60000}"
 echo "== autoreward demo --steps $steps --output reward.py"
 autoreward demo --steps "$steps" --output reward.py
-echo "== the exported reward.py, imported in a fresh Python, wraps HalfCheetah-v5 and trains with SB3 PPO"
+echo "== the exported reward.py, imported in a fresh Python, wraps MountainCarContinuous-v0 and trains with SB3 PPO"
 python - <<'PY'
 import importlib.util
 import sys

@@ -25,7 +25,7 @@ def _seed(designed: float, human: float, sparse: float, source: str = "environme
 
 
 def test_baselines_within_their_spread_make_the_normalized_score_not_meaningful():
-    # The offline demo's case: the environment's own reward 0.92, the task score alone 1.22, spreads larger.
+    # The earlier offline demo's case (HalfCheetah at 60 000 steps): the environment's own reward 0.92, the task score alone 1.22, spreads larger.
     final = final_result(TASK, "r2c0", [0, 1], [_seed(1.0, 0.52, 1.62), _seed(1.1, 1.32, 0.82)])
     assert final.human_fitness == 0.92 and final.sparse_fitness == 1.22 and final.score_mean is not None
     assert not final.baselines_apart
@@ -60,8 +60,21 @@ def test_the_module_header_says_not_meaningful_too():
         human_name=final.human_name,
     )
     header = render_reward_module(TASK, open(TASK.human_reward).read(), info).split('"""')[1]
-    assert "human-normalized score: not meaningful at this budget" in header
-    assert "1: on the environment's own reward" in header
+    said = " ".join(header.split())
+    assert "human-normalized score: not meaningful at this budget: the environment's own reward scored" in said
+    assert "1: on" not in said  # a scale is not explained where its figure is not given
+
+
+def test_where_the_human_baseline_is_the_worse_one_the_score_says_above_0_beats_both():
+    # The demo's case: the environment's own MountainCar reward never reaches the flag in 300 steps.
+    task = dataclasses.replace(TASK, human_reward=None)
+    final = final_result(task, "r1c0", [0, 1], [_seed(-79.0, -300.0, -90.0), _seed(-77.0, -300.0, -87.0)])
+    assert final.baselines_apart and final.human_worse and final.score_mean > 0
+    assert final.normalized_sentence().endswith(
+        "(here the environment's own reward scored -300, worse than the task score alone, -88.5: above 0 is "
+        "better than both)"
+    )
+    assert not final_result(task, "r1c0", [0], [_seed(2.0, 1.5, 0.5)]).human_worse
 
 
 def test_spreads_are_recorded_over_seeds():

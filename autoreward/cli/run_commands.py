@@ -49,8 +49,8 @@ from autoreward.loop.run_folders import DEFAULT_RUNS_DIR
 from autoreward.records import FinalResult, now_iso
 from autoreward.resources import data_dir
 
-DEMO_TASK = "half_cheetah_backward"
-DEMO_TRANSCRIPT = "demo/half_cheetah_backward.md"
+DEMO_TASK = "mountain_car_quick"
+DEMO_TRANSCRIPT = "demo/mountain_car_quick.md"
 
 
 class ConsoleProgress:
@@ -522,7 +522,7 @@ def _export_info(config, final: FinalResult, best):
         normalized_score_mean=final.score_mean,
         normalized_score_std=final.score_std,
         normalized_note=final.normalized_sentence()
-        if final.score_mean is not None and not final.baselines_apart
+        if final.score_mean is not None and (not final.baselines_apart or final.human_worse)
         else None,
         human_name=final.human_name,
         training=TrainingConfig.from_budget(
@@ -742,7 +742,7 @@ def demo(
             rounds=2,
             candidates=3,
             repair_attempts=1,
-            final_seeds=2,
+            final_seeds=3,
             workers=workers or (os.cpu_count() or 1),
             budget=budget,
         )

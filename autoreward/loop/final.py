@@ -126,4 +126,5 @@ def final_result(
         human_spread=human_spread,
         sparse_spread=sparse_spread,
         human_source=first.human_source,
+        human_worse=(human < sparse) if higher else (human > sparse),
     )

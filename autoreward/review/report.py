@@ -214,7 +214,7 @@ def _final_lines(final: FinalResult, feedback: str) -> list[str]:
         f"Human baseline ({final.human_name}): {final.human_fitness:.4g}; sparse reward (the task score alone): "
         f"{final.sparse_fitness:.4g}.",
     ]
-    if final.score_mean is not None and not final.baselines_apart:
+    if final.score_mean is not None and (not final.baselines_apart or final.human_worse):
         lines.append(f"Human-normalized score: {final.normalized_sentence()}.")
     elif final.score_mean is not None:
         lines.append(
@@ -241,6 +241,8 @@ def _recipe_row(label: str, final: FinalResult) -> tuple[str, ...]:
         normalized = "-"
     elif final.baselines_apart:
         normalized = f"{final.score_mean:.3f} ± {final.score_std:.3f}"
+        if final.human_worse:
+            normalized += " (the human baseline scored below the sparse one: above 0 beats both)"
     else:
         normalized = "not meaningful: the baselines are closer than their spreads"
     return (
