@@ -141,7 +141,8 @@ class DesignLoop:
         elif previous is not None and previous.feedback and previous.best_so_far_id == new_best.id:
             feedback = previous.feedback  # the best did not change: its feedback stands
         else:
-            self.progress.note(f"round {number}: analysing {new_best.id}")
+            if self.loop.analyzer and new_best.round < self.loop.rounds:  # as build_feedback asks the analyzer
+                self.progress.note(f"round {number}: analysing {new_best.id}")
             # Judged by preference, the designer sees no task score at all, only what was preferred.
             feedback = build_feedback(
                 self.llm, self.prompts, self.task, self.loop, new_best, show_score=self.selector.shows_score
