@@ -372,7 +372,10 @@ def test_a_replayed_design_run_on_pendulum_ends_with_an_export_that_reproduces_i
     # The final table: the best reward's task score, beside both baselines' (the human reward's and the sparse one's).
     table = " ".join(result.stdout.split())
     assert re.search(r"task score │ [-\d.e]+ ± [\d.e]+ over seeds \[0\]", table), table
-    assert re.search(r"human \(the hand-written reward\) / sparse │ [-\d.e]+ / [-\d.e]+", table), table
+    number = r"-?[\d.]+(?:e[-+]?\d+)?"
+    assert re.search(
+        rf"human \(the hand-written reward\) / sparse │ {number} ± {number} / {number} ± {number}", table
+    ), table
     (run,) = (tmp_path / "runs").glob("pendulum_swing_up__design*")
     exported = run_autoreward(
         "export", str(run), "-o", str(tmp_path / "mine" / "pendulum.py"), "--policy", cwd=tmp_path
