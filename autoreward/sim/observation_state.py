@@ -30,7 +30,7 @@ import numpy as np
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
 from autoreward.errors import TaskError
-from autoreward.sim.state import Group, LaidOutState, ReadOnlyView, StateLayout, python_names
+from autoreward.sim.state import ArrayLayout, Group, LaidOutState, ReadOnlyView, StateLayout, python_names
 from autoreward.task.files import READING_PREFIX, environment_readings, read_environment
 
 SUPPORTED = (
@@ -174,7 +174,7 @@ def _action_meanings(space, action_doc: str) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class ObservationLayout:
+class ObservationLayout(ArrayLayout):
     """Where each named column of an environment's observation lives in the raw arrays of an ObservationState."""
 
     env_id: str
@@ -251,9 +251,6 @@ class ObservationLayout:
             env = env.env
         return env
 
-    def allocate(self, batch_size: int) -> dict[str, np.ndarray]:
-        return {name: np.zeros((batch_size, *shape)) for name, shape in self.shapes.items()}
-
     def copier(self, source: "ObservationRecorder", out: dict[str, np.ndarray], row: int, fields=None):
         """A function that copies the recorder's observation and time into row `row` of a batch of raw arrays."""
         fields = self.shapes.keys() if fields is None else set(fields)
@@ -271,11 +268,6 @@ class ObservationLayout:
 
         return copy
 
-    def snapshot(self, source: "ObservationRecorder") -> dict[str, np.ndarray]:
-        out = self.allocate(1)
-        self.copier(source, out, 0)()
-        return out
-
     def state(self, arrays: dict[str, np.ndarray]) -> "ObservationState":
         return ObservationState(self, arrays)
 
@@ -284,14 +276,8 @@ class ObservationLayout:
         environment itself (task.files.check_readings), after a reset."""
         probe = self.state(self.allocate(1))
         for name, path in self.extras.items():
-            if path.startswith(READING_PREFIX):
-                continue
-            try:
-                value = probe.resolve(path)
-            except AttributeError as error:
-                raise TaskError(f"extra {name!r} = {path!r} does not name a state field: {error}") from None
-            if not isinstance(value, np.ndarray):
-                raise TaskError(f"extra {name!r} = {path!r} must name an array field, got {type(value).__name__}")
+            if not path.startswith(READING_PREFIX):
+                self.check_extra(probe, name, path)
 
 
 def _step_seconds(unwrapped) -> float | None:

@@ -124,8 +124,33 @@ def _names(model: mujoco.MjModel, obj: mujoco.mjtObj, count: int) -> list[str]:
     return [mujoco.mj_id2name(model, obj, i) or "" for i in range(count)]
 
 
+class ArrayLayout:
+    """What both layouts share (this module's StateLayout, observation_state's ObservationLayout): raw arrays by
+    their `shapes`, a batch of one copied now, and the check of an extra that names a State path. Each layout
+    has its own `copier` and `state`."""
+
+    def allocate(self, batch_size: int) -> dict[str, np.ndarray]:
+        """Zeroed raw arrays for a batch of `batch_size` simulations."""
+        return {name: np.zeros((batch_size, *shape)) for name, shape in self.shapes.items()}
+
+    def snapshot(self, source) -> dict[str, np.ndarray]:
+        """Raw arrays for a batch of one: `source` (what `copier` copies from) now."""
+        out = self.allocate(1)
+        self.copier(source, out, 0)()
+        return out
+
+    def check_extra(self, probe, name: str, path: str) -> None:
+        """Raise TaskError unless extra `name` = `path` names an array field of State `probe`."""
+        try:
+            value = probe.resolve(path)
+        except AttributeError as error:
+            raise TaskError(f"extra {name!r} = {path!r} does not name a state field: {error}") from None
+        if not isinstance(value, np.ndarray):
+            raise TaskError(f"extra {name!r} = {path!r} must name an array field, got {type(value).__name__}")
+
+
 @dataclass(frozen=True)
-class StateLayout:
+class StateLayout(ArrayLayout):
     """Where each named part of a MuJoCo model lives in the raw arrays of a State."""
 
     env_id: str
@@ -255,10 +280,6 @@ class StateLayout:
         """What `copier` copies from: the environment's MjData."""
         return env.unwrapped.data
 
-    def allocate(self, batch_size: int) -> dict[str, np.ndarray]:
-        """Zeroed raw arrays for a batch of `batch_size` simulations."""
-        return {name: np.zeros((batch_size, *shape)) for name, shape in self.shapes.items()}
-
     def copier(self, data: mujoco.MjData, out: dict[str, np.ndarray], row: int, fields=None):
         """A function that copies one simulation's MjData into row `row` of a batch of raw arrays.
 
@@ -295,12 +316,6 @@ class StateLayout:
             else:
                 target[rows] = source[rows].reshape((len(rows), *target.shape[1:]))
 
-    def snapshot(self, data: mujoco.MjData) -> dict[str, np.ndarray]:
-        """Raw arrays for a batch of one: this simulation now."""
-        out = self.allocate(1)
-        self.copier(data, out, 0)()
-        return out
-
     def state(self, arrays: dict[str, np.ndarray]) -> "State":
         return State(self, arrays)
 
@@ -313,12 +328,7 @@ class StateLayout:
                     f"does; the State of {self.env_id} holds its model: name a State path such as "
                     f"'bodies.{self.bodies[-1].name}.pos'"
                 )
-            try:
-                value = probe.resolve(path)
-            except AttributeError as error:
-                raise TaskError(f"extra {name!r} = {path!r} does not name a state field: {error}") from None
-            if not isinstance(value, np.ndarray):
-                raise TaskError(f"extra {name!r} = {path!r} must name an array field, got {type(value).__name__}")
+            self.check_extra(probe, name, path)
 
 
 def _actuator_target(model, a: int, joints: list[str], bodies: list[str], sites: list[str]) -> str:
