@@ -152,15 +152,9 @@ def run_task_job(payload: dict[str, Any], output_dir: Path, channel) -> dict:
 
 def _episode_score(task: Task, policy: str, max_steps: int, seed: int) -> float:
     """The task's fitness of one episode of random actions ("random") or of zero actions ("still")."""
-    from autoreward.sim.observation_state import state_layout
     from autoreward.task.fitness import FitnessMeter
 
-    env = make_env(task)
-    env.action_space.seed(seed)
-    layout = state_layout(env, extras=task.extras)
-    env = layout.wrap(env)
-    data = layout.source(env)
-    env.reset(seed=seed)
+    env, layout, data = _laid_out_env(task, seed)
     meter = FitnessMeter(task.fitness, 1)
     space = env.action_space
     still = np.clip(np.zeros(space.shape), space.low, space.high) if hasattr(space, "low") else space.start
@@ -194,16 +188,9 @@ def run_check_job(payload: dict[str, Any], output_dir: Path, channel) -> dict:
 
 def collect_transitions(task: Task, count: int, seed: int):
     """`count` transitions (state, action, next_state) from random actions, resetting when episodes end."""
-    from autoreward.sim.observation_state import state_layout
     from autoreward.sim.state import concatenate
-    from autoreward.task.files import make_env
 
-    env = make_env(task)
-    env.action_space.seed(seed)
-    layout = state_layout(env, extras=task.extras)
-    env = layout.wrap(env)
-    data = layout.source(env)
-    env.reset(seed=seed)
+    env, layout, data = _laid_out_env(task, seed)
     before = layout.state(layout.snapshot(data))
     states, actions, next_states = [], [], []
     for _ in range(count):
@@ -222,6 +209,20 @@ def collect_transitions(task: Task, count: int, seed: int):
     discrete = getattr(layout, "discrete_actions", 0)
     stacked = np.array(actions, dtype=np.int64) if discrete else np.stack(actions).astype(np.float64)
     return concatenate(states), stacked, concatenate(next_states)
+
+
+def _laid_out_env(task: Task, seed: int):
+    """The task's environment reset with `seed` (its action space seeded too), wrapped by its State's layout:
+    (env, layout, what the layout's `snapshot` copies from)."""
+    from autoreward.sim.observation_state import state_layout
+
+    env = make_env(task)
+    env.action_space.seed(seed)
+    layout = state_layout(env, extras=task.extras)
+    env = layout.wrap(env)
+    data = layout.source(env)
+    env.reset(seed=seed)
+    return env, layout, data
 
 
 def _exception_result(error: BaseException, code: str, when: str) -> CheckResult:

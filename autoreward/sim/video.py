@@ -83,17 +83,8 @@ def record_video(policy, task: Task, seed: int, path: Path, normalizer=None) -> 
         camera = follow_camera(model, _camera_config(simulation))
         try:
             with _Encoder(partial, rate) as encoder:
-                encoder.add(_frame(renderer, data, camera))
-                step = 0
-                while encoder.frames < max_frames:
-                    shown = normalizer.normalize_obs(observation) if normalizer is not None else observation
-                    action, _ = policy.predict(shown, deterministic=True)
-                    observation, _, terminated, truncated, _ = env.step(action)
-                    step += 1
-                    if step % stride == 0 or terminated or truncated:
-                        encoder.add(_frame(renderer, data, camera))
-                    if terminated or truncated:
-                        break
+                frame = lambda: _frame(renderer, data, camera)  # noqa: E731
+                _replay(policy, env, observation, normalizer, encoder, frame, stride, max_frames)
         finally:
             renderer.close()
         partial.replace(path)
@@ -122,17 +113,7 @@ def _record_rendered(policy, task: Task, seed: int, path: Path, normalizer=None)
         max_frames = max(2, int(MAX_SECONDS * steps_per_second / stride))
         observation, _ = env.reset(seed=seed)
         with _Encoder(partial, rate) as encoder:
-            encoder.add(_scaled(env.render()))
-            step = 0
-            while encoder.frames < max_frames:
-                shown = normalizer.normalize_obs(observation) if normalizer is not None else observation
-                action, _ = policy.predict(shown, deterministic=True)
-                observation, _, terminated, truncated, _ = env.step(action)
-                step += 1
-                if step % stride == 0 or terminated or truncated:
-                    encoder.add(_scaled(env.render()))
-                if terminated or truncated:
-                    break
+            _replay(policy, env, observation, normalizer, encoder, lambda: _scaled(env.render()), stride, max_frames)
         partial.replace(path)
         return path
     except Exception as error:  # pygame missing (DependencyNotInstalled), a renderer that fails: no video
@@ -141,6 +122,22 @@ def _record_rendered(policy, task: Task, seed: int, path: Path, normalizer=None)
         partial.unlink(missing_ok=True)
         if env is not None:
             env.close()
+
+
+def _replay(policy, env, observation, normalizer, encoder, frame, stride: int, max_frames: int) -> None:
+    """Play the deterministic policy from `observation` (just reset) until the episode ends or `max_frames`
+    frames are encoded: `frame()` is encoded first, then every `stride` steps and at the episode's last step."""
+    encoder.add(frame())
+    step = 0
+    while encoder.frames < max_frames:
+        shown = normalizer.normalize_obs(observation) if normalizer is not None else observation
+        action, _ = policy.predict(shown, deterministic=True)
+        observation, _, terminated, truncated, _ = env.step(action)
+        step += 1
+        if step % stride == 0 or terminated or truncated:
+            encoder.add(frame())
+        if terminated or truncated:
+            break
 
 
 def _scaled(pixels) -> np.ndarray:

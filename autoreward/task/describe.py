@@ -131,16 +131,7 @@ def describe_layout(layout: StateLayout, max_episode_steps: int | None = None, f
         lines.append(
             f"#   {index}: {actuator.name}, on {actuator.target}, gear {actuator.gear:g}, range [{low:g}, {high:g}]"
         )
-    if facts:  # when an episode ends and where it starts (task.episodes)
-        lines += ["", *facts]
-    elif max_episode_steps:
-        lines.append(f"# An episode lasts at most {max_episode_steps} steps; the environment may also end it early.")
-    lines += [
-        "",
-        "",
-        "def compute_reward(state: State, action: np.ndarray, next_state: State) -> tuple[np.ndarray, dict[str, np.ndarray]]:",
-        '    """Return (total, components): arrays of shape (N,), components by name. numpy and math only."""',
-    ]
+    lines += _episodes_and_signature(facts, max_episode_steps)
     return "\n".join(lines) + "\n"
 
 
@@ -229,17 +220,22 @@ def describe_observation_layout(
             lines.append(f"#   {index}: {meaning + ', ' if meaning else ''}range [{_bound(low)}, {_bound(high)}]")
     if "action" in layout.docs:  # its table or list is the lines above
         lines += comment_lines(_without_table(layout.docs["action"], layout.action_meanings))
-    if facts:
-        lines += ["", *facts]
-    elif max_episode_steps:
+    lines += _episodes_and_signature(facts, max_episode_steps)
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def _episodes_and_signature(facts, max_episode_steps: int | None) -> list[str]:
+    """The end of every description: when an episode ends and where it starts (task.episodes), else its
+    length, then the function the designer writes."""
+    lines = ["", *facts] if facts else []
+    if not facts and max_episode_steps:
         lines.append(f"# An episode lasts at most {max_episode_steps} steps; the environment may also end it early.")
-    lines += [
+    return lines + [
         "",
         "",
         "def compute_reward(state: State, action: np.ndarray, next_state: State) -> tuple[np.ndarray, dict[str, np.ndarray]]:",
         '    """Return (total, components): arrays of shape (N,), components by name. numpy and math only."""',
     ]
-    return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
 def describe_task(task: Task) -> str:
