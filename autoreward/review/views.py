@@ -53,9 +53,10 @@ def candidate_frames(run: Path, candidate_id: str) -> list[Path]:
         return []
     store = RunStore.open(run)
     candidate = store.load_candidate(candidate_id)
-    if candidate is None:
-        return []
-    folder = store.frames_dir(candidate)
+    return _frames_in(store.frames_dir(candidate)) if candidate is not None else []
+
+
+def _frames_in(folder: Path) -> list[Path]:
     frames = []
     while (folder / f"frame_{len(frames)}.png").is_file():
         frames.append(folder / f"frame_{len(frames)}.png")
@@ -172,7 +173,7 @@ def candidate_view(run: Path, candidate: Candidate) -> CandidateView:
         trajectory=summary_text(evaluation.summary) if evaluation and evaluation.summary else None,
         video=candidate_video(run, candidate.id) is not None,
         screening_agreement=candidate.screening_agreement,
-        frames=len(candidate_frames(run, candidate.id)),
+        frames=len(_frames_in(RunStore.open(run).frames_dir(candidate))),  # the candidate in hand, not read again
     )
 
 
