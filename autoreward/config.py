@@ -81,8 +81,13 @@ class WorkerLimits:
     idle_seconds: float = 60.0  # longest silence between two messages
     memory_bytes: int | None = 8 * 1024**3  # address space (RLIMIT_AS)
     file_bytes: int = 2 * 1024**3  # largest file it may write (RLIMIT_FSIZE)
+    # What it may add to its output folder in all, measured by its supervisor once a second: a training's
+    # folder holds well under 10 MB, SAC's replay buffer (up to `file_bytes`) aside.
+    folder_bytes: int = 4 * 1024**3
     cpu_seconds: float | None = None  # RLIMIT_CPU; None: the wall budget plus a few seconds
-    processes: int = 512  # threads and processes beyond what the user already runs (RLIMIT_NPROC; not for root)
+    # Threads and processes beyond what the worker's user already runs (RLIMIT_NPROC): a root orchestrator's
+    # jailed workers run as an unprivileged user, so it holds for them; unjailed, root's are not limited.
+    processes: int = 512
     # GPUs the executor places it on: the local one picks the least busy GPU (through CUDA_VISIBLE_DEVICES),
     # a Ray task asks the cluster for them and its node's GPU devices are passed in. 0 for a pinned "cuda:N".
     gpus: int = 0
@@ -270,3 +275,4 @@ class CheckOptions:
     largest_value: float = 1e6  # |reward| above this is refused: it would swamp training
     seed: int = 0
     idle_seconds: float = 20.0  # a call silent this long is a hang
+    training_batch_size: int | None = None  # rows per call in training (its n_envs); None: the task's budget

@@ -78,3 +78,11 @@ class Interrupted(BaseException):
     def __init__(self, signal_number: int | None = None, message: str = "interrupted"):
         super().__init__(message)
         self.signal_number = signal_number
+
+
+class WorkerFileError(WorkerError):
+    """A file in a worker's folder was refused: a link, not a regular file, too large, or not what it should hold."""
+
+
+class WorkerProtocolError(WorkerError):
+    """A worker sent a message or a result that is not what its job sends: its job ends, the run goes on."""

@@ -127,6 +127,9 @@ class Evaluation:
     length_mean: float
     success_rate: float | None
     summary: TrajectorySummary | None = None
+    # The task score of the policy as it explores (sampled actions), over as many more episodes: what
+    # successive halving ranks a slice by. Played by the evaluation worker, so no candidate can forge it.
+    exploring_fitness_mean: float | None = None
 
 
 @dataclass(frozen=True)
@@ -141,9 +144,21 @@ class TrainingResult:
     evaluation: Evaluation
     wall_seconds: float
     steps_per_second: float
-    # The policy's video, a file name in the training's folder (video.mp4); None when none was made.
+    # The policy's video, a path in the training's folder (evaluation/video.mp4); None when none was made.
     video: str | None = None
     video_error: str | None = None  # why a video that was asked for could not be made
+    # Seconds the held-out evaluation and the scoring of its episodes took, in their own workers, after training.
+    evaluation_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class LearnerResult:
+    """What a training worker reports (it ran the reward program, so all of it is checked and none of it picks):
+    the steps it trained, its curve and how long it took. The policy it leaves as arrays (policy.npz)."""
+
+    steps: int
+    curve: tuple[CurvePoint, ...]
+    wall_seconds: float
 
 
 @dataclass(frozen=True)
@@ -169,7 +184,10 @@ class NormalizedScore:
 # --- workers -----------------------------------------------------------------
 
 # "setup_failed": the worker raised before it reported anything (an import it could not make, a missing file).
-WorkerStatus = Literal["ok", "error", "timeout", "idle_timeout", "killed", "setup_failed", "interrupted"]
+# "worker_protocol": it sent a message, a result or a file that is not what its job sends (checked, never trusted).
+WorkerStatus = Literal[
+    "ok", "error", "timeout", "idle_timeout", "killed", "setup_failed", "interrupted", "worker_protocol"
+]
 
 
 @dataclass(frozen=True)

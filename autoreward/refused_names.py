@@ -11,7 +11,8 @@ from __future__ import annotations
 # Attributes refused on any object. Numpy's file functions and the methods every array carries
 # (`tofile`, `dump`, `ctypes`); and the public doors to frames, code and module globals, which need
 # no underscore: generator frames (`gi_frame.f_back.f_globals`), Cython functions (`func_globals`),
-# class walks (`mro`), format strings that read attributes (`"{0.x}".format`).
+# class walks (`mro`), format strings that read attributes (`"{0.x}".format`). Then the doors to raw
+# memory (`REFUSED_FOR_MEMORY`).
 FORBIDDEN_ATTRIBUTES = frozenset(
     {
         "load",
@@ -76,3 +77,26 @@ FORBIDDEN_ATTRIBUTES = frozenset(
         "format_map",
     }
 )
+
+# Attributes that reach the memory behind an array or read it as another type. A State's read-only
+# array is made through a read-only memoryview (`.base`), whose `.obj` is the writable buffer the
+# simulator fills; `.data` is a memoryview of the array, `.view` and `.getfield` read its bytes as
+# another dtype, numpy's `frombuffer` and `stride_tricks.as_strided` make arrays over any memory, and
+# `object_` is numpy's type for arrays of Python object pointers (with a buffer, a forged pointer is
+# any object). `.obj` is also an AttributeError's object, whatever raised it. A body or joint called
+# `base` (common in robot models) is `base_` in the State.
+REFUSED_FOR_MEMORY = frozenset(
+    {
+        "base",
+        "obj",
+        "data",
+        "view",
+        "getfield",
+        "frombuffer",
+        "from_dlpack",
+        "stride_tricks",
+        "as_strided",
+        "object_",
+    }
+)
+FORBIDDEN_ATTRIBUTES = FORBIDDEN_ATTRIBUTES | REFUSED_FOR_MEMORY

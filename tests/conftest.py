@@ -12,7 +12,7 @@ import pytest
 from autoreward.config import CheckOptions
 from autoreward.records import Candidate
 from autoreward.resources import data_dir
-from autoreward.sandbox.jail import SETTING_VARIABLE, Jail
+from autoreward.sandbox.jail import SETTING_VARIABLE, USER_VARIABLE, Jail
 from autoreward.serialize import read_json
 from autoreward.task.files import find_task
 
@@ -36,7 +36,8 @@ def hopper():
 def jail():
     """The worker jail, probed once. AUTOREWARD_JAIL=require (scripts/test.sh sets it where bwrap is installed)
     turns a jail that cannot run into an error instead of skipped jail tests."""
-    return Jail.from_setting(os.environ.get(SETTING_VARIABLE)).showing([REPO / "tests" / "jobs"])
+    jail = Jail.from_setting(os.environ.get(SETTING_VARIABLE), user=os.environ.get(USER_VARIABLE))
+    return jail.showing([REPO / "tests" / "jobs"])
 
 
 @pytest.fixture

@@ -2,7 +2,9 @@
 
 import pytest
 
-from autoreward.contract.checker import check_program
+from autoreward.config import CheckOptions
+from autoreward.contract.checker import check_loaded, check_program, collect_transitions
+from autoreward.contract.reward_program import static_check
 from autoreward.records import CheckCategory
 from autoreward.task.files import load_tasks
 
@@ -52,6 +54,11 @@ CASES = {
         CheckCategory.WRONG_OUTPUT,
         "dtype object",
     ),
+    "only at the training's batch size": (
+        body("v = next_state.qvel[:, 0] + (1.0 if len(action) == 4 else 0.0)\nreturn v, {'v': v}"),
+        CheckCategory.NOT_VECTORIZED,
+        "in a batch of 4, the size training calls it with (4 environments)",
+    ),
     "if on an array": (
         body("v = next_state.qvel[:, 0]\nif v > 0:\n    v = 2 * v\nreturn v, {'v': v}"),
         CheckCategory.NOT_VECTORIZED,
@@ -98,6 +105,100 @@ def test_a_good_program_passes_and_lists_its_components(cheetah, quick_check, tm
     assert result.ok, result.message
     assert result.components == ("forward", "ctrl")
     assert result.seconds_per_call is not None
+
+
+def test_a_program_that_reads_named_fields_passes(cheetah, quick_check, tmp_path):
+    code = body(
+        "forward = (next_state.bodies.torso.pos[:, 0] - state.bodies.torso.pos[:, 0]) / state.dt\n"
+        "upright = np.cos(next_state.joints.rooty.qpos)\n"
+        "effort = -0.1 * np.sum(np.square(action), axis=1)\n"
+        "return forward + upright + effort, {'forward': forward, 'upright': upright, 'effort': effort}"
+    )
+    result = check_program(cheetah, code, tmp_path, quick_check)
+    assert result.ok, result.message
+    assert result.components == ("forward", "upright", "effort")
+
+
+@pytest.fixture(scope="module")
+def cheetah_transitions(cheetah):
+    return collect_transitions(cheetah, 32, seed=0)
+
+
+def test_the_check_calls_the_program_at_the_training_batch_size_it_is_given(cheetah_transitions):
+    eight = body("v = next_state.qvel[:, 0] * (2.0 if len(action) == 8 else 1.0)\nreturn v, {'v': v}")
+    at_eight = check_loaded(eight, *cheetah_transitions, CheckOptions(batch_size=16, training_batch_size=8))
+    assert at_eight.category is CheckCategory.NOT_VECTORIZED, at_eight.message
+    assert "in a batch of 8, the size training calls it with (8 environments)" in at_eight.message
+    at_four = check_loaded(eight, *cheetah_transitions, CheckOptions(batch_size=16, training_batch_size=4))
+    assert at_four.ok, at_four.message  # a size training does not use is not called
+
+
+def test_a_failure_only_at_the_training_batch_size_says_so(cheetah_transitions):
+    code = body("scale = 1 / (len(action) != 4)\nv = next_state.qvel[:, 0] * scale\nreturn v, {'v': v}")
+    result = check_loaded(code, *cheetah_transitions, CheckOptions(batch_size=16, training_batch_size=4))
+    assert result.category is CheckCategory.EXCEPTION, result.message
+    assert result.message.startswith("compute_reward on a batch of 4 (the training's batch) raised ZeroDivisionError")
+
+
+# (what the program does, its category, a fragment of the message): the refusals of issue 24.
+REFUSED = {
+    "object dtype 'O'": ("z = np.zeros(3, dtype='O')", CheckCategory.FORBIDDEN, "the string 'O' names an object dtype"),
+    "object dtype '|O'": ("z = np.zeros(3, '|O')", CheckCategory.FORBIDDEN, "names an object dtype"),
+    "object dtype 'object'": ("z = np.array([1.0], 'object')", CheckCategory.FORBIDDEN, "names an object dtype"),
+    "object dtype 'f8, O'": ("z = np.zeros(3, 'f8, O')", CheckCategory.FORBIDDEN, "names an object dtype"),
+    "object dtype b'O'": ("z = np.zeros(3, dtype=b'O')", CheckCategory.FORBIDDEN, "names an object dtype"),
+    "object dtype in a dict": (
+        "z = np.zeros(3, {'names': ['a'], 'formats': ['O8']})",
+        CheckCategory.FORBIDDEN,
+        "names an object dtype",
+    ),
+    "object": ("z = np.zeros(3, dtype=object)", CheckCategory.FORBIDDEN, "use a float dtype"),
+    "np.object_": ("z = np.zeros(3, dtype=np.object_)", CheckCategory.FORBIDDEN, "`.object_` is not allowed"),
+    "np.ndarray(...)": ("z = np.ndarray((3,))", CheckCategory.FORBIDDEN, "make arrays with np.zeros"),
+    "ndarray imported": (
+        "from numpy import ndarray as make\nz = make((3,))",
+        CheckCategory.FORBIDDEN,
+        "`make(...)` makes an array over raw memory",
+    ),
+    "frombuffer": ("z = np.frombuffer(state.qpos)", CheckCategory.FORBIDDEN, "`.frombuffer` is not allowed"),
+    ".base": ("z = state.qpos.base", CheckCategory.FORBIDDEN, "use np.copy(x) where you need an array you can change"),
+    ".obj": ("z = state.qpos.data.obj", CheckCategory.FORBIDDEN, "`.data` is not allowed"),
+    ".view": ("z = state.qpos.view(np.int64)", CheckCategory.FORBIDDEN, "x.astype(float)"),
+    ".getfield": ("z = state.qpos.getfield(np.int8, 7)", CheckCategory.FORBIDDEN, "`.getfield` is not allowed"),
+    "setting an input's field": (
+        "state.bodies.torso.pos = state.bodies.torso.com",
+        CheckCategory.WRITES_INPUT,
+        "line 6: the program writes to `state.bodies.torso.pos`",
+    ),
+    "setting a module's attribute": ("math.pi = 3.0", CheckCategory.FORBIDDEN, "`math.pi` sets an attribute"),
+    "setting through a local": ("c = state.bodies\nc.torso = c.bfoot", CheckCategory.FORBIDDEN, "`c.torso` sets"),
+    "deleting an attribute": ("del np.linalg.norm", CheckCategory.FORBIDDEN, "`np.linalg.norm` deletes an attribute"),
+    "augmented": ("compute_reward.calls += 1", CheckCategory.FORBIDDEN, "`compute_reward.calls` sets an attribute"),
+    "as a loop target": ("for math.e in range(3):\n    pass", CheckCategory.FORBIDDEN, "`math.e` sets"),
+}
+
+
+@pytest.mark.parametrize("name", list(REFUSED))
+def test_the_static_rules_refuse_raw_memory_object_dtypes_and_attribute_assignment(name):
+    code, category, fragment = REFUSED[name]
+    result = static_check("import math\n" + body(code + "\nreturn 0"))
+    assert result.category is category, result.message
+    assert fragment in result.message, result.message
+    assert result.line is not None and result.message.startswith(f"line {result.line}: ")
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "ok = isinstance(next_state.qpos, np.ndarray)",
+        "v = next_state.qpos[:, 0].astype(np.float32)\nz = np.zeros(3, dtype=float)",
+        "terms = {'object': next_state.qpos[:, 0], 'O': next_state.qpos[:, 1]}  # component names, not dtypes",
+        '"""Reward the object for moving towards the goal."""',
+    ],
+)
+def test_what_looks_like_them_but_is_not_passes_the_static_rules(code):
+    result = static_check(body(code + "\nreturn 0"))
+    assert result.ok, result.message
 
 
 def test_exceptions_point_at_the_program_line(cheetah, quick_check, tmp_path):

@@ -74,7 +74,7 @@ def test_train_writes_a_run_folder_with_scores(tmp_path):
     assert summary["task"] == "half_cheetah_backward" and summary["fitness"] is not None
     assert (run / "reward.py").read_text() == (REPO / "examples/half_cheetah_backward.py").read_text()
     assert json.loads((run / "check.json").read_text())["category"] == "ok"
-    assert len((run / "training" / "curve.jsonl").read_text().splitlines()) >= 10
+    assert len((run / "training" / "learner" / "curve.jsonl").read_text().splitlines()) >= 10
 
 
 def test_train_refuses_a_failing_reward_before_training(tmp_path):

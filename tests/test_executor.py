@@ -158,7 +158,8 @@ def test_parallel_gpu_jobs_are_spread_over_the_machines_gpus(tmp_path, jail, mon
 def test_training_goes_through_the_executor_it_is_given(hopper, tmp_path, jail):
     executor = RecordingExecutor(LocalExecutor())
     train(hopper, TINY, tmp_path, human_reward(hopper), jail=jail, executor=executor)
-    assert executor.kinds == ["train"] and (tmp_path / "training.json").exists()
+    # The training, then its held-out evaluation and the scoring of its episodes, each a job of its own.
+    assert executor.kinds == ["train", "evaluate", "returns"] and (tmp_path / "training.json").exists()
 
 
 # --- a real Ray instance -------------------------------------------------------------------------
@@ -254,9 +255,11 @@ def test_a_training_sent_to_ray_comes_back_as_the_same_files_and_result_as_a_loc
 
     names = lambda folder: sorted(p.name for p in folder.iterdir())  # noqa: E731
     assert names(tmp_path / "ray") == names(tmp_path / "local")
-    assert {"policy.zip", "vecnormalize.pkl", "curve.jsonl", "training.json", "transitions.npz"} <= set(
-        names(tmp_path / "ray")
-    )
+    assert {"learner", "evaluation", "scoring", "training.json"} <= set(names(tmp_path / "ray"))
+    for folder in ("learner", "evaluation"):  # each worker's folder came back whole
+        assert names(tmp_path / "ray" / folder) == names(tmp_path / "local" / folder)
+    assert {"policy.zip", "vecnormalize.pkl", "curve.jsonl", "policy.npz"} <= set(names(tmp_path / "ray" / "learner"))
+    assert {"transitions.npz", "policy.npz", "worker.log"} <= set(names(tmp_path / "ray" / "evaluation"))
     assert read_json(tmp_path / "ray" / "training.json", TrainingResult) == remote
     assert remote.evaluation == local.evaluation  # same seed, same policy, wherever it trained
     assert [p.step for p in remote.curve] == [p.step for p in local.curve]
@@ -326,7 +329,7 @@ def test_a_hostile_reward_fails_on_ray_as_it_does_locally(cheetah, tmp_path, jai
     with pytest.raises(WorkerError) as local:
         train(cheetah, TINY, tmp_path / "local", code, None, jail)
     assert str(remote.value).splitlines()[0] == str(local.value).splitlines()[0]
-    assert (tmp_path / "ray" / "worker.log").exists()  # the log came back for the reader
+    assert (tmp_path / "ray" / "learner" / "worker.log").exists()  # the log came back for the reader
 
 
 @pytest.mark.slow
@@ -426,7 +429,7 @@ def test_a_design_run_on_ray_trains_and_prescreens_there_and_resumes_on_ray(tmp_
     for candidate in ("r1c0", "r1c1", "r2c0"):
         assert (
             (store.path / "round_1" if candidate.startswith("r1") else store.path / "round_2")
-            .joinpath(candidate, "training", "policy.zip")
+            .joinpath(candidate, "training", "evaluation", "policy.npz")
             .exists()
         ), candidate
     config = json.loads((store.path / "config.json").read_text())

@@ -131,7 +131,13 @@ def test_weak_candidates_are_stopped_with_their_step_and_only_survivors_train_on
     )
 
 
-def _trained(index: int, held_out: float, curve: list[tuple[int, int, float | None, bool]], steps: int = 100):
+def _trained(
+    index: int,
+    held_out: float,
+    curve: list[tuple[int, int, float | None, bool]],
+    steps: int = 100,
+    exploring: float | None = None,
+):
     """A trained candidate whose curve points are (step, episodes, fitness, partial)."""
     from autoreward.records import CurvePoint, Evaluation, TrainingResult
 
@@ -139,7 +145,14 @@ def _trained(index: int, held_out: float, curve: list[tuple[int, int, float | No
         CurvePoint(step, 1.0, 1.0, 0.0, {}, episodes, None, fitness, partial)
         for step, episodes, fitness, partial in curve
     )
-    evaluation = Evaluation(episodes=(), fitness_mean=held_out, fitness_std=0.0, length_mean=1.0, success_rate=None)
+    evaluation = Evaluation(
+        episodes=(),
+        fitness_mean=held_out,
+        fitness_std=0.0,
+        length_mean=1.0,
+        success_rate=None,
+        exploring_fitness_mean=exploring,
+    )
     return replace(
         _candidate(index),
         status="trained",
@@ -147,7 +160,24 @@ def _trained(index: int, held_out: float, curve: list[tuple[int, int, float | No
     )
 
 
-def test_a_rung_ranks_by_the_training_episodes_late_in_the_slice_not_the_held_out_score():
+def test_a_rung_ranks_by_the_exploring_score_the_evaluation_worker_played_not_the_training_workers_curve():
+    # c0's training worker says its episodes scored 1e9 (forged, or a reward that got out of the restricted
+    # Python); the evaluation worker, which runs no candidate code, saw c1 explore better.
+    c0 = _trained(0, 0.003, [(50, 10, 1e9, False), (100, 10, 1e9, False)], exploring=0.1)
+    c1 = _trained(1, 0.001, [(50, 10, 0.2, False), (100, 10, 0.3, False)], exploring=0.4)
+    assert (rung_score(c0), rung_score(c1)) == (0.1, 0.4)
+    ended = successive_halving(
+        [c0, c1],
+        schedule(2, 200),
+        lambda c, start, until: (
+            {0: c0, 1: c1}[c.index] if until == 100 else replace(c, training=replace(c.training, steps=until))
+        ),
+    )
+    assert [c.stopped_at for c in ended] == [100, None]
+    assert "exploring policy's task score 0.1 was not among the best 1 of 2" in ended[0].message
+
+
+def test_a_slice_recorded_before_the_split_ranks_by_its_training_episodes_late_in_the_slice():
     # The held-out scores (deterministic policies standing still) say c0; the training episodes say c1.
     c0 = _trained(0, 0.003, [(25, 10, 0.9, False), (50, 10, 0.1, False), (100, 10, 0.1, False)])
     c1 = _trained(1, 0.001, [(25, 10, 0.0, False), (75, 30, 0.4, False), (100, 10, 0.2, False)])
@@ -166,7 +196,7 @@ def test_a_rung_ranks_by_the_training_episodes_late_in_the_slice_not_the_held_ou
         ),
     )
     assert [c.stopped_at for c in ended] == [100, None]
-    assert "training episodes' task score 0.1 was not among the best 1 of 2" in ended[0].message
+    assert "exploring policy's task score 0.1 was not among the best 1 of 2" in ended[0].message
 
 
 def test_a_lower_is_better_score_keeps_the_lowest():
@@ -209,17 +239,18 @@ def test_a_slice_continued_to_the_budget_has_the_total_steps_and_one_cumulative_
     started = []
     first = train_slice(cheetah, SLICED, tmp_path, code, None, 512, jail=jail, on_start=lambda: started.append(512))
     assert first.steps == 512 and [p.step for p in first.curve] == [256, 512]
-    assert (tmp_path / "training_512" / "policy.zip").exists()
+    assert (tmp_path / "training_512" / "learner" / "policy.zip").exists()
+    assert first.evaluation.exploring_fitness_mean is not None  # what its rung is ranked by
 
     whole = train_slice(cheetah, SLICED, tmp_path, code, 512, 1024, jail=jail, on_start=lambda: started.append(1024))
-    assert whole.steps == 1024
+    assert whole.steps == 1024 and whole.evaluation.exploring_fitness_mean is None  # no rung ranks the last slice
     assert [p.step for p in whole.curve] == [256, 512, 768, 1024]
     assert whole.curve[:2] == first.curve  # the first slice's points, kept as they were
     assert whole.wall_seconds > first.wall_seconds
     assert [e.seed for e in whole.evaluation.episodes] == [EVALUATION_SEED_BASE, EVALUATION_SEED_BASE + 1]
     folder = slice_folder(tmp_path, 1024, 1024)
-    assert folder == tmp_path / "training" and not (folder / "start").exists()
-    assert len((folder / "curve.jsonl").read_text().splitlines()) == 4
+    assert folder == tmp_path / "training" and not (folder / "learner" / "start").exists()
+    assert len((folder / "learner" / "curve.jsonl").read_text().splitlines()) == 4
 
     # Read first: a finished slice is not trained again.
     again = train_slice(cheetah, SLICED, tmp_path, code, 512, 1024, jail=jail, on_start=lambda: started.append("again"))

@@ -56,9 +56,9 @@ def test_a_runs_report_shows_every_candidate_with_code_curves_and_video_and_load
     assert set(candidates) == {"r1c0", "r1c1"}
     for candidate in candidates.values():
         assert f'id="{candidate.id}"' in page
-        assert candidate.status == "trained" and candidate.training.video == "video.mp4"
-        assert f'<video src="round_1/{candidate.id}/training/video.mp4"' in page
-        assert (run / f"round_1/{candidate.id}/training/video.mp4").stat().st_size > 1000
+        assert candidate.status == "trained" and candidate.training.video == "evaluation/video.mp4"
+        assert f'<video src="round_1/{candidate.id}/training/evaluation/video.mp4"' in page
+        assert (run / f"round_1/{candidate.id}/training/evaluation/video.mp4").stat().st_size > 1000
         assert "compute_reward" in page and "not_vectorized" in page  # the code, and the first check's failure
     assert "Critic: reject" in page and "flip its sign" in page  # r1c1's review, then its repair
     assert page.count("<svg") >= 4  # two plots per trained candidate

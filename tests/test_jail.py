@@ -7,9 +7,12 @@ and the limits' doing alone.
 
 import json
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import replace
@@ -21,10 +24,11 @@ from autoreward.config import WorkerLimits
 from autoreward.errors import AutorewardError, JailUnavailableError, JailWarning
 from autoreward.records import CheckCategory
 from autoreward.resources import PACKAGE_DIR
-from autoreward.sandbox.jail import Jail, gpu_devices
+from autoreward.sandbox import jail as jail_module
+from autoreward.sandbox.jail import USER_VARIABLE, Credentials, Jail, folder_usage, gpu_devices
 from autoreward.sandbox.supervisor import resource_limits, run_worker
 
-from .conftest import PROBE, REPO, attempts, human_reward, processes_mentioning
+from .conftest import PROBE, REPO, attempts, human_reward, processes_mentioning, worker_pids
 
 FAKE_KEY = "sk-autoreward-test-" + "7f3a" * 8
 LIMITS = WorkerLimits(wall_seconds=60, idle_seconds=60)
@@ -175,6 +179,207 @@ def test_processes_a_worker_leaves_behind_die_with_it(active_jail, tmp_path):
     assert processes_mentioning(marker) == []
 
 
+# --- the worker's user: not root, even for a root orchestrator -----------------------------------
+
+as_root = pytest.mark.skipif(os.geteuid() != 0, reason="only a root orchestrator's workers change user")
+
+
+def test_a_jailed_worker_is_not_root_and_owns_only_what_it_writes(active_jail, tmp_path):
+    """Inside the jail and seen from the host: the worker user's uid and gid (a root orchestrator's: not root,
+    no groups); the orchestrator reads and removes what it wrote."""
+    expected = active_jail.credentials
+    if os.geteuid() == 0:
+        assert expected is not None and expected.uid != 0 and expected.gid != 0
+    uid, gid = (expected.uid, expected.gid) if expected else (os.getuid(), os.getgid())
+    code = (
+        "import os, time\n"
+        "os.makedirs('made/deeper')\n"
+        "open('made/deeper/note.txt', 'w').write('written in the jail')\n"
+        "deadline = time.monotonic() + 60\n"
+        "while not os.path.exists('go') and time.monotonic() < deadline:  # the test looks at it from the host\n"
+        "    time.sleep(0.05)\n"
+        "result = {'uid': os.getuid(), 'euid': os.geteuid(), 'gid': os.getgid(), 'groups': os.getgroups()}\n"
+    )
+    finished = {}
+    runner = threading.Thread(target=lambda: finished.update(outcome=probe(code, tmp_path, active_jail)))
+    runner.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not worker_pids(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        host_ids = {pid: _ids(pid) for pid in worker_pids(tmp_path)}
+    finally:
+        (tmp_path / "go").touch()
+        runner.join()
+    outcome = finished["outcome"]
+    assert outcome.status == "ok", outcome.message + outcome.log_tail
+    assert (outcome.result["uid"], outcome.result["euid"], outcome.result["gid"]) == (uid, uid, gid)
+    if expected is not None:
+        assert outcome.result["groups"] == []  # root's supplementary groups are dropped too
+    assert host_ids and all(ids == (uid, gid) for ids in host_ids.values()), host_ids  # real uid, not a mapping
+    note = tmp_path / "made" / "deeper" / "note.txt"
+    assert tmp_path.stat().st_uid == note.stat().st_uid == (tmp_path / "made").stat().st_uid == uid
+    assert note.read_text() == "written in the jail"
+    shutil.rmtree(tmp_path / "made")
+    assert not (tmp_path / "made").exists()
+
+
+def _ids(pid: int) -> tuple[int, int]:
+    """The real uid and gid of process `pid`, as the host sees them."""
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(status["Uid"].split()[0]), int(status["Gid"].split()[0])
+
+
+@as_root
+def test_a_root_only_file_inside_a_shown_folder_stays_unreadable(active_jail, tmp_path):
+    shown = tmp_path / "robot"
+    shown.mkdir()
+    (shown / "public.xml").write_text("<mujoco/>")
+    secret = shown / "secret.key"
+    secret.write_text(FAKE_KEY)
+    secret.chmod(0o600)
+    code = attempts(
+        {"public": f"open({str(shown / 'public.xml')!r}).read()", "secret": f"open({str(secret)!r}).read()"}
+    )
+    code += f"import os\nresult['listing'] = sorted(os.listdir({str(shown)!r}))\n"
+    outcome = probe(code, tmp_path / "output", active_jail.showing([shown]))
+    assert outcome.status == "ok", outcome.message + outcome.log_tail
+    assert outcome.result == {"public": "ok", "secret": "PermissionError", "listing": ["public.xml", "secret.key"]}
+    assert FAKE_KEY not in json.dumps(outcome.result)
+
+
+@as_root
+def test_a_shown_path_the_worker_user_cannot_read_is_refused_in_one_sentence(active_jail, tmp_path, monkeypatch):
+    hidden = tmp_path / "my_robot"
+    hidden.mkdir()
+    hidden.chmod(0o700)
+    who = str(active_jail.credentials)
+    with pytest.raises(AutorewardError) as refused:
+        active_jail.showing([hidden])
+    sentence = str(refused.value)
+    assert sentence.startswith(f"the jail's worker user {who} cannot read {hidden} (mode 0700, owner root): ")
+    assert f"chmod -R o+rX {hidden}" in sentence and f"{USER_VARIABLE}=NAME or UID[:GID]" in sentence
+    assert "\n" not in sentence
+    # Where Jail.detect can see it (a path every worker needs, such as Python's prefix), the jail cannot start.
+    needed = jail_module.python_paths()
+    monkeypatch.setattr(jail_module, "python_paths", lambda: (*needed, str(hidden)))
+    with pytest.raises(JailUnavailableError, match=re.escape(f"the jail cannot run: {sentence}")):
+        with pytest.warns(JailWarning, match=re.escape(f"WITHOUT the bubblewrap jail, because {sentence}")):
+            Jail.from_setting("require")
+    hidden.chmod(0o755)
+    assert str(hidden) in active_jail.showing([hidden]).read_only
+
+
+@as_root
+def test_the_setting_chooses_the_worker_user(active_jail, tmp_path):
+    jail = Jail.from_setting("require", user="4321:4322").showing([REPO / "tests" / "jobs"])
+    assert jail.credentials is not None and (jail.credentials.uid, jail.credentials.gid) == (4321, 4322)
+    outcome = probe("import os\nresult = [os.getuid(), os.getgid()]\nopen('mine', 'w')\n", tmp_path, jail)
+    assert outcome.status == "ok", outcome.message + outcome.log_tail
+    assert outcome.result == [4321, 4322] and (tmp_path / "mine").stat().st_uid == 4321
+    assert Jail.from_setting("require", user="root").credentials is None  # asked for: root workers, as before
+
+
+def test_a_jailed_worker_dies_with_its_orchestrator(active_jail, tmp_path):
+    """Killed with SIGKILL, the orchestrator cleans nothing up: the jail's processes go with it all the same."""
+    orchestrator = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys\n"
+            "from pathlib import Path\n"
+            "from autoreward.config import WorkerLimits\n"
+            "from autoreward.sandbox.jail import Jail\n"
+            "from autoreward.sandbox.supervisor import run_worker\n"
+            f"jail = Jail.from_setting('require').showing([{str(REPO / 'tests' / 'jobs')!r}])\n"
+            f"run_worker({PROBE!r}, {{'code': 'import time; time.sleep(120)'}}, Path(sys.argv[1]),"
+            " WorkerLimits(wall_seconds=200, idle_seconds=200), jail=jail)\n",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not worker_pids(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert worker_pids(tmp_path), "the worker never started"
+    finally:
+        orchestrator.kill()
+        orchestrator.wait()
+    deadline = time.monotonic() + 10
+    while processes_mentioning(str(tmp_path)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_mentioning(str(tmp_path)) == []
+
+
+def test_the_worker_user_setting_is_a_name_or_numbers():
+    nobody = Credentials.parse(None)
+    assert nobody is not None and nobody.name == "nobody" and nobody.uid != 0
+    assert Credentials.parse("nobody") == nobody
+    assert (Credentials.parse("4321:4322").uid, Credentials.parse("4321:4322").gid) == (4321, 4322)
+    assert Credentials.parse("0") is None and Credentials.parse("root") is None
+    with pytest.raises(AutorewardError, match=f"{USER_VARIABLE}=no-such-user-here names no user of this machine"):
+        Credentials.parse("no-such-user-here")
+    with pytest.raises(AutorewardError, match="must be a number"):
+        Credentials.parse("4321:staff")
+
+
+def test_a_fork_loop_is_stopped_by_the_process_limit(active_jail, tmp_path):
+    # RLIMIT_NPROC holds for the worker user (for root it never did). Children sleep until the jail ends them.
+    limits = replace(LIMITS, processes=32)
+    code = (
+        "import os, resource, time\n"
+        "children, stopped = 0, None\n"
+        "try:\n"
+        "    while children < 2000:\n"
+        "        if os.fork() == 0:\n"
+        "            time.sleep(60)\n"
+        "            os._exit(0)\n"
+        "        children += 1\n"
+        "except OSError as error:\n"
+        "    stopped = type(error).__name__\n"
+        "result = {'children': children, 'stopped': stopped, 'limit': resource.getrlimit(resource.RLIMIT_NPROC)[0]}\n"
+    )
+    outcome = probe(code, tmp_path, active_jail, limits)
+    assert outcome.status == "ok", outcome.message + outcome.log_tail
+    assert outcome.result["stopped"] == "BlockingIOError"  # EAGAIN: fork refused
+    assert outcome.result["children"] < outcome.result["limit"] < 2000
+
+
+def test_a_worker_that_writes_past_its_folder_bound_is_killed(jail, tmp_path):
+    # 1 MB every 20 ms, 400 MB if nobody stopped it; the supervisor looks once a second.
+    code = (
+        "import time\n"
+        "for i in range(400):\n"
+        "    open(f'part-{i}', 'wb').write(b'x' * 2**20)\n"
+        "    time.sleep(0.02)\n"
+        "open('done', 'w')\n"
+    )
+    outcome = probe(code, tmp_path, jail, replace(LIMITS, folder_bytes=8 * 2**20))
+    assert (outcome.status, outcome.message) == (
+        "error",
+        "the worker wrote more than 8 MB into its folder and was killed",
+    )
+    assert not (tmp_path / "done").exists() and folder_usage(tmp_path)[0] < 200 * 2**20
+
+
+def test_a_worker_that_fills_its_folder_with_empty_files_is_killed(jail, tmp_path):
+    # Empty files take no blocks, but each one is an inode, and its supervisor walks them all every second.
+    code = "import os, time\nfor i in range(50_000):\n    open(f'{i}', 'w').close()\ntime.sleep(3)\nresult = 'done'\n"
+    outcome = probe(code, tmp_path, jail)
+    assert (outcome.status, outcome.message) == (
+        "error",
+        f"the worker made more than {jail_module.FOLDER_ENTRIES} files and folders in its folder and was killed",
+    )
+
+
+def test_what_was_in_the_folder_before_the_worker_does_not_count_against_its_bound(jail, tmp_path):
+    (tmp_path / "checkpoint.bin").write_bytes(os.urandom(12 * 2**20))  # a slice's checkpoint, copied in by us
+    code = "import time\nopen('policy.bin', 'wb').write(b'x' * 2**20)\ntime.sleep(2.5)\nresult = 'done'\n"
+    outcome = probe(code, tmp_path, jail, replace(LIMITS, folder_bytes=8 * 2**20))
+    assert outcome.status == "ok" and outcome.result == "done", outcome.message
+
+
 # --- limits and crashes: hold with or without the jail --------------------------------------------
 
 
@@ -267,7 +472,7 @@ def test_garbage_on_the_message_pipe_is_an_error_not_a_crash_of_the_orchestrator
         "        pass\n"
     )
     outcome = probe(code, tmp_path, jail)
-    assert outcome.status == "error" and "malformed message" in outcome.message
+    assert outcome.status == "worker_protocol" and "a line that is not JSON" in outcome.message
 
 
 @pytest.mark.parametrize("raised", ["SystemExit(0)", "KeyboardInterrupt()"])

@@ -217,7 +217,7 @@ def test_a_replayed_design_run_of_the_package_robot_ends_with_an_export(tmp_path
     # measured (its one final seed is the round's own training, whose folder the export reads).
     exported = autoreward("export", str(run), "-o", str(tmp_path / "mine" / "robot.py"), "--policy", cwd=tmp_path)
     assert exported.returncode == 0, exported.stdout + exported.stderr
-    assert "robot_policy.zip" in exported.stdout and "load_policy()" in exported.stdout
+    assert "robot_policy.npz" in exported.stdout and "load_policy()" in exported.stdout
     assert (
         not (tmp_path / "mine" / "robot_vecnormalize.pkl").exists()
         or "VecNormalize.load" in (tmp_path / "mine" / "robot.py").read_text()

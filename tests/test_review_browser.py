@@ -155,7 +155,7 @@ def test_a_person_steers_a_run_from_the_page(tmp_path, monkeypatch):
             assert request["candidate_ids"] == ["r1c0", "r1c1"]
             assert request["page_url"] == f"{url}/runs/{run.name}/#round-1"
             for candidate_id in request["candidate_ids"]:  # each trained policy's own video, rendered by its worker
-                assert (run / "round_1" / candidate_id / "training" / "video.mp4").exists()
+                assert (run / "round_1" / candidate_id / "training" / "evaluation" / "video.mp4").exists()
 
             driver = _browser(monkeypatch)
             driver.get(url + "/")
@@ -178,7 +178,7 @@ def test_a_person_steers_a_run_from_the_page(tmp_path, monkeypatch):
             # Round 2: the loop took the preference up; the best so far stands beside the new candidate.
             _wait(lambda: _waiting_round(workspace, 2), 400, "round 2's preference request", process)
             assert read_json(run / "round_2" / "preference_request.json")["candidate_ids"] == ["r1c1", "r2c0"]
-            assert (run / "round_2" / "r2c0" / "training" / "video.mp4").exists()
+            assert (run / "round_2" / "r2c0" / "training" / "evaluation" / "video.mp4").exists()
             driver.get(f"{url}/runs/{run.name}/")
             labels = [
                 c.get_attribute("data-candidate")

@@ -117,3 +117,68 @@ def test_names_the_reward_rules_refuse_get_an_underscore_and_resolve_stops_at_ar
     assert states.resolve("bodies.torso.pos").shape == (2, 3)
     with pytest.raises(AttributeError, match="goes past a field"):
         states.resolve("qpos.tofile")
+
+
+# A robot arm as robot models often name it: a body called `base` (an attribute every numpy array has, which
+# the reward rules refuse), with a joint called `data` (refused too) and a body `link` on it.
+ARM = """
+<mujoco><worldbody>
+  <body name="base" pos="0 0 0.1"><geom size="0.1"/>
+    <body name="link" pos="0 0 0.2"><joint name="data" type="hinge" axis="0 1 0"/><geom size="0.05"/></body>
+  </body>
+</worldbody><actuator><motor joint="data"/></actuator></mujoco>"""
+
+
+def _arm_states(steps: int = 12):
+    model = mujoco.MjModel.from_xml_string(ARM)
+    layout = StateLayout.from_model(model, env_id="Arm", frame_skip=1, action_low=-np.ones(1), action_high=np.ones(1))
+    data = mujoco.MjData(model)
+    states = []
+    for step in range(steps):
+        data.ctrl[:] = np.sin(step)
+        mujoco.mj_step(model, data)
+        states.append(layout.state(layout.snapshot(data)))
+    return layout, concatenate(states)
+
+
+def test_a_body_called_base_is_a_usable_field_under_its_renamed_name():
+    from autoreward.config import CheckOptions
+    from autoreward.contract.checker import check_loaded
+    from autoreward.contract.reward_program import static_check
+
+    layout, states = _arm_states()
+    assert [b.name for b in layout.bodies] == ["world", "base_", "link"]
+    assert [j.name for j in layout.joints] == ["data_"]
+    text = describe_layout(layout)
+    assert "    base_: Body  #" in text and "    data_: HingeJoint  #" in text and "child of base_" in text
+    assert "    base: " not in text and "    data: " not in text
+    np.testing.assert_allclose(states.bodies.base_.pos[:, 2], 0.1)
+    assert states.joints.data_.qpos.shape == (12,) and states.resolve("bodies.base_.pos").shape == (12, 3)
+
+    refused = static_check(
+        "def compute_reward(state, action, next_state):\n    h = next_state.bodies.base.pos[:, 2]\n    return h, {'h': h}\n"
+    )
+    assert refused.category.value == "forbidden" and "the model's `base` is `base_` in the State" in refused.message
+    code = (
+        "import numpy as np\n\ndef compute_reward(state, action, next_state):\n"
+        "    height = next_state.bodies.link.pos[:, 2] - next_state.bodies.base_.pos[:, 2]\n"
+        "    swing = np.abs(next_state.joints.data_.qvel)\n"
+        "    return height + swing, {'height': height, 'swing': swing}\n"
+    )
+    actions = np.zeros((states.batch_size, 1))
+    result = check_loaded(code, states, actions, states, CheckOptions(batch_size=6, rows_compared=3))
+    assert result.ok, result.message
+    assert result.components == ("height", "swing")
+
+
+def test_the_state_hands_out_no_class_and_its_classes_refuse_new_attributes():
+    _, states = _arm_states(2)
+    public = [getattr(states, name) for name in dir(states) if not name.startswith("_")]
+    held = [*public, *(item for value in public if isinstance(value, (tuple, list)) for item in value)]
+    assert not [value for value in held if isinstance(value, type)]  # `walkable` was a tuple of the classes
+    body = states.bodies.base_
+    with pytest.raises(AttributeError, match="the state's classes are read-only"):
+        type(body).pos = type(body).com  # what a descriptor set on a class would do: every State reads `com`
+    with pytest.raises(AttributeError, match="the state's classes are read-only"):
+        del type(states).resolve
+    np.testing.assert_array_equal(body.pos, states.arrays()["xpos"][:, 1])

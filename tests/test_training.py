@@ -31,9 +31,40 @@ def test_training_records_a_curve_and_scores_on_held_out_episodes(hopper, tmp_pa
     assert result.steps >= 1024
     saved = read_json(tmp_path / "training.json", TrainingResult)
     assert saved == result
-    lines = (tmp_path / "curve.jsonl").read_text().splitlines()
+    lines = (tmp_path / "learner" / "curve.jsonl").read_text().splitlines()
     assert len(lines) == len(result.curve) and json.loads(lines[0])["step"] == result.curve[0].step
-    assert (tmp_path / "policy.zip").exists() and (tmp_path / "vecnormalize.pkl").exists()
+    # The training worker leaves SB3's files (for a later slice) and the arrays the evaluation worker loaded.
+    assert (tmp_path / "learner" / "policy.zip").exists() and (tmp_path / "learner" / "vecnormalize.pkl").exists()
+    assert (tmp_path / "evaluation" / "policy.npz").exists() and (tmp_path / "evaluation" / "normalizer.npz").exists()
+    for episode in result.evaluation.episodes:  # the reward's own returns, scored in a worker of their own
+        assert set(episode.component_returns) == {"forward", "survive", "ctrl"}
+        assert episode.reward_return == pytest.approx(sum(episode.component_returns.values()))
+    assert not (tmp_path / "evaluation" / "episodes.npz").exists() and not (tmp_path / "scoring" / "episodes.npz").exists()
+
+
+def test_the_evaluation_worker_scores_the_policy_exactly_as_the_trained_model_would(hopper, tmp_path):
+    """The split changes where the held-out episodes are played, not what they score: the policy SB3 saved,
+    loaded here with its normalizer and played with the reward in this process (the single worker's way),
+    gives the same task scores bit for bit, and the same reward returns."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from autoreward.contract import reward_program
+    from autoreward.loop.evaluation import evaluate
+    from autoreward.sim.vec_env import make_vec_env
+
+    code = human_reward(hopper)
+    result = train(hopper, TINY, tmp_path, code)
+    env = make_vec_env(hopper, 1, EVALUATION_SEED_BASE, "program", reward_program.load(code), copy_all_fields=True)
+    model = PPO.load(tmp_path / "learner" / "policy.zip", device="cpu")
+    normalizer = VecNormalize.load(str(tmp_path / "learner" / "vecnormalize.pkl"), env)
+    together = evaluate(model, hopper, TINY, env, normalizer)
+    assert [e.fitness for e in together.episodes] == [e.fitness for e in result.evaluation.episodes]
+    assert [e.length for e in together.episodes] == [e.length for e in result.evaluation.episodes]
+    for mine, theirs in zip(together.episodes, result.evaluation.episodes):
+        assert theirs.reward_return == pytest.approx(mine.reward_return, rel=1e-9, abs=1e-9)
+        assert theirs.component_returns == pytest.approx(mine.component_returns, rel=1e-9, abs=1e-9)
+        assert theirs.native_return == mine.native_return
 
 
 @pytest.mark.slow

@@ -35,8 +35,9 @@ def _decoded(path):
 
 def test_a_trained_policy_gets_a_video_a_browser_can_play(short_cheetah, tmp_path, jail):
     result = train(short_cheetah, QUICK, tmp_path, human_reward(short_cheetah), jail=jail)
-    assert (result.video, result.video_error) == (VIDEO_FILE, None)
-    path = tmp_path / "video.mp4"
+    # Made by the evaluation worker, which runs no reward program, in its own folder.
+    assert (result.video, result.video_error) == (f"evaluation/{VIDEO_FILE}", None)
+    path = tmp_path / "evaluation" / "video.mp4"
     codec, pixels, rate, frames = _decoded(path)
     assert (codec, pixels) == ("h264", "yuv420p")  # what Chromium's <video> plays
     assert rate == pytest.approx(20.0)  # HalfCheetah's own rate: 1 / dt
@@ -45,10 +46,10 @@ def test_a_trained_policy_gets_a_video_a_browser_can_play(short_cheetah, tmp_pat
     assert frames[0].std() > 5  # a scene, not a blank frame
     data = path.read_bytes()
     assert data.index(b"moov") < data.index(b"mdat")  # +faststart: playable before it is all loaded
-    assert read_json(tmp_path / "training.json", TrainingResult).video == VIDEO_FILE
-    assert not list(tmp_path.glob("*.partial")) and not (tmp_path / ".cache").exists()
+    assert read_json(tmp_path / "training.json", TrainingResult).video == f"evaluation/{VIDEO_FILE}"
+    assert not list(tmp_path.rglob("*.partial")) and not list(tmp_path.rglob(".cache"))
     # Its stills for a judge that watches, decoded in the jailed worker: the orchestrator only reads them.
-    images = video_frames(tmp_path / FRAMES_FOLDER, "r1c0")
+    images = video_frames(tmp_path / "evaluation" / FRAMES_FOLDER, "r1c0")
     assert [(i.width, i.height, i.media_type) for i in images] == [(160, 120, "image/png")] * FRAME_COUNT
     assert images[0].caption == "r1c0, frame 1 of 6" and images[0].sha256 != images[-1].sha256
 
@@ -59,6 +60,11 @@ def test_frames_that_are_missing_or_not_png_are_refused_without_decoding_them(tm
     for k in range(FRAME_COUNT):  # what a hostile worker could leave: anything, named as a frame
         (tmp_path / f"frame_{k}.png").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(64))
     with pytest.raises(VideoError, match="is not a PNG image"):
+        video_frames(tmp_path, "r1c0")
+    # ... or a link to a file of the orchestrator's: not a frame, whatever it holds.
+    (tmp_path / "frame_0.png").unlink()
+    (tmp_path / "frame_0.png").symlink_to("/proc/self/environ")
+    with pytest.raises(VideoError, match="no frames of this policy's video"):
         video_frames(tmp_path, "r1c0")
 
 
@@ -73,8 +79,8 @@ def test_a_machine_without_opengl_trains_all_the_same_and_says_why_there_is_no_v
     assert result.evaluation.fitness_mean is not None
     assert result.video is None
     assert "no offscreen OpenGL (MUJOCO_GL=egl)" in result.video_error and "libegl-mesa0" in result.video_error
-    assert not (tmp_path / "video.mp4").exists() and not list(tmp_path.glob("*.partial"))
-    assert "no video: no offscreen OpenGL" in (tmp_path / "worker.log").read_text()
+    assert not (tmp_path / "evaluation" / "video.mp4").exists() and not list(tmp_path.rglob("*.partial"))
+    assert "no video: no offscreen OpenGL" in (tmp_path / "evaluation" / "worker.log").read_text()
     assert any(p.get("stage") == "video" and "error" in p for p in progress)
 
 
@@ -87,7 +93,7 @@ def test_videos_can_be_turned_off(short_cheetah, tmp_path, jail):
         jail=jail,
     )
     assert (result.video, result.video_error) == (None, None)
-    assert not (tmp_path / "video.mp4").exists()
+    assert not list(tmp_path.rglob("video.mp4"))
 
 
 def test_a_training_recorded_before_videos_still_loads(tmp_path):

@@ -30,7 +30,7 @@ def _send_once_training(sent: list, output_dir, signal_number):
 def test_a_worker_killed_mid_training_is_reported(hopper, tmp_path):
     sent: list = []
     with pytest.raises(WorkerError, match="killed by SIGKILL"):
-        train(hopper, LONG, tmp_path, human_reward(hopper), _send_once_training(sent, tmp_path, signal.SIGKILL))
+        train(hopper, LONG, tmp_path, human_reward(hopper), _send_once_training(sent, tmp_path / "learner", signal.SIGKILL))
     assert sent, "the worker was never found"
 
 
@@ -38,8 +38,8 @@ def test_a_worker_that_crashes_mid_training_is_reported(hopper, tmp_path):
     """A segmentation fault, as native code would raise it (the real crash: tests/test_jail.py)."""
     sent: list = []
     with pytest.raises(WorkerError, match="crashed with SIGSEGV"):
-        train(hopper, LONG, tmp_path, human_reward(hopper), _send_once_training(sent, tmp_path, signal.SIGSEGV))
-    assert "Fatal Python error: Segmentation fault" in (tmp_path / "worker.log").read_text()  # faulthandler's
+        train(hopper, LONG, tmp_path, human_reward(hopper), _send_once_training(sent, tmp_path / "learner", signal.SIGSEGV))
+    assert "Fatal Python error: Segmentation fault" in (tmp_path / "learner" / "worker.log").read_text()  # faulthandler's
 
 
 def test_a_reward_that_exhausts_memory_mid_training_is_reported(hopper, tmp_path):

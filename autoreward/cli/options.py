@@ -117,10 +117,11 @@ def _clear_errors():
 
 
 def _jail():
-    """The worker jail for this command, built once: AUTOREWARD_JAIL is on (default), off or require."""
-    from autoreward.sandbox.jail import SETTING_VARIABLE, Jail
+    """The worker jail for this command, built once: AUTOREWARD_JAIL is on (default), off or require;
+    AUTOREWARD_WORKER_USER whom a root orchestrator's workers run as (nobody when unset)."""
+    from autoreward.sandbox.jail import SETTING_VARIABLE, USER_VARIABLE, Jail
 
-    return Jail.from_setting(os.environ.get(SETTING_VARIABLE))
+    return Jail.from_setting(os.environ.get(SETTING_VARIABLE), user=os.environ.get(USER_VARIABLE))
 
 
 def _executor(name: str | None, address: str | None):

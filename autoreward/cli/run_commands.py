@@ -645,7 +645,7 @@ def export(
         path = _write_outputs(RunStore.open(run_folder), output, with_policy=policy)
     written = [path, path.parent / f"{path.stem}_report.md"]
     if policy:
-        written += [path.parent / f"{path.stem}_{name}" for name in ("policy.zip", "vecnormalize.pkl")]
+        written += [path.parent / f"{path.stem}_{name}" for name in ("policy.npz", "normalizer.npz")]
     shown = ", ".join(str(file) for file in written if file.exists())
     console.print(f"wrote {shown}", soft_wrap=True, highlight=False)
     console.print(f"use it: import {path.stem}; model, normalizer = {path.stem}.train()  # as autoreward trained it")

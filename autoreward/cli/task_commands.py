@@ -31,7 +31,7 @@ from autoreward.cli.options import (
     errors,
     signal_name,
 )
-from autoreward.config import Task
+from autoreward.config import CheckOptions, Task
 from autoreward.errors import AutorewardError
 from autoreward.loop.run_folders import new_run_dir
 from autoreward.serialize import write_json
@@ -145,7 +145,7 @@ def train(
         )
         console.print(f"run folder: [bold]{run}[/]")
         jail = _jail()
-        result = check_program(chosen, code, run / "check", jail=jail)
+        result = check_program(chosen, code, run / "check", CheckOptions(training_batch_size=config.n_envs), jail=jail)
         write_json(run / "check.json", result)
         _print_check(result)
         if not result.ok:

@@ -11,12 +11,17 @@ The dynamic checks, in order: the call raises nothing; it returns
 component; every value is finite and of sane size; each row's result does
 not depend on the other rows (the batch equals row-by-row calls); two calls
 on the same input agree; and one call on a batch fits the time budget.
+The program is called at the batch sizes it will meet: the check's batch,
+one row (held-out evaluation calls it with one environment) and the
+training's batch (`CheckOptions.training_batch_size`, its environments), so
+a reward that behaves only at one size is caught before any training.
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +40,15 @@ from autoreward.task.files import make_env, task_folders, task_python_paths
 def check_program(
     task: Task, code: str, output_dir: Path, options: CheckOptions = CheckOptions(), jail: Jail | None = None
 ) -> CheckResult:
-    """Check `code` against the reward contract for `task`. Runs the code only in a (jailed) worker process."""
+    """Check `code` against the reward contract for `task`. Runs the code only in a (jailed) worker process.
+
+    Without a `training_batch_size` in `options`, the program is also called at the task budget's environments.
+    """
     static = reward_program.static_check(code)
     if not static.ok:
         return static
+    if options.training_batch_size is None:
+        options = replace(options, training_batch_size=task.budget.n_envs)
     payload = {"task": to_dict(task), "code": code, "options": to_dict(options)}
     limits = WorkerLimits(wall_seconds=300.0, idle_seconds=options.idle_seconds, memory_bytes=4 * 1024**3)
     jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task)).importing(task_python_paths(task))
@@ -248,6 +258,9 @@ def check_loaded(code: str, states, actions, next_states, options: CheckOptions,
     """The dynamic checks, on states already collected. Runs the program: worker only."""
     from autoreward.sim.state import read_only
 
+    static = reward_program.static_check(code)  # refused with its own category (a field set is `writes_input`)
+    if not static.ok:
+        return static
     try:
         compute_reward = reward_program.load(code)
     except BaseException as error:  # the program's top level ran and failed
@@ -308,6 +321,10 @@ def check_loaded(code: str, states, actions, next_states, options: CheckOptions,
                 "row. Do not normalise by batch statistics (mean, max, sum over axis 0) or index fixed rows.",
             )
 
+    problem = _training_size_problem(compute_reward, code, (states, actions, next_states), outputs, options, channel)
+    if problem is not None:
+        return problem
+
     _beat(channel, "timing")
     seconds = _time_per_call(compute_reward, states.rows(rows), read_only(actions[rows]), next_states.rows(rows))
     if seconds > options.call_budget_seconds:
@@ -335,17 +352,49 @@ def check_loaded(code: str, states, actions, next_states, options: CheckOptions,
     )
 
 
+def _training_size_problem(compute_reward, code: str, inputs, outputs, options: CheckOptions, channel):
+    """The program called once on as many rows as training calls it with, against the same rows of the check's
+    batches: a reward that looks at the batch size (or breaks at it) gets a CheckResult; None where it agrees."""
+    from autoreward.sim.state import read_only
+
+    states, actions, next_states = inputs
+    size = min(options.training_batch_size or 1, states.batch_size)
+    if size in (1, min(options.batch_size, states.batch_size)):  # the row-by-row calls and the batches were these
+        return None
+    _beat(channel, "training batch")
+    rows = np.arange(size)
+    when = f"compute_reward on a batch of {size} (the training's batch)"
+    result = _call(compute_reward, code, states.rows(rows), read_only(actions[rows]), next_states.rows(rows), when)
+    if isinstance(result, CheckResult):
+        return result
+    names = tuple(outputs[0][1])
+    problem = _output_problem(result, size, names) or _value_problem(*result, options.largest_value)
+    if problem is not None:
+        return replace(problem, message=f"on a batch of {size} (the training's batch): {problem.message}")
+    expected = np.concatenate([np.asarray(total, dtype=np.float64) for total, _ in outputs])[:size]
+    for row in range(size):
+        if not _close(result[0][row], expected[row]):
+            return CheckResult(
+                CheckCategory.NOT_VECTORIZED,
+                f"row {row} gives total {float(expected[row]):.6g} in a batch of {len(outputs[0][0])} but "
+                f"{float(result[0][row]):.6g} in a batch of {size}, the size training calls it with ({size} "
+                "environments): each environment's reward must depend only on its own row, at any batch size. Do not "
+                "test the batch size or the number of rows, and do not normalise by batch statistics.",
+            )
+    return None
+
+
 def _beat(channel, stage: str) -> None:
     """A progress message before each call, so the supervisor's silence budget times one call, not the whole check."""
     if channel is not None:
         channel.progress(stage=stage)
 
 
-def _call(function, code: str, state, action, next_state):
+def _call(function, code: str, state, action, next_state, when: str = "compute_reward"):
     try:
         return function(state, action, next_state)
     except BaseException as error:  # SystemExit, KeyboardInterrupt and MemoryError included
-        return _exception_result(error, code, "compute_reward")
+        return _exception_result(error, code, when)
 
 
 EXPECTED = "a tuple (total, components): total an array of shape ({n},), components a dict of such arrays by name"

@@ -8,8 +8,18 @@ reviewed list of array functions and classes, and three submodules
 listed is absent, under any name or alias a program uses to reach it: file
 input and output (`load`, `save`, `fromfile`, `fromregex`, `memmap`, ...),
 submodules that hold other modules (`np.ma.core.builtins` is Python's
-builtins, `np.lib`, `np.ctypeslib`, `np.testing`), and process-wide
-settings (`seterr`, `set_printoptions`).
+builtins, `np.lib`, `np.ctypeslib`, `np.testing`), process-wide
+settings (`seterr`, `set_printoptions`), and the makers of arrays over raw
+memory (`frombuffer`, `lib.stride_tricks.as_strided`).
+
+Two names are there but not as numpy has them. `np.ndarray` is a stand-in
+that answers `isinstance(x, np.ndarray)` and refuses to be called: numpy's
+constructor lays an array over any buffer at any offset and, with dtype
+"O", reads its bytes as pointers to Python objects, so a program could
+forge one (Python's real builtins, `os`). And the array makers (`np.zeros`,
+`np.array`, ...) refuse an object dtype (`"O"`, `object`, a structured
+dtype with an object field), however the program spelled it; numpy's type
+for such arrays, `object_`, is absent.
 
 An allowlist fails closed: a name a future numpy adds stays out until
 someone reviews it and adds it here. The static rules
@@ -20,6 +30,8 @@ refused there by name, since every array carries them.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import types
 from types import MappingProxyType
 
@@ -61,6 +73,12 @@ CLASSES = (
     "bool_",
 )
 UNUSED_TYPES = ("record",)  # structured-array records: printing helpers, no arithmetic
+REFUSED_TYPES = ("object_",)  # arrays of pointers to Python objects: see `ArrayType`
+# The array makers whose dtype argument is checked for Python objects (`refusing_object_dtypes`).
+ARRAY_MAKERS = """
+    array asarray asanyarray ascontiguousarray astype zeros ones empty full zeros_like ones_like empty_like
+    full_like arange eye identity tri linspace logspace geomspace indices fromfunction
+""".split()
 CONSTANTS = ("pi", "e", "inf", "nan", "newaxis", "euler_gamma")
 SUBMODULES = ("linalg", "random", "fft")
 
@@ -73,7 +91,7 @@ def _top_level_names() -> frozenset[str]:
         if not n.startswith("_")
         and isinstance(getattr(np, n), type)
         and issubclass(getattr(np, n), np.generic)
-        and n not in UNUSED_TYPES
+        and n not in UNUSED_TYPES + REFUSED_TYPES
     }
     names |= {n for n in (*ARRAY_FUNCTIONS, *CLASSES, *CONSTANTS) if hasattr(np, n)}
     return frozenset(names | set(SUBMODULES))
@@ -100,12 +118,74 @@ class RestrictedModule(types.ModuleType):
         )
 
 
+class ArrayType:
+    """`np.ndarray` as a reward program sees it: the type, for `isinstance(x, np.ndarray)` and annotations, but
+    not its constructor, which makes an array over raw memory (`buffer=`, `offset=`, `strides=`; with dtype "O"
+    its bytes are taken as object pointers). It is no class, so it has no attributes to patch."""
+
+    __slots__ = ()
+
+    def __instancecheck__(self, value) -> bool:
+        return isinstance(value, np.ndarray)
+
+    def __subclasscheck__(self, cls) -> bool:
+        return issubclass(cls, np.ndarray)
+
+    def __or__(self, other):  # `np.ndarray | float` in an annotation or an isinstance test
+        return (self, other)
+
+    __ror__ = __or__
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(
+            "np.ndarray(...) is not available to a reward program: it makes an array over raw memory; make arrays "
+            "with np.zeros, np.full, np.array or np.asarray (np.ndarray may still name the type, as in "
+            "isinstance(x, np.ndarray))"
+        )
+
+    def __repr__(self) -> str:
+        return "<class 'numpy.ndarray'>"
+
+
+def holds_objects(dtype) -> bool:
+    """Whether `dtype` (anything numpy takes for one) holds pointers to Python objects: "O", object, "f8,O", ..."""
+    try:
+        return bool(np.dtype(dtype).hasobject)
+    except (TypeError, ValueError):  # not a dtype: numpy says so itself when the array is made
+        return False
+
+
+def refusing_object_dtypes(name: str):
+    """numpy's array maker `name`, refusing an object dtype whether given by keyword or by position."""
+    function = getattr(np, name)
+    # Its place in the signature, keyword-only or not: numpy's C makers take more by position than their
+    # signatures say (`np.arange(0, 3, 1, "O")`), and a Python one given too many fails by itself.
+    names = list(inspect.signature(function).parameters)
+    position = names.index("dtype") if "dtype" in names else None
+
+    @functools.wraps(function)
+    def checked(*args, **kwargs):
+        dtype = kwargs.get("dtype", args[position] if position is not None and len(args) > position else None)
+        if dtype is not None and holds_objects(dtype):
+            raise TypeError(
+                f"np.{name}(..., dtype={dtype!r}) is not available to a reward program: that dtype holds pointers "
+                "to Python objects; use a numeric dtype: float (the default, np.float64), int or bool"
+            )
+        return function(*args, **kwargs)
+
+    return checked
+
+
 def restricted_numpy() -> types.ModuleType:
     """A fresh stand-in for `numpy` holding the allowed names only."""
     module = RestrictedModule("numpy")
     for name in SURFACE[""]:
         if name not in SUBMODULES:
             setattr(module, name, getattr(np, name))
+    for name in ARRAY_MAKERS:
+        if name in SURFACE[""]:
+            setattr(module, name, refusing_object_dtypes(name))
+    module.ndarray = ArrayType()
     for name in SUBMODULES:
         submodule = RestrictedModule(f"numpy.{name}")
         source = getattr(np, name)

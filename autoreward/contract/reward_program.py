@@ -15,11 +15,17 @@ code) and `load` (which does, and so is only ever called in a worker). The
 static rules are a first filter that gives the author a precise message;
 `load` runs the program with a few builtins and a numpy cut down to array
 math (`autoreward.restricted_numpy`). Neither is the isolation boundary:
-that is the jailed worker process. Both close the escapes the hostile corpus
-in `tests/hostile/` found: walks through frames of a generator expression
-(`gi_frame.f_back.f_globals`), through Cython functions' `func_globals`,
-through numpy submodules that hold Python's `builtins`, and numpy's and
-arrays' file functions.
+that is the jailed worker process. Both are defense in depth: they close the
+escapes the hostile corpus in `tests/hostile/` found: walks through frames of
+a generator expression (`gi_frame.f_back.f_globals`), through Cython
+functions' `func_globals`, through numpy submodules that hold Python's
+`builtins`, numpy's and arrays' file functions; the memory behind an array
+(`.base.obj` is the writable buffer under a State's read-only view) and
+arrays made over raw memory (`np.ndarray(buffer=..., dtype="O")` forges
+object pointers, `np.frombuffer`, object dtypes in any spelling the text
+shows); and setting an attribute of anything (a class of the State reached
+from a program would change what every State returns, the task score's
+included; `math.pi = 3` would change every user of math in the worker).
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ import re
 import traceback
 from typing import Callable
 
-from autoreward.contract.restricted_numpy import SUBMODULES, SURFACE, restricted_numpy
+from autoreward.contract.restricted_numpy import SUBMODULES, SURFACE, holds_objects, restricted_numpy
 from autoreward.records import CheckCategory, CheckResult
 from autoreward.refused_names import FORBIDDEN_ATTRIBUTES
 
@@ -43,6 +49,8 @@ ALLOWED_MODULES = ("numpy", "math")
 IMPORTABLE = frozenset({"math", "numpy", *(f"numpy.{name}" for name in SUBMODULES)})
 # The names a program's text may use for numpy without an import.
 NUMPY_NAMES = ("np", "numpy")
+# The State's groups whose members are named from the model or the documentation (`state.bodies.torso`).
+NAMED_GROUPS = ("bodies", "joints", "sites", "sensors", "obs")
 # The file name compiled code carries, so tracebacks can be mapped back to the program's lines.
 PROGRAM_FILENAME = "<reward>"
 
@@ -80,6 +88,38 @@ FORBIDDEN_NAMES = frozenset(
 )
 # A string naming a special attribute is how format strings and dict lookups reach past the underscore rule.
 DUNDER_STRING = re.compile(r"__\w+__")
+
+# What a refused name or attribute is for, and what a reward does instead; the rest get GENERAL_ADVICE.
+OBJECT_DTYPE_ADVICE = (
+    "numpy's object dtype makes arrays of pointers to Python objects; a reward computes on numbers: use a "
+    "float dtype (the default, `float`, np.float64), or int or bool"
+)
+RAW_MEMORY_ADVICE = (
+    "it makes an array over raw memory; make arrays with np.zeros, np.full, np.array or np.asarray, and windows "
+    "by slicing (x[:, 1:] - x[:, :-1])"
+)
+ADVICE = {
+    "object": OBJECT_DTYPE_ADVICE,
+    "object_": OBJECT_DTYPE_ADVICE,
+    "type": "compare values, not types: isinstance(x, np.ndarray), x.dtype, x.shape",
+    "getattr": "name the field itself: state.bodies.torso.pos, or state.resolve('bodies.torso.pos')",
+    "setattr": "a reward program sets no attributes; keep values in local variables",
+    "base": "it reaches the memory behind an array (a State array's `.base.obj` is the simulator's buffer); "
+    "read the field itself, and use np.copy(x) where you need an array you can change",
+    "obj": "it is the object behind a memoryview or an AttributeError; read the field itself, and use np.copy(x) "
+    "where you need an array you can change",
+    "data": "it is the memory behind an array; read the array itself, and use np.copy(x) where you need one you "
+    "can change",
+    "view": "it reads an array's bytes as another dtype or type; convert values with x.astype(float) or "
+    "np.asarray(x, dtype=float), and change shapes with x.reshape(...)",
+    "getfield": "it reads an array's bytes as another dtype; convert values with x.astype(float)",
+    "ctypes": "it hands out raw pointers into memory; read the array itself",
+    "frombuffer": RAW_MEMORY_ADVICE,
+    "from_dlpack": RAW_MEMORY_ADVICE,
+    "stride_tricks": RAW_MEMORY_ADVICE,
+    "as_strided": RAW_MEMORY_ADVICE,
+}
+GENERAL_ADVICE = "a reward program reads the State's fields and computes with numpy's array math and math"
 
 SAFE_BUILTINS = {
     name: getattr(builtins, name)
@@ -145,10 +185,18 @@ def static_check(code: str) -> CheckResult:
         )
 
     aliases = _numpy_aliases(tree)
+    from_numpy = _from_numpy(tree)
+    dict_keys = {id(key) for node in ast.walk(tree) if isinstance(node, ast.Dict) for key in node.keys}
     problems = [
         (_position(node), problem)
         for node in ast.walk(tree)
-        if (problem := _forbidden(node) or _numpy_problem(node, aliases)) is not None
+        if (
+            problem := _forbidden(node)
+            or _numpy_problem(node, aliases)
+            or _assignment_problem(node)
+            or _raw_memory_problem(node, aliases, from_numpy, id(node) in dict_keys)
+        )
+        is not None
     ]
     if problems:
         (line, _, _), (category, message) = min(problems, key=lambda found: found[0])  # the first one read
@@ -196,7 +244,8 @@ def _forbidden(node: ast.AST) -> tuple[CheckCategory, str] | None:
                 )
         return None
     if isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES:
-        return CheckCategory.FORBIDDEN, f"line {node.lineno}: `{node.id}` is not allowed in a reward program."
+        advice = ADVICE.get(node.id, GENERAL_ADVICE)
+        return CheckCategory.FORBIDDEN, f"line {node.lineno}: `{node.id}` is not allowed in a reward program; {advice}."
     if isinstance(node, ast.Name) and node.id.startswith("__"):
         return CheckCategory.FORBIDDEN, f"line {node.lineno}: the name `{node.id}` is not allowed."
     if isinstance(node, ast.Attribute):
@@ -207,7 +256,14 @@ def _forbidden(node: ast.AST) -> tuple[CheckCategory, str] | None:
                 "use only public attributes.",
             )
         if node.attr in FORBIDDEN_ATTRIBUTES:
-            return CheckCategory.FORBIDDEN, f"line {node.lineno}: `.{node.attr}` is not allowed in a reward program."
+            advice = ADVICE.get(node.attr, GENERAL_ADVICE)
+            # The State renames a body, joint or site that bears a refused name (refused_names.py).
+            named = isinstance(node.value, ast.Attribute) and node.value.attr in NAMED_GROUPS
+            renamed = f" (the model's `{node.attr}` is `{node.attr}_` in the State)" if named else ""
+            return (
+                CheckCategory.FORBIDDEN,
+                f"line {node.lineno}: `.{node.attr}` is not allowed in a reward program; {advice}{renamed}.",
+            )
     if isinstance(node, ast.Constant) and isinstance(node.value, str) and DUNDER_STRING.search(node.value):
         return (
             CheckCategory.FORBIDDEN,
@@ -218,6 +274,76 @@ def _forbidden(node: ast.AST) -> tuple[CheckCategory, str] | None:
         return CheckCategory.FORBIDDEN, f"line {node.lineno}: `global`/`nonlocal` is not allowed in a reward program."
     if isinstance(node, (ast.AsyncFunctionDef, ast.Await, ast.Yield, ast.YieldFrom)):
         return CheckCategory.FORBIDDEN, f"line {node.lineno}: generators and async code are not allowed."
+    return None
+
+
+def _root_name(node: ast.expr) -> str | None:
+    """The name an expression such as `state.bodies.torso.pos[:, 0]` starts from (None for a call or literal)."""
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _assignment_problem(node: ast.AST) -> tuple[CheckCategory, str] | None:
+    """`x.attr = ...`, `x.attr += ...`, `del x.attr`, `for x.attr in ...`: refused whatever `x` is.
+
+    A program has nothing of its own that needs an attribute set, and what it can reach is shared: the State's
+    objects and classes (a descriptor set on a class changes what every State returns, the task score's
+    included), the math module, numpy's Python classes, its own function.
+    """
+    if not isinstance(node, ast.Attribute) or not isinstance(node.ctx, (ast.Store, ast.Del)):
+        return None
+    target = ast.unparse(node)
+    if _root_name(node) in PARAMETERS:
+        return CheckCategory.WRITES_INPUT, writes_sentence(node.lineno, f"`{target}`")
+    verb = "deletes" if isinstance(node.ctx, ast.Del) else "sets"
+    return (
+        CheckCategory.FORBIDDEN,
+        f"line {node.lineno}: `{target}` {verb} an attribute; a reward program may not set or delete an attribute "
+        "of anything (a module, a class, a function, the State), since other code reads them. Keep the value in a "
+        f"local variable instead (`{node.attr} = ...`).",
+    )
+
+
+def _from_numpy(tree: ast.AST) -> dict[str, str]:
+    """Names bound by `from numpy import NAME [as other]`: local name -> numpy's name."""
+    return {
+        alias.asname or alias.name: alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "numpy" and not node.level
+        for alias in node.names
+    }
+
+
+def _raw_memory_problem(
+    node: ast.AST, aliases: dict[str, str], from_numpy: dict[str, str], dict_key: bool
+) -> tuple[CheckCategory, str] | None:
+    """A call of numpy's `ndarray` constructor, or a string that names an object dtype ("O", "object", "f8,O")."""
+    if isinstance(node, ast.Call):
+        function = node.func
+        is_ndarray = (
+            isinstance(function, ast.Attribute)
+            and function.attr == "ndarray"
+            and isinstance(function.value, ast.Name)
+            and aliases.get(function.value.id) == ""
+        ) or (isinstance(function, ast.Name) and from_numpy.get(function.id) == "ndarray")
+        if is_ndarray:
+            return (
+                CheckCategory.FORBIDDEN,
+                f"line {node.lineno}: `{ast.unparse(function)}(...)` makes an array over raw memory (its buffer=, "
+                "offset= and strides= read any bytes as any dtype); make arrays with np.zeros, np.full, np.array "
+                "or np.asarray. `np.ndarray` may still name the type, as in isinstance(x, np.ndarray).",
+            )
+        return None
+    # Dict keys are component names: a term called "object" is no dtype.
+    if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)) and not dict_key:
+        # Every spelling of it has an O (typecode "O", "object", "f8,O"): other text is not handed to numpy.
+        spelled = node.value.lower()
+        if ("o" in spelled if isinstance(spelled, str) else b"o" in spelled) and holds_objects(node.value):
+            return (
+                CheckCategory.FORBIDDEN,
+                f"line {node.lineno}: the string {node.value[:40]!r} names an object dtype; {OBJECT_DTYPE_ADVICE}.",
+            )
     return None
 
 
@@ -343,8 +469,12 @@ def input_written(error: BaseException, code: str, line: int | None) -> str | No
     if not isinstance(error, (ValueError, AttributeError)) or not any(m in str(error) for m in READ_ONLY_MESSAGES):
         return None
     field = _written_field(code, line) if line else None
+    return writes_sentence(line, f"`{field}`" if field else "an array of its inputs")
+
+
+def writes_sentence(line: int | None, what: str) -> str:
+    """What the designer is told about a write into the inputs, found by the static rules or when it ran."""
     where = f"line {line}: " if line else ""
-    what = f"`{field}`" if field else "an array of its inputs"
     return (
         f"{where}the program writes to {what}; state, action and next_state are read-only, and writing into "
         "them in place (`+=`, a slice assignment, `out=`, `np.copyto`, `.fill`, `.sort`, setting a field) would "
@@ -409,6 +539,4 @@ def _last_assignment(tree: ast.AST, name: str, line: int) -> ast.expr | None:
 
 
 def _rooted_in_inputs(node: ast.expr) -> bool:
-    while isinstance(node, (ast.Attribute, ast.Subscript)):
-        node = node.value
-    return isinstance(node, ast.Name) and node.id in PARAMETERS
+    return _root_name(node) in PARAMETERS

@@ -18,7 +18,7 @@ import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from autoreward.config import RunConfig, Task, TrainingConfig
+from autoreward.config import CheckOptions, RunConfig, Task, TrainingConfig
 from autoreward.contract.checker import check_program
 from autoreward.errors import AutorewardError, WorkerError
 from autoreward.llm.backends import LLM
@@ -80,7 +80,8 @@ class DesignLoop:
                 self.preference_timeout,
                 self.judge_llm,
             )
-        check = lambda task, code, folder: check_program(task, code, folder, jail=self.jail)  # noqa: E731
+        options = CheckOptions(training_batch_size=self.loop.budget.n_envs)  # the check calls it at this size too
+        check = lambda task, code, folder: check_program(task, code, folder, options, jail=self.jail)  # noqa: E731
         self.designer = CandidateDesigner(self.llm, self.prompts, self.task, self.loop, check)
 
     def run(self) -> FinalResult:
@@ -199,7 +200,7 @@ class DesignLoop:
         if not self.loop.prescreen or number == 1 or self.task.fitness is None or self.loop.feedback != "fitness":
             return []
         earlier = [c for c in self.store.candidates() if c.round < number]
-        return labelled_episodes(earlier, self.store.training_dir)
+        return labelled_episodes(earlier, self.store.held_out_transitions)
 
     def _prescreened(self, candidate: Candidate, stored: list[LabelledEpisode]) -> Candidate:
         if candidate.status != "ready" or candidate.screening_agreement is not None:

@@ -6,12 +6,18 @@ until the last survivor reaches the whole budget. A rung's slice
 continues the previous one (`training.train(resume_from=...)`), so a
 survivor's training costs no more steps than training it whole.
 
-A rung ranks by the task score of the slice's own training episodes, not
-by the held-out one that picks the round's best: early in training the
-deterministic policy that the held-out episodes run often stands still while
-the stochastic one that trains already moves, so the held-out scores of a
-first rung are all about equal and rank noise (bench/README.md has the
-figures). The training episodes are many more, too.
+A rung ranks by the task score of the policy as it explores (sampling its
+actions, as it does in training), not by the deterministic held-out one
+that picks the round's best: early in training the deterministic policy
+often stands still while the stochastic one already moves, so the held-out
+scores of a first rung are all about equal and rank noise (bench/README.md
+has the figures). Those exploring episodes are played by the evaluation
+worker, where no candidate code runs (`Evaluation.exploring_fitness_mean`):
+the training episodes' own scores come from the worker that ran the reward
+program, and a program that got out of the restricted Python could make
+them say anything, and so keep its slice alive at others' expense. Runs
+recorded before the split have no exploring score and rank by the training
+episodes, as they did.
 
 `schedule` is the plan, a pure function; `rung_score` and `survivors` the pick at a rung;
 `successive_halving` the driver, over any `TrainSlice`; `train_slice` the
@@ -88,16 +94,19 @@ def survivors(scores: Sequence[float | None], keep: int, higher_is_better: bool 
 
 
 def rung_score(candidate: Candidate) -> float | None:
-    """What a rung ranks a trained candidate by: the task score of its training episodes late in its slice.
+    """What a rung ranks a trained candidate by: the task score of its policy exploring, played by the
+    evaluation worker (`Evaluation.exploring_fitness_mean`).
 
-    The mean over the episodes that ended in the second half of the slice's
-    steps (its curve points there, weighted by their episodes); when none
-    ended there, the last point's score of episodes still running; when the
+    A slice recorded before there was one ranks as it did then, by its training episodes late in the slice:
+    the mean over the episodes that ended in the second half of its steps (its curve points there, weighted
+    by their episodes); when none ended there, the last point's score of episodes still running; when the
     curve has no score at all, the held-out task score.
     """
     training = candidate.training
     if training is None:
         return None
+    if training.evaluation.exploring_fitness_mean is not None:
+        return training.evaluation.exploring_fitness_mean
     late = [p for p in training.curve if p.step > training.steps / 2 and p.fitness is not None]
     ended = [p for p in late if p.episodes > 0 and not p.fitness_partial]
     if ended:
@@ -150,7 +159,7 @@ def successive_halving(
                 stopped = replace(
                     candidate,
                     stopped_at=rung.steps,
-                    message=f"stopped by successive halving after {rung.steps} steps: its training episodes' "
+                    message=f"stopped by successive halving after {rung.steps} steps: its exploring policy's "
                     f"task score {_shown(scores[index])} was not among the best {keep} of {len(ranked)}",
                 )
                 record(stopped)

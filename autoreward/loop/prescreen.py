@@ -12,7 +12,6 @@ the wrong way round and is caught this way for the cost of a check.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,11 @@ from typing import Any
 import numpy as np
 
 from autoreward.config import Task, WorkerLimits
-from autoreward.errors import Interrupted
-from autoreward.loop.evaluation import TRANSITIONS_FILE
+from autoreward.errors import Interrupted, WorkerFileError
 from autoreward.records import Candidate
+from autoreward.sandbox import worker_files
 from autoreward.sandbox.executor import LocalExecutor, WorkerExecutor
+from autoreward.sandbox.worker_files import ARRAYS_BYTES
 from autoreward.sandbox.jail import Jail
 from autoreward.serialize import from_dict, to_dict
 from autoreward.task.files import task_folders, task_python_paths
@@ -51,15 +51,15 @@ class Screening:
         return self.agreement is not None and self.agreement < threshold
 
 
-def labelled_episodes(candidates: list[Candidate], training_folder_of) -> list[LabelledEpisode]:
+def labelled_episodes(candidates: list[Candidate], transitions_of) -> list[LabelledEpisode]:
     """The stored episodes of trained candidates (those halving stopped early too), with their task scores.
 
-    `training_folder_of(candidate)` is the folder of its (last) training."""
+    `transitions_of(candidate)` is the file of its (last) training's held-out transitions."""
     found = []
     for candidate in candidates:
         if candidate.status != "trained" or candidate.training is None:
             continue
-        path = training_folder_of(candidate) / TRANSITIONS_FILE
+        path = transitions_of(candidate)
         if not path.exists():
             continue
         for index, episode in enumerate(candidate.training.evaluation.episodes):
@@ -81,14 +81,17 @@ def screen(
     """Score the stored episodes with `code` in a worker and compare the ranking with the task scores."""
     output_dir = Path(output_dir).resolve()
     inputs = output_dir / "inputs"
-    inputs.mkdir(parents=True, exist_ok=True)
+    worker_files.clear_folder(inputs)
     files = sorted({e.file for e in episodes})
     # The worker sees only its own folder (the jail), wherever it runs (an executor may move the folder to
     # another machine), so its inputs are copied there and named relative to it: its working folder.
     local = {}
-    for number, file in enumerate(files):
+    for number, file in enumerate(files):  # through the reader of worker files: a link there is not followed
         local[file] = f"{inputs.name}/{number}.npz"
-        shutil.copyfile(file, output_dir / local[file])
+        try:
+            worker_files.copy_file(Path(file).parent, Path(file).name, output_dir / local[file], ARRAYS_BYTES)
+        except (WorkerFileError, OSError) as error:
+            return Screening(None, 0, (f"could not read the stored episodes: {error}",))
     payload = {"task": to_dict(task), "code": code, "files": [local[f] for f in files]}
     limits = WorkerLimits(wall_seconds=300.0, idle_seconds=60.0, memory_bytes=4 * 1024**3)
     jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task)).importing(task_python_paths(task))
@@ -97,8 +100,11 @@ def screen(
         raise Interrupted(message=outcome.message)
     if outcome.status != "ok":
         return Screening(None, 0, (f"could not score the stored episodes: {outcome.message}",))
-    means = outcome.result  # {file: {episode: mean reward per step}}
-    rewards = np.array([means[local[e.file]][str(e.episode)] for e in episodes])
+    try:  # {file: {episode: mean reward per step}}, from a worker that ran the program: checked, every entry there
+        means = worker_files.checked_result(outcome.result, dict[str, dict[str, float]], "the scoring worker's result")
+        rewards = np.array([means[local[e.file]][str(e.episode)] for e in episodes])
+    except (WorkerFileError, KeyError) as error:
+        return Screening(None, 0, (f"could not score the stored episodes: {error}",))
     fitness = np.array([e.fitness for e in episodes])
     if task.fitness is not None and not task.fitness.higher_is_better:
         fitness = -fitness

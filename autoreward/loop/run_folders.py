@@ -1,9 +1,9 @@
 """Run folders: where each command writes what it made, as files a person can open.
 
 A training run is `runs/<task>__train__s<seed>__<time>/` holding `config.json`,
-the reward program as `reward.py`, its `check.json`, the worker's folder
-`training/` (`curve.jsonl`, `training.json`, `policy.zip`, `worker.log`) and
-`result.json`. Baselines are cached under `runs/baselines/`, one folder per
+the reward program as `reward.py`, its `check.json`, the training's folder
+`training/` (`training.json`, and the folders of its three workers: `learner/`,
+`evaluation/`, `scoring/`; see `loop/training.py`) and `result.json`. Baselines are cached under `runs/baselines/`, one folder per
 task, algorithm, budget and seed (and a digest of the task's definition and
 the rest of the training settings), so every later run with the same budget
 reuses them, and none after the task file changed.

@@ -61,7 +61,9 @@ from autoreward.records import (
     ScoreProposal,
     now_iso,
 )
+from autoreward.loop.evaluation import EVALUATION_FOLDER, TRANSITIONS_FILE
 from autoreward.resources import autoreward_version
+from autoreward.sandbox import worker_files
 from autoreward.serialize import read_json, write_json
 from autoreward.sim.video import FRAMES_FOLDER, VIDEO_FILE
 
@@ -153,14 +155,22 @@ class RunStore:
         return self.slice_dir(candidate, candidate.stopped_at)
 
     def video_path(self, candidate: Candidate) -> Path | None:
-        """The video of a candidate's (last) training, when it has one."""
+        """The video of a candidate's (last) training, when it has one: a regular file, no link on the way."""
         name = candidate.training.video if candidate.training is not None and candidate.training.video else VIDEO_FILE
         path = self.training_dir(candidate) / name
-        return path if path.is_file() else None
+        return path if worker_files.is_present(self.path, path.relative_to(self.path)) else None
 
     def frames_dir(self, candidate: Candidate) -> Path:
-        """Where the frames of a candidate's video that a watching judge was shown are, beside the video."""
-        return self.training_dir(candidate) / FRAMES_FOLDER
+        """Where the frames of a candidate's video that a watching judge was shown are, beside the video
+        (in the evaluation worker's folder; a run from before the split has them beside the training)."""
+        video = candidate.training.video if candidate.training is not None and candidate.training.video else VIDEO_FILE
+        return (self.training_dir(candidate) / video).parent / FRAMES_FOLDER
+
+    def held_out_transitions(self, candidate: Candidate) -> Path:
+        """The sample of a candidate's held-out transitions that pre-screening scores later rewards on."""
+        folder = self.training_dir(candidate)
+        newer = folder / EVALUATION_FOLDER / TRANSITIONS_FILE
+        return newer if newer.exists() or not (folder / TRANSITIONS_FILE).exists() else folder / TRANSITIONS_FILE
 
     def prescreen_dir(self, candidate: Candidate) -> Path:
         return self.candidate_dir(candidate.id, candidate.round) / "prescreen"

@@ -1,28 +1,40 @@
-"""Training a policy with SB3 on a task's reward, and scoring it on held-out episodes.
+"""Training a policy with SB3 on a task's reward, then scoring it where no reward program runs.
 
-`train` is the orchestrator's call: it starts a worker and returns a
-`TrainingResult`. `run_training_job` is what the worker runs: build the
-task's environments with the chosen reward, train PPO or SAC, record
-statistics at `curve_points` points, then evaluate the final policy on
-episodes whose seeds training never used. The score is that evaluation,
-never the best point of a noisy training curve. Last, unless turned off,
-the first held-out episode is replayed into `video.mp4` (autoreward.video);
-a video that cannot be made leaves `video_error` in the result, never a
-failed training.
+`train` is the orchestrator's call, and it runs three workers, each jailed,
+each with a folder of its own inside the training's folder:
+
+1. `learner/`: the training worker (`run_training_job`) builds the task's
+   environments with the chosen reward, trains PPO or SAC and records
+   statistics at `curve_points` points. It runs the reward program, so what
+   it reports is checked and never picks: its result (`LearnerResult`) and
+   the policy it leaves, as plain arrays (`loop/policy_files.py`);
+2. `evaluation/`: the evaluation worker (`loop/evaluation.py`) never imports
+   a reward program. It loads those arrays into the recipe's network, plays
+   the held-out episodes and computes the task score (the selection score,
+   never the best point of a noisy training curve), the trajectory summary
+   and the video;
+3. `scoring/`: for a reward program, a worker (`loop/reward_returns.py`)
+   scores the recorded held-out episodes with it: each episode's reward and
+   component returns, for the reflection and the reports.
+
+The training's folder itself is the orchestrator's: only it writes
+`training.json` there, once all three have finished, so no worker can leave
+a record that a resumed run would take for its own.
 
 A training can be cut into slices (successive halving, `halving.py`):
 `train(..., until=N)` stops at N steps, and `train(..., resume_from=folder)`
 continues the policy a previous slice left in `folder`. The model is always
 built for the whole budget (`config.steps`), so a sliced training learns
-with the same hyperparameters and curve points as one made whole.
+with the same hyperparameters and curve points as one made whole. What a
+slice continues from (SB3's own files, pickles among them) is copied
+through the reader of worker files into the next slice's training worker
+and loaded there only, in the jail of the same candidate.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -30,18 +42,22 @@ from typing import Any, Callable
 import numpy as np
 
 from autoreward.config import Task, TrainingConfig, WorkerLimits
-from autoreward.errors import Interrupted, RewardFailure, TaskError, VideoError, WorkerError
-from autoreward.loop.evaluation import EVALUATION_SEED_BASE, TRANSITIONS_FILE, evaluate
-from autoreward.records import CurvePoint, TrainingResult
+from autoreward.errors import Interrupted, RewardFailure, TaskError, WorkerError, WorkerFileError
+from autoreward.loop.evaluation import EVALUATION_FOLDER, EVALUATION_SEED_BASE, evaluate_policy
+from autoreward.loop.policy_files import save_policy
+from autoreward.loop.reward_returns import SCORING_FOLDER, with_reward_returns
+from autoreward.records import CurvePoint, LearnerResult, TrainingResult
+from autoreward.sandbox import worker_files
 from autoreward.sandbox.executor import LocalExecutor, WorkerExecutor
 from autoreward.sandbox.jail import Jail, gpu_devices
 from autoreward.serialize import from_dict, read_json, to_dict, write_json
-from autoreward.sim.video import FRAMES_FOLDER, VIDEO_FILE, record_video, write_frames
 from autoreward.task.files import task_folders, task_python_paths
 
 PROGRESS_INTERVAL_SECONDS = 2.0
+LEARNER_FOLDER = "learner"  # inside a training's folder: the training worker's own
+RECORD_FILE = "training.json"  # the orchestrator's record of a finished training, beside the workers' folders
 # What a slice leaves for the next one to continue from; `train` copies them into the next slice's START_FOLDER.
-CHECKPOINT_FILES = ("policy.zip", "vecnormalize.pkl", "replay_buffer.pkl", "training.json")
+CHECKPOINT_FILES = ("policy.zip", "vecnormalize.pkl", "replay_buffer.pkl")
 START_FOLDER = "start"
 
 
@@ -56,13 +72,12 @@ def train(
     until: int | None = None,
     resume_from: Path | None = None,
 ) -> TrainingResult:
-    """Train and evaluate in a (jailed) worker; raise WorkerError with the reason if the worker fails.
+    """Train, evaluate and score in three (jailed) workers; raise WorkerError with the reason if one fails.
 
-    `executor` says where the worker runs (default: this machine); its files end up in `output_dir` either way.
-    `until`: stop after this many steps in all (default `config.steps`); the
-    model is still built for `config.steps`. `resume_from`: a folder where an
-    earlier slice of this same training finished; its policy (and
-    normalization, and SAC's replay buffer) is copied into `output_dir` and
+    `executor` says where the workers run (default: this machine); their files end up in `output_dir` either
+    way. `until`: stop after this many steps in all (default `config.steps`); the model is still built for
+    `config.steps`. `resume_from`: a training folder where an earlier slice of this same training finished;
+    its policy (and normalization, and SAC's replay buffer) is copied into this training's worker and
     training continues from it, with the curve and wall time cumulative.
     """
     if config.reward_source == "program" and code is None:
@@ -70,14 +85,19 @@ def train(
     if config.algo == "sac":
         _refuse_sac_without_box_actions(task)
     until = config.steps if until is None else until
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / RECORD_FILE).unlink(missing_ok=True)
+    learner_dir = worker_files.clear_folder(output_dir / LEARNER_FOLDER)
+    previous = None
     if resume_from is not None:
-        _copy_checkpoint(Path(resume_from), Path(output_dir) / START_FOLDER)
+        previous = _copy_checkpoint(Path(resume_from), learner_dir / START_FOLDER)
     payload = {
         "task": to_dict(task),
         "config": to_dict(config),
         "code": code,
         "until": until,
-        "resume": resume_from is not None,
+        "previous": to_dict(previous) if previous is not None else None,
     }
     # "cuda" asks the executor for a GPU of its choice; "cuda:N" is pinned to GPU N of the machine, so it asks none.
     limits = WorkerLimits(
@@ -86,18 +106,53 @@ def train(
         memory_bytes=None if config.on_gpu else config.memory_bytes,
         gpus=int(config.device == "cuda"),
     )
-    jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task)).importing(task_python_paths(task))
+    jail = jail if jail is not None else Jail.detect()
+    executor = executor or LocalExecutor()
+    training_jail = jail.showing(task_folders(task)).importing(task_python_paths(task))
     if config.on_gpu:
-        jail = jail.with_gpus()
-    outcome = (executor or LocalExecutor()).run("train", payload, output_dir, limits, on_progress, jail)
+        training_jail = training_jail.with_gpus()
+    outcome = executor.run("train", payload, learner_dir, limits, on_progress, training_jail)
     if outcome.status == "interrupted":  # no record: a resumed run trains it again
         raise Interrupted(message=outcome.message)
     if outcome.status != "ok" and outcome.category is not None:  # the reward broke its contract: say so, alone
         raise RewardFailure(outcome.category, f"training failed: {outcome.message}")
     if outcome.status != "ok":
         raise WorkerError(f"training failed: {outcome.message}\n{outcome.log_tail[-1500:]}".rstrip())
-    shutil.rmtree(Path(output_dir) / START_FOLDER, ignore_errors=True)  # the previous slice's folder keeps them
-    return from_dict(TrainingResult, outcome.result)
+    try:
+        learned = worker_files.checked_result(outcome.result, LearnerResult, "the training worker's result")
+    except WorkerFileError as error:
+        raise WorkerError(f"training failed: {error}") from None
+    if previous is not None:  # the previous slice's folder keeps what this one started from
+        worker_files.clear_folder(learner_dir / START_FOLDER).rmdir()
+    started = time.monotonic()
+    # A slice short of the budget is ranked by successive halving: its exploring score, played here too.
+    exploring = config.eval_episodes if until < config.steps else 0
+    held_out = evaluate_policy(
+        task, config, learner_dir, output_dir / EVALUATION_FOLDER, jail, executor, on_progress, exploring
+    )
+    evaluation = held_out.evaluation
+    if config.reward_source == "program":
+        evaluation = with_reward_returns(
+            task, code, evaluation, output_dir / EVALUATION_FOLDER, output_dir / SCORING_FOLDER, jail, executor,
+            first_step=learned.steps,
+        )
+    result = TrainingResult(
+        task_id=task.id,
+        reward_source=config.reward_source,
+        algo=config.algo,
+        steps=learned.steps,
+        seed=config.seed,
+        n_envs=config.n_envs,
+        curve=learned.curve,
+        evaluation=evaluation,
+        wall_seconds=learned.wall_seconds,
+        steps_per_second=learned.steps / max(learned.wall_seconds, 1e-9),
+        video=held_out.video,
+        video_error=held_out.video_error,
+        evaluation_seconds=time.monotonic() - started,
+    )
+    write_json(output_dir / RECORD_FILE, result)
+    return result
 
 
 def _refuse_sac_without_box_actions(task: Task) -> None:
@@ -113,31 +168,25 @@ def _refuse_sac_without_box_actions(task: Task) -> None:
         raise TaskError(f"SAC trains only continuous (Box) actions, and {task.env_id}'s are {space}: train it with PPO")
 
 
-def _write_frames(video: Path, folder: Path) -> None:
-    """Stills of the video for a judge that watches, decoded here in the jailed worker, never in the orchestrator;
-    a video without them is still a video (the judge then reads the policy's summary alone)."""
-    started = time.monotonic()
+def _copy_checkpoint(source: Path, target: Path) -> TrainingResult:
+    """The files a slice continues from, copied through the reader of worker files into the next slice's
+    training worker (the jail shows a worker nothing else); returns the earlier slice's record."""
+    previous = finished_training(source)
+    if previous is None:
+        raise ValueError(f"cannot continue from {source}: no training finished there (no {RECORD_FILE})")
+    worker_files.clear_folder(target)
+    learner = source / LEARNER_FOLDER
     try:
-        write_frames(video, folder)
-        print(f"frames: {folder.name}/ in {time.monotonic() - started:.2f} s", file=sys.stderr, flush=True)
-    except VideoError as error:
-        print(f"no frames: {error}", file=sys.stderr, flush=True)
-
-
-def _copy_checkpoint(source: Path, target: Path) -> None:
-    """The files a slice continues from, copied into its own folder: the jail shows a worker nothing else."""
-    if finished_training(source) is None:
-        raise ValueError(f"cannot continue from {source}: no training finished there (no training.json)")
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    for name in CHECKPOINT_FILES:
-        if (source / name).exists():
-            shutil.copy2(source / name, target / name)
+        for name in CHECKPOINT_FILES:
+            worker_files.copy_if_present(learner, name, target / name, worker_files.CHECKPOINT_BYTES)
+    except WorkerFileError as error:
+        raise WorkerError(f"training failed: the slice it continues left a file that is refused: {error}") from None
+    return previous
 
 
 def finished_training(output_dir: Path) -> TrainingResult | None:
-    """The result a worker left in `output_dir` if its training ran to the end (e.g. before an interruption)."""
-    path = Path(output_dir) / "training.json"
+    """The orchestrator's record of a training that ran to the end in `output_dir` (e.g. before an interruption)."""
+    path = Path(output_dir) / RECORD_FILE
     return read_json(path, TrainingResult) if path.exists() else None
 
 
@@ -286,6 +335,7 @@ def _curve_callback(
 
 
 def run_training_job(payload: dict[str, Any], output_dir: Path, channel) -> dict:
+    """Train on the reward and leave the policy in `output_dir`; the held-out episodes are another worker's."""
     import torch
     from stable_baselines3.common.logger import Logger
     from stable_baselines3.common.vec_env import VecNormalize
@@ -306,8 +356,8 @@ def run_training_job(payload: dict[str, Any], output_dir: Path, channel) -> dict
             + ")"
         )
     until = int(payload.get("until") or config.steps)
-    start = output_dir / START_FOLDER if payload.get("resume") else None
-    previous = read_json(start / "training.json", TrainingResult) if start is not None else None
+    previous = from_dict(TrainingResult, payload["previous"]) if payload.get("previous") else None
+    start = output_dir / START_FOLDER if previous is not None else None
     reward_function = None
     if config.reward_source == "program":  # watched on every call: the first broken batch ends the training
         first_step = previous.steps if previous is not None else 0
@@ -345,39 +395,8 @@ def run_training_job(payload: dict[str, Any], output_dir: Path, channel) -> dict
     if config.algo == "sac" and until < config.steps:  # another slice will need what SAC learns from
         model.save_replay_buffer(output_dir / "replay_buffer.pkl")
 
-    channel.progress(stage="evaluating", episodes=config.eval_episodes)
-    evaluation = evaluate(model, task, config, reward_function, normalizer, output_dir / TRANSITIONS_FILE)
-    video, video_error = None, None
-    if config.video:
-        channel.progress(stage="video")
-        started, cpu = time.monotonic(), time.process_time()
-        try:
-            video = record_video(model, task, EVALUATION_SEED_BASE, output_dir / VIDEO_FILE, normalizer).name
-            print(
-                f"video: {video} in {time.monotonic() - started:.2f} s ({time.process_time() - cpu:.2f} s of CPU)",
-                file=sys.stderr,
-                flush=True,
-            )
-            _write_frames(output_dir / video, output_dir / FRAMES_FOLDER)
-        except VideoError as error:  # never fails the training: the result says why
-            video_error = str(error)
-            print(f"no video: {video_error}", file=sys.stderr, flush=True)
-            channel.progress(stage="video", error=video_error)
-    result = TrainingResult(
-        task_id=task.id,
-        reward_source=config.reward_source,
-        algo=config.algo,
-        steps=int(model.num_timesteps),
-        seed=config.seed,
-        n_envs=config.n_envs,
-        curve=tuple(callback.points),
-        evaluation=evaluation,
-        wall_seconds=wall,
-        steps_per_second=model.num_timesteps / max(wall, 1e-9),
-        video=video,
-        video_error=video_error,
-    )
-    write_json(output_dir / "training.json", result)
+    save_policy(model, normalizer, output_dir)  # what the evaluation worker loads: arrays, never a pickle
+    result = LearnerResult(steps=int(model.num_timesteps), curve=tuple(callback.points), wall_seconds=wall)
     return to_dict(result)
 
 

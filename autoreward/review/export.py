@@ -27,11 +27,13 @@ import jinja2
 
 from autoreward.config import Task, TrainingConfig
 from autoreward.contract.reward_program import static_check
-from autoreward.errors import ExportError
-from autoreward.loop.evaluation import EVALUATION_SEED_BASE
+from autoreward.errors import ExportError, WorkerFileError
+from autoreward.loop.evaluation import EVALUATION_FOLDER, EVALUATION_SEED_BASE
+from autoreward.loop.policy_files import NORMALIZER_STATISTICS, POLICY_WEIGHTS
 from autoreward.loop.training import GAMMA, ppo_sizes
 from autoreward.records import ExportInfo
 from autoreward.resources import TEMPLATES_DIR
+from autoreward.sandbox import worker_files
 from autoreward.sim.observation_state import ObservationLayout, state_layout
 from autoreward.sim.state import JOINT_WIDTHS
 from autoreward.task.files import environment_module, make_env, module_location
@@ -40,7 +42,8 @@ TEMPLATE = "reward_module.py.j2"
 # The model sizes the exported wrapper checks an environment against before using the tables.
 MODEL_SIZES = ("nbody", "njnt", "nq", "nv", "nsite", "nsensordata")
 # What a training leaves that a policy is loaded from: SB3's zip, and VecNormalize's statistics where it normalized.
-POLICY_FILES = ("policy.zip", "vecnormalize.pkl")
+# What the export copies of a training: the evaluated policy's arrays (never SB3's pickles), from its evaluation.
+POLICY_FILES = (POLICY_WEIGHTS, NORMALIZER_STATISTICS)
 
 
 def render_reward_module(
@@ -128,8 +131,9 @@ def write_reward_module(
     A model file the task names by path (`xml_file`) is copied, with the files it includes and the meshes and
     textures it loads, into `<module>_assets/` beside the module, which loads it from there: the export runs
     on another machine, with no absolute path of this one in it.
-    `policy_dir`: a training folder whose policy (and normalization statistics) are copied beside the module as
-    `<module>_policy.zip` (and `<module>_vecnormalize.pkl`), for its `load_policy()`.
+    `policy_dir`: a training folder whose evaluated policy's weights (and normalization statistics), arrays
+    only, are copied beside the module as `<module>_policy.npz` (and `<module>_normalizer.npz`), for its
+    `load_policy()`.
     """
     path = Path(path)
     module_name = path.stem if path.stem.isidentifier() and not keyword.iskeyword(path.stem) else "reward"
@@ -138,17 +142,38 @@ def write_reward_module(
     for key, value in task.env_kwargs.items():
         if isinstance(value, str) and Path(value).is_absolute() and Path(value).is_file():
             assets[key] = _copy_model(Path(value), folder)
-    policy = {}
+    policy, arrays = {}, {}
     if policy_dir is not None:
-        if not (Path(policy_dir) / "policy.zip").is_file():
-            raise ExportError(f"there is no trained policy to export in {policy_dir} (no policy.zip)")
-        policy = {left: f"{module_name}_{left}" for left in POLICY_FILES if (Path(policy_dir) / left).is_file()}
+        arrays = _policy_arrays(Path(policy_dir))
+        policy = {left: f"{module_name}_{left}" for left in arrays}
     text = render_reward_module(task, code, info, module_name=module_name, assets=assets, policy=policy)
     path.parent.mkdir(parents=True, exist_ok=True)
     for left, name in policy.items():
-        shutil.copy2(Path(policy_dir) / left, path.parent / name)
+        (path.parent / name).unlink(missing_ok=True)
+        worker_files.write_new(path.parent / name, arrays[left])
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def _policy_arrays(training_dir: Path) -> dict[str, bytes]:
+    """The bytes of a training's policy files as its evaluation worker loaded them, read through the reader of
+    worker files and checked to be plain arrays (a pickle is refused)."""
+    folder = training_dir / EVALUATION_FOLDER
+    found = {}
+    for name in POLICY_FILES:
+        try:
+            found[name] = worker_files.read_bytes(folder, name, worker_files.WEIGHTS_BYTES)
+            worker_files.load_arrays(folder, name, worker_files.WEIGHTS_BYTES)
+        except FileNotFoundError:
+            continue
+        except WorkerFileError as error:
+            raise ExportError(f"the trained policy in {folder} cannot be exported: {error}") from None
+    if POLICY_WEIGHTS not in found:
+        raise ExportError(
+            f"there is no trained policy to export in {training_dir} (no {EVALUATION_FOLDER}/{POLICY_WEIGHTS}; "
+            "a run trained before policies were kept as arrays has only SB3's pickles, which are not exported)"
+        )
+    return found
 
 
 def _distribution_of(module: str) -> str | None:

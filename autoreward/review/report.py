@@ -15,6 +15,7 @@ from dataclasses import asdict
 
 from autoreward.config import Recipe
 from autoreward.loop.feedback import hacking_alarm
+from autoreward.loop.frames import frame_paths
 from autoreward.loop.recipes import recipe_of
 from autoreward.loop.run_store import RunStore
 from autoreward.loop.training import finished_training
@@ -56,7 +57,7 @@ def gather_run(store: RunStore) -> RunFacts:
 def _judge_frames(store: RunStore, candidates) -> dict[str, tuple[str, ...]]:
     found = {}
     for candidate in candidates:
-        frames = sorted(store.frames_dir(candidate).glob("frame_*.png"), key=lambda p: int(p.stem.split("_")[1]))
+        frames = frame_paths(store.frames_dir(candidate))
         if frames:
             found[candidate.id] = tuple(_relative(store, path) for path in frames)
     return found

@@ -18,6 +18,7 @@ login, so listening on another address shares the runs with the network.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from http import HTTPStatus
@@ -27,10 +28,12 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import jinja2
 
+from autoreward.errors import WorkerFileError
 from autoreward.loop.run_store import CANDIDATE_ID, RunStore, run_summaries
 from autoreward.records import Preference, now_iso
 from autoreward.resources import TEMPLATES_DIR
 from autoreward.review.views import candidate_frames, candidate_video, run_folder, run_view
+from autoreward.sandbox import worker_files
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 SECURITY_POLICY = (
@@ -134,12 +137,12 @@ class _Handler(BaseHTTPRequestHandler):
                 video = candidate_video(run, parts[3])
                 if video is None:
                     return self._error(HTTPStatus.NOT_FOUND, f"candidate {parts[3]} of {run.name} has no video")
-                return self._file(video, "video/mp4", head)
+                return self._file(run, video, "video/mp4", head)
             if len(parts) == 5 and parts[2] == "frame" and CANDIDATE_ID.match(parts[3]) and parts[4].isdigit():
                 frames = candidate_frames(run, parts[3])
                 if int(parts[4]) >= len(frames):
                     return self._error(HTTPStatus.NOT_FOUND, f"candidate {parts[3]} of {run.name} has no such frame")
-                return self._file(frames[int(parts[4])], "image/png", head)
+                return self._file(run, frames[int(parts[4])], "image/png", head)
         self._error(HTTPStatus.NOT_FOUND, "no such page")
 
     def _post(self) -> None:
@@ -208,8 +211,18 @@ class _Handler(BaseHTTPRequestHandler):
     def _redirect(self, location: str) -> None:
         self._headers(HTTPStatus.SEE_OTHER, "text/plain", 0, {"Location": location})
 
-    def _file(self, path: Path, kind: str, head: bool) -> None:
-        size = path.stat().st_size
+    def _file(self, run: Path, path: Path, kind: str, head: bool) -> None:
+        """Serve a file a worker wrote (a video, a frame) through the reader of worker files: from the run
+        folder down, no link is followed, and only a regular file is served."""
+        try:
+            stream = worker_files.open_file(run, path.relative_to(run))
+        except (WorkerFileError, OSError, ValueError):
+            return self._error(HTTPStatus.NOT_FOUND, f"{path.name} is not a file this page serves")
+        with stream:
+            self._stream(stream, kind, head)
+
+    def _stream(self, stream, kind: str, head: bool) -> None:
+        size = os.fstat(stream.fileno()).st_size
         wanted = byte_range(self.headers.get("Range"), size)
         if wanted == "unsatisfiable":
             return self._headers(
@@ -222,15 +235,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._headers(HTTPStatus.PARTIAL_CONTENT if wanted else HTTPStatus.OK, kind, end - start + 1, extra)
         if head:
             return
-        with open(path, "rb") as stream:
-            stream.seek(start)
-            left = end - start + 1
-            while left > 0:
-                chunk = stream.read(min(CHUNK, left))
-                if not chunk:
-                    break
-                self.wfile.write(chunk)
-                left -= len(chunk)
+        stream.seek(start)
+        left = end - start + 1
+        while left > 0:
+            chunk = stream.read(min(CHUNK, left))
+            if not chunk:
+                break
+            self.wfile.write(chunk)
+            left -= len(chunk)
 
 
 def byte_range(header: str | None, size: int):

@@ -17,6 +17,7 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
+from autoreward.loop.frames import frame_paths
 from autoreward.loop.recipes import recipe_of
 from autoreward.loop.run_store import CANDIDATE_ID, RunStore, run_summary
 from autoreward.records import Candidate, CurvePoint, Preference, PreferenceRequest, RoundResult
@@ -57,10 +58,7 @@ def candidate_frames(run: Path, candidate_id: str) -> list[Path]:
 
 
 def _frames_in(folder: Path) -> list[Path]:
-    frames = []
-    while (folder / f"frame_{len(frames)}.png").is_file():
-        frames.append(folder / f"frame_{len(frames)}.png")
-    return frames
+    return frame_paths(folder)
 
 
 def code_html(code: str) -> Markup:

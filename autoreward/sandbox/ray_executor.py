@@ -9,10 +9,11 @@ the local executor does here. What travels, all of it plain data:
   code), the worker's limits, whether the jail is required (it is when this
   machine's workers are jailed) and which extra paths it shows, and the
   files already in the worker's folder (a pre-screen's stored episodes);
-- back: the `WorkerOutcome` and the worker's folder as a tar (a training's
-  policy.zip, vecnormalize.pkl, curve.jsonl, training.json, transitions.npz,
-  job.json and worker.log: a few MB), unpacked into `output_dir`. So a
-  cluster needs no shared filesystem;
+- back: the `WorkerOutcome` and the worker's folder as a tar (a training
+  worker's policy.zip, policy.npz, curve.jsonl, job.json and worker.log; an
+  evaluation worker's transitions.npz, video and its held-out episodes: a
+  few MB to a few tens), unpacked into `output_dir`. So a cluster needs no
+  shared filesystem;
 - progress messages, while the job runs, through one small actor per
   executor (`ProgressBoard`) that this process polls.
 
@@ -30,6 +31,7 @@ once with one sentence (Ray would keep it waiting for ever).
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import socket
 import tempfile
@@ -46,8 +48,8 @@ from ray.exceptions import RayError, RayTaskError
 from autoreward.config import WorkerLimits
 from autoreward.errors import AutorewardError, JailUnavailableError
 from autoreward.records import WorkerOutcome
-from autoreward.sandbox.jail import Jail
-from autoreward.sandbox.supervisor import ProgressHandler, run_worker
+from autoreward.sandbox.jail import USER_VARIABLE, Jail
+from autoreward.sandbox.supervisor import ProgressHandler, deliver_progress, run_worker
 from autoreward.sandbox.transfer import pack_folder, unpack_folder
 from autoreward.serialize import from_dict, to_dict
 
@@ -171,8 +173,8 @@ class RayExecutor:
             messages = ray.get(self._board.take.remote(key))
         except RayError:
             return None  # the board is gone: the job goes on without progress
-        for data in messages:
-            on_progress(data)
+        for data in messages:  # checked on the node by its supervisor; a handler's error stays here
+            deliver_progress(on_progress, data)
         return key
 
 
@@ -214,7 +216,8 @@ def run_on_node(
         )
         return to_dict(WorkerOutcome("error", message)), b""
     try:
-        jail = Jail.from_setting("require" if jail_request["required"] else "on")
+        # Whom the node's workers run as is the node's own setting (its AUTOREWARD_WORKER_USER), like its jail.
+        jail = Jail.from_setting("require" if jail_request["required"] else "on", user=os.environ.get(USER_VARIABLE))
     except JailUnavailableError as error:
         message = f"node {node} cannot jail its workers, and the orchestrator's are jailed: {error}"
         return to_dict(WorkerOutcome("error", message)), b""

@@ -28,6 +28,7 @@ import math
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -38,10 +39,12 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from autoreward.config import WorkerLimits
+from autoreward.errors import WorkerProtocolError
 from autoreward.records import WorkerOutcome
 from autoreward.resources import PACKAGE_DIR
 from autoreward.sandbox.jail import Jail
 from autoreward.sandbox.rendering import gl_environment
+from autoreward.sandbox.worker_files import read_tail, write_new
 
 MESSAGE_FD_VARIABLE = "AUTOREWARD_MESSAGE_FD"
 # Set only for an unjailed worker: the pid it must find as its parent, or it exits (the parent already died).
@@ -92,29 +95,30 @@ def worker_environment(
     return environment
 
 
-def resource_limits(limits: WorkerLimits) -> dict[str, tuple[int, int]]:
+def resource_limits(limits: WorkerLimits, uid: int | None = None) -> dict[str, tuple[int, int]]:
     """The rlimits (name: (soft, hard)) a worker sets on itself before it runs untrusted code.
 
-    RLIMIT_NPROC counts every thread of the user, not of the worker, so the
-    limit is what the user runs now plus `limits.processes`. The kernel never
-    enforces it for root: a root orchestrator's workers rely on the jail's PID
-    namespace, which ends every process of a worker when the worker ends.
+    RLIMIT_NPROC counts every thread of the worker's user (`uid`: `Jail.worker_uid`; this process's by
+    default), not of the worker, so the limit is what that user runs now plus `limits.processes` (since
+    Linux 5.14 a jailed worker's count is only its own user namespace's, so it may start a few more). The
+    kernel never enforces it for root: a root orchestrator's jailed workers run as an unprivileged user,
+    and its unjailed ones are stopped only by their budgets.
     """
     cpu = math.ceil(limits.cpu_seconds if limits.cpu_seconds is not None else limits.wall_seconds + CPU_GRACE_SECONDS)
     chosen = {
         "RLIMIT_CORE": (0, 0),
         "RLIMIT_FSIZE": (limits.file_bytes, limits.file_bytes),
         "RLIMIT_CPU": (cpu, cpu + 5),  # soft: SIGXCPU; hard, 5 s later: SIGKILL
-        "RLIMIT_NPROC": (_user_threads() + limits.processes,) * 2,
+        "RLIMIT_NPROC": (_user_threads(uid) + limits.processes,) * 2,
     }
     if limits.memory_bytes:
         chosen["RLIMIT_AS"] = (limits.memory_bytes, limits.memory_bytes)
     return chosen
 
 
-def _user_threads() -> int:
-    """How many threads this user runs now, as far as /proc shows."""
-    uid, count = os.getuid(), 0
+def _user_threads(uid: int | None = None) -> int:
+    """How many threads user `uid` (this process's by default) runs now, as far as /proc shows."""
+    uid, count = os.getuid() if uid is None else uid, 0
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -150,15 +154,16 @@ def run_worker(
     output_dir = Path(output_dir).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
     job_path = output_dir / "job.json"
-    job = {"kind": kind, "payload": payload, "rlimits": resource_limits(limits)}
-    job_path.write_text(json.dumps(job, indent=2))
+    job = {"kind": kind, "payload": payload, "rlimits": resource_limits(limits, jail.worker_uid)}
+    _replace_file(job_path, json.dumps(job, indent=2).encode())
 
     read_fd, write_fd = os.pipe()
     environment = worker_environment(output_dir, environment, jail.python_paths)
     environment[MESSAGE_FD_VARIABLE] = str(write_fd)
     if not jail.active:  # jailed, bwrap's --die-with-parent does this job
         environment[PARENT_PID_VARIABLE] = str(os.getpid())
-    with open(output_dir / LOG_NAME, "ab") as log:
+    watch = jail.prepare(output_dir, limits.folder_bytes)  # the worker user's folder, and its size measured
+    with _appending(output_dir / LOG_NAME) as log:
         process = subprocess.Popen(
             jail.wrap([sys.executable, "-m", "autoreward.sandbox.worker", str(job_path)], output_dir),
             cwd=output_dir,
@@ -171,7 +176,7 @@ def run_worker(
         )
     os.close(write_fd)
     try:
-        outcome = _supervise(process, read_fd, limits, on_progress, jail.active, stop)
+        outcome = _supervise(process, read_fd, limits, on_progress, jail.active, stop, watch)
     finally:
         os.close(read_fd)
         _kill_group(process)
@@ -201,7 +206,7 @@ def _startup_error(outcome: WorkerOutcome) -> str | None:
 
 
 def _supervise(
-    process, read_fd: int, limits: WorkerLimits, on_progress, jailed: bool, stop: threading.Event | None
+    process, read_fd: int, limits: WorkerLimits, on_progress, jailed: bool, stop: threading.Event | None, folder=None
 ) -> WorkerOutcome:
     started = last_message = time.monotonic()
     pending = b""
@@ -221,6 +226,8 @@ def _supervise(
                 "idle_timeout",
                 f"the worker sent nothing for {limits.idle_seconds:g} s (a call that never returns?) and was killed",
             )
+        if folder is not None and (overflow := folder.overflow()) is not None:  # a FolderWatch
+            return WorkerOutcome("error", overflow)
         wait = max(0.0, min(limits.wall_seconds - (now - started), limits.idle_seconds - (now - last_message)))
         ready, _, _ = select.select([read_fd], [], [], min(wait, 1.0))
         if not ready:
@@ -234,11 +241,12 @@ def _supervise(
         if len(pending) > MESSAGE_BYTES:
             return WorkerOutcome("error", f"the worker sent a message longer than {MESSAGE_BYTES} bytes and was killed")
         for line in lines:
-            message = _parse(line)
-            if message is None:
-                return WorkerOutcome("error", f"the worker sent a malformed message and was killed: {line[:200]!r}")
+            try:
+                message = parse_message(line)
+            except WorkerProtocolError as problem:
+                return WorkerOutcome("worker_protocol", f"the worker broke the message protocol and was killed: {problem}")
             if message["type"] == "progress" and on_progress is not None:
-                on_progress(message["data"])
+                deliver_progress(on_progress, message["data"])
             elif message["type"] == "result":
                 result, reported = message["data"], True
             elif message["type"] == "error":
@@ -258,19 +266,80 @@ def _supervise(
 _SIGNALS = {s.value for s in signal.Signals}
 
 
-def _parse(line: bytes) -> dict | None:
-    """One message from the pipe, or None if it is not one the worker would send (code writing to the pipe)."""
+# What a progress message may say: these fields with these types; any other field only a short scalar.
+PROGRESS_FIELDS: dict[str, tuple[type, ...]] = {
+    "stage": (str,),
+    "step": (int,),
+    "total": (int,),
+    "episodes": (int,),
+    "transitions": (int,),
+    "rows": (int,),
+    "fitness": (float, int, type(None)),
+    "error": (str,),
+    "file": (str,),
+}
+PROGRESS_MAX_FIELDS = 32
+PROGRESS_MAX_TEXT = 2000
+MESSAGE_KINDS = ("progress", "result", "error")
+
+
+def parse_message(line: bytes) -> dict:
+    """One message from the pipe, checked: its type, and for progress and errors every field's type and size
+    (numbers finite, text bounded). `WorkerProtocolError` with one sentence otherwise: a reward program
+    writing to the pipe, or a worker gone wrong, must not reach the handlers that print and record."""
     try:
-        message = json.loads(line)
-    except ValueError:
-        return None
-    if not isinstance(message, dict) or message.get("type") not in ("progress", "result", "error"):
-        return None
-    if message["type"] == "error" and not (isinstance(message.get("data"), dict) and "message" in message["data"]):
-        return None
-    if message["type"] == "progress" and not isinstance(message.get("data"), dict):
-        return None
+        message = json.loads(line, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        raise WorkerProtocolError(f"a line that is not JSON: {line[:120]!r}") from None
+    if not isinstance(message, dict) or message.get("type") not in MESSAGE_KINDS or set(message) - {"type", "data"}:
+        raise WorkerProtocolError(f"a message that is none of {', '.join(MESSAGE_KINDS)}: {line[:120]!r}")
+    data = message.get("data")
+    if message["type"] == "progress":
+        _check_progress(data)
+    elif message["type"] == "error":
+        if not isinstance(data, dict) or not isinstance(data.get("message"), str):
+            raise WorkerProtocolError("an error message without its text")
+        if not isinstance(data.get("category"), (str, type(None))) or set(data) - {"message", "category"}:
+            raise WorkerProtocolError("an error message with fields it does not have")
+        data["message"] = data["message"][:PROGRESS_MAX_TEXT * 4]
     return message
+
+
+def _check_progress(data) -> None:
+    if not isinstance(data, dict) or len(data) > PROGRESS_MAX_FIELDS:
+        raise WorkerProtocolError(f"a progress message that is not a mapping of at most {PROGRESS_MAX_FIELDS} fields")
+    for key, value in data.items():
+        if not isinstance(key, str) or len(key) > 64:
+            raise WorkerProtocolError("a progress message with a field name that is not a short string")
+        expected = PROGRESS_FIELDS.get(key, (str, int, float, bool, type(None)))
+        if isinstance(value, bool) and bool not in expected or not isinstance(value, expected):
+            raise WorkerProtocolError(f"a progress message whose {key!r} is {_kind(value)}, not {_names(expected)}")
+        if isinstance(value, float) and not math.isfinite(value) or isinstance(value, int) and abs(value) > 2**62:
+            raise WorkerProtocolError(f"a progress message whose {key!r} is not a finite number of sensible size")
+        if isinstance(value, str) and len(value) > PROGRESS_MAX_TEXT:
+            raise WorkerProtocolError(f"a progress message whose {key!r} is longer than {PROGRESS_MAX_TEXT} characters")
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a number")
+
+
+def _kind(value) -> str:
+    return "text" if isinstance(value, str) else type(value).__name__
+
+
+def _names(kinds: tuple[type, ...]) -> str:
+    words = {str: "text", int: "a whole number", float: "a number", bool: "true/false", type(None): "null"}
+    return " or ".join(dict.fromkeys(words[k] for k in kinds))
+
+
+def deliver_progress(on_progress: ProgressHandler, data: dict) -> None:
+    """Hand a checked progress message to the caller's handler: whatever the handler raises stays here, so a
+    display that cannot show a message never ends the worker it came from, nor the run."""
+    try:
+        on_progress(data)
+    except Exception:  # a progress display is never worth a run
+        pass
 
 
 def _death(number: int) -> str:
@@ -295,9 +364,30 @@ def _kill_group(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def _with_log_tail(outcome: WorkerOutcome, log_path: Path, limit: int = 4000) -> WorkerOutcome:
+def _with_log_tail(outcome: WorkerOutcome, log_path: Path) -> WorkerOutcome:
+    """The outcome with the end of the worker's log, read as any worker file is: a link the worker put in
+    the log's place (to /proc/self/environ, say) is named, never followed."""
+    return replace(outcome, log_tail=read_tail(log_path.parent, log_path.name))
+
+
+def _replace_file(path: Path, data: bytes) -> None:
+    """Write `path` afresh, removing first whatever a worker may have left there (a link is removed, not followed)."""
     try:
-        tail = log_path.read_bytes()[-limit:].decode(errors="replace")
-    except OSError:
-        tail = ""
-    return replace(outcome, log_tail=tail)
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    write_new(path, data)
+
+
+def _appending(path: Path):
+    """The worker's log, opened for appending without following a link a worker left in its place."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError:  # a link or something else that is not the log: start a new log
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+        fd = os.open(path, flags | os.O_EXCL, 0o644)
+    return os.fdopen(fd, "ab")

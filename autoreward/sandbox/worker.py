@@ -1,8 +1,8 @@
-"""The worker process: `python -m autoreward.worker JOB.json`.
+"""The worker process: `python -m autoreward.sandbox.worker JOB.json`.
 
 Started only by `autoreward.sandbox.run_worker`, jailed where bubblewrap
 works. It limits itself first (the rlimits its supervisor chose), then runs
-one job (a check, a training or a pre-screen's scoring; `JOBS`) and reports on the message pipe.
+one job (a check, a training, a held-out evaluation, a scoring of stored episodes; `JOBS`) and reports on the message pipe.
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ JOBS = {
     "check": "autoreward.contract.checker:run_check_job",
     "train": "autoreward.loop.training:run_training_job",
     "score": "autoreward.loop.prescreen:run_score_job",
+    "evaluate": "autoreward.loop.evaluation:run_evaluation_job",  # never imports a reward program
+    "returns": "autoreward.loop.reward_returns:run_returns_job",
     "task": "autoreward.contract.checker:run_task_job",
 }
 

@@ -392,7 +392,7 @@ class Observation(NDArrayOperatorsMixin, ReadOnlyView):
 class ObservationState(LaidOutState):
     """The state of N environments as they are observed. Every array has N as its first axis and is read-only."""
 
-    walkable = (Observation,)
+    _walkable = (Observation,)
 
     @property
     def batch_size(self) -> int:

@@ -346,12 +346,30 @@ def _actuator_target(model, a: int, joints: list[str], bodies: list[str], sites:
 # --- the named view -------------------------------------------------------
 
 
-class ReadOnlyView:
+class SealedClass(type):
+    """The metaclass of the State's views: their classes refuse attribute assignment and deletion too.
+
+    A descriptor set on a State's class (`Body.pos = ...`) would change what every State returns, the task
+    score's included. The State hands out no class (no public attribute holds one) and the static rules refuse
+    every attribute assignment; this holds should a program reach a class all the same.
+    """
+
+    def __setattr__(cls, name: str, value: Any) -> None:
+        raise AttributeError(
+            f"{cls.__name__}.{name} cannot be set: the state's classes are read-only; keep the value in a variable"
+        )
+
+    def __delattr__(cls, name: str) -> None:
+        raise AttributeError(f"{cls.__name__}.{name} cannot be deleted: the state's classes are read-only")
+
+
+class ReadOnlyView(metaclass=SealedClass):
     """Refuses attribute assignment and deletion: a reward program cannot swap a field the task score reads.
 
     The State's objects are shared with the task score and the trajectory summary, so
     `next_state.joints.rootx.qpos = ...` would change what they read. Fields are set by `__init__`
-    (through `object.__setattr__`) and by `cached_property` (straight into the instance's dict).
+    (through `object.__setattr__`) and by `cached_property` (straight into the instance's dict). Their
+    classes are sealed too (`SealedClass`).
     """
 
     __slots__ = ()
@@ -475,7 +493,8 @@ def read_only(array: np.ndarray) -> np.ndarray:
 
     Made through a read-only memoryview, not by clearing the view's flag: a flag can be set back
     (`view.setflags(write=True)`, since the buffer is writable) and `view.base` is the buffer itself;
-    here neither the view, nor its slices, nor anything reached through `.base` can be made writable.
+    here neither the view nor its slices can be made writable. The memoryview (`view.base`) is read-only
+    too, but its `.obj` is the writable buffer: the reward rules refuse `.base` and `.obj` for that.
     """
     return np.asarray(memoryview(array).toreadonly())
 
@@ -503,8 +522,9 @@ class LaidOutState(ReadOnlyView):
     by dotted paths (`resolve`) and cut into rows. `State` lays out a MuJoCo model's data; the observation
     State (sim/observation_state.py) an observation."""
 
-    # The views a dotted path may pass through besides the State itself (see `resolve`).
-    walkable: tuple[type, ...] = ()
+    # The views a dotted path may pass through besides the State itself (see `resolve`). Private: a public
+    # attribute holding classes would hand a program the State's classes.
+    _walkable: tuple[type, ...] = ()
 
     def __init__(self, layout, arrays: dict[str, np.ndarray]):
         object.__setattr__(self, "_layout", layout)
@@ -525,7 +545,7 @@ class LaidOutState(ReadOnlyView):
         for part in path.split("."):
             if part.startswith("_"):
                 raise AttributeError(f"{part!r} is private")
-            if not isinstance(value, (LaidOutState, *self.walkable)):
+            if not isinstance(value, (LaidOutState, *self._walkable)):
                 raise AttributeError(f"{path!r} goes past a field of the state at {part!r}; index the array instead")
             value = getattr(value, part)
         return value
@@ -548,7 +568,7 @@ class LaidOutState(ReadOnlyView):
 class State(LaidOutState):
     """The state of N simulations. Every array field has N as its first axis; every array is read-only."""
 
-    walkable = (Group, Body, Joint, Site)
+    _walkable = (Group, Body, Joint, Site)
 
     @property
     def batch_size(self) -> int:

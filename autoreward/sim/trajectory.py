@@ -204,3 +204,56 @@ class TransitionSampler:
             arrays[f"before.{name}"] = np.concatenate([b[name] for _, b, _, _ in self._kept])
             arrays[f"after.{name}"] = np.concatenate([a[name] for *_, a in self._kept])
         np.savez_compressed(path, **arrays)
+
+
+class EpisodeRecorder:
+    """Every transition of held-out episodes as raw State arrays (float64, as the State holds them), so a
+    reward program can score them afterwards in a worker of its own (`loop/reward_returns.py`).
+
+    Within an episode a step's start is the previous step's end, so each episode is kept as its first
+    state, then the end of every step and the action taken: `first.<field>` (one row an episode),
+    `after.<field>` and `action` (one row a step), `episode` (each step's episode).
+    """
+
+    def __init__(self):
+        self._first: list[dict] = []
+        self._after: list[dict] = []
+        self._actions: list[np.ndarray] = []
+        self._episodes: list[int] = []
+        self._episode = 0
+        self._started = False
+
+    def observe(self, state: State, action: np.ndarray, next_state: State) -> None:
+        if not self._started:
+            self._first.append({k: v.copy() for k, v in state.arrays().items()})
+            self._started = True
+        self._after.append({k: v.copy() for k, v in next_state.arrays().items()})
+        self._actions.append(np.array(action, copy=True))
+        self._episodes.append(self._episode)
+
+    def end_episode(self) -> None:
+        self._episode += 1
+        self._started = False
+
+    def save(self, path) -> None:
+        if not self._after:
+            return
+        arrays = {"episode": np.array(self._episodes), "action": np.concatenate(self._actions)}
+        for name in self._first[0]:
+            arrays[f"first.{name}"] = np.concatenate([f[name] for f in self._first])
+            arrays[f"after.{name}"] = np.concatenate([a[name] for a in self._after])
+        np.savez(path, **arrays)
+
+
+def episodes_of(arrays: dict[str, np.ndarray], names) -> list[tuple[dict, np.ndarray, dict]]:
+    """`EpisodeRecorder`'s arrays back as one (before, action, after) batch per episode, in episode order."""
+    episode = arrays["episode"]
+    batches = []
+    for number, index in enumerate(np.unique(episode)):
+        rows = np.flatnonzero(episode == index)
+        after = {name: arrays[f"after.{name}"][rows] for name in names}
+        before = {
+            name: np.concatenate([arrays[f"first.{name}"][number : number + 1], after[name][:-1]]) for name in names
+        }
+        batches.append((before, arrays["action"][rows], after))
+    return batches
