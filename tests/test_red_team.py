@@ -300,3 +300,20 @@ def test_in_a_design_run_an_attack_ends_at_most_its_own_candidate_and_leaks_noth
     assert candidates["r1c1"].status == "trained" and candidates["r2c0"].status == "trained"
     assert store.load_final() is not None
     assert _leaks(store.path) == []
+
+
+def test_a_forged_check_result_is_refused_as_the_programs_fault(hopper, tmp_path, jail, monkeypatch):
+    """A check worker that sends a result no check sends (a category that does not exist, a line as text)
+    gets the program refused in one sentence, not a crash of the orchestrator."""
+    from autoreward.contract import checker
+    from autoreward.records import CheckCategory
+
+    forged = "result = {'category': 'ok-and-then-some', 'message': 'fine', 'line': 'one'}"
+
+    def the_worker_says(kind, payload, output_dir, limits, jail=None, **rest):
+        return run_worker("tests.jobs.probe:run_probe_job", {"code": forged}, output_dir, limits, jail=jail, **rest)
+
+    monkeypatch.setattr(checker, "run_worker", the_worker_says)
+    result = checker.check_program(hopper, DO_NOTHING, tmp_path, jail=jail)
+    assert result.category is CheckCategory.FORBIDDEN
+    assert "sent what the check does not send" in result.message and "category" in result.message

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +29,11 @@ import numpy as np
 
 from autoreward.config import CheckOptions, Task, WorkerLimits
 from autoreward.contract import reward_program
-from autoreward.errors import TaskError
+from autoreward.errors import TaskError, WorkerFileError
 from autoreward.records import CheckCategory, CheckResult, ComponentStats
 from autoreward.sandbox.jail import Jail
 from autoreward.sandbox.supervisor import run_worker
+from autoreward.sandbox.worker_files import checked_result
 from autoreward.serialize import from_dict, to_dict
 from autoreward.task.files import make_env, task_folders, task_python_paths
 
@@ -54,7 +55,16 @@ def check_program(
     jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task)).importing(task_python_paths(task))
     outcome = run_worker("check", payload, output_dir, limits, jail=jail)
     if outcome.status == "ok":
-        return from_dict(CheckResult, outcome.result)
+        try:  # from the worker that ran the program: checked field by field, never taken on its word
+            return checked_result(outcome.result, CheckResult, "the check worker's result")
+        except WorkerFileError as error:
+            outcome = replace(outcome, status="worker_protocol", message=str(error))
+    if outcome.status == "worker_protocol":
+        return CheckResult(
+            CheckCategory.FORBIDDEN,
+            f"the worker running compute_reward sent what the check does not send ({outcome.message}): a reward "
+            "program computes its reward and touches nothing of the process it runs in.",
+        )
     if outcome.status in ("timeout", "idle_timeout"):
         return CheckResult(
             CheckCategory.TIMEOUT,
@@ -87,8 +97,26 @@ def check_task(task: Task, jail: Jail | None = None, transitions: int = 64) -> N
     outcome = _task_job(task, {"transitions": transitions}, jail)
     if outcome.status != "ok":
         raise TaskError(f"{task.source or task.id}: its environment could not be checked: {outcome.message}")
-    if outcome.result["problem"] is not None:
-        raise TaskError(f"{task.source or task.id} {outcome.result['problem']}")
+    problem = _task_check(outcome).problem
+    if problem is not None:
+        raise TaskError(f"{task.source or task.id} {problem}")
+
+
+@dataclass(frozen=True)
+class TaskCheck:
+    """What the task job reports: the first problem it found (None: none), and the score of a random and of
+    a still episode when it was asked to play them."""
+
+    problem: str | None
+    random: float | None = None
+    still: float | None = None
+
+
+def _task_check(outcome) -> TaskCheck:
+    try:
+        return checked_result(outcome.result, TaskCheck, "the task check's result")
+    except WorkerFileError as error:
+        raise TaskError(f"the environment could not be checked: {error}") from None
 
 
 def _task_job(task: Task, settings: dict, jail: Jail | None):
@@ -110,9 +138,12 @@ def check_proposed_score(task: Task, jail: Jail | None = None, episode_steps: in
     outcome = _task_job(task, {"transitions": 64, "episode_steps": episode_steps}, jail)
     if outcome.status != "ok":
         raise TaskError(f"the environment could not be checked: {outcome.message}")
-    if outcome.result["problem"] is not None:
-        raise TaskError(f"the proposed score's {outcome.result['problem']}")
-    random_score, still_score = outcome.result["random"], outcome.result["still"]
+    found = _task_check(outcome)
+    if found.problem is not None:
+        raise TaskError(f"the proposed score's {found.problem}")
+    if found.random is None or found.still is None:
+        raise TaskError("the environment could not be checked: its worker reported no score of an episode")
+    random_score, still_score = found.random, found.still
     if abs(random_score - still_score) <= 1e-9 * max(1.0, abs(random_score), abs(still_score)):
         raise TaskError(
             f"the proposed score gives {random_score:.6g} both to random actions and to standing still, so it "
