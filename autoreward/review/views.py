@@ -49,7 +49,7 @@ def candidate_video(run: Path, candidate_id: str) -> Path | None:
 
 
 def candidate_frames(run: Path, candidate_id: str) -> list[Path]:
-    """The stills of a candidate's video its training worker wrote for a watching judge, in order."""
+    """The stills of a candidate's video its evaluation worker wrote for a watching judge, in order."""
     if CANDIDATE_ID.match(candidate_id) is None:
         return []
     store = RunStore.open(run)

@@ -2,7 +2,7 @@
 
 The orchestrator chooses the OpenGL backend (`gl_environment`: the user's
 MUJOCO_GL, else EGL or OSMesa where their library is installed; both render
-in software on a machine without a GPU) and hands it to the training worker
+in software on a machine without a GPU) and hands it to the evaluation worker
 in its environment, because MuJoCo and PyOpenGL fix their backend when first
 imported. The worker, after its held-out evaluation, replays the first
 evaluation episode (same seed, deterministic policy, so the same episode
