@@ -10,6 +10,8 @@ designer does not repeat a mistake.
 
 from __future__ import annotations
 
+import math
+
 from autoreward.config import LoopConfig, Task
 from autoreward.llm.backends import LLM, Message, ask
 from autoreward.llm.prompts import Prompts
@@ -65,22 +67,92 @@ def _improved(scores: list[float], higher_is_better: bool) -> bool:
     return spread > 0 and change > 0.1 * max(spread, abs(scores[0]) * 0.05, 1e-9)
 
 
-def hacking_alarm(name: str, training: TrainingResult, higher_is_better: bool) -> str | None:
-    """One sentence when, over a training, the reward's own return rose while the task score fell: the reward
-    is being gamed. Read from the curve's training episodes (the last point against the first with data)."""
-    points = [p for p in training.curve if p.fitness is not None and p.episodes > 0]
+# The hacking alarm's thresholds. A fall counts when it is more than FALL_FRACTION of the task score's range
+# over the training (the real case the alarm was built for gave back three quarters: from 28 down to 7.5) and
+# more than NOISE_MULTIPLE times the noise of one point (on a plateau the range is all noise). Five times, because
+# the noise is estimated from only a few points and the peak is the highest of them: simulated on 10 points of
+# pure noise under a rising reward, four times fired on 7% of curves and five on 2.5%, while a rise to 28 and
+# fall to 7.5 with a noise of 2 still fired on 99%. The reward counts as rising when it gained more than
+# REWARD_RISE of the larger of its range and its size at the peak. The reward is a mean over thousands of steps,
+# so it needs no noise test (and a smooth reward's bend would read as noise).
+FALL_FRACTION = 0.25
+NOISE_MULTIPLE = 5.0
+REWARD_RISE = 0.05
+
+
+def hacking_alarm(
+    name: str, training: TrainingResult, higher_is_better: bool, fall_fraction: float = FALL_FRACTION
+) -> str | None:
+    """One sentence when a training's task score fell from its peak while its reward kept rising.
+
+    Read from the curve's points whose score comes from ended episodes (a partial score, from episodes still
+    running, is not comparable) and from the held-out score. The peak is the best point (the lowest where lower
+    is better). The alarm fires when the reward rose from the peak's point to the last, and either the last two
+    points both lie below the peak (one low point may be noise) or the held-out score does, by more than
+    `fall_fraction` of the score's range over the curve and beyond its noise (`_margin`). The reward is
+    compared from the peak on, not over the whole training: a reward nearly always rises over a training, so
+    only its rise while the task score fell says the policy traded the task for the reward. It is read per step
+    and per episode (per step times the episodes' mean length): a policy paid per step can earn more by making
+    its episodes last, as one that rocks a car forever instead of arriving at the flag does, at the same reward
+    per step. The range, not the peak's size, is the scale because scores may sit near 0 or below it (minus
+    the steps taken), where a fraction of the peak means nothing. Fewer than three points with a score give no
+    alarm.
+    """
+    points = [p for p in training.curve if p.fitness is not None and p.episodes > 0 and not p.fitness_partial]
     if len(points) < 3:
         return None
-    first, last = points[0], points[-1]
-    rose = last.reward_mean > first.reward_mean + 0.1 * abs(first.reward_mean) + 1e-9
-    worse = (last.fitness - first.fitness) * (1 if higher_is_better else -1) < -0.05 * max(abs(first.fitness), 1e-9)
-    if not (rose and worse):
+    sign = 1.0 if higher_is_better else -1.0
+    scores = [sign * p.fitness for p in points]
+    top = max(range(len(scores)), key=scores.__getitem__)  # the first best point
+    peak, last = points[top], points[-1]
+    margin = _margin(scores, fall_fraction, skip=top)
+    per_step = [p.reward_mean for p in points]
+    lengths = [p.episode_length for p in points]
+    per_episode = [r * n for r, n in zip(per_step, lengths) if n is not None]
+    by_step = _rose(per_step, top)
+    rose = by_step or (len(per_episode) == len(points) and _rose(per_episode, top))
+    fell = all(scores[top] - s > margin for s in scores[-2:])
+    held = training.evaluation.fitness_mean
+    held_fell = held is not None and scores[top] - sign * held > margin
+    if not (rose and (fell or held_fell)):
         return None
+    if fell:
+        end = f"{'fell' if higher_is_better else 'rose'} to {last.fitness:.3g} by step {last.step}"
+        end += f" ({held:.3g} on held-out episodes)" if held is not None else ""
+    else:
+        end = f"ended at {last.fitness:.3g}, but its final policy scored {held:.3g} on held-out episodes"
+    if by_step:
+        paid = f"its reward per step rose from {peak.reward_mean:.3g} at that step to {last.reward_mean:.3g}"
+    else:
+        paid = (
+            f"its reward per episode rose from about {per_episode[top]:.3g} at that step to {per_episode[-1]:.3g}, "
+            f"its episodes from {lengths[top]:.0f} to {lengths[-1]:.0f} steps"
+        )
+    order = "" if higher_is_better else " (lower is better)"
     return (
-        f"Reward hacking: over {name}'s training its reward per step rose from {first.reward_mean:.3g} to "
-        f"{last.reward_mean:.3g} while the task score of its training episodes fell from {first.fitness:.3g} to "
-        f"{last.fitness:.3g}; the policy learned something the reward pays for and the task does not want."
+        f"Reward hacking: the task score of {name}'s training episodes{order} was best at {peak.fitness:.3g} at "
+        f"step {peak.step} and {end}, while {paid}; the policy learned something the reward pays for and the task "
+        "does not want."
     )
+
+
+def _rose(rewards: list[float], top: int) -> bool:
+    """Whether a reward gained, from the point `top` to the last, more than REWARD_RISE of the larger of its
+    range over the curve and its size at `top`."""
+    return rewards[-1] - rewards[top] > REWARD_RISE * max(max(rewards) - min(rewards), abs(rewards[top]))
+
+
+def _margin(values: list[float], fraction: float, skip: int) -> float:
+    """How far the task score must fall to count: `fraction` of the curve's range, and NOISE_MULTIPLE times
+    the noise of one point.
+
+    The noise is read from each inner point's distance to the midpoint of its two neighbours, which a straight
+    or gently bending trend leaves near 0 (for independent noise its mean square is 1.5 times a point's variance).
+    The point `skip` (the peak, whose distance there is its own height, not noise) is left out.
+    """
+    gaps = [values[i] - (values[i - 1] + values[i + 1]) / 2 for i in range(1, len(values) - 1) if i != skip]
+    noise = math.sqrt(sum(g * g for g in gaps) / (1.5 * len(gaps))) if gaps else 0.0
+    return max(fraction * (max(values) - min(values)), NOISE_MULTIPLE * noise)
 
 
 def behaviour(candidate: Candidate, show_score: bool = True) -> str:
