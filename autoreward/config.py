@@ -121,8 +121,10 @@ class LoopConfig:
     repair_attempts: int = 2  # repairs after a failed check or a critic's rejection
     critic: bool = True
     analyzer: bool = True
-    prescreen: bool = True  # score stored episodes with a new candidate before training it (from round 2)
-    prescreen_threshold: float = 0.5  # below this agreement with the task scores, it is not trained
+    # Score stored episodes with a new candidate before training it (from round 2); off by default: on a hard
+    # task the stored episodes are mostly failures, and their ranking blocked good rewards (loop/prescreen.py).
+    prescreen: bool = False
+    prescreen_threshold: float = 0.5  # a chance agreement: not trained when significantly below it (p < 0.01)
     # Successive halving of each round's trainings (halving.py); off by default: see LoopConfig's docstring.
     halving: bool = False
     halving_eta: int = 2  # each rung keeps the best 1/eta and trains them eta times longer

@@ -295,6 +295,8 @@ class Candidate:
     training: TrainingResult | None = None
     # Pre-screening: the share of pairs of stored episodes it ranked as their task scores do.
     screening_agreement: float | None = None
+    # ...and the one-sided binomial p-value of an agreement this low from a reward ranking at chance.
+    screening_p_value: float | None = None
     # Successive halving stopped it after this many steps (its last slice's budget; `training` is that slice's).
     stopped_at: int | None = None
     # --confirm-seeds: near its round's best, it was trained on the run's next seeds; its task score on each.

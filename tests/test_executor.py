@@ -416,6 +416,7 @@ def test_a_design_run_on_ray_trains_and_prescreens_there_and_resumes_on_ray(tmp_
         budget=task.budget,
         executor="ray",
         ray_address=ray_head,
+        prescreen=True,  # off by default
     )
     recording = RecordingExecutor(on_ray)
     with ChatServer(responder=persona) as server:

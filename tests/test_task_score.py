@@ -90,6 +90,7 @@ def test_a_task_with_its_score_written_as_a_file_reads_back_the_same(tmp_path):
 def test_a_replayed_sentence_task_with_an_accepted_score_gets_prescreening_baselines_and_a_normalized_score(tmp_path):
     transcript = REPO / "tests" / "transcripts" / "sentence_task_score.md"
     flags = ["--rounds", "2", "--candidates", "2", "--repairs", "0", "--final-seeds", "1", "--workers", "2"]
+    flags += ["--prescreen"]  # off by default
     budget = ["--steps", "512", "--envs", "2", "--eval-episodes", "2"]
     done = run_autoreward(
         "run",

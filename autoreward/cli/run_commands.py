@@ -87,9 +87,10 @@ def run(
         True, "--analyzer/--no-analyzer", help="Have an LLM read the trained policy's trajectories."
     ),
     prescreen: bool = typer.Option(
-        True,
+        False,
         "--prescreen/--no-prescreen",
-        help="From round 2, skip training a candidate that ranks stored episodes against their task scores.",
+        help="From round 2, skip training a candidate that ranks stored episodes against their task scores, "
+        "significantly (p < 0.01), unless every stored episode failed; at most half of a round.",
     ),
     halving: bool = typer.Option(
         False,
@@ -745,6 +746,7 @@ def demo(
             final_seeds=3,
             workers=workers or (os.cpu_count() or 1),
             budget=budget,
+            prescreen=True,  # the demo shows every part of the loop, pre-screening (off in a run) too
         )
         settings = LLMSettings(backend="replay", model="", transcript=str(transcript))
         store = _design(None, task, loop, runs_dir, None, settings)

@@ -30,7 +30,14 @@ from autoreward.loop.final import FinalEvaluation
 from autoreward.loop.halving import schedule, successive_halving, train_slice
 from autoreward.loop.parallel import parallel_map
 from autoreward.loop.preferences import DEFAULT_PAGE_URL, PreferenceSource
-from autoreward.loop.prescreen import LabelledEpisode, labelled_episodes, screen
+from autoreward.loop.prescreen import (
+    MARGIN_FRACTION,
+    VERDICTS,
+    LabelledEpisode,
+    labelled_episodes,
+    over_the_half,
+    screen,
+)
 from autoreward.loop.progress import LoopProgress, SilentProgress
 from autoreward.loop.run_store import RunStore
 from autoreward.loop.selection import ByFitness, ByPreference, Selector, selector_for
@@ -126,6 +133,7 @@ class DesignLoop:
         stored = self._labelled_episodes(number)
         if stored:
             designed = parallel_map(lambda c: self._prescreened(c, stored), designed, self.loop.workers)
+            designed = self._at_most_half_prescreened_out(designed)
         if self._halving():
             candidates = self._halved(number, designed)
         else:
@@ -206,24 +214,61 @@ class DesignLoop:
         if candidate.status != "ready" or candidate.screening_agreement is not None:
             return candidate
         folder = self.store.prescreen_dir(candidate)
-        screening = screen(self.task, candidate.code, stored, folder, self.jail, executor=self.executor)
-        if screening.agreement is None:  # too few clearly different episodes, or the scoring failed
-            self.progress.note(f"{candidate.id}: not pre-screened ({'; '.join(screening.wrong) or 'too few pairs'})")
+        screening = screen(
+            self.task,
+            candidate.code,
+            stored,
+            folder,
+            self.jail,
+            references=self._reference_scores(),
+            chance=self.loop.prescreen_threshold,
+            executor=self.executor,
+        )
+        self.store.log_event(
+            "pre-screened",
+            candidate=candidate.id,
+            verdict=screening.verdict,
+            pairs=screening.pairs,
+            effective_pairs=screening.effective_pairs,
+            agreement=screening.agreement,
+            p_value=screening.p_value,
+            margin=screening.margin,
+            margin_from=screening.margin_from,
+        )
+        if screening.agreement is None:  # no pair of clearly different episodes, or the scoring failed
+            self.progress.note(f"{candidate.id}: {'; '.join((VERDICTS[screening.verdict], *screening.wrong))}")
             return candidate
-        screened = replace(candidate, screening_agreement=screening.agreement)
-        if screening.rejects(self.loop.prescreen_threshold):
+        screened = replace(candidate, screening_agreement=screening.agreement, screening_p_value=screening.p_value)
+        if screening.rejects():
             screened = replace(
                 screened,
                 status="prescreened_out",
                 message=f"not trained: on {screening.pairs} pairs of stored episodes it agreed with the task score "
-                f"only {screening.agreement:.0%} of the time; " + "; ".join(screening.wrong),
+                f"only {screening.agreement:.0%} of the time (p = {screening.p_value:.2g} against chance); "
+                + "; ".join(screening.wrong),
             )
         self.store.save_candidate(screened)
         self.progress.note(
-            f"{candidate.id}: pre-screen agreement {screening.agreement:.0%}"
-            + (", not trained" if screened.status == "prescreened_out" else "")
+            f"{candidate.id}: pre-screen {screening.summary()} (a pair needs a gap of {screening.margin:.3g}, "
+            f"{MARGIN_FRACTION:.0%} of {screening.margin_from})"
         )
         return screened
+
+    def _reference_scores(self) -> list[float]:
+        # Only a task given in words keeps the task scores of an episode of random actions and one standing still.
+        proposal = self.store.load_score_proposal()
+        if proposal is None or not proposal.adopted:
+            return []
+        return [score for score in (proposal.random_score, proposal.still_score) if score is not None]
+
+    def _at_most_half_prescreened_out(self, candidates: list[Candidate]) -> list[Candidate]:
+        # The pre-screen alone drops at most half of a round: the others it would drop train, best agreement first.
+        kept = {c.id: replace(c, status="ready", message="") for c in over_the_half(candidates)}
+        for candidate in kept.values():
+            self.store.save_candidate(candidate)
+            self.store.log_event("pre-screened", candidate=candidate.id, verdict="half_rule")
+            self.progress.note(f"{candidate.id}: trained after all; {VERDICTS['half_rule']}")
+        return [kept.get(c.id, c) for c in candidates]
 
     def _trained(self, candidate: Candidate) -> Candidate:
         if candidate.status != "ready":

@@ -1,20 +1,69 @@
-"""Pre-screening a reward without training it (CARD's trajectory preference evaluation).
+"""Pre-screening a reward without training it (CARD's trajectory preference evaluation), knowing its uncertainty.
 
 Trained candidates of earlier rounds leave held-out episodes behind: a
 sample of their transitions (`transitions.npz`) and each episode's task
 score. Before a new candidate is trained, a worker scores those stored
-transitions with its reward. If the reward ranks the episodes against their
-task scores — for most pairs of clearly different episodes, it prefers the
-worse one — the candidate is not trained, and the designer is told which
-pairs it got wrong. A reward that reverses the task ranks nearly every pair
-the wrong way round and is caught this way for the cost of a check.
+transitions with its reward (its mean reward per step on each episode), and
+`verdict` compares that ranking with the task scores. A reward that
+reverses the task ranks nearly every pair the wrong way round and is caught
+this way for the cost of a check; the designer is told which pairs it got
+wrong. Pre-screening is off by default (`--prescreen` turns it on): on a
+hard task it mostly sees failures, and there it blocked the best reward of
+a measured run. The rule is built so that it drops a candidate only on
+clear evidence:
+
+- **A pair counts only if its task scores differ by a margin on the task's
+  own scale.** Where the task has a success threshold, the margin is a tenth
+  of the threshold's magnitude (`MARGIN_FRACTION`): what counts as "a clear
+  difference" is then fixed by the task's author, not by the pool, so a pool
+  of failures a few steps apart (1 to 8 of 1000 steps, as measured on
+  Walker2d standing on one leg) gives no pair against any threshold above
+  70. Where it has none (a threshold of 0
+  has no magnitude either), the margin is a tenth of the spread between the
+  worst and best task scores seen: the stored episodes, and the episode of
+  random actions and the one of standing still where a run has them. Those
+  two are stored only for a task given in words whose proposed score was
+  adopted (`score_proposal.json`, one episode each; the driver passes them
+  as `references`); a task file's check plays them but keeps nothing, so
+  for it the scale is the larger of the pool's spread and the magnitude of
+  its best score, which keeps a pool of near-equal scores far from zero
+  from calling tiny gaps clear. No reference scores are made up.
+- **A candidate is dropped only when its disagreement is significant.**
+  Under the null hypothesis that it ranks a counted pair the right way with
+  the chance probability (`chance`, 0.5: the run's `prescreen_threshold`),
+  the one-sided binomial tail P(X <= right) must be below `SIGNIFICANCE`
+  (0.01). The pairs are not independent: they share episodes, and the
+  m(m-1)/2 pairs of m episodes are all fixed by the order of m numbers. So the test counts
+  `effective_pairs` = min(pairs, m - 1), m the distinct episodes in counted
+  pairs, with the right ones scaled to that count and rounded up (towards
+  not dropping). This is conservative: over all pairs of m episodes,
+  Kendall's S (pairs ranked right less pairs ranked wrong) has, at chance,
+  the variance that 9m(m-1)/(2(2m+5)) independent pairs would give, which is
+  at least m - 1 for m >= 2 (with pairs left out by the margin the
+  exact figure is not known; m - 1 is a choice, not a derivation). The cost:
+  with fewer than 8 such episodes nothing can be dropped at 0.01, as even a
+  perfectly reversed ranking has p = 0.5^(m-1).
+- **Nothing is dropped while every stored episode is a failure**, where the
+  task has a success threshold (`Fitness.succeeded`): among failures, the
+  task score says how a policy failed, which a good reward need not rank the
+  same way. A task without a threshold has no notion of failure, so this
+  rule needs one and does not apply there; the margin and the test remain.
+- **A round never drops more than half of its candidates on the pre-screen
+  alone** (`over_the_half`, applied by the driver): of the candidates that
+  reached the pre-screen ready, those dropped beyond half are trained after
+  all, best agreement first.
+
+`Screening` keeps what a person needs to read the verdict: the pairs
+counted, the agreement, the p-value, the margin and where it came from, and
+the verdict (`VERDICTS`: dropped, or why not).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Sequence
 
 import numpy as np
 
@@ -23,10 +72,24 @@ from autoreward.errors import Interrupted, WorkerFileError
 from autoreward.records import Candidate
 from autoreward.sandbox import worker_files
 from autoreward.sandbox.executor import LocalExecutor, WorkerExecutor
-from autoreward.sandbox.worker_files import ARRAYS_BYTES
 from autoreward.sandbox.jail import Jail
+from autoreward.sandbox.worker_files import ARRAYS_BYTES
 from autoreward.serialize import from_dict, to_dict
 from autoreward.task.files import task_folders, task_python_paths
+
+MARGIN_FRACTION = 0.1  # of the task's scale: the gap in task score a pair needs to count
+SIGNIFICANCE = 0.01  # a candidate is dropped when its binomial p-value is below this
+
+# What the pre-screen decided, and why it did not drop: a closed set, said in words by `VERDICTS`.
+Verdict = Literal["dropped", "not_scored", "no_pairs", "all_failures", "not_significant", "half_rule"]
+VERDICTS: dict[str, str] = {
+    "dropped": "not trained: it ranks the stored episodes against their task scores, significantly",
+    "not_scored": "not pre-screened: the stored episodes could not be scored",
+    "no_pairs": "not pre-screened: no two stored episodes differ clearly in task score",
+    "all_failures": "kept: every stored episode is a failure, so their ranking is not trusted",
+    "not_significant": "kept: its disagreement is not significant",
+    "half_rule": "kept: a round drops at most half of its candidates on the pre-screen alone",
+}
 
 
 @dataclass(frozen=True)
@@ -41,14 +104,29 @@ class LabelledEpisode:
 
 @dataclass(frozen=True)
 class Screening:
-    """How well a reward's ranking of stored episodes agrees with their task scores."""
+    """How a reward's ranking of stored episodes compares with their task scores, and what was decided."""
 
-    agreement: float | None  # fraction of clearly different pairs ranked the right way; None: too few pairs
-    pairs: int
-    wrong: tuple[str, ...]  # the worst mistakes, in words, for the designer
+    agreement: float | None  # share of counted pairs ranked the right way; None: no pair counted, or not scored
+    pairs: int  # pairs of episodes whose task scores differ by more than `margin`
+    wrong: tuple[str, ...]  # the worst mistakes in words, for the designer (or why it could not be scored)
+    verdict: Verdict = "not_scored"
+    p_value: float | None = None  # P(this few right | it ranks at chance), over `effective_pairs`
+    effective_pairs: int = 0  # min(pairs, distinct episodes in them - 1): pairs share episodes
+    margin: float | None = None  # the task-score gap a pair needs, in the task score's units
+    margin_from: str = ""  # what the margin is a fraction of, in words
 
-    def rejects(self, threshold: float) -> bool:
-        return self.agreement is not None and self.agreement < threshold
+    def rejects(self) -> bool:
+        """Whether the candidate is not trained."""
+        return self.verdict == "dropped"
+
+    def summary(self) -> str:
+        """One short line: the agreement, the pairs, the p-value and the verdict (for notes and messages)."""
+        if self.agreement is None:
+            return VERDICTS[self.verdict]
+        return (
+            f"agreed with the task score on {self.agreement:.0%} of {self.pairs} pairs "
+            f"(p = {self.p_value:.2g} against chance); {VERDICTS[self.verdict]}"
+        )
 
 
 def labelled_episodes(candidates: list[Candidate], transitions_of) -> list[LabelledEpisode]:
@@ -74,11 +152,15 @@ def screen(
     episodes: list[LabelledEpisode],
     output_dir: Path,
     jail: Jail | None = None,
-    min_gap_fraction: float = 0.1,
+    references: Sequence[float] = (),
+    chance: float = 0.5,
     shown: int = 3,
     executor: WorkerExecutor | None = None,
 ) -> Screening:
-    """Score the stored episodes with `code` in a worker and compare the ranking with the task scores."""
+    """Score the stored episodes with `code` in a worker and judge its ranking against the task scores.
+
+    `references`: task scores of reference episodes (random actions, standing still) that set the margin's
+    scale where the task has no success threshold; `chance`: the agreement of a reward that ranks at chance."""
     output_dir = Path(output_dir).resolve()
     inputs = output_dir / "inputs"
     worker_files.clear_folder(inputs)
@@ -105,36 +187,98 @@ def screen(
         rewards = np.array([means[local[e.file]][str(e.episode)] for e in episodes])
     except (WorkerFileError, KeyError) as error:
         return Screening(None, 0, (f"could not score the stored episodes: {error}",))
-    fitness = np.array([e.fitness for e in episodes])
-    if task.fitness is not None and not task.fitness.higher_is_better:
-        fitness = -fitness
-    return _agreement(episodes, rewards, fitness, min_gap_fraction, shown)
+    return verdict(task, episodes, rewards, references, chance, shown)
 
 
-def _agreement(episodes, rewards: np.ndarray, fitness: np.ndarray, min_gap_fraction: float, shown: int) -> Screening:
-    spread = float(fitness.max() - fitness.min()) if len(fitness) else 0.0
-    gap = min_gap_fraction * spread
-    right, mistakes = 0, []
+def verdict(
+    task: Task,
+    episodes: Sequence[LabelledEpisode],
+    rewards: Sequence[float],
+    references: Sequence[float] = (),
+    chance: float = 0.5,
+    shown: int = 3,
+) -> Screening:
+    """Judge a reward's mean reward per step on `episodes` against their task scores (the module's rule)."""
+    if not 0.0 < chance < 1.0:
+        raise ValueError(f"the pre-screen's chance agreement must be between 0 and 1, not {chance}")
+    rewards = np.asarray(rewards, dtype=np.float64)
+    higher = task.fitness is None or task.fitness.higher_is_better
+    sign = 1.0 if higher else -1.0
+    fitness = sign * np.array([e.fitness for e in episodes], dtype=np.float64)  # higher is better from here on
+    margin, margin_from = _margin(task, fitness, sign * np.asarray(references, dtype=np.float64))
+    right, mistakes, involved = 0, [], set()
     for i in range(len(episodes)):
         for j in range(i + 1, len(episodes)):
-            if abs(fitness[i] - fitness[j]) <= gap or spread == 0.0:
+            if abs(fitness[i] - fitness[j]) <= margin:
                 continue  # a near tie says nothing about the ranking
             better, worse = (i, j) if fitness[i] > fitness[j] else (j, i)
+            involved.update((i, j))
             if rewards[better] > rewards[worse]:
                 right += 1
             else:
                 mistakes.append((fitness[better] - fitness[worse], better, worse))
     pairs = right + len(mistakes)
-    if pairs < 3:
-        return Screening(None, pairs, ())
+    facts = dict(margin=margin, margin_from=margin_from)
+    failures = (
+        task.fitness is not None
+        and task.success_threshold is not None
+        and not any(task.fitness.succeeded(e.fitness, task.success_threshold) for e in episodes)
+    )
+    if pairs == 0:
+        return Screening(None, 0, (), "all_failures" if failures else "no_pairs", **facts)
+    effective = min(pairs, len(involved) - 1)
+    effective_right = -(-right * effective // pairs)  # scaled to the effective count, rounded up
+    p_value = binomial_tail(effective_right, effective, chance)
+    if failures:
+        decided = "all_failures"
+    else:
+        decided = "dropped" if p_value < SIGNIFICANCE else "not_significant"
     mistakes.sort(reverse=True)
     wrong = tuple(
-        f"it gave {episodes[w].source}'s episode {episodes[w].episode} (task score {fitness[w]:.3g}) a higher mean "
-        f"reward per step ({rewards[w]:.3g}) than {episodes[b].source}'s episode {episodes[b].episode} "
-        f"(task score {fitness[b]:.3g}, reward {rewards[b]:.3g})"
+        f"it gave {episodes[w].source}'s episode {episodes[w].episode} (task score {sign * fitness[w]:.3g}) a higher "
+        f"mean reward per step ({rewards[w]:.3g}) than {episodes[b].source}'s episode {episodes[b].episode} "
+        f"(task score {sign * fitness[b]:.3g}, reward {rewards[b]:.3g})"
         for _, b, w in mistakes[:shown]
     )
-    return Screening(right / pairs, pairs, wrong)
+    return Screening(right / pairs, pairs, wrong, decided, p_value, effective, **facts)
+
+
+def _margin(task: Task, fitness: np.ndarray, references: np.ndarray) -> tuple[float, str]:
+    """The gap in task score a pair needs: a fraction of the threshold's magnitude, else of the scores' spread."""
+    if task.success_threshold:  # a threshold of 0 (or none) gives no scale
+        return MARGIN_FRACTION * abs(task.success_threshold), "the success threshold's magnitude"
+    if len(fitness) == 0:
+        return 0.0, "no stored episode"
+    if len(references):
+        seen = np.concatenate([fitness, references])
+        return MARGIN_FRACTION * float(seen.max() - seen.min()), "the spread of the stored, random and still episodes"
+    spread, best = float(fitness.max() - fitness.min()), abs(float(fitness.max()))
+    return MARGIN_FRACTION * max(spread, best), "the larger of the stored episodes' spread and best score's magnitude"
+
+
+def binomial_tail(successes: int, trials: int, chance: float) -> float:
+    """P(X <= successes) for X ~ Binomial(trials, chance): the one-sided p-value of this few successes."""
+    if trials <= 0 or successes >= trials:
+        return 1.0
+    log_p, log_q = math.log(chance), math.log1p(-chance)
+    # In logs: math.comb is exact, and its huge values for many trials would overflow a float.
+    terms = (math.log(math.comb(trials, k)) + k * log_p + (trials - k) * log_q for k in range(successes + 1))
+    return min(1.0, sum(math.exp(term) for term in terms))
+
+
+def over_the_half(candidates: Sequence[Candidate]) -> list[Candidate]:
+    """The dropped candidates of one round to train after all, so that the pre-screen drops at most half.
+
+    Of the candidates that reached the pre-screen ready (all but those that failed their check or review), at
+    most half (rounded down) stay dropped; the others, best agreement first (then the larger p-value, then
+    the earlier candidate), are returned. Read from the records alone, so a resumed round decides the same."""
+    reached = [c for c in candidates if c.status not in ("failed_check", "rejected")]
+    dropped = [c for c in candidates if c.status == "prescreened_out"]
+    excess = len(dropped) - len(reached) // 2
+    if excess <= 0:
+        return []
+    ranked = sorted(dropped, key=lambda c: (-(c.screening_agreement or 0.0), -(c.screening_p_value or 0.0), c.index))
+    return ranked[:excess]
 
 
 # --- inside the worker -------------------------------------------------------

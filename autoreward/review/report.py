@@ -302,7 +302,7 @@ def _round_lines(result: RoundResult, candidates: list[Candidate], facts: RunFac
         if candidate.screening_agreement is not None:
             lines.append(
                 f"- pre-screening on stored episodes: agreed with the task score on "
-                f"{candidate.screening_agreement:.0%} of pairs"
+                f"{candidate.screening_agreement:.0%} of pairs{_p_value(candidate)}"
             )
         if candidate.status in ("training_failed", "prescreened_out") or candidate.stopped_at is not None:
             lines.append(f"- {candidate.message}")
@@ -341,6 +341,13 @@ def hacking(candidate: Candidate, facts: RunFacts) -> str | None:
     if candidate.training is None or task.fitness is None:
         return None
     return hacking_alarm(candidate.id, candidate.training, task.fitness.higher_is_better)
+
+
+def _p_value(candidate: Candidate) -> str:
+    # Runs recorded before the pre-screen's significance test have no p-value.
+    if candidate.screening_p_value is None:
+        return ""
+    return f" (p = {candidate.screening_p_value:.2g} against chance)"
 
 
 def outcome(candidate: Candidate) -> str:

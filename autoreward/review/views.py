@@ -124,6 +124,7 @@ class CandidateView:
     trajectory: str | None
     video: bool
     screening_agreement: float | None
+    screening_p_value: float | None
     frames: int = 0  # stills of its video that a watching judge is shown (frame/<k> on the page)
 
 
@@ -171,6 +172,7 @@ def candidate_view(run: Path, candidate: Candidate) -> CandidateView:
         trajectory=summary_text(evaluation.summary) if evaluation and evaluation.summary else None,
         video=candidate_video(run, candidate.id) is not None,
         screening_agreement=candidate.screening_agreement,
+        screening_p_value=candidate.screening_p_value,
         frames=len(_frames_in(RunStore.open(run).frames_dir(candidate))),  # the candidate in hand, not read again
     )
 
