@@ -321,7 +321,9 @@ def test_a_run_with_halving_records_stopped_candidates_and_the_steps_it_saved(tm
     assert (run / "round_1" / stopped.id / "training_256" / "training.json").exists()
     assert not (run / "round_1" / stopped.id / "training").exists()
     assert (run / "round_1" / kept.id / "training" / "training.json").exists()
-    for job in run.glob("round_1/*/training*/job.json"):  # every slice on the run's simulator
+    jobs = list(run.glob("round_1/*/training*/learner/job.json"))
+    assert len(jobs) == 3  # two slices at 256 steps, one continued to 512
+    for job in jobs:  # every slice on the run's simulator
         assert json.loads(job.read_text())["payload"]["config"]["simulator"] == "batched", job
     round_one = read_json(run / "round_1" / "round.json", RoundResult)
     assert round_one.best_id == kept.id and round_one.halving_steps_saved == 256

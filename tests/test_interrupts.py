@@ -22,7 +22,7 @@ FLAGS = ["run", "cheetah_back_short", "--tasks-dir", "tasks", *RUN_FLAGS, "--ste
 
 
 def _trainings_running(workspace) -> list[str]:
-    return [line for line in processes_mentioning(str(workspace.resolve())) if "training/job.json" in line]
+    return [line for line in processes_mentioning(str(workspace.resolve())) if "training/learner/job.json" in line]
 
 
 def _interrupt_while_two_trainings_run(workspace, server, signal_number) -> tuple[str, int, float]:
@@ -88,7 +88,7 @@ def test_ctrl_c_stops_a_training_and_a_second_one_exits_at_once(tmp_path, hopper
         start_new_session=True,
     )
     deadline = time.monotonic() + 120
-    while not [p for p in processes_mentioning(str(tmp_path.resolve())) if "training/job.json" in p]:
+    while not [p for p in processes_mentioning(str(tmp_path.resolve())) if "training/learner/job.json" in p]:
         assert time.monotonic() < deadline and process.poll() is None, "the training never started"
         time.sleep(0.2)
     time.sleep(2.0)
@@ -99,4 +99,4 @@ def test_ctrl_c_stops_a_training_and_a_second_one_exits_at_once(tmp_path, hopper
     assert process.returncode == 130, output
     assert "Traceback" not in output
     time.sleep(1.0)
-    assert [p for p in processes_mentioning(str(tmp_path.resolve())) if "training/job.json" in p] == []
+    assert [p for p in processes_mentioning(str(tmp_path.resolve())) if "training/learner/job.json" in p] == []

@@ -131,7 +131,7 @@ def test_a_training_worker_killed_from_outside_fails_its_candidate_and_the_round
         deadline = time.monotonic() + 300
         while victim is None and time.monotonic() < deadline:
             # This test's worker only: a pattern without the workspace would kill any run's r1c1 on the machine.
-            pattern = f"{workspace.resolve()}/runs/.*/round_1/r1c1/training/job.json"
+            pattern = f"{workspace.resolve()}/runs/.*/round_1/r1c1/training/learner/job.json"
             found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
             pids = [int(p) for p in found.stdout.split()]
             if pids:
