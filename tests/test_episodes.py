@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
+import mujoco
 import numpy as np
 import pytest
 from gymnasium import utils
@@ -18,7 +20,7 @@ from autoreward.loop.driver import DesignLoop
 from autoreward.loop.training import describe_training
 from autoreward.task import episodes
 from autoreward.task.describe import describe_task
-from autoreward.task.files import parse_task, task_from_sentence
+from autoreward.task.files import find_task, make_env, parse_task, task_from_sentence
 
 from .review_fixtures import make_run
 
@@ -102,6 +104,132 @@ def test_a_model_of_ones_own_that_ends_episodes_gets_a_measured_threshold_once(t
     # Cached per environment and arguments: the second description measures nothing.
     monkeypatch.setattr(episodes, "measure_endings", lambda *a, **k: pytest.fail("measured twice"))
     assert describe_task(task) == text
+
+
+ON_THE_GROUND = re.compile(
+    r"^#   (?P<names>bodies\.\w+(?:, bodies\.\w+)*): (?:each )?on the ground, carries about (?P<load>[\d.e+]+) N; "
+    r"pos z (?P<pos>-?[\d.]+) m, com z (?P<com>-?[\d.]+) m \((?P<gap>[\d.]+) above pos\)",
+    re.MULTILINE,
+)
+
+
+def _on_the_ground(text: str) -> dict[str, dict[str, float]]:
+    """The standing section's bodies on the ground: name -> load [N], pos z, com z and how far com is above pos [m]."""
+    found = {}
+    for match in ON_THE_GROUND.finditer(text):
+        for name in match["names"].split(", "):
+            found[name.removeprefix("bodies.")] = {k: float(match[k]) for k in ("load", "pos", "com", "gap")}
+    return found
+
+
+def _model(task) -> mujoco.MjModel:
+    env = make_env(task)
+    env.close()
+    return env.unwrapped.model
+
+
+def _mass_and_weight(model: mujoco.MjModel) -> tuple[float, float]:
+    """The mass of the bodies that move (in these models, every body but the world) and its weight."""
+    mass = mujoco.mj_getTotalmass(model)
+    return mass, mass * float(np.linalg.norm(model.opt.gravity))
+
+
+@pytest.mark.parametrize("task_id, feet", [("walker_forward", ("foot", "foot_left")), ("hopper_forward", ("foot",))])
+def test_a_legged_robot_is_told_where_each_foot_stands_and_what_it_carries(task_id, feet):
+    task = find_task(task_id)
+    text, model = describe_task(task), _model(task)
+    mass, weight = _mass_and_weight(model)
+    assert f"total mass {mass:.3g} kg, weight {weight:.3g} N" in text
+    standing = _on_the_ground(text)
+    assert set(standing) == set(feet) and "Nothing else touches the ground" in text
+    for name, foot in standing.items():
+        assert abs(foot["load"] - weight / len(feet)) <= 0.2 * weight / len(feet)
+        # The foot's capsule rests on the ground: its centre a hair under its radius up, while the body's
+        # frame origin, what `pos` reads, lies below the ground; the gap is said.
+        radius = model.geom_size[model.body_geomadr[model.body(name).id], 0]
+        assert radius - 0.005 < foot["com"] < radius and foot["pos"] < 0
+        assert abs(foot["gap"] - (foot["com"] - foot["pos"])) <= 0.0015
+    assert abs(sum(f["load"] for f in standing.values()) - weight) <= 0.1 * weight
+    assert "bodies.torso: pos z 1.2" in text  # the root, a little lower than its 1.25 m at the start
+
+
+@pytest.mark.parametrize("task_id", ["reacher_reach", "inverted_double_pendulum_balance"])
+def test_a_model_where_nothing_touches_the_ground_says_so(task_id):
+    task = find_task(task_id)
+    text = describe_task(task)
+    mass, _ = _mass_and_weight(_model(task))
+    assert f"# Nothing touches the ground in 2 s of zero action from the start pose; total mass {mass:.3g} kg." in text
+    assert not _on_the_ground(text) and "Standing" not in text
+
+
+def test_a_robot_that_falls_at_zero_action_is_told_what_touched_the_ground_first():
+    text = describe_task(find_task("humanoid_forward"))
+    assert "it does not stand: it comes to rest after" in text and "Standing" not in text
+    first = next(line for line in text.splitlines() if line.startswith("#   First to touch the ground"))
+    assert "bodies.right_foot" in first and "bodies.left_foot" in first and "torso" not in first
+
+
+# A sled on two feet across its length, the front one nearer its centre of mass, so it carries more.
+SLED_XML = """
+<mujoco><option timestep="0.01"/>
+  <worldbody><geom name="floor" type="plane" size="5 5 0.1"/>
+    <body name="sled" pos="0 0 0.08"><freejoint name="free"/>
+      <geom type="box" size="0.3 0.1 0.02" mass="{mass}" contype="0" conaffinity="0"/>
+      <body name="front" pos="0.1 0 -0.05"><geom type="capsule" fromto="0 -0.1 0 0 0.1 0" size="0.02" mass="0.5"/></body>
+      <body name="back" pos="-0.2 0 -0.05"><geom type="capsule" fromto="0 -0.1 0 0 0.1 0" size="0.02" mass="0.5"/></body>
+    </body></worldbody>
+</mujoco>
+"""
+
+
+class SledEnv(MujocoEnv, utils.EzPickle):
+    """A sled that only rests where it lands: no actuators, never ends early."""
+
+    metadata = DropEnv.metadata
+
+    def __init__(self, xml_file: str, **kwargs):
+        utils.EzPickle.__init__(self, xml_file, **kwargs)
+        space = Box(-np.inf, np.inf, shape=(13,), dtype=np.float64)
+        MujocoEnv.__init__(self, xml_file, 4, observation_space=space, **kwargs)
+
+    def step(self, action):
+        self.do_simulation(action, self.frame_skip)
+        return self._get_obs(), 0.0, False, False, {}
+
+    def _get_obs(self):
+        return np.concatenate([self.data.qpos, self.data.qvel])
+
+    def reset_model(self):
+        self.set_state(self.init_qpos, self.init_qvel)
+        return self._get_obs()
+
+
+def test_a_model_of_ones_own_is_told_how_it_stands_measured_once_per_model(tmp_path, monkeypatch):
+    model_file = tmp_path / "sled.xml"
+    model_file.write_text(SLED_XML.format(mass=2))
+    if "SledTest-v0" not in registry:
+        register(id="SledTest-v0", entry_point=SledEnv, max_episode_steps=50)
+    monkeypatch.setenv(episodes.CACHE_VARIABLE, str(tmp_path / "cache"))
+    measured = []
+    measure = episodes.measure_standing
+    monkeypatch.setattr(episodes, "measure_standing", lambda *a: measured.append(a) or measure(*a))
+    task = parse_task(
+        f'id = "sled"\nenv = "SledTest-v0"\ndescription = "rest"\n[env_kwargs]\nxml_file = "{model_file}"\n',
+        "sled.toml",
+    )
+    text = describe_task(task)
+    weight = 3 * 9.81
+    # Statics: the centre of mass is at x = (0.5 * 0.1 - 0.5 * 0.2) / 3, the feet at 0.1 and -0.2.
+    centre = (0.5 * 0.1 - 0.5 * 0.2) / 3
+    shares = {"front": (centre + 0.2) / 0.3, "back": (0.1 - centre) / 0.3}
+    standing = _on_the_ground(text)
+    assert set(standing) == {"front", "back"} and "total mass 3 kg, weight 29.4 N" in text
+    for name, share in shares.items():
+        assert abs(standing[name]["load"] - share * weight) <= 0.1 * share * weight, name
+        assert abs(standing[name]["com"] - 0.02) < 0.003  # the capsule's radius: its centre, resting on the floor
+    assert describe_task(task) == text and len(measured) == 1  # cached
+    model_file.write_text(SLED_XML.format(mass=4))  # an edited robot is measured anew
+    assert "total mass 5 kg" in describe_task(task) and len(measured) == 2
 
 
 def test_the_first_designer_prompt_says_how_the_policy_will_be_trained(tmp_path):

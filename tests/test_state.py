@@ -82,6 +82,8 @@ def test_the_half_cheetah_stub_names_its_bodies_joints_and_actions():
     assert "    rooty: HingeJoint  # rotates about world y" in text
     assert "#   0: bthigh, on joint bthigh, gear 120, range [-1, 1]" in text
     assert "dt: float  # 0.05 s" in text
+    # A body's `pos` is its frame's origin, which a reward must not take for where its geometry is.
+    assert "pos: np.ndarray  # (N, 3) the body's frame origin, world frame [m]; not necessarily its geometry's" in text
 
 
 def test_every_shipped_environment_gets_a_stub_that_is_valid_python():

@@ -78,7 +78,7 @@ def describe_layout(layout: StateLayout, max_episode_steps: int | None = None, f
         "",
         "",
         "class Body:",
-        "    pos: np.ndarray  # (N, 3) position of the body's frame origin, world frame [m]",
+        "    pos: np.ndarray  # (N, 3) the body's frame origin, world frame [m]; not necessarily its geometry's centre or lowest point",
         "    quat: np.ndarray  # (N, 4) orientation of the body's frame in the world, (w, x, y, z)",
         "    com: np.ndarray  # (N, 3) the body's own centre of mass, world frame [m]",
         "    linvel: np.ndarray  # (N, 3) velocity of the body's frame origin, world frame [m/s]",

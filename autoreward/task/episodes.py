@@ -7,7 +7,9 @@ keeps its health ranges and `terminate_when_unhealthy` as attributes), so a task
 told the rule it trains under. For any other MuJoCo environment (a user's own robot) it is measured:
 random actions for up to `MEASURED_STEPS` steps, and for every State quantity whose values where an
 episode ended lie apart from its values elsewhere, the observed threshold, said to be observed.
-Measurements are cached per environment and keyword arguments (`~/.cache/autoreward/episodes`).
+Where it starts is read from `init_qpos`, and how the robot stands there is measured (task.standing).
+Measurements are cached (`~/.cache/autoreward/episodes`): endings per environment and keyword arguments,
+standing per compiled model and start pose.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 
 from autoreward.sim.observation_state import ObservationLayout
 from autoreward.sim.state import JOINT_WIDTHS, StateLayout
+from autoreward.task.standing import MEASUREMENT_VERSION, measure_standing, standing_lines
 
 MEASURED_STEPS = 20_000
 CACHE_VARIABLE = "AUTOREWARD_CACHE"  # where measurements are kept; default ~/.cache/autoreward
@@ -31,7 +34,7 @@ NEVER_EARLY = {"HalfCheetahEnv", "SwimmerEnv", "ReacherEnv", "PusherEnv"}
 
 
 def episode_facts(env, layout: StateLayout | ObservationLayout, env_kwargs: dict, max_steps: int | None) -> list[str]:
-    """Comment lines for the State stub: when an episode ends, then where it starts."""
+    """Comment lines for the State stub: when an episode ends, then where it starts and how it stands there."""
     limit = f"after {max_steps} steps (the time limit)" if max_steps else "at the time limit"
     if isinstance(layout, ObservationLayout):
         return _observed_facts(env, layout, env_kwargs, max_steps, limit)
@@ -152,7 +155,8 @@ def _qpos_field(layout: StateLayout, index: int) -> str:
 def _measured(
     env, layout: StateLayout | ObservationLayout, env_kwargs: dict, max_steps: int | None, limit: str
 ) -> list[str]:
-    found = _cached(layout.env_id, env_kwargs, max_steps, lambda: measure_endings(env, layout))
+    key = [layout.env_id, env_kwargs, max_steps, MEASURED_STEPS]
+    found = _cached(key, lambda: measure_endings(env, layout))
     if found["early"] == 0:
         return [
             f"# When an episode ends: {found['episodes']} episodes of random actions ({found['steps']} steps) "
@@ -232,8 +236,9 @@ def _quantities(layout: StateLayout | ObservationLayout) -> list[tuple[str, obje
     return found
 
 
-def _cached(env_id: str, env_kwargs: dict, max_steps: int | None, measure) -> dict:
-    key = json.dumps([env_id, env_kwargs, max_steps, MEASURED_STEPS], sort_keys=True, default=str)
+def _cached(key: list, measure) -> dict:
+    """The measurement stored under `key` (a list of what it depends on), else `measure()`, stored."""
+    key = json.dumps(key, sort_keys=True, default=str)
     root = Path(os.environ.get(CACHE_VARIABLE) or Path.home() / ".cache" / "autoreward")
     path = root / "episodes" / (hashlib.sha256(key.encode()).hexdigest()[:16] + ".json")
     try:
@@ -278,4 +283,31 @@ def _start(env, layout: StateLayout) -> list[str]:
     lines = [f"# Where an episode starts: {', '.join(joints) or 'no joints'}{spread}."]
     if bodies:
         lines.append(f"#   At that pose: {', '.join(bodies)} [m].")
-    return lines
+    return lines + _standing(unwrapped, layout, roots)
+
+
+def _standing(unwrapped, layout: StateLayout, roots) -> list[str]:
+    """How the robot stands from the start pose (task.standing), measured once per model and pose."""
+    import mujoco
+
+    model = unwrapped.model
+    compiled = np.zeros(mujoco.mj_sizeModel(model), dtype=np.uint8)
+    mujoco.mj_saveModel(model, None, compiled)  # the model itself, so an edited robot file is measured anew
+    init_qvel = getattr(unwrapped, "init_qvel", np.zeros(model.nv))
+    names = [b.name for b in layout.bodies]
+    key = [
+        "standing",
+        MEASUREMENT_VERSION,
+        mujoco.__version__,
+        hashlib.sha256(compiled.tobytes()).hexdigest(),
+        [float(v) for v in unwrapped.init_qpos],
+        [float(v) for v in init_qvel],
+        layout.frame_skip,
+        names,
+    ]
+
+    def measure() -> dict:
+        roots_at = [b.index for b in roots]
+        return measure_standing(model, unwrapped.init_qpos, init_qvel, layout.frame_skip, names, roots_at)
+
+    return standing_lines(_cached(key, measure))
