@@ -108,6 +108,33 @@ class QuantityStats:
 
 
 @dataclass(frozen=True)
+class RewardRead:
+    """A State path a reward program reads, found in its text without running it (`contract/reads.py`)."""
+
+    path: str  # a State path such as "bodies.foot.pos", or "action"
+    column: int | None = None  # the column the program takes (`pos[:, 2]`), when it takes one
+    feeds: tuple[str, ...] | None = None  # the components it flows into; (): the total alone; None: not traced
+
+
+@dataclass(frozen=True)
+class ReadQuantity:
+    """A quantity the reward reads, over held-out episodes, with the components it feeds."""
+
+    stats: QuantityStats
+    feeds: tuple[str, ...] | None = None  # as RewardRead's: (): the total alone; None: not traced
+
+
+@dataclass(frozen=True)
+class ContactShare:
+    """How often a body was in contact over held-out episodes: the share of steps its contact force was not 0."""
+
+    body: str
+    share: float  # over every step
+    start: float  # over the first tenth of each episode
+    end: float  # over the last tenth of each episode
+
+
+@dataclass(frozen=True)
 class TrajectorySummary:
     """What a trained policy did, in numbers an analyzer can read."""
 
@@ -115,6 +142,9 @@ class TrajectorySummary:
     terminated: int  # ended early by the environment (e.g. a fall); the rest hit the time limit
     length_mean: float
     quantities: tuple[QuantityStats, ...]
+    # What the reward reads (at most a few rows), and the bodies that touched anything; empty in older records.
+    reads: tuple[ReadQuantity, ...] = ()
+    contacts: tuple[ContactShare, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -198,6 +198,38 @@ def test_the_last_rounds_best_is_not_analysed_nobody_would_read_it(tmp_path):
     assert feedback.analysis is None and "Reward hacking" in feedback.reflection
 
 
+def test_what_the_reward_reads_and_the_contacts_reach_the_analyzer_the_designer_and_both_pages(tmp_path):
+    import html
+
+    from autoreward.records import ContactShare, ReadQuantity, RoundResult
+    from autoreward.review.html_report import html_report
+    from autoreward.review.report import gather_run
+    from autoreward.review.views import candidate_view
+
+    candidate = gamed(trained(1, 1, 0.5))
+    lift = QuantityStats("bodies.foot.pos[:, 2]", "m", 0.12, 0.0, 0.31, 0.02, 0.2)
+    summary = dataclasses.replace(
+        candidate.training.evaluation.summary,
+        reads=(ReadQuantity(lift, ("lift",)), ReadQuantity(dataclasses.replace(lift, name="qpos[:, 1]"), None)),
+        contacts=(ContactShare("foot", 0.25, 1.0, 0.0),),
+    )
+    evaluation = dataclasses.replace(candidate.training.evaluation, summary=summary)
+    candidate = dataclasses.replace(candidate, training=dataclasses.replace(candidate.training, evaluation=evaluation))
+    with ChatServer(default=Reply("- the foot never leaves the ground late in an episode")) as server:
+        llm = OpenAIChat("test-model", base_url=server.url, api_key="sk-test")
+        feedback = build_feedback(llm, Prompts(), TASK, LoopConfig(rounds=2), candidate)
+    analyzer_prompt = server.requests[0]["messages"][-1]["content"]
+    store = make_run(tmp_path / "runs", feedback="fitness")
+    store.save_candidate(candidate)
+    store.save_round(RoundResult(1, ("r1c0", "r1c1", "r1c2"), "r1c1", "r1c1", feedback, ()))
+    report = html.unescape(html_report(gather_run(store), store.path))
+    page = candidate_view(store.path, candidate).trajectory
+    for shown in (analyzer_prompt, feedback.text(), report, page):
+        assert "bodies.foot.pos[:, 2] (m)" in shown and "feeds: lift" in shown
+        assert "qpos[:, 1] (m)" in shown and "feeds: (not traced)" in shown
+        assert f"{'foot':<44} {0.25:>9.2f} {1.0:>9.2f} {0.0:>9.2f}" in shown
+
+
 def test_the_report_flags_the_candidate_whose_reward_was_gamed(tmp_path):
     from autoreward.records import RoundResult
     from autoreward.review.report import gather_run

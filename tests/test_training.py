@@ -1,6 +1,7 @@
 """Training in a worker with tiny budgets: curves, held-out evaluation, baselines, and failures."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from autoreward.loop.evaluation import EVALUATION_SEED_BASE
 from autoreward.loop.training import train
 from autoreward.records import NormalizedScore, TrainingResult
 from autoreward.serialize import read_json
+from autoreward.sim.trajectory import summary_text
 from autoreward.task.fitness import FitnessMeter
 
 from .conftest import human_reward
@@ -65,6 +67,29 @@ def test_the_evaluation_worker_scores_the_policy_exactly_as_the_trained_model_wo
         assert theirs.reward_return == pytest.approx(mine.reward_return, rel=1e-9, abs=1e-9)
         assert theirs.component_returns == pytest.approx(mine.component_returns, rel=1e-9, abs=1e-9)
         assert theirs.native_return == mine.native_return
+
+
+def test_the_held_out_summary_shows_what_the_reward_reads_labelled_with_its_component_and_the_foot_contact(
+    hopper, tmp_path
+):
+    """The orchestrator reads the program's text for the paths it reads; the evaluation worker, which never sees
+    the program, summarises them with the component each feeds, and how often each body touched the ground."""
+    code = (
+        "import numpy as np\n\ndef compute_reward(state, action, next_state):\n"
+        "    lift = next_state.bodies.foot.pos[:, 2]\n"
+        "    alive = np.ones(len(action))\n"  # the action's length: no read of it
+        "    return lift + alive, {'lift': lift, 'alive': alive}\n"
+    )
+    result = train(hopper, replace(TINY, video=False), tmp_path, code)
+    summary = result.evaluation.summary
+    (lift,) = summary.reads
+    assert lift.stats.name == "bodies.foot.pos[:, 2]" and lift.stats.unit == "m" and lift.feeds == ("lift",)
+    assert lift.stats.min <= lift.stats.mean <= lift.stats.max
+    (foot,) = [c for c in summary.contacts if c.body == "foot"]
+    assert 0.0 < foot.share <= 1.0
+    text = summary_text(summary)
+    assert "bodies.foot.pos[:, 2] (m)" in text and "feeds: lift" in text
+    assert f"{'foot':<44} {foot.share:>9.2f}" in text
 
 
 @pytest.mark.slow

@@ -33,7 +33,7 @@ import numpy as np
 from autoreward.config import Task, TrainingConfig, WorkerLimits
 from autoreward.errors import Interrupted, VideoError, WorkerError, WorkerFileError
 from autoreward.loop.policy_files import NORMALIZER_STATISTICS, POLICY_WEIGHTS
-from autoreward.records import Evaluation
+from autoreward.records import Evaluation, RewardRead
 from autoreward.sandbox import worker_files
 from autoreward.sandbox.executor import WorkerExecutor
 from autoreward.sandbox.jail import Jail
@@ -68,11 +68,13 @@ def evaluate_policy(
     executor: WorkerExecutor,
     on_progress: Callable[[dict], None] | None = None,
     exploring_episodes: int = 0,
+    reads: tuple[RewardRead, ...] = (),
 ) -> HeldOut:
     """Score the policy a training worker left in `learner_dir`, in an evaluation worker in `evaluation_dir`.
 
     `exploring_episodes`: as many more episodes played with sampled actions (`exploring_fitness_mean`),
-    for successive halving's ranking of a slice.
+    for successive halving's ranking of a slice. `reads`: what the reward reads (`contract.reads.reward_reads`
+    of its text), for the trajectory summary; plain records, so the worker still runs no reward program.
 
     Raises WorkerError (a `WorkerFileError` when the training worker's files are refused) if it cannot.
     """
@@ -86,6 +88,7 @@ def evaluate_policy(
         "config": to_dict(config),
         "normalized": normalized,
         "exploring_episodes": exploring_episodes,
+        "reads": to_dict(tuple(reads)),
     }
     limits = WorkerLimits(wall_seconds=EVALUATION_SECONDS, idle_seconds=300.0, memory_bytes=config.memory_bytes)
     jail = jail.showing(task_folders(task)).importing(task_python_paths(task))
@@ -127,8 +130,9 @@ def run_evaluation_job(payload: dict[str, Any], output_dir: Path, channel) -> di
     if payload["normalized"]:
         normalizer = normalizer_from(_arrays(output_dir / NORMALIZER_STATISTICS), env, NORMALIZER_STATISTICS)
     channel.progress(stage="evaluating", episodes=config.eval_episodes)
+    reads = tuple(from_dict(RewardRead, read) for read in payload.get("reads", ()))
     evaluation = evaluate(
-        policy, task, config, env, normalizer, output_dir / TRANSITIONS_FILE, output_dir / EPISODES_FILE
+        policy, task, config, env, normalizer, output_dir / TRANSITIONS_FILE, output_dir / EPISODES_FILE, reads
     )
     if payload.get("exploring_episodes"):
         channel.progress(stage="evaluating", episodes=payload["exploring_episodes"])
@@ -212,18 +216,19 @@ def evaluate(
     normalizer=None,
     transitions_path: Path | None = None,
     episodes_path: Path | None = None,
+    reads: tuple[RewardRead, ...] = (),
 ) -> Evaluation:
     """Run `config.eval_episodes` deterministic episodes of `policy` (anything with SB3's `predict`) with
     held-out seeds on `env` (one environment, its reward the environment's own or the task score's) and score them.
 
     With `transitions_path`, a sample of each episode's transitions (about `TRANSITIONS_PER_EPISODE`) is
     saved there for pre-screening later rewards; with `episodes_path`, every transition, for the reward's
-    own returns.
+    own returns. `reads`: what the reward reads, summarised beside the key quantities.
     """
     from autoreward.sim.trajectory import EpisodeRecorder, TrajectoryRecorder, TransitionSampler
     from autoreward.sim.vec_env import EPISODE_INFO_KEY
 
-    recorder = TrajectoryRecorder(env.layout)
+    recorder = TrajectoryRecorder(env.layout, reads)
     limit = task.max_episode_steps or env.venv.envs[0].spec.max_episode_steps or 1000
     sampler = TransitionSampler(stride=-(-limit // TRANSITIONS_PER_EPISODE))
     everything = EpisodeRecorder()

@@ -42,6 +42,7 @@ from typing import Any, Callable
 import numpy as np
 
 from autoreward.config import Task, TrainingConfig, WorkerLimits
+from autoreward.contract.reads import reward_reads
 from autoreward.errors import Interrupted, RewardFailure, TaskError, WorkerError, WorkerFileError
 from autoreward.loop.evaluation import EVALUATION_FOLDER, EVALUATION_SEED_BASE, evaluate_policy
 from autoreward.loop.policy_files import save_policy
@@ -128,7 +129,8 @@ def train(
     # A slice short of the budget is ranked by successive halving: its exploring score, played here too.
     exploring = config.eval_episodes if until < config.steps else 0
     held_out = evaluate_policy(
-        task, config, learner_dir, output_dir / EVALUATION_FOLDER, jail, executor, on_progress, exploring
+        task, config, learner_dir, output_dir / EVALUATION_FOLDER, jail, executor, on_progress, exploring,
+        reads=reward_reads(code) if config.reward_source == "program" else (),
     )
     evaluation = held_out.evaluation
     if config.reward_source == "program":

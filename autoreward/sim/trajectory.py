@@ -1,28 +1,55 @@
 """A numeric summary of what a trained policy did, for the analyzer and the reward report.
 
-The quantities are chosen from the model alone, so they exist for any MuJoCo
-environment: for every body attached to the world that can move, its
+The key quantities are chosen from the model alone, so they exist for any
+MuJoCo environment: for every body attached to the world that can move, its
 position and linear velocity along x, y and z, how upright it is (when it
 floats freely), the angle of each hinge joining it to the world, and the
 task's extras. Plus how hard the policy pushes (mean |action|). Each
 quantity is summarised by its range, and by its average early and late in
 an episode, which shows trends such as drifting backwards or falling over.
 Quantities that never change, or repeat another, are left out.
+
+Then what the reward reads, which the model alone cannot choose (a lifted
+foot and a turned ankle look alike in the root's quantities): the State
+paths its text reads (`contract/reads.py`, given to the recorder as plain
+records: no program runs here), each labelled with the components it feeds.
+A path read at a column (`pos[:, 2]`) is that column; one read whole is its
+value, each of its columns when it has 2 or 3 (those that never change are
+left out), else its norm; the action read whole is its norm. A reward's
+`state` and `next_state` read the same quantity a step apart, so both are
+summarised from the step's end, as the key quantities are. At most
+`MAX_READ_ROWS` rows, in the order the program first reads them.
+
+And how often each body is in contact, for a MuJoCo model: the share of
+steps in which the contact force MuJoCo computed on the body (the force part
+of its `cfrc_ext`, which gymnasium's MuJoCo environments compute after every
+step) is not 0. That counts a contact with anything, the floor or another
+body; in the shipped models but Humanoid a body's geoms collide with the
+floor only. A contact MuJoCo found but that pushes with no force (a foot
+leaving the ground) does not count. Bodies that never touch are left out.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-from autoreward.records import QuantityStats, TrajectorySummary
+from autoreward.contract.reads import ACTION, fields_of
+from autoreward.records import ContactShare, QuantityStats, ReadQuantity, RewardRead, TrajectorySummary
 from autoreward.sim.observation_state import ObservationLayout
 from autoreward.sim.state import State, StateLayout
 
 Extract = Callable[[State, np.ndarray], np.ndarray]
 MAX_ROOT_BODIES = 3
 AXES = "xyz"
+MAX_READ_ROWS = 8  # of what the reward reads, in the summary
+MAX_CONTACT_ROWS = 6  # bodies in contact, the most often touching ones
+CONTACT_NEWTONS = 1e-6  # a contact force above this is a contact: MuJoCo's are 0, or 0.03 N and more (measured)
+# The unit of a State field, by its name (a joint's qpos and qvel by the joint's kind).
+FIELD_UNITS = {"pos": "m", "com": "m", "linvel": "m/s", "angvel": "rad/s", "time": "s"}
+JOINT_UNITS = {("hinge", "qpos"): "rad", ("hinge", "qvel"): "rad/s", ("slide", "qpos"): "m", ("slide", "qvel"): "m/s"}
 
 
 def key_quantities(layout: StateLayout | ObservationLayout) -> list[tuple[str, str, Extract]]:
@@ -99,18 +126,89 @@ def _extra_field(path: str, index: int) -> Extract:
     return lambda state, action: state.resolve(path).reshape(len(action), -1)[:, index]
 
 
-class TrajectoryRecorder:
-    """Collects the key quantities of every step of a batch of one environment, episode by episode."""
+@dataclass(frozen=True)
+class ReadRow:
+    """One row of what the reward reads: its label, unit, the components it feeds, and how to take it."""
 
-    def __init__(self, layout: StateLayout | ObservationLayout):
+    name: str
+    unit: str
+    feeds: tuple[str, ...] | None
+    named: bool  # the program named this value itself (a column, a scalar field): kept even when it never changes
+    extract: Extract
+
+
+def read_rows(layout: StateLayout | ObservationLayout, reads: tuple[RewardRead, ...]) -> list[ReadRow]:
+    """The rows of the reads that name fields of this layout's State (see the module's docstring)."""
+    probe = layout.state(layout.allocate(1))
+    width_of_action = max(1, len(getattr(layout, "action_low", ())))
+    rows: list[ReadRow] = []
+    for read in fields_of(reads, probe):
+        if read.path == ACTION:
+            width, unit = width_of_action, ""
+        else:
+            width, unit = int(np.prod(np.shape(probe.resolve(read.path))[1:])), _unit(layout, read.path)
+        column = read.column
+        if column is not None:
+            if not -width <= column < width:
+                continue  # a column the field does not have: the check would have failed the program
+            column %= width
+            rows.append(ReadRow(f"{read.path}[:, {column}]", unit, read.feeds, True, _read_column(read.path, column)))
+        elif width == 1:
+            rows.append(ReadRow(read.path, unit, read.feeds, True, _read_column(read.path, 0)))
+        elif width <= 3 and read.path != ACTION:
+            rows += [
+                ReadRow(f"{read.path}[:, {i}]", unit, read.feeds, False, _read_column(read.path, i))
+                for i in range(width)
+            ]
+        else:
+            rows.append(ReadRow(f"|{read.path}|", unit, read.feeds, False, _read_norm(read.path)))
+    return rows
+
+
+def _unit(layout: StateLayout | ObservationLayout, path: str) -> str:
+    parts = path.split(".")
+    if isinstance(layout, StateLayout) and parts[0] == "joints" and len(parts) == 3:
+        kind = next((j.kind for j in layout.joints if j.name == parts[1]), "")
+        return JOINT_UNITS.get((kind, parts[2]), "")
+    if parts[0] in ("bodies", "sites", "time") or path == "com":
+        return FIELD_UNITS.get(parts[-1], "")
+    return ""
+
+
+def _values(state: State, action: np.ndarray, path: str) -> np.ndarray:
+    value = action if path == ACTION else state.resolve(path)
+    return np.asarray(value, dtype=np.float64).reshape(len(action), -1)
+
+
+def _read_column(path: str, column: int) -> Extract:
+    return lambda state, action: _values(state, action, path)[:, column]
+
+
+def _read_norm(path: str) -> Extract:
+    return lambda state, action: np.linalg.norm(_values(state, action, path), axis=1)
+
+
+class TrajectoryRecorder:
+    """Collects the key quantities of every step of a batch of one environment, episode by episode, what the
+    reward reads (`reads`, from its text: `contract/reads.py`), and which bodies are in contact."""
+
+    def __init__(self, layout: StateLayout | ObservationLayout, reads: tuple[RewardRead, ...] = ()):
         self._quantities = key_quantities(layout)
+        self._reads = read_rows(layout, tuple(reads))
+        # Contact is read from the State's cfrc_ext, which only a MuJoCo model's State has.
+        self._bodies = [b.name for b in layout.bodies[1:]] if isinstance(layout, StateLayout) else []
         self._current: list[np.ndarray] = []
-        self._episodes: list[np.ndarray] = []  # each (steps, quantities)
+        self._episodes: list[np.ndarray] = []  # each (steps, quantities + reads + bodies)
         self._terminated: list[bool] = []
 
     def observe(self, state: State, action: np.ndarray, next_state: State) -> None:
-        values = [float(extract(next_state, np.asarray(action))[0]) for _, _, extract in self._quantities]
-        self._current.append(np.asarray(values))
+        action = np.asarray(action)
+        values = [float(extract(next_state, action)[0]) for _, _, extract in self._quantities]
+        values += [float(row.extract(next_state, action)[0]) for row in self._reads]
+        if self._bodies:
+            forces = next_state.arrays()["cfrc_ext"][0, 1:, 3:]  # each body's (torque, force): its force
+            values += (np.linalg.norm(forces, axis=1) > CONTACT_NEWTONS).tolist()
+        self._current.append(np.asarray(values, dtype=np.float64))
 
     def end_episode(self, terminated: bool) -> None:
         if self._current:
@@ -121,51 +219,93 @@ class TrajectoryRecorder:
     def summary(self) -> TrajectorySummary | None:
         if not self._episodes:
             return None
-        stats = []
         table = np.concatenate(self._episodes)
+        stats = []
         for column, (name, unit, _) in enumerate(self._quantities):
             every = table[:, column]
             constant = every.max() - every.min() < 1e-9
             repeated = any(np.array_equal(every, table[:, earlier]) for earlier in range(column))
             if constant or repeated:
                 continue  # e.g. y in a planar model, or an extra that aliases a body already shown
-            series = [episode[:, column] for episode in self._episodes]
-            starts = [s[: max(1, len(s) // 10)].mean() for s in series]
-            ends = [s[-max(1, len(s) // 10) :].mean() for s in series]
-            stats.append(
-                QuantityStats(
-                    name=name,
-                    unit=unit,
-                    mean=float(every.mean()),
-                    min=float(every.min()),
-                    max=float(every.max()),
-                    start=float(np.mean(starts)),
-                    end=float(np.mean(ends)),
-                )
-            )
+            stats.append(self._stats(column, name, unit))
+        reads = []
+        for offset, row in enumerate(self._reads):
+            column = len(self._quantities) + offset
+            every = table[:, column]
+            if not np.isfinite(every).all() or (not row.named and every.max() - every.min() < 1e-9):
+                continue  # e.g. y of a position read whole in a planar model, or a quaternion's norm
+            if len(reads) < MAX_READ_ROWS:
+                reads.append(ReadQuantity(self._stats(column, row.name, row.unit), row.feeds))
         return TrajectorySummary(
             episodes=len(self._episodes),
             terminated=int(sum(self._terminated)),
             length_mean=float(np.mean([len(e) for e in self._episodes])),
             quantities=tuple(stats),
+            reads=tuple(reads),
+            contacts=self._contacts(table, len(self._quantities) + len(self._reads)),
         )
+
+    def _stats(self, column: int, name: str, unit: str) -> QuantityStats:
+        every = np.concatenate([episode[:, column] for episode in self._episodes])
+        start, end = self._early_and_late(column)
+        return QuantityStats(
+            name=name,
+            unit=unit,
+            mean=float(every.mean()),
+            min=float(every.min()),
+            max=float(every.max()),
+            start=start,
+            end=end,
+        )
+
+    def _early_and_late(self, column: int) -> tuple[float, float]:
+        """The mean over the first and over the last tenth of each episode, averaged over episodes."""
+        series = [episode[:, column] for episode in self._episodes]
+        starts = [s[: max(1, len(s) // 10)].mean() for s in series]
+        ends = [s[-max(1, len(s) // 10) :].mean() for s in series]
+        return float(np.mean(starts)), float(np.mean(ends))
+
+    def _contacts(self, table: np.ndarray, first: int) -> tuple[ContactShare, ...]:
+        """The bodies that touched anything (at most MAX_CONTACT_ROWS, the most often touching), from column
+        `first` of the steps' table on."""
+        shares = table[:, first:].mean(axis=0) if self._bodies else np.zeros(0)
+        touching = [i for i in np.argsort(-shares, kind="stable") if shares[i] > 0][:MAX_CONTACT_ROWS]
+        found = []
+        for index in sorted(touching):  # in the model's order: a foot beside its leg
+            start, end = self._early_and_late(first + int(index))
+            found.append(ContactShare(self._bodies[index], float(shares[index]), start, end))
+        return tuple(found)
 
 
 def summary_text(summary: TrajectorySummary) -> str:
     """A fixed-width table of a summary, as the analyzer and the report show it."""
     early = summary.terminated
+    header = f"{'mean':>9} {'min':>9} {'max':>9} {'early':>9} {'late':>9}"
     lines = [
         f"{summary.episodes} held-out episodes, mean length {summary.length_mean:.1f} steps; "
         f"{early} ended early (the environment terminated them), {summary.episodes - early} ran to the time limit.",
         "",
-        f"{'quantity':<44} {'mean':>9} {'min':>9} {'max':>9} {'early':>9} {'late':>9}",
+        f"{'quantity':<44} {header}",
     ]
-    for q in summary.quantities:
-        name = f"{q.name} ({q.unit})" if q.unit else q.name
-        lines.append(f"{name:<44} {q.mean:>9.3g} {q.min:>9.3g} {q.max:>9.3g} {q.start:>9.3g} {q.end:>9.3g}")
+    lines += [_row(q) for q in summary.quantities]
+    if summary.reads:
+        lines += ["", f"{'read by the reward (the components it feeds)':<44} {header}"]
+        for read in summary.reads:
+            feeds = "(not traced)" if read.feeds is None else ", ".join(read.feeds) or "the total, no component"
+            lines.append(f"{_row(read.stats)}  feeds: {feeds}")
+    if summary.contacts:
+        lines += ["", f"{'in contact (share of steps)':<44} {'all':>9} {'early':>9} {'late':>9}"]
+        lines += [f"{c.body:<44} {c.share:>9.2f} {c.start:>9.2f} {c.end:>9.2f}" for c in summary.contacts]
     lines.append("")
     lines.append("early / late: mean over the first / last tenth of each episode.")
+    if summary.contacts:
+        lines.append("in contact: a contact force on the body (from the floor, or another body it collides with).")
     return "\n".join(lines)
+
+
+def _row(q: QuantityStats) -> str:
+    name = f"{q.name} ({q.unit})" if q.unit else q.name
+    return f"{name:<44} {q.mean:>9.3g} {q.min:>9.3g} {q.max:>9.3g} {q.start:>9.3g} {q.end:>9.3g}"
 
 
 class TransitionSampler:
