@@ -11,6 +11,7 @@ designer does not repeat a mistake.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from autoreward.config import LoopConfig, Task
 from autoreward.llm.backends import LLM, Message, ask
@@ -177,6 +178,10 @@ def build_feedback(
     """Feedback on a trained candidate; asks the analyzer when the config has it on."""
     training = candidate.training
     summary = training.evaluation.summary
+    if summary is not None and not show_score:
+        # A quantity the reward reads can be the hidden score itself (a score that is the mean command of one
+        # actuator, a reward that reads that command): with the score hidden, the reads are left out.
+        summary = replace(summary, reads=())
     trajectory = summary_text(summary) if summary else "(no episode was recorded)"
     analysis = None
     if config.analyzer and candidate.round < config.rounds:  # the last round's reading would feed no round
