@@ -114,12 +114,16 @@ def test_a_replayed_sentence_task_with_an_accepted_score_gets_prescreening_basel
     assert proposal.decision == "accepted" and proposal.decided_by.startswith("--accept-score")
     assert (run / "calls" / "score__proposal.md").read_text().count("mean velocity along -x") >= 1
     # The accepted score is the run's trusted fitness: round 2 is pre-screened, the final table has both baselines.
-    screened = [json.loads(p.read_text()) for p in run.glob("round_2/*/candidate.json")]
-    assert screened and all(c["screening_agreement"] is not None for c in screened), screened
+    # Each round-2 candidate was pre-screened; with four stored episodes of a short training no pair may differ
+    # by the margin, so the verdict can be "no pairs" (agreement None) rather than an agreement.
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines() if line.endswith("}")]
+    screened = {e["candidate"] for e in events if e.get("event") == "pre-screened"}
+    assert screened == {"r2c0", "r2c1"}, events
     output = " ".join(done.stdout.split())
     assert "human (the environment's own reward) / sparse" in output, output
     assert "human-normalized" in output
-    assert "pre-screening │ 2 candidates scored on stored episodes before training" in output, output
+    # Every stored episode is below the accepted score's success threshold: the pre-screen says so and drops none.
+    assert output.count("kept: every stored episode is a failure, so their ranking is not trusted") == 2, output
     final = read_json(run / "final" / "final.json")
     assert final["sparse_fitness"] is not None and final["score_mean"] is not None
     # The designer never saw the score.
@@ -201,14 +205,14 @@ def test_a_rejected_score_leaves_the_rounds_to_a_judge_that_watches_frames_of_ea
     assert "names 'r9c9' as BEST, which is not one of the policies" in repair["messages"][-1]["content"]
     preference = read_json(run / "round_1" / "preference.json", Preference)
     assert (preference.best_id, preference.worst_id, preference.source) == ("r1c1", "r1c0", "vlm")
-    assert (run / "round_1" / "r1c0" / "training" / "frames" / "frame_5.png").is_file()
+    assert (run / "round_1" / "r1c0" / "training" / "evaluation" / "frames" / "frame_5.png").is_file()
     # Recorded and cached by the frames' hashes and paths, never their bytes a second time.
     assert "frames/frame_0.png" in (run / "calls" / "r1__judge.md").read_text()
     assert not [p for p in run.glob("llm_cache/*/*.json") if "base64" in p.read_text()]
     # Both reports show the rejected score and the frames the judge saw, with its reasons.
     report = (run / "export" / "reward_report.md").read_text()
     assert "**Proposed task score**, rejected by a person at the terminal; the rounds were judged instead" in report
-    assert "Frames the judge saw:" in report and "](round_1/r1c0/training/frames/frame_0.png)" in report
+    assert "Frames the judge saw:" in report and "](round_1/r1c0/training/evaluation/frames/frame_0.png)" in report
     assert "r1c1's body moves left across the frames" in report
     page = (run / "report.html").read_text()
-    assert 'src="round_1/r1c1/training/frames/frame_5.png"' in page and "rejected by a person at the terminal" in page
+    assert 'src="round_1/r1c1/training/evaluation/frames/frame_5.png"' in page and "rejected by a person at the terminal" in page
