@@ -31,7 +31,7 @@ from typing import Any, Callable
 import numpy as np
 
 from autoreward.config import Task, TrainingConfig, WorkerLimits
-from autoreward.errors import Interrupted, VideoError, WorkerError, WorkerFileError
+from autoreward.errors import VideoError, WorkerError
 from autoreward.loop.policy_files import NORMALIZER_STATISTICS, POLICY_WEIGHTS
 from autoreward.records import Evaluation, RewardRead
 from autoreward.sandbox import worker_files
@@ -93,14 +93,8 @@ def evaluate_policy(
     limits = WorkerLimits(wall_seconds=EVALUATION_SECONDS, idle_seconds=300.0, memory_bytes=config.memory_bytes)
     jail = jail.showing(task_folders(task)).importing(task_python_paths(task))
     outcome = executor.run("evaluate", payload, evaluation_dir, limits, on_progress, jail)
-    if outcome.status == "interrupted":
-        raise Interrupted(message=outcome.message)
-    if outcome.status != "ok":
-        raise WorkerError(f"the held-out evaluation failed: {outcome.message}\n{outcome.log_tail[-1500:]}".rstrip())
-    try:
-        held_out = worker_files.checked_result(outcome.result, HeldOut, "the evaluation worker's result")
-    except WorkerFileError as error:
-        raise WorkerError(f"the held-out evaluation failed: {error}") from None
+    failed, where = "the held-out evaluation failed", "the evaluation worker's result"
+    held_out = worker_files.job_result(outcome, HeldOut, failed, where)
     if len(held_out.evaluation.episodes) != config.eval_episodes:
         raise WorkerError(
             f"the held-out evaluation failed: it reported {len(held_out.evaluation.episodes)} episodes "

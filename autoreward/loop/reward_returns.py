@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from autoreward.config import Task, WorkerLimits
-from autoreward.errors import Interrupted, RewardFailure, WorkerError, WorkerFileError
+from autoreward.errors import WorkerError
 from autoreward.loop.evaluation import EPISODES_FILE
 from autoreward.records import Evaluation
 from autoreward.sandbox import worker_files
@@ -61,16 +61,8 @@ def with_reward_returns(
     limits = WorkerLimits(wall_seconds=600.0, idle_seconds=120.0, memory_bytes=4 * 1024**3)
     jail = jail.showing(task_folders(task)).importing(task_python_paths(task))
     outcome = executor.run("returns", payload, scoring_dir, limits, None, jail)
-    if outcome.status == "interrupted":
-        raise Interrupted(message=outcome.message)
-    if outcome.status != "ok" and outcome.category is not None:
-        raise RewardFailure(outcome.category, f"scoring the held-out episodes failed: {outcome.message}")
-    if outcome.status != "ok":
-        raise WorkerError(f"scoring the held-out episodes failed: {outcome.message}\n{outcome.log_tail[-1500:]}")
-    try:
-        returns = worker_files.checked_result(outcome.result, list[EpisodeReturns], "the scoring worker's result")
-    except WorkerFileError as error:
-        raise WorkerError(f"scoring the held-out episodes failed: {error}") from None
+    failed, where = "scoring the held-out episodes failed", "the scoring worker's result"
+    returns = worker_files.job_result(outcome, list[EpisodeReturns], failed, where)
     if len(returns) != len(evaluation.episodes) or any(len(r.component_returns) > MAX_COMPONENTS for r in returns):
         raise WorkerError(
             f"scoring the held-out episodes failed: the worker reported {len(returns)} episodes of "

@@ -43,7 +43,7 @@ import numpy as np
 
 from autoreward.config import Task, TrainingConfig, WorkerLimits
 from autoreward.contract.reads import reward_reads
-from autoreward.errors import Interrupted, RewardFailure, TaskError, WorkerError, WorkerFileError
+from autoreward.errors import TaskError, WorkerError, WorkerFileError
 from autoreward.loop.evaluation import EVALUATION_FOLDER, EVALUATION_SEED_BASE, evaluate_policy
 from autoreward.loop.policy_files import save_policy
 from autoreward.loop.reward_returns import SCORING_FOLDER, with_reward_returns
@@ -113,16 +113,7 @@ def train(
     if config.on_gpu:
         training_jail = training_jail.with_gpus()
     outcome = executor.run("train", payload, learner_dir, limits, on_progress, training_jail)
-    if outcome.status == "interrupted":  # no record: a resumed run trains it again
-        raise Interrupted(message=outcome.message)
-    if outcome.status != "ok" and outcome.category is not None:  # the reward broke its contract: say so, alone
-        raise RewardFailure(outcome.category, f"training failed: {outcome.message}")
-    if outcome.status != "ok":
-        raise WorkerError(f"training failed: {outcome.message}\n{outcome.log_tail[-1500:]}".rstrip())
-    try:
-        learned = worker_files.checked_result(outcome.result, LearnerResult, "the training worker's result")
-    except WorkerFileError as error:
-        raise WorkerError(f"training failed: {error}") from None
+    learned = worker_files.job_result(outcome, LearnerResult, "training failed", "the training worker's result")
     if previous is not None:  # the previous slice's folder keeps what this one started from
         worker_files.clear_folder(learner_dir / START_FOLDER).rmdir()
     started = time.monotonic()

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from autoreward.errors import WorkerFileError
+from autoreward.errors import Interrupted, RewardFailure, WorkerError, WorkerFileError
 from autoreward.serialize import checked
 
 KB, MB = 1024, 1024**2
@@ -107,6 +107,26 @@ def checked_result(value: Any, cls, where: str):
         return checked(cls, value)
     except (ValueError, TypeError, RecursionError) as error:
         raise WorkerFileError(f"{where} is not a valid {getattr(cls, '__name__', cls)}: {error}") from None
+
+
+def job_result(outcome, cls, failed: str, where: str):
+    """The result of a job as a record of type `cls`, from how its worker ended (`WorkerOutcome`).
+
+    Raises `Interrupted` when the job was stopped (no record: a resumed run does it again), `RewardFailure`
+    when the reward program broke its contract (its sentence alone), and `WorkerError` for any other end or
+    for a result that is not a `cls`. `failed` begins each message ("training failed"); `where` names the
+    result in a refusal ("the training worker's result").
+    """
+    if outcome.status == "interrupted":
+        raise Interrupted(message=outcome.message)
+    if outcome.status != "ok" and outcome.category is not None:
+        raise RewardFailure(outcome.category, f"{failed}: {outcome.message}")
+    if outcome.status != "ok":
+        raise WorkerError(f"{failed}: {outcome.message}\n{outcome.log_tail[-1500:]}".rstrip())
+    try:
+        return checked_result(outcome.result, cls, where)
+    except WorkerFileError as error:
+        raise WorkerError(f"{failed}: {error}") from None
 
 
 def read_lines(root: Path, relative: str | Path, cls, limit: int = JSON_BYTES) -> list:
