@@ -131,7 +131,8 @@ def test_the_form_writes_the_preference_a_waiting_loop_reads(site):
     waiter = threading.Thread(target=lambda: chosen.append(source.choose(1, [trained(1, 0, 0.5), trained(1, 1, 1.5)])))
     waiter.start()
     deadline = time.monotonic() + 10
-    while store.load_preference_request(1) is None and time.monotonic() < deadline:
+    # the loop saves the request, then its status, then logs "preference wanted": wait for the last of the three
+    while "preference wanted" not in [e["event"] for e in store.events()] and time.monotonic() < deadline:
         time.sleep(0.05)
     assert store.load_preference_request(1).page_url == f"{server.url}/runs/{RUN}/#round-1"
     (row,) = run_summaries(store.path.parent)
