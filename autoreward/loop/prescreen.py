@@ -68,7 +68,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 
 from autoreward.config import Task, WorkerLimits
-from autoreward.errors import Interrupted, WorkerFileError
+from autoreward.errors import Interrupted, WorkerError, WorkerFileError
 from autoreward.records import Candidate
 from autoreward.sandbox import worker_files
 from autoreward.sandbox.executor import LocalExecutor, WorkerExecutor
@@ -160,7 +160,26 @@ def screen(
     """Score the stored episodes with `code` in a worker and judge its ranking against the task scores.
 
     `references`: task scores of reference episodes (random actions, standing still) that set the margin's
-    scale where the task has no success threshold; `chance`: the agreement of a reward that ranks at chance."""
+    scale where the task has no success threshold; `chance`: the agreement of a reward that ranks at chance.
+    A scoring that fails is a Screening without agreement that says why; nothing is dropped on it."""
+    try:
+        rewards = stored_rewards(task, code, episodes, output_dir, jail, executor)
+    except WorkerError as error:
+        return Screening(None, 0, (str(error),))
+    return verdict(task, episodes, rewards, references, chance, shown)
+
+
+def stored_rewards(
+    task: Task,
+    code: str,
+    episodes: Sequence[LabelledEpisode],
+    output_dir: Path,
+    jail: Jail | None = None,
+    executor: WorkerExecutor | None = None,
+) -> np.ndarray:
+    """Each stored episode's mean reward per step under `code`, scored in a (jailed) worker in `output_dir`.
+
+    Raises WorkerError (one sentence) when the episodes cannot be read or scored."""
     output_dir = Path(output_dir).resolve()
     inputs = output_dir / "inputs"
     worker_files.clear_folder(inputs)
@@ -173,7 +192,7 @@ def screen(
         try:
             worker_files.copy_file(Path(file).parent, Path(file).name, output_dir / local[file], ARRAYS_BYTES)
         except (WorkerFileError, OSError) as error:
-            return Screening(None, 0, (f"could not read the stored episodes: {error}",))
+            raise WorkerError(f"could not read the stored episodes: {error}") from None
     payload = {"task": to_dict(task), "code": code, "files": [local[f] for f in files]}
     limits = WorkerLimits(wall_seconds=300.0, idle_seconds=60.0, memory_bytes=4 * 1024**3)
     jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task)).importing(task_python_paths(task))
@@ -181,13 +200,12 @@ def screen(
     if outcome.status == "interrupted":
         raise Interrupted(message=outcome.message)
     if outcome.status != "ok":
-        return Screening(None, 0, (f"could not score the stored episodes: {outcome.message}",))
+        raise WorkerError(f"could not score the stored episodes: {outcome.message}")
     try:  # {file: {episode: mean reward per step}}, from a worker that ran the program: checked, every entry there
         means = worker_files.checked_result(outcome.result, dict[str, dict[str, float]], "the scoring worker's result")
-        rewards = np.array([means[local[e.file]][str(e.episode)] for e in episodes])
+        return np.array([means[local[e.file]][str(e.episode)] for e in episodes], dtype=np.float64)
     except (WorkerFileError, KeyError) as error:
-        return Screening(None, 0, (f"could not score the stored episodes: {error}",))
-    return verdict(task, episodes, rewards, references, chance, shown)
+        raise WorkerError(f"could not score the stored episodes: {error}") from None
 
 
 def verdict(
