@@ -152,6 +152,8 @@ class LoopConfig:
     score: ScoreSource = "judged"
     accept_score: bool = False
     vlm_model: str = ""  # the model of the judge that watches (feedback "vlm"); "": the designer's `model`
+    # The analyzer also sees frames of the best policy's video, asked through that vision model (as the judge).
+    analyzer_frames: bool = False
 
     def problem(self) -> str | None:
         """Why these settings cannot run together, in one sentence; None when they can."""
@@ -168,6 +170,12 @@ class LoopConfig:
             )
         if self.feedback == "vlm" and not self.videos:
             return "--feedback vlm shows the judge frames of each policy's video, which --no-videos turns off"
+        if self.analyzer_frames and not (self.analyzer and self.videos):
+            return (
+                "--analyzer-frames shows the analyzer frames of the best policy's video, which "
+                + ("--no-analyzer" if not self.analyzer else "--no-videos")
+                + " turns off"
+            )
         return None
 
 

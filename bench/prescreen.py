@@ -197,7 +197,9 @@ def main() -> None:
             rules["before"][seed], rules["after"][seed] = {}, {}
             screened = []
             all_episodes = labelled_episodes(list(trained[seed].values()), transitions_of)
-            failures_only[seed] = not any(task.fitness.succeeded(e.fitness, task.success_threshold) for e in all_episodes)
+            failures_only[seed] = not any(
+                task.fitness.succeeded(e.fitness, task.success_threshold) for e in all_episodes
+            )
             for index, name in enumerate(names):
                 others = [e for e in all_episodes if e.source != name]
                 rewards = stored_rewards(task, programs[name], others, root / "screening" / f"seed_{seed}" / name, jail)
@@ -208,17 +210,26 @@ def main() -> None:
                 rules["after"][seed][name] = f"{screening.verdict} ({agreement}{p})".replace(" ()", "")
                 screened.append(
                     Candidate(
-                        id=name, round=2, index=index, attempts=(Attempt(0, programs[name]),),
+                        id=name,
+                        round=2,
+                        index=index,
+                        attempts=(Attempt(0, programs[name]),),
                         status="prescreened_out" if screening.rejects() else "ready",
-                        screening_agreement=screening.agreement, screening_p_value=screening.p_value,
+                        screening_agreement=screening.agreement,
+                        screening_p_value=screening.p_value,
                     )
                 )
             for saved in over_the_half(screened):
                 rules["after"][seed][saved.id] = rules["after"][seed][saved.id].replace("dropped", "half_rule", 1)
 
     print()
-    print("| program | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | " + " | ".join(
-        f"{rule}, seed {s}" for rule in rules for s in seeds) + " |")
+    print(
+        "| program | "
+        + " | ".join(f"seed {s}" for s in seeds)
+        + " | mean | "
+        + " | ".join(f"{rule}, seed {s}" for rule in rules for s in seeds)
+        + " |"
+    )
     print("|---|" + "---:|" * (len(seeds) + 1) + "---|" * (2 * len(seeds)))
     for name in sorted(names, key=lambda n: -sign * means[n]):
         scores = " | ".join(f"{trained[s][name].fitness:.3g}" for s in seeds)

@@ -130,11 +130,19 @@ def test_a_reply_without_python_is_repaired_then_dropped_with_a_clear_reason(tmp
 
 @pytest.mark.slow
 def test_a_run_designs_repairs_reviews_trains_analyses_and_scores_through_a_chat_server(workspace):
+    flags = ["run", "cheetah_back_short", "--tasks-dir", "tasks", *RUN_FLAGS, "--vlm-model", "test-vision"]
     with ChatServer(responder=persona) as server:
-        output = run_cli_to_end(
-            ["run", "cheetah_back_short", "--tasks-dir", "tasks", *RUN_FLAGS], server.url, workspace
-        )
+        output = run_cli_to_end(flags, server.url, workspace)
     run = the_run(workspace)
+    # A vision model is named, so the analyzer watched: six frames of the best's video, through that model;
+    # nothing else was sent an image.
+    (analysis,) = [r for r in server.requests if text_of(r["messages"][-1]["content"]).startswith("A policy was")]
+    parts = analysis["messages"][-1]["content"]
+    assert analysis["model"] == "test-vision" and sum(p["type"] == "image_url" for p in parts) == 6
+    assert "After this text come 6 frames" in text_of(parts)
+    others = [r for r in server.requests if r is not analysis]
+    assert all(isinstance(m["content"], str) for r in others for m in r["messages"] if m["role"] == "user")
+    assert {r["model"] for r in others} == {"test-model"}
     candidates = candidates_of(run)
     assert set(candidates) == {"r1c0", "r1c1", "r2c0", "r2c1"}
     repaired, reviewed, improved, dropped = (candidates[k] for k in ("r1c0", "r1c1", "r2c0", "r2c1"))
@@ -162,7 +170,11 @@ def test_a_run_designs_repairs_reviews_trains_analyses_and_scores_through_a_chat
     assert critic_call.split("## reply")[1].strip().startswith("VERDICT: REJECT")
     final = read_json(run / "final" / "final.json")
     assert final["seeds"] == [0, 1] and len(final["scores"]) == 2
-    assert "Human-normalized score" in (run / "export" / "reward_report.md").read_text()
+    report = (run / "export" / "reward_report.md").read_text()
+    assert "Human-normalized score" in report
+    # The Markdown report shows each trained policy's summary, what the reward reads (and feeds) included.
+    assert "What its policy did on held-out episodes:" in report and "read by the reward" in report
+    assert "feeds: backward" in report
     exported = (run / "export" / "reward.py").read_text()
     assert candidates[final["candidate_id"]].code.strip() in exported and run.name in exported
     with sqlite3.connect(run / "index.sqlite") as db:
@@ -425,6 +437,10 @@ def persona_code(scale: float) -> str:
         (
             ["run", "half_cheetah_backward", "--confirm-seeds", "1", "--feedback", "human"],
             "--confirm-seeds picks a round's best by its task score over more seeds",
+        ),
+        (
+            ["run", "half_cheetah_backward", "--analyzer-frames", "--no-videos"],
+            "--analyzer-frames shows the analyzer frames of the best policy's video, which --no-videos turns off",
         ),
     ],
 )

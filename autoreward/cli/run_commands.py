@@ -86,6 +86,12 @@ def run(
     analyzer: bool = typer.Option(
         True, "--analyzer/--no-analyzer", help="Have an LLM read the trained policy's trajectories."
     ),
+    analyzer_frames: Optional[bool] = typer.Option(
+        None,
+        "--analyzer-frames/--no-analyzer-frames",
+        help="Show the analyzer 6 frames of the best policy's video, through the vision model (default: on with "
+        "--vlm-model or --feedback vlm, where a model that takes images is named).",
+    ),
     prescreen: bool = typer.Option(
         False,
         "--prescreen/--no-prescreen",
@@ -231,8 +237,15 @@ def run(
         check_task(chosen, jail=_jail())  # a task file's own mistake, before any LLM call
         if confirm_seeds is None:
             confirm_seeds = DEFAULT_CONFIRM_SEEDS if feedback == "fitness" else 0
+        if analyzer_frames is None:  # a model named as taking images, by --vlm-model or --feedback vlm
+            analyzer_frames = analyzer and videos and (vlm_model is not None or feedback == "vlm")
         problem = LoopConfig(  # before Ray is started
-            halving=halving, feedback=feedback, videos=videos, confirm_seeds=confirm_seeds
+            halving=halving,
+            feedback=feedback,
+            videos=videos,
+            confirm_seeds=confirm_seeds,
+            analyzer=analyzer,
+            analyzer_frames=analyzer_frames,
         ).problem()
         if problem is not None:
             raise AutorewardError(problem)
@@ -243,6 +256,7 @@ def run(
             repair_attempts=repairs,
             critic=critic,
             analyzer=analyzer,
+            analyzer_frames=analyzer_frames,
             prescreen=prescreen,
             feedback=feedback,
             halving=halving,

@@ -20,13 +20,14 @@ from pathlib import Path
 
 from autoreward.config import CheckOptions, RunConfig, Task, TrainingConfig
 from autoreward.contract.checker import check_program
-from autoreward.errors import AutorewardError, WorkerError
-from autoreward.llm.backends import LLM
+from autoreward.errors import AutorewardError, VideoError, WorkerError
+from autoreward.llm.backends import LLM, Image
 from autoreward.llm.prompts import Prompts
 from autoreward.loop.confirmation import SeedConfirmation
 from autoreward.loop.design import CandidateDesigner, DesignBrief
 from autoreward.loop.feedback import build_feedback, lessons, preference_text
 from autoreward.loop.final import FinalEvaluation
+from autoreward.loop.frames import video_frames
 from autoreward.loop.halving import schedule, successive_halving, train_slice
 from autoreward.loop.parallel import parallel_map
 from autoreward.loop.preferences import DEFAULT_PAGE_URL, PreferenceSource
@@ -153,8 +154,15 @@ class DesignLoop:
             if self.loop.analyzer and new_best.round < self.loop.rounds:  # as build_feedback asks the analyzer
                 self.progress.note(f"round {number}: analysing {new_best.id}")
             # Judged by preference, the designer sees no task score at all, only what was preferred.
+            frames = self._analyzer_frames(new_best)
             feedback = build_feedback(
-                self.llm, self.prompts, self.task, self.loop, new_best, show_score=self.selector.shows_score
+                (self.judge_llm or self.llm) if frames else self.llm,  # frames go to the vision model, as the judge's
+                self.prompts,
+                self.task,
+                self.loop,
+                new_best,
+                show_score=self.selector.shows_score,
+                frames=frames,
             )
         if feedback is not None and preference is not None:
             feedback = replace(feedback, preference=preference_text(self.prompts, preference, list(selection.judged)))
@@ -202,6 +210,16 @@ class DesignLoop:
         verdict = "ready to train" if candidate.status == "ready" else f"{candidate.status}: {candidate.message}"
         self.progress.note(f"{candidate_id}: {len(candidate.attempts)} attempt(s), {verdict[:160]}")
         return candidate
+
+    def _analyzer_frames(self, candidate: Candidate) -> list[Image]:
+        """The frames of the candidate's video the analyzer sees ([] without --analyzer-frames, or without them)."""
+        if not (self.loop.analyzer_frames and self.loop.analyzer and candidate.round < self.loop.rounds):
+            return []
+        try:
+            return video_frames(self.store.frames_dir(candidate), candidate.id)
+        except VideoError as error:
+            self.progress.note(f"{candidate.id}: the analyzer reads the numbers alone: {error}")
+            return []
 
     def _labelled_episodes(self, number: int) -> list[LabelledEpisode]:
         # Pre-screening ranks by the task score, which only fitness feedback may use.

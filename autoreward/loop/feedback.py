@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import Sequence
 
 from autoreward.config import LoopConfig, Task
-from autoreward.llm.backends import LLM, Message, ask
+from autoreward.llm.backends import LLM, Image, Message, ask
 from autoreward.llm.prompts import Prompts
 from autoreward.records import Candidate, Feedback, Preference, TrainingResult
 from autoreward.sim.trajectory import summary_text
@@ -173,9 +174,18 @@ def behaviour(candidate: Candidate, show_score: bool = True) -> str:
 
 
 def build_feedback(
-    llm: LLM, prompts: Prompts, task: Task, config: LoopConfig, candidate: Candidate, show_score: bool = True
+    llm: LLM,
+    prompts: Prompts,
+    task: Task,
+    config: LoopConfig,
+    candidate: Candidate,
+    show_score: bool = True,
+    frames: Sequence[Image] = (),
 ) -> Feedback:
-    """Feedback on a trained candidate; asks the analyzer when the config has it on."""
+    """Feedback on a trained candidate; asks the analyzer when the config has it on.
+
+    With `frames` (of the policy's video), the analyzer sees them beside the numbers, asked through the vision
+    model (`config.vlm_model`): `llm` is then the LLM that serves it."""
     training = candidate.training
     summary = training.evaluation.summary
     if summary is not None and not show_score:
@@ -186,10 +196,16 @@ def build_feedback(
     analysis = None
     if config.analyzer and candidate.round < config.rounds:  # the last round's reading would feed no round
         message = prompts.render(
-            "analyzer", task_description=task.description, program=candidate.code, trajectory_summary=trajectory
+            "analyzer",
+            task_description=task.description,
+            program=candidate.code,
+            trajectory_summary=trajectory,
+            frames=len(frames),
         )
         tag = f"r{candidate.round}/c{candidate.index}/analyzer"
-        analysis = ask(llm, config, [Message("user", message)], tag, temperature=0.0).strip()
+        model = (config.vlm_model or config.model) if frames else None
+        analysis = ask(llm, config, [Message("user", message, tuple(frames))], tag, temperature=0.0, model=model)
+        analysis = analysis.strip()
     return Feedback(
         candidate.id, reflection_text(prompts, task, training, show_score, candidate.id), trajectory, analysis
     )

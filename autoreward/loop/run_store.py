@@ -48,6 +48,7 @@ from pathlib import Path
 from autoreward.config import LLMSettings, LoopConfig, Recipe, RunConfig, Task
 from autoreward.errors import AutorewardError
 from autoreward.llm.backends import LLMReply, LLMRequest, message_text
+from autoreward.loop.evaluation import EVALUATION_FOLDER, TRANSITIONS_FILE
 from autoreward.loop.run_folders import new_run_dir
 from autoreward.records import (
     Candidate,
@@ -61,7 +62,6 @@ from autoreward.records import (
     ScoreProposal,
     now_iso,
 )
-from autoreward.loop.evaluation import EVALUATION_FOLDER, TRANSITIONS_FILE
 from autoreward.resources import autoreward_version
 from autoreward.sandbox import worker_files
 from autoreward.serialize import read_json, write_json

@@ -29,6 +29,7 @@ from autoreward.records import (
     RunFacts,
     ScoreProposal,
 )
+from autoreward.sim.trajectory import summary_text
 
 
 def gather_run(store: RunStore) -> RunFacts:
@@ -309,6 +310,9 @@ def _round_lines(result: RoundResult, candidates: list[Candidate], facts: RunFac
         alarm = hacking(candidate, facts)
         if alarm:
             lines.append(f"- **{alarm}**")
+        summary = candidate.training.evaluation.summary if candidate.training is not None else None
+        if summary is not None:  # the table the analyzer read: what the reward reads, and the contacts, included
+            lines += ["", "What its policy did on held-out episodes:", "", "```", summary_text(summary), "```"]
     if result.steps_saved:
         lines += ["", f"Pre-screening saved {result.steps_saved} training steps in this round."]
     if result.halving_steps_saved:
