@@ -21,6 +21,7 @@ LEVELS = [
     ("llm",),
     ("loop",),
     ("review",),
+    ("api", "__init__"),
     ("cli", "__main__"),
 ]
 

@@ -90,4 +90,3 @@ def test_on_a_task_that_needs_a_lifted_foot_the_designer_and_analyzer_see_the_fe
     assert {e["candidate"] for e in screened} == {"r2c0", "r2c1"}
     assert {e["verdict"] for e in screened} <= {"all_failures"}
     assert {candidates["r2c0"].status, candidates["r2c1"].status} == {"trained"}
-

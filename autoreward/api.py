@@ -1,0 +1,407 @@
+"""autoreward from Python: what the command line does, in the same few lines, with the same errors.
+
+    import autoreward
+
+    task = autoreward.load_task("half_cheetah_backward")          # a task id, a task file or an environment id
+    print(autoreward.describe(task))                              # the State stub the designer reads
+    result = autoreward.check(task, code)                         # the contract's verdict on a reward program
+    trained = autoreward.train(task, code, steps=50_000)          # a jailed training, scored on held-out episodes
+    print(trained.score, trained.folder)
+
+    run = autoreward.design(task, llm=autoreward.LLMSettings(model="gpt-4o-mini"), rounds=2, candidates=4)
+    run = autoreward.Run.open("runs/half_cheetah_backward__design__s0__...")
+    run.best, run.candidates, run.final                           # records (autoreward.records)
+    run.export("reward.py", policy=True)                          # the module, its report, the policy's arrays
+    run.evaluate(normalize=False)                                 # the best and the baselines under another recipe
+    print(run.report())                                           # the run told in Markdown
+
+Every mistake of the caller's or of the input (an unknown task, a bad budget, a missing API key, a reward that
+fails its check) raises an `AutorewardError` whose message is one sentence, as the command line prints it.
+Reward programs run only in jailed worker processes (`autoreward.sandbox`), as from the command line; the jail
+is read from AUTOREWARD_JAIL (on, off or require) unless one is passed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+from autoreward.config import Budget, CheckOptions, LLMSettings, LoopConfig, Task, TrainingConfig
+from autoreward.errors import AutorewardError
+from autoreward.loop.progress import LoopProgress, SilentProgress
+from autoreward.loop.run_folders import DEFAULT_RUNS_DIR, new_run_dir
+from autoreward.loop.run_store import RunStore
+from autoreward.records import CheckResult, NormalizedScore, RecipeResult, TrainingResult
+from autoreward.sandbox.executor import WorkerExecutor, connect_executor
+from autoreward.sandbox.jail import SETTING_VARIABLE, USER_VARIABLE, Jail
+from autoreward.serialize import write_json
+
+OnProgress = Callable[[str, dict], None]  # (a training's label, a worker's progress message)
+
+
+# --- one task -------------------------------------------------------------------
+
+
+def load_task(name: str | Path, tasks_dir: Sequence[Path | str] = (), probe: bool = True) -> Task:
+    """The task `name` names: a task id (shipped, or in `tasks_dir`), a task file, or a gymnasium environment
+    id (`Hopper-v5`, `package:Env-v0`), which gives a task without a description or score.
+
+    With `probe`, its environment is made once, so a missing package is one sentence here."""
+    from autoreward.task.files import ENVIRONMENT_ID, find_task, probe_environment, task_from_sentence
+
+    name = str(name)
+    if ENVIRONMENT_ID.match(name):
+        task = task_from_sentence(name, f"(no task given: environment {name} only)")
+    else:
+        task = find_task(name, tuple(Path(d) for d in tasks_dir))
+    if probe:
+        probe_environment(task)
+    return task
+
+
+def describe(task: Task) -> str:
+    """The State stub a reward designer reads, generated from the environment (its MuJoCo model where it has one)."""
+    from autoreward.task.describe import describe_task
+
+    return describe_task(task)
+
+
+def check(task: Task, code: str, jail: Jail | None = None, training_batch_size: int | None = None) -> CheckResult:
+    """The contract's verdict on a reward program for `task`, found by running it in a jailed worker on real
+    states (`result.ok`, `result.category`, `result.message`). The task's own fitness is checked first: a
+    broken task file raises AutorewardError."""
+    from autoreward.contract.checker import check_program, check_task
+
+    jail = jail or jail_from_environment()
+    check_task(task, jail=jail)
+    with tempfile.TemporaryDirectory(prefix="autoreward-check-") as folder:
+        return check_program(task, code, Path(folder), CheckOptions(training_batch_size=training_batch_size), jail)
+
+
+@dataclass(frozen=True)
+class TrainedReward:
+    """A reward program trained in its own run folder: the check, the training and its held-out scores."""
+
+    folder: Path  # runs/<task>__train__s<seed>__<time>/: reward.py, config.json, check.json, training/, result.json
+    check: CheckResult
+    training: TrainingResult
+    normalized: NormalizedScore | None = None  # against the baselines, when asked for
+
+    @property
+    def score(self) -> float | None:
+        """The task score, mean over the held-out episodes (None for a task without one)."""
+        return self.training.evaluation.fitness_mean
+
+    @property
+    def success_rate(self) -> float | None:
+        return self.training.evaluation.success_rate
+
+
+class RewardCheckFailed(AutorewardError):
+    """A reward program given to `train` failed its check; `result` says how."""
+
+    def __init__(self, result: CheckResult):
+        super().__init__(f"the reward program failed its check ({result.category.value}): {result.message}")
+        self.result = result
+
+
+def training_config(
+    task: Task,
+    steps: int | None = None,
+    seed: int = 0,
+    algo: str | None = None,
+    envs: int | None = None,
+    eval_episodes: int | None = None,
+    simulator: str = "gymnasium",
+    device: str = "cpu",
+    videos: bool = True,
+    executor: str | None = None,
+) -> TrainingConfig:
+    """The settings of one training of `task`: its budget with the values given (each checked), the rest fixed."""
+    budget = budget_with(task.budget, algo, steps, envs, eval_episodes)
+    return TrainingConfig.from_budget(
+        budget, seed=seed, simulator=simulator, video=videos, device=checked_device(device, executor)
+    )
+
+
+def train(
+    task: Task,
+    code: str,
+    steps: int | None = None,
+    seed: int = 0,
+    algo: str | None = None,
+    envs: int | None = None,
+    eval_episodes: int | None = None,
+    simulator: str = "gymnasium",
+    device: str = "cpu",
+    videos: bool = True,
+    baselines: bool = False,
+    runs_dir: Path | str = DEFAULT_RUNS_DIR,
+    jail: Jail | None = None,
+    executor: WorkerExecutor | None = None,
+    on_progress: OnProgress | None = None,
+    reward_file: str | None = None,
+    command: str | None = None,
+) -> TrainedReward:
+    """Check `code`, train a policy on it and score it on held-out episodes, in a new run folder.
+
+    `steps`, `algo`, `envs`, `eval_episodes`: the task's budget unless given. `baselines`: also train (or reuse)
+    the human and sparse baselines and give the human-normalized score. Raises RewardCheckFailed when the
+    program fails its check (the folder keeps `check.json`), WorkerError when the training fails."""
+    from autoreward.contract.checker import check_program, check_task
+    from autoreward.loop.baselines import load_or_train_baselines
+    from autoreward.loop.training import train as train_policy
+
+    jail = jail or jail_from_environment()
+    check_task(task, jail=jail)  # before a run folder is made
+    config = training_config(task, steps, seed, algo, envs, eval_episodes, simulator, device, videos)
+    executor = executor or connect_executor("local", None)
+    folder = new_run_dir(Path(runs_dir), task.id, "train", seed)
+    (folder / "reward.py").write_text(code)
+    record = {"command": command, "task": task, "training": config, "reward_file": reward_file}
+    write_json(folder / "config.json", record)
+    result = check_program(task, code, folder / "check", CheckOptions(training_batch_size=config.n_envs), jail=jail)
+    write_json(folder / "check.json", result)
+    if not result.ok:
+        raise RewardCheckFailed(result)
+    progress = on_progress or (lambda label, data: None)
+    trained = train_policy(task, config, folder / "training", code, lambda d: progress("reward", d), jail, executor)
+    normalized = None
+    if baselines:
+        reference = load_or_train_baselines(task, config, Path(runs_dir), progress, jail, executor)
+        normalized = reference.normalize(trained.evaluation.fitness_mean, task.fitness.higher_is_better)
+    evaluation = trained.evaluation
+    summary = {
+        "task": task.id,
+        "fitness": evaluation.fitness_mean,
+        "fitness_std": evaluation.fitness_std,
+        "fitness_description": task.fitness.description if task.fitness else None,
+        "success_rate": evaluation.success_rate,
+        "episode_length": evaluation.length_mean,
+        "steps": trained.steps,
+        "steps_per_second": trained.steps_per_second,
+        "video": f"training/{trained.video}" if trained.video else None,
+        "normalized": normalized,
+    }
+    write_json(folder / "result.json", summary)
+    return TrainedReward(folder, result, trained, normalized)
+
+
+# --- design runs ----------------------------------------------------------------
+
+
+class Run:
+    """A design run's folder, read through its records: `Run.open(path)`, or what `design` returns."""
+
+    def __init__(self, store: RunStore):
+        self.store = store
+
+    @classmethod
+    def open(cls, path: Path | str) -> "Run":
+        """The run in `path`; AutorewardError when it is not a run folder."""
+        return cls(RunStore.open(Path(path)))
+
+    @property
+    def path(self) -> Path:
+        return self.store.path
+
+    @property
+    def config(self):
+        """What was asked (`autoreward.config.RunConfig`): the task, the loop's and the LLM's settings."""
+        return self.store.config()
+
+    @property
+    def status(self) -> str:
+        return self.store.status()
+
+    @property
+    def candidates(self):
+        """Every candidate of every round so far (`autoreward.records.Candidate`), in order."""
+        return self.store.candidates()
+
+    @property
+    def final(self):
+        """The final evaluation (`autoreward.records.FinalResult`), or None while the run is not finished."""
+        return self.store.load_final()
+
+    @property
+    def best(self):
+        """The candidate the final evaluation re-trained (None while the run is not finished)."""
+        final = self.final
+        if final is None:
+            return None
+        return next(c for c in self.candidates if c.id == final.candidate_id)
+
+    def export(self, path: Path | str | None = None, policy: bool = False) -> Path:
+        """Write the best reward as a self-contained module (default `export/reward.py` in the run folder) with
+        its reward report beside it; `policy`: with the best final seed's policy, as arrays. Returns the path."""
+        from autoreward.review.run_export import export_run
+
+        return export_run(self.store, path, with_policy=policy)
+
+    def report(self) -> str:
+        """The run told in Markdown (what `reward_report.md` holds)."""
+        from autoreward.review.report import reward_report
+
+        return reward_report(self.store)
+
+    def html_report(self, path: Path | str | None = None) -> Path:
+        """Write the run as one HTML file (default `report.html` in the run folder); returns its path."""
+        from autoreward.review.html_report import write_html_report
+
+        return write_html_report(self.store, Path(path) if path else None)
+
+    def evaluate(
+        self,
+        algo: str | None = None,
+        normalize: bool = True,
+        envs: int | None = None,
+        seeds: int | None = None,
+        steps: int | None = None,
+        progress: LoopProgress = SilentProgress(),
+        jail: Jail | None = None,
+        executor: WorkerExecutor | None = None,
+    ) -> RecipeResult:
+        """Re-train the best reward and both baselines under another recipe (e.g. `normalize=False`, as plain
+        SB3 trains); finished trainings are kept, so a second call continues an interrupted one."""
+        from autoreward.loop.recipes import evaluate_recipe, recipe_of
+
+        config = self.config
+        budget_with(config.loop.budget, algo, steps, envs, None)  # a bad value is one sentence here
+        if seeds is not None and seeds < 1:
+            raise AutorewardError(f"--seeds must be at least 1, got {seeds}")
+        recipe = recipe_of(config, algo=algo, normalize=normalize, n_envs=envs, seeds=seeds, steps=steps)
+        if self.final is None:
+            raise AutorewardError(
+                f"{self.path} has no best reward yet: finish the run first with autoreward run --resume {self.path}"
+            )
+        executor = executor or connect_executor(config.loop.executor, config.loop.ray_address)
+        result = evaluate_recipe(
+            self.store, recipe, self.path.parent, progress, jail or jail_from_environment(), executor
+        )
+        self.html_report()
+        return result
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r}, status={self.status!r})"
+
+
+def design(
+    task: Task | None = None,
+    llm: LLMSettings | None = None,
+    rounds: int = 3,
+    candidates: int = 4,
+    runs_dir: Path | str = DEFAULT_RUNS_DIR,
+    resume: Path | str | None = None,
+    loop: LoopConfig | None = None,
+    progress: LoopProgress = SilentProgress(),
+    jail: Jail | None = None,
+    executor: WorkerExecutor | None = None,
+    approve_score=None,
+    page_url: str | None = None,
+    preference_timeout: float | None = None,
+    prompts_dir: Path | None = None,
+    **settings,
+) -> Run:
+    """Design a reward for `task`: rounds of LLM candidates, checked, reviewed, trained and analysed, the best
+    re-trained over seeds against the baselines and exported (`export/reward.py` in the run folder).
+
+    `llm`: which LLM answers (default `LLMSettings()`: OpenAI's gpt-4o-mini, the key from OPENAI_API_KEY).
+    `loop`: every setting of the run (`autoreward.config.LoopConfig`); without it, one is made from `rounds`,
+    `candidates` and any other LoopConfig field passed by name (`steps=`, `envs=`, `eval_episodes=` and
+    `algo=` set the budget). `resume`: a run folder to continue instead (its own settings kept).
+    `approve_score`: who decides on a task score proposed for a task in words (default: accepted as written
+    when `accept_score=True`). Returns the finished `Run`."""
+    from autoreward.loop.design_run import open_design, run_design
+    from autoreward.loop.preferences import DEFAULT_PAGE_URL
+    from autoreward.review.html_report import write_html_report
+    from autoreward.review.run_export import export_run
+
+    jail = jail or jail_from_environment()
+    if resume is not None:
+        session = open_design(Path(runs_dir), resume=Path(resume), prompts_dir=prompts_dir)
+    else:
+        if task is None:
+            raise AutorewardError("name a task to design a reward for (autoreward.load_task), or a run to resume")
+        llm = llm or LLMSettings()
+        if loop is None:
+            loop = loop_config(task, llm, rounds=rounds, candidates=candidates, **settings)
+        elif settings:
+            raise TypeError(f"give the run's settings in `loop` or by name, not both: {', '.join(settings)}")
+        if loop.problem() is not None:
+            raise AutorewardError(loop.problem())
+        session = open_design(Path(runs_dir), task, loop, llm, prompts_dir=prompts_dir)
+    run_design(
+        session,
+        progress,
+        jail,
+        executor,
+        approve_score,
+        page_url or DEFAULT_PAGE_URL,
+        preference_timeout,
+    )
+    export_run(session.store)
+    write_html_report(session.store)
+    return Run(session.store)
+
+
+def loop_config(task: Task, llm: LLMSettings, **settings) -> LoopConfig:
+    """A run's settings from LoopConfig's fields by name; `steps`, `envs`, `eval_episodes` and `algo` set the
+    budget (checked), the designer's model is the LLM's."""
+    budget = budget_with(
+        settings.pop("budget", task.budget),
+        settings.pop("algo", None),
+        settings.pop("steps", None),
+        settings.pop("envs", None),
+        settings.pop("eval_episodes", None),
+    )
+    known = set(LoopConfig.__dataclass_fields__)
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise TypeError(f"not a setting of a design run: {', '.join(unknown)} (see autoreward.config.LoopConfig)")
+    if "device" in settings:
+        settings["device"] = checked_device(settings["device"], settings.get("executor"))
+    model = llm.model if llm.backend == "openai" else ""
+    settings.setdefault("workers", os.cpu_count() or 1)
+    settings.setdefault("model", model)
+    settings.setdefault("vlm_model", (llm.vlm_model or model) if llm.backend == "openai" else "")
+    # As on the command line: the analyzer watches where a model that takes images is named.
+    watching = bool(llm.vlm_model) or settings.get("feedback") == "vlm"
+    settings.setdefault("analyzer_frames", watching and settings.get("analyzer", True) and settings.get("videos", True))
+    return LoopConfig(budget=budget, **settings)
+
+
+# --- the rules every entry point shares -------------------------------------------
+
+
+def budget_with(base: Budget, algo=None, steps=None, envs=None, eval_episodes=None) -> Budget:
+    """`base` with the training values that were given, each checked (one sentence per mistake)."""
+    if algo is not None and algo not in ("ppo", "sac"):
+        raise AutorewardError(f"--algo must be 'ppo' or 'sac', got {algo!r}")
+    for name, value in (("--steps", steps), ("--envs", envs), ("--eval-episodes", eval_episodes)):
+        if value is not None and value < 1:
+            raise AutorewardError(f"{name} must be at least 1, got {value}")
+    changes = {"algo": algo, "steps": steps, "n_envs": envs, "eval_episodes": eval_episodes}
+    return replace(base, **{k: v for k, v in changes.items() if v is not None})
+
+
+def checked_device(device: str, executor: str | None = None) -> str:
+    """`device` when it names where policies can learn (cpu, cuda, cuda:N); one sentence when it cannot."""
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+        raise AutorewardError(f"--device must be cpu, cuda or cuda:N, got {device!r}")
+    if executor == "ray" and device.startswith("cuda:"):
+        raise AutorewardError(
+            f"--device {device} names a GPU of one machine; on a Ray cluster give --device cuda, "
+            "and Ray gives each training a free GPU of some node"
+        )
+    return device
+
+
+def jail_from_environment() -> Jail:
+    """The worker jail the environment asks for: AUTOREWARD_JAIL on (default), off or require;
+    AUTOREWARD_WORKER_USER whom a root orchestrator's workers run as (nobody when unset)."""
+    return Jail.from_setting(os.environ.get(SETTING_VARIABLE), user=os.environ.get(USER_VARIABLE))
