@@ -11,7 +11,7 @@ is in `autoreward.records`; both go to JSON and back through
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 Reduce = Literal["mean", "sum", "last"]
@@ -155,6 +155,18 @@ class LoopConfig:
     # The analyzer also sees frames of the best policy's video, asked through that vision model (as the judge).
     analyzer_frames: bool = False
 
+    def training_config(self, seed: int | None = None, steps: int | None = None, **overrides: Any) -> "TrainingConfig":
+        """How a training of this run trains: its budget, simulator, device and videos, on its seed unless
+        `seed` is given, for the budget's steps unless `steps` is; `overrides` set other TrainingConfig fields."""
+        return TrainingConfig.from_budget(
+            self.budget,
+            seed=self.seed if seed is None else seed,
+            steps=steps,
+            simulator=self.simulator,
+            device=self.device,
+            video=self.videos,
+        ).with_changes(**overrides)
+
     def problem(self) -> str | None:
         """Why these settings cannot run together, in one sentence; None when they can."""
         if self.halving and self.feedback != "fitness":
@@ -239,6 +251,10 @@ class TrainingConfig(Budget):
     @property
     def on_gpu(self) -> bool:
         return self.device.startswith("cuda")
+
+    def with_changes(self, **changes: Any) -> "TrainingConfig":
+        """This config with the `changes` that are not None."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     @classmethod
     def from_budget(cls, budget: Budget, **overrides: Any) -> "TrainingConfig":

@@ -310,15 +310,8 @@ class DesignLoop:
         return trained
 
     def _training_config(self, seed: int | None = None, steps: int | None = None) -> TrainingConfig:
-        """How a training of this run trains: the run's budget, simulator, device and videos; its seed by default."""
-        return TrainingConfig.from_budget(
-            self.loop.budget,
-            seed=self.loop.seed if seed is None else seed,
-            steps=steps,
-            simulator=self.loop.simulator,
-            device=self.loop.device,
-            video=self.loop.videos,
-        )
+        """How a training of this run trains (`LoopConfig.training_config`): on the run's seed by default."""
+        return self.loop.training_config(seed, steps)
 
     def _confirmation(self) -> SeedConfirmation:
         return SeedConfirmation(

@@ -58,15 +58,8 @@ def evaluate_recipe(
     loop = replace(config.loop, budget=budget, final_seeds=recipe.seeds, final_steps=recipe.steps)
 
     def training_config(seed: int | None = None, steps: int | None = None) -> TrainingConfig:
-        return TrainingConfig.from_budget(
-            budget,
-            seed=loop.seed if seed is None else seed,
-            steps=steps or recipe.steps,
-            normalize=recipe.normalize,
-            simulator=loop.simulator,
-            device=loop.device,
-            video=False,  # nothing shows these trainings' videos
-        )
+        # video off: nothing shows these trainings' videos
+        return loop.training_config(seed, steps or recipe.steps, normalize=recipe.normalize, video=False)
 
     store.log_event("recipe evaluation started", recipe=recipe.name)
     evaluation = FinalEvaluation(

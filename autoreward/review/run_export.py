@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from autoreward.config import RunConfig, Task, TrainingConfig
+from autoreward.config import RunConfig, Task
 from autoreward.errors import AutorewardError
 from autoreward.loop.run_store import RunStore
 from autoreward.records import Candidate, ExportInfo, FinalResult, now_iso
@@ -75,12 +75,6 @@ def export_info(config: RunConfig, final: FinalResult, best: Candidate) -> Expor
         if final.score_mean is not None and (not final.baselines_apart or final.human_worse)
         else None,
         human_name=final.human_name,
-        training=TrainingConfig.from_budget(
-            config.loop.budget,
-            seed=final.seeds[0],
-            steps=config.loop.final_steps,
-            simulator=config.loop.simulator,
-            device=config.loop.device,
-        ),
+        training=config.loop.training_config(final.seeds[0], config.loop.final_steps),
         recorded_scores={s: f for s, f in zip(final.seeds, final.fitness) if f is not None},
     )
