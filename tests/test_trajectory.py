@@ -13,7 +13,7 @@ from autoreward.loop.evaluation import EVALUATION_SEED_BASE, evaluate
 from autoreward.records import ContactShare, Evaluation, QuantityStats, ReadQuantity, RewardRead, TrajectorySummary
 from autoreward.serialize import checked, from_dict, to_dict
 from autoreward.sim.state import StateLayout
-from autoreward.sim.trajectory import MAX_READ_ROWS, TrajectoryRecorder, summary_text
+from autoreward.sim.trajectory import MAX_READ_ROWS, TrajectoryRecorder, read_rows, summary_text
 from autoreward.sim.vec_env import make_vec_env
 from autoreward.task.files import find_task, make_env
 
@@ -198,3 +198,14 @@ def test_reads_that_are_not_fields_of_the_task_give_no_row():
     recorder.end_episode(terminated=True)
     (read,) = recorder.summary().reads
     assert read.stats.name == "qpos[:, 1]" and read.stats.max == pytest.approx(1.2) and read.feeds == ("x",)
+
+
+def test_a_contact_wrench_read_by_column_has_its_unit():
+    code = (
+        "import numpy as np\n\ndef compute_reward(state, action, next_state):\n"
+        "    load = next_state.bodies.foot.cfrc_ext[:, 5]\n"
+        "    twist = next_state.bodies.foot.cfrc_ext[:, 1]\n"
+        "    return load + twist, {'load': load, 'twist': twist}\n"
+    )
+    units = {row.name: row.unit for row in read_rows(walker_layout(), reward_reads(code))}
+    assert units == {"bodies.foot.cfrc_ext[:, 5]": "N", "bodies.foot.cfrc_ext[:, 1]": "N m"}

@@ -152,6 +152,8 @@ def read_rows(layout: StateLayout | ObservationLayout, reads: tuple[RewardRead, 
             if not -width <= column < width:
                 continue  # a column the field does not have: the check would have failed the program
             column %= width
+            if read.path.endswith(".cfrc_ext"):  # MuJoCo's wrench: a torque, then a force
+                unit = "N m" if column < 3 else "N"
             rows.append(ReadRow(f"{read.path}[:, {column}]", unit, read.feeds, True, _read_column(read.path, column)))
         elif width == 1:
             rows.append(ReadRow(read.path, unit, read.feeds, True, _read_column(read.path, 0)))
