@@ -42,7 +42,7 @@ VARIABLES = {
         "measured": {},
         "total_is_sum": None,
     },
-    "analyzer": {"task_description": "Run.", "program": "def f(): ...", "trajectory_summary": "x rose 3 m"},
+    "analyzer": {"task_description": "Run.", "program": "def f(): ...", "trajectory_summary": "x rose 3 m", "frames": 0},
     "judge": {
         "task_description": "Run.",
         "candidates": [{"id": "r1c0", "summary": "x rose"}, {"id": "r1c1", "summary": "x fell"}],
