@@ -31,10 +31,10 @@ errors = Console(stderr=True)
 
 
 def one_of(flag: str, words: tuple[str, ...]) -> dict:
-    """Option settings for one of a few words (a config `Literal`'s values): listed by --help, checked at once.
+    """Option settings for one of a few words (a config `Literal`'s values), checked at once.
 
     A bad value ends the command before anything runs, in autoreward's sentence: "--llm must be openai,
-    replay or manual, got 'x'".
+    replay or manual, got 'x'". The option's help names the words (`panel` leaves no type column to list them).
     """
     *rest, last = words
 
@@ -43,7 +43,43 @@ def one_of(flag: str, words: tuple[str, ...]) -> dict:
             raise typer.BadParameter(f"{flag} must be {', '.join(rest)} or {last}, got {value!r}")
         return value
 
-    return {"parser": parse, "metavar": "[" + "|".join(words) + "]"}
+    return {"parser": parse}
+
+
+# The help panels that `--help` groups options into, one name wherever an option repeats across commands.
+# A command's own few options stay in typer's "Options" panel, beside --help.
+TASK_PANEL = "Task"
+LOOP_PANEL = "Design loop"
+STAGES_PANEL = "Loop stages"
+TRAINING_PANEL = "Training"
+FINAL_PANEL = "Final evaluation"
+EXECUTION_PANEL = "Execution"
+REVIEW_PANEL = "Review page"
+LLM_PANEL = "LLM"
+FOLDERS_PANEL = "Folders"
+PANELS = (  # in the order `run --help` shows them
+    TASK_PANEL,
+    LOOP_PANEL,
+    STAGES_PANEL,
+    TRAINING_PANEL,
+    FINAL_PANEL,
+    EXECUTION_PANEL,
+    REVIEW_PANEL,
+    LLM_PANEL,
+    FOLDERS_PANEL,
+)
+
+
+def panel(name: str) -> dict:
+    """Option settings that put an option in the help panel `name`, its help the only text beside its name.
+
+    Rich gives the help column what the columns of names, negations ("--no-analyzer-frames") and types leave
+    it, and puts "[default: 3]" on a line of its own under any help that wraps: at 80 columns a type column
+    ("<int range> [x>=1]", "[fitness|human|...]") left the help about 20 characters, and `run --help` ran to
+    280 lines. So there is no type column and no default line: an option's help says what to give and its
+    default ("(default 3)", "(default: on)"); tests/test_cli_help.py checks that every default is said.
+    """
+    return {"rich_help_panel": name, "metavar": "", "show_default": False}
 
 
 LLM_BACKENDS = get_args(LLMBackend)
@@ -51,11 +87,23 @@ FEEDBACK_SOURCES = get_args(FeedbackSource)
 SCORE_SOURCES = get_args(ScoreSource)
 SIMULATORS = get_args(Simulator)
 
-TasksDirOption = typer.Option(None, "--tasks-dir", help="A folder of extra task files (repeatable).")
-RunsDirOption = typer.Option(DEFAULT_RUNS_DIR, "--runs-dir", help="Where run folders are written.")
-ExecutorOption = typer.Option(None, "--executor", help="Where trainings run: local (this machine, the default) or ray.")
+TasksDirOption = typer.Option(
+    None, "--tasks-dir", help="A folder of extra task files (repeatable).", **panel(FOLDERS_PANEL)
+)
+RunsDirOption = typer.Option(
+    DEFAULT_RUNS_DIR,
+    "--runs-dir",
+    help=f"Where run folders are written (default {DEFAULT_RUNS_DIR}).",
+    **panel(FOLDERS_PANEL),
+)
+ExecutorOption = typer.Option(
+    None, "--executor", help="Where trainings run: local (default) or ray.", **panel(EXECUTION_PANEL)
+)
 AddressOption = typer.Option(
-    None, "--address", help="With --executor ray: the cluster's head, HOST:6379 (default: a private Ray here)."
+    None,
+    "--address",
+    help="The Ray head, HOST:6379 (default: a private Ray).",
+    **panel(EXECUTION_PANEL),
 )
 
 
@@ -193,17 +241,16 @@ SimulatorOption = typer.Option(
     "gymnasium",
     "--simulator",
     **one_of("--simulator", SIMULATORS),
-    help="Where training environments are simulated: gymnasium (one gymnasium environment each), batched "
-    "(all of them as one batch on the CPU, same trajectories) or warp (MuJoCo Warp worlds on the GPU, "
-    "or Warp's CPU device; float32). A task a batched simulator cannot run falls back to gymnasium.",
+    help="gymnasium (default), batched (one CPU batch) or warp (MuJoCo Warp).",
+    **panel(TRAINING_PANEL),
 )
 
 
 DeviceOption = typer.Option(
     "cpu",
     "--device",
-    help="Where policies learn and, with --simulator warp, where the worlds are stepped: cpu, or cuda (cuda:N) "
-    "for a GPU. Use many environments there (--envs 1024 or more).",
+    help="Where policies learn (and warp steps): cpu (default), cuda or cuda:N.",
+    **panel(TRAINING_PANEL),
 )
 
 

@@ -19,9 +19,18 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from autoreward.cli.options import (
+    EXECUTION_PANEL,
     FEEDBACK_SOURCES,
+    FINAL_PANEL,
+    FOLDERS_PANEL,
     LLM_BACKENDS,
+    LLM_PANEL,
+    LOOP_PANEL,
+    REVIEW_PANEL,
     SCORE_SOURCES,
+    STAGES_PANEL,
+    TASK_PANEL,
+    TRAINING_PANEL,
     AddressOption,
     DeviceOption,
     ExecutorOption,
@@ -40,6 +49,7 @@ from autoreward.cli.options import (
     console,
     errors,
     one_of,
+    panel,
     signal_name,
 )
 from autoreward.config import Budget, LLMSettings, LoopConfig, Task
@@ -76,129 +86,188 @@ def _clock() -> str:
 @app.command()
 def run(
     task: Optional[str] = typer.Argument(None, help="A task id or task file; with --env, the task in words."),
-    env: Optional[str] = typer.Option(None, "--env", help="A gymnasium environment id, for a task given in words."),
-    rounds: int = typer.Option(3, "--rounds", min=1),
-    candidates: int = typer.Option(4, "--candidates", min=1, help="Candidates designed per round."),
-    repairs: int = typer.Option(2, "--repairs", min=0, help="Repairs of a candidate that fails its check or review."),
+    env: Optional[str] = typer.Option(
+        None, "--env", help="A gymnasium environment id, for a task in words.", **panel(TASK_PANEL)
+    ),
+    rounds: int = typer.Option(3, "--rounds", min=1, help="Design rounds (default 3).", **panel(LOOP_PANEL)),
+    candidates: int = typer.Option(
+        4, "--candidates", min=1, help="Candidates designed per round (default 4).", **panel(LOOP_PANEL)
+    ),
+    repairs: int = typer.Option(
+        2, "--repairs", min=0, help="Repairs after a failed check or review (default 2).", **panel(LOOP_PANEL)
+    ),
     critic: bool = typer.Option(
-        True, "--critic/--no-critic", help="Have an LLM review each candidate before training."
+        True,
+        "--critic/--no-critic",
+        help="LLM review before training (default: on).",
+        **panel(STAGES_PANEL),
     ),
     analyzer: bool = typer.Option(
-        True, "--analyzer/--no-analyzer", help="Have an LLM read the trained policy's trajectories."
+        True,
+        "--analyzer/--no-analyzer",
+        help="LLM reading of what the best policy did (default: on).",
+        **panel(STAGES_PANEL),
     ),
     analyzer_frames: Optional[bool] = typer.Option(
         None,
         "--analyzer-frames/--no-analyzer-frames",
-        help="Show the analyzer 6 frames of the best policy's video, through the vision model (default: on with "
-        "--vlm-model or --feedback vlm, where a model that takes images is named).",
+        help="Show the analyzer 6 video frames (default: on with --vlm-model or --feedback vlm).",
+        **panel(STAGES_PANEL),
     ),
     prescreen: bool = typer.Option(
         False,
         "--prescreen/--no-prescreen",
-        help="From round 2, skip training a candidate that ranks stored episodes against their task scores, "
-        "significantly (p < 0.01), unless every stored episode failed; at most half of a round.",
+        help="Pre-screen on stored episodes (default: off).",
+        **panel(STAGES_PANEL),
     ),
     halving: bool = typer.Option(
         False,
         "--halving/--no-halving",
-        help="Successive halving: train every candidate for a slice of the budget, "
-        "continue only the best 1/eta, until one reaches the whole budget.",
+        help="Successive halving (default: off).",
+        **panel(STAGES_PANEL),
     ),
     halving_eta: int = typer.Option(
-        2, "--halving-eta", min=2, help="With --halving: keep 1/eta of the candidates at each rung."
+        2, "--halving-eta", min=2, help="Halving keeps 1/eta per rung (default 2).", **panel(LOOP_PANEL)
     ),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Training steps per candidate (default: the task's)."),
-    envs: Optional[int] = typer.Option(None, "--envs", help="Environments stepped together in each training."),
-    eval_episodes: Optional[int] = typer.Option(None, "--eval-episodes"),
-    algo: Optional[str] = typer.Option(None, "--algo", help="ppo or sac (default: the task's)."),
+    steps: Optional[int] = typer.Option(
+        None, "--steps", help="Training steps (default: the task's).", **panel(TRAINING_PANEL)
+    ),
+    envs: Optional[int] = typer.Option(
+        None, "--envs", help="Environments stepped together (default: the task's).", **panel(TRAINING_PANEL)
+    ),
+    eval_episodes: Optional[int] = typer.Option(
+        None, "--eval-episodes", help="Held-out episodes (default: the task's).", **panel(TRAINING_PANEL)
+    ),
+    algo: Optional[str] = typer.Option(
+        None, "--algo", help="ppo or sac (default: the task's).", **panel(TRAINING_PANEL)
+    ),
     simulator: str = SimulatorOption,
     device: str = DeviceOption,
-    final_seeds: int = typer.Option(3, "--final-seeds", min=1, help="Seeds the best reward is re-trained on."),
+    final_seeds: int = typer.Option(
+        3, "--final-seeds", min=1, help="Seeds to re-train the best on (default 3).", **panel(FINAL_PANEL)
+    ),
     confirm_seeds: Optional[int] = typer.Option(
         None,
         "--confirm-seeds",
         min=0,
-        help="Before a round's best becomes the best so far, train the candidates near it on this many more "
-        f"seeds and pick by their mean (default {DEFAULT_CONFIRM_SEEDS} with --feedback fitness; 0: one seed "
-        "decides, the cheapest).",
+        help=f"More seeds to confirm each round's best on (default {DEFAULT_CONFIRM_SEEDS}"
+        + (" with --feedback fitness, else 0" if DEFAULT_CONFIRM_SEEDS else "")
+        + ").",
+        **panel(LOOP_PANEL),
     ),
-    final_steps: Optional[int] = typer.Option(None, "--final-steps", help="Steps of each final training."),
+    final_steps: Optional[int] = typer.Option(
+        None, "--final-steps", help="Steps per final training (default: --steps).", **panel(FINAL_PANEL)
+    ),
     workers: int = typer.Option(
-        0, "--workers", min=0, help="Trainings at once (0: one per core, or per CPU of the Ray cluster)."
+        0,
+        "--workers",
+        min=0,
+        help="Trainings at once (default 0: one per CPU).",
+        **panel(EXECUTION_PANEL),
     ),
     executor: Optional[str] = ExecutorOption,
     address: Optional[str] = AddressOption,
     videos: bool = typer.Option(
         True,
         "--videos/--no-videos",
-        help="Render each trained policy's first held-out episode to video.mp4 (about 2 s of CPU each).",
+        help="A video of each policy (default: on).",
+        **panel(TRAINING_PANEL),
     ),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="Training seed (default 0).", **panel(TRAINING_PANEL)),
     feedback: str = typer.Option(
         "fitness",
         "--feedback",
         **one_of("--feedback", FEEDBACK_SOURCES),
-        help="What picks each round's best and steers the designer: fitness (the task's "
-        "score), human (your choice on the page of `autoreward serve`), synthetic "
-        "(a preference from the fitness, never shown), llm (an LLM judge reading what each policy did) or vlm "
-        "(a vision model judge watching frames of each policy's video).",
+        help="What picks a round's best: fitness (default), human, synthetic, llm or vlm.",
+        **panel(LOOP_PANEL),
     ),
     score: Optional[str] = typer.Option(
         None,
         "--score",
         **one_of("--score", SCORE_SOURCES),
-        help="A task given in words: proposed (an LLM writes a task score before round 1, you accept, edit or "
-        "reject it; the default at a terminal) or judged (no score: a judge picks each round's best; the default "
-        "elsewhere).",
+        help="proposed (default at a terminal) or judged (none).",
+        **panel(TASK_PANEL),
     ),
     accept_score: bool = typer.Option(
         False,
         "--accept-score",
-        help="With --score proposed: take the LLM's task score without asking, once it passes its checks "
-        "(you trust the LLM's measure of the task).",
-    ),
-    vlm_model: Optional[str] = typer.Option(
-        None, "--vlm-model", help="The vision model of the judge that watches (default: --model)."
-    ),
-    vlm_base_url: Optional[str] = typer.Option(
-        None, "--vlm-base-url", help="The server of that vision model (default: --base-url)."
+        help="Take the LLM's score without asking, once checked.",
+        **panel(TASK_PANEL),
     ),
     page_url: str = typer.Option(
-        "http://127.0.0.1:8765", "--page-url", help="Where `autoreward serve` shows the run, for --feedback human."
+        "http://127.0.0.1:8765",
+        "--page-url",
+        help="Where `autoreward serve` shows the run (default http://127.0.0.1:8765).",
+        **panel(REVIEW_PANEL),
     ),
     preference_timeout: Optional[float] = typer.Option(
         None,
         "--preference-timeout",
         min=1,
-        help="With --feedback human: stop the run, to be resumed, when no preference comes within this many "
-        "seconds (default: wait as long as it takes).",
+        help="Seconds to wait for a preference before stopping (default: no limit).",
+        **panel(REVIEW_PANEL),
     ),
     llm: Optional[str] = typer.Option(
         None,
         "--llm",
         **one_of("--llm", LLM_BACKENDS),
-        help="openai (any compatible server; the default), replay or manual.",
+        help="openai (default), replay or manual.",
+        **panel(LLM_PANEL),
     ),
-    model: Optional[str] = typer.Option(None, "--model", envvar="AUTOREWARD_MODEL", help="Default: gpt-4o-mini."),
+    model: Optional[str] = typer.Option(
+        None,
+        "--model",
+        envvar="AUTOREWARD_MODEL",
+        show_envvar=False,
+        help=f"The model (default: $AUTOREWARD_MODEL, else {LLMSettings.model}).",
+        **panel(LLM_PANEL),
+    ),
     base_url: Optional[str] = typer.Option(
         None,
         "--base-url",
         envvar="OPENAI_BASE_URL",
-        help="e.g. http://localhost:8000/v1 for vLLM, http://localhost:11434/v1 for Ollama.",
+        show_envvar=False,
+        help="An OpenAI-compatible server (default: $OPENAI_BASE_URL, else OpenAI).",
+        **panel(LLM_PANEL),
     ),
     api_key_env: Optional[str] = typer.Option(
-        None, "--api-key-env", help="The environment variable holding the key (default OPENAI_API_KEY)."
+        None,
+        "--api-key-env",
+        help=f"The environment variable holding the key (default {LLMSettings.api_key_variable}).",
+        **panel(LLM_PANEL),
     ),
-    transcript: Optional[Path] = typer.Option(None, "--transcript", help="Replies for --llm replay."),
+    vlm_model: Optional[str] = typer.Option(
+        None, "--vlm-model", help="The vision model (default: --model).", **panel(LLM_PANEL)
+    ),
+    vlm_base_url: Optional[str] = typer.Option(
+        None, "--vlm-base-url", help="Its server (default: --base-url).", **panel(LLM_PANEL)
+    ),
+    transcript: Optional[Path] = typer.Option(
+        None, "--transcript", help="Replies for --llm replay.", **panel(LLM_PANEL)
+    ),
     llm_attempts: Optional[int] = typer.Option(
-        None, "--llm-attempts", min=1, help="Tries per LLM call before giving up (default 6)."
+        None,
+        "--llm-attempts",
+        min=1,
+        help=f"Tries per LLM call (default {LLMSettings.attempts}).",
+        **panel(LLM_PANEL),
     ),
     llm_timeout: Optional[float] = typer.Option(
-        None, "--llm-timeout", min=0.1, help="Seconds to wait for one reply (default 180)."
+        None,
+        "--llm-timeout",
+        min=0.1,
+        help=f"Seconds to wait for a reply (default {LLMSettings.timeout_seconds:g}).",
+        **panel(LLM_PANEL),
     ),
-    temperature: float = typer.Option(1.0, "--temperature"),
-    prompts_dir: Optional[Path] = typer.Option(None, "--prompts-dir", help="Your own prompt templates."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this interrupted run folder."),
+    temperature: float = typer.Option(
+        1.0, "--temperature", help="The designer's temperature (default 1.0).", **panel(LLM_PANEL)
+    ),
+    prompts_dir: Optional[Path] = typer.Option(
+        None, "--prompts-dir", help="Your own prompt templates (prompts/*.j2 by name).", **panel(FOLDERS_PANEL)
+    ),
+    resume: Optional[Path] = typer.Option(
+        None, "--resume", help="Continue this interrupted run folder.", **panel(FOLDERS_PANEL)
+    ),
     runs_dir: Path = RunsDirOption,
     tasks_dir: Optional[list[Path]] = TasksDirOption,
 ) -> None:
@@ -634,7 +703,9 @@ def report(
     run_folder: Path = typer.Argument(..., help="A run folder, finished or not."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Where to write it (default: RUN/report.html)."),
 ) -> None:
-    """Write a run as one self-contained HTML file: task, settings, every candidate's code, checks, reviews,
+    """Write a run as one self-contained HTML file.
+
+    It holds the task, the settings, every candidate's code, checks, reviews,
     curves and video, and the final scores against the baselines."""
     from autoreward.loop.run_store import RunStore
 
@@ -675,22 +746,34 @@ def evaluate(
     run_folder: Path = typer.Argument(
         ..., help="A finished run folder, or a run's name as `autoreward runs` prints it."
     ),
-    algo: Optional[str] = typer.Option(None, "--algo", help="ppo or sac (default: the run's)."),
+    algo: Optional[str] = typer.Option(
+        None, "--algo", help="ppo or sac (default: the run's).", **panel(TRAINING_PANEL)
+    ),
     normalize: bool = typer.Option(
         True,
         "--normalize/--no-normalize",
-        help="VecNormalize over observations and rewards (PPO), as autoreward trains.",
+        help="VecNormalize observations and rewards (PPO), as autoreward trains (default: on).",
+        **panel(TRAINING_PANEL),
     ),
-    envs: Optional[int] = typer.Option(None, "--envs", help="Environments stepped together (default: the run's)."),
-    seeds: Optional[int] = typer.Option(None, "--seeds", help="Seeds to train on (default: the run's final seeds)."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Steps per training (default: the final evaluation's)."),
+    envs: Optional[int] = typer.Option(
+        None, "--envs", help="Environments stepped together (default: the run's).", **panel(TRAINING_PANEL)
+    ),
+    seeds: Optional[int] = typer.Option(
+        None, "--seeds", help="Seeds to train on (default: the run's final seeds).", **panel(TRAINING_PANEL)
+    ),
+    steps: Optional[int] = typer.Option(
+        None, "--steps", help="Steps per training (default: the final evaluation's).", **panel(TRAINING_PANEL)
+    ),
     executor: Optional[str] = ExecutorOption,
     address: Optional[str] = AddressOption,
     runs_dir: Path = RunsDirOption,
 ) -> None:
-    """Re-train a finished run's best reward and both baselines under another recipe (e.g. --no-normalize, as
-    plain SB3 trains): does the designed reward still win when you train your way? `show` and the reports then
-    list each recipe's scores side by side. Run the same command again to continue an interrupted one."""
+    """Re-train a finished run's best reward and both baselines under another recipe.
+
+    Does the designed reward still win when you train your way (e.g.
+    --no-normalize, as plain SB3 trains)? `show` and the reports then list each
+    recipe's scores side by side. Run the same command again to continue an
+    interrupted one."""
     from autoreward.loop.recipes import evaluate_recipe, recipe_of
     from autoreward.loop.run_store import RunStore
 
@@ -739,9 +822,18 @@ def _print_recipes(store, latest) -> None:
 
 @app.command()
 def demo(
-    runs_dir: Path = typer.Option(DEFAULT_RUNS_DIR, "--runs-dir"),
-    steps: int = typer.Option(60_000, "--steps", help="Training steps per candidate."),
-    workers: int = typer.Option(0, "--workers", min=0, help="Trainings at once (0: one per core)."),
+    runs_dir: Path = typer.Option(
+        DEFAULT_RUNS_DIR,
+        "--runs-dir",
+        help=f"Where run folders are written (default {DEFAULT_RUNS_DIR}).",
+        **panel(FOLDERS_PANEL),
+    ),
+    steps: int = typer.Option(
+        60_000, "--steps", help="Training steps per candidate (default 60000).", **panel(TRAINING_PANEL)
+    ),
+    workers: int = typer.Option(
+        0, "--workers", min=0, help="Trainings at once (default 0: one per core).", **panel(EXECUTION_PANEL)
+    ),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Also write the exported reward here."),
 ) -> None:
     """The whole loop, offline, on a built-in task, from a shipped transcript (about ten minutes on two cores)."""
@@ -771,11 +863,26 @@ def demo(
 @app.command()
 def serve(
     runs_dir: Path = RunsDirOption,
-    host: str = typer.Option("127.0.0.1", "--host", help="The address to listen on; only this machine by default."),
-    port: int = typer.Option(8765, "--port", min=0, max=65535, help="0: any free port (the address is printed)."),
+    host: str = typer.Option(
+        "127.0.0.1",
+        "--host",
+        help="The address to listen on (default 127.0.0.1: this machine only).",
+        **panel(REVIEW_PANEL),
+    ),
+    port: int = typer.Option(
+        8765,
+        "--port",
+        min=0,
+        max=65535,
+        help="The port (default 8765; 0: any free one, printed).",
+        **panel(REVIEW_PANEL),
+    ),
 ) -> None:
-    """The review page: runs, their rounds and candidates (code, checks, reviews, curves, videos), and
-    the form where a person gives the preferences a `--feedback human` run waits for."""
+    """Serve the review page: runs, candidates and the preference form.
+
+    It shows every run's rounds and candidates (code, checks, reviews, curves,
+    videos), and the form where a person gives the preferences a
+    `--feedback human` run waits for."""
     from autoreward.review.server import ReviewServer
 
     with _clear_errors():

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from autoreward.cli.options import (
+    TRAINING_PANEL,
     AddressOption,
     DeviceOption,
     ExecutorOption,
@@ -29,6 +30,7 @@ from autoreward.cli.options import (
     app,
     console,
     errors,
+    panel,
     signal_name,
 )
 from autoreward.config import CheckOptions, Task
@@ -106,22 +108,34 @@ def check(
 def train(
     task: str = typer.Argument(..., help="A task id, a task file or an environment id."),
     reward: Path = typer.Option(..., "--reward", help="The reward program to train on."),
-    algo: Optional[str] = typer.Option(None, "--algo", help="ppo or sac (default: the task's budget)."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Environment steps of training."),
-    seed: int = typer.Option(0, "--seed"),
-    envs: Optional[int] = typer.Option(None, "--envs", help="Environments stepped together."),
-    eval_episodes: Optional[int] = typer.Option(None, "--eval-episodes", help="Held-out episodes to score on."),
+    algo: Optional[str] = typer.Option(
+        None, "--algo", help="ppo or sac (default: the task's).", **panel(TRAINING_PANEL)
+    ),
+    steps: Optional[int] = typer.Option(
+        None, "--steps", help="Training steps (default: the task's).", **panel(TRAINING_PANEL)
+    ),
+    seed: int = typer.Option(0, "--seed", help="Training seed (default 0).", **panel(TRAINING_PANEL)),
+    envs: Optional[int] = typer.Option(
+        None, "--envs", help="Environments stepped together (default: the task's).", **panel(TRAINING_PANEL)
+    ),
+    eval_episodes: Optional[int] = typer.Option(
+        None, "--eval-episodes", help="Held-out episodes (default: the task's).", **panel(TRAINING_PANEL)
+    ),
     simulator: str = SimulatorOption,
     device: str = DeviceOption,
     baselines: bool = typer.Option(
         False,
         "--baselines/--no-baselines",
-        help="Also train (or reuse) the human and sparse baselines and report the human-normalized score.",
+        help="Normalize its score by both baselines, trained or reused (default: off).",
+        **panel(TRAINING_PANEL),
     ),
     executor: Optional[str] = ExecutorOption,
     address: Optional[str] = AddressOption,
     videos: bool = typer.Option(
-        True, "--videos/--no-videos", help="Render the policy's first held-out episode to training/video.mp4."
+        True,
+        "--videos/--no-videos",
+        help="Film its first held-out episode (default: on).",
+        **panel(TRAINING_PANEL),
     ),
     runs_dir: Path = RunsDirOption,
     tasks_dir: Optional[list[Path]] = TasksDirOption,
@@ -200,11 +214,19 @@ def _print_result(task: Task, trained, normalized) -> None:
 @app.command()
 def baseline(
     task: str = typer.Argument(..., help="A task id or a task file."),
-    algo: Optional[str] = typer.Option(None, "--algo"),
-    steps: Optional[int] = typer.Option(None, "--steps"),
-    seed: int = typer.Option(0, "--seed"),
-    envs: Optional[int] = typer.Option(None, "--envs"),
-    eval_episodes: Optional[int] = typer.Option(None, "--eval-episodes"),
+    algo: Optional[str] = typer.Option(
+        None, "--algo", help="ppo or sac (default: the task's).", **panel(TRAINING_PANEL)
+    ),
+    steps: Optional[int] = typer.Option(
+        None, "--steps", help="Training steps (default: the task's).", **panel(TRAINING_PANEL)
+    ),
+    seed: int = typer.Option(0, "--seed", help="Training seed (default 0).", **panel(TRAINING_PANEL)),
+    envs: Optional[int] = typer.Option(
+        None, "--envs", help="Environments stepped together (default: the task's).", **panel(TRAINING_PANEL)
+    ),
+    eval_episodes: Optional[int] = typer.Option(
+        None, "--eval-episodes", help="Held-out episodes (default: the task's).", **panel(TRAINING_PANEL)
+    ),
     executor: Optional[str] = ExecutorOption,
     address: Optional[str] = AddressOption,
     runs_dir: Path = RunsDirOption,
