@@ -236,3 +236,277 @@ def test_the_run_page_shows_the_proposed_score_and_the_frames_a_watching_judge_s
     assert response.status == 200 and response.getheader("Content-Type") == "image/png" and served == png + b"\x05"
     assert request(server, "GET", f"/runs/{RUN}/frame/r1c1/6")[0].status == 404
     assert request(server, "GET", f"/runs/{RUN}/frame/r1c1/..%2f..%2fcandidate.json")[0].status == 404
+
+
+# --- single trainings (`autoreward train`) on the page -------------------------------------------------------------
+
+TRAINING_RUN = "half_cheetah_backward__train__s3__20260102-000000"
+
+
+def make_training(runs_dir, name=TRAINING_RUN, component="r"):
+    """A folder laid out as `autoreward train` lays it out (cli/task_commands.py), from the library's own records."""
+    from autoreward.config import TrainingConfig
+    from autoreward.records import CheckCategory, CheckResult, EpisodeResult
+    from autoreward.serialize import write_json
+    from autoreward.task.files import find_task
+
+    from .review_fixtures import program, training
+
+    folder = runs_dir / name
+    folder.mkdir(parents=True)
+    (folder / "reward.py").write_text(program(2.0) + f"# {HOSTILE}\n")
+    config = TrainingConfig(algo="ppo", steps=512, n_envs=2, seed=3)
+    command = f"autoreward train half_cheetah_backward --reward mine.py --steps 512 --seed 3 # {HOSTILE}"
+    reward_file = f"/home/someone/{HOSTILE}.py"
+    write_json(
+        folder / "config.json",
+        {
+            "command": command,
+            "task": find_task("half_cheetah_backward"),
+            "training": config,
+            "reward_file": reward_file,
+        },
+    )
+    write_json(folder / "check.json", CheckResult(CheckCategory.OK, "passed: 1 component on 256 states"))
+    episodes = tuple(
+        EpisodeResult(1_000_000 + k, 40, 0.5 + k, -3.0, 2.0 + k, {component: 2.0 + k, "ctrl": -0.25}, k == 1)
+        for k in range(2)
+    )
+    record = dataclasses.replace(training(1.0), seed=3, video="evaluation/video.mp4")
+    record = dataclasses.replace(record, evaluation=dataclasses.replace(record.evaluation, episodes=episodes))
+    record = dataclasses.replace(record, evaluation=dataclasses.replace(record.evaluation, success_rate=0.5))
+    write_json(folder / "training" / "training.json", record)
+    video = folder / "training" / "evaluation" / "video.mp4"
+    video.parent.mkdir(parents=True)
+    video.write_bytes(bytes(range(256)) * 20)
+    write_json(folder / "result.json", {"task": "half_cheetah_backward", "fitness": 1.0, "normalized": None})
+    return folder
+
+
+def _text(page: bytes) -> str:
+    return " ".join(page.decode().split())
+
+
+def test_the_list_shows_design_runs_and_single_trainings_and_a_line_for_any_other_folder(site, tmp_path):
+    server, _ = site
+    runs = tmp_path / "runs"
+    make_training(runs)
+    (runs / "baselines").mkdir()
+    (runs / "notes").mkdir()
+    (runs / "odd").mkdir()
+    (runs / "odd" / "config.json").write_text('{"some": "thing else"}')
+    response, page = request(server, "GET", "/")
+    text = _text(page)
+    assert response.status == 200 and f'href="/runs/{RUN}/"' in text  # the design run, as before
+    row = text.split(f'<tr data-training="{TRAINING_RUN}">')[1].split("</tr>")[0]
+    assert f'href="/runs/{TRAINING_RUN}/"' in row and "<td>half_cheetah_backward</td>" in row
+    assert "<td>512</td> <td>3</td> <td>1</td>" in row and 'class="status">trained<' in row  # steps, seed, score
+    assert "&lt;script&gt;" in row and HOSTILE not in text  # the reward file's name is escaped
+    assert "<code>notes</code>: no config.json: neither a design run nor a single training" in text
+    assert "<code>odd</code>: odd/config.json is neither a design run&#39;s nor a single training&#39;s" in text
+    assert "<code>baselines</code>: the cached human and sparse baselines" in text
+    assert "No run here yet" not in text
+
+
+def test_a_single_training_has_a_page_with_its_record_and_its_video_by_byte_ranges(tmp_path):
+    folder = make_training(tmp_path / "runs")
+    server = ReviewServer(tmp_path / "runs", "127.0.0.1", 0).start()
+    try:
+        response, page = request(server, "GET", f"/runs/{TRAINING_RUN}")
+        assert response.status == 303 and response.getheader("Location") == f"/runs/{TRAINING_RUN}/"
+        response, page = request(server, "GET", f"/runs/{TRAINING_RUN}/")
+        text = _text(page)
+        assert response.status == 200 and 'id="run-status">trained<' in text
+        assert "Make the half cheetah run backwards" in text and "seed 3" in text
+        assert "task score <b>1</b> ± 0.01 (mean velocity along -x, m/s)" in text
+        assert "success 50% (threshold 2)" in text
+        assert "<svg" in text and "polyline" in text  # the training curve
+        assert "<td>r</td><td>2.5</td><td>2</td><td>3</td>" in text  # a component's return over held-out episodes
+        assert "<td>ctrl</td><td>-0.25</td>" in text and "terminated" in text and "time limit" in text
+        assert "<span style=" in text and "compute_reward" in text  # the reward program, highlighted
+        assert "check ok: passed: 1 component on 256 states" in text
+        assert HOSTILE not in text and "&lt;script&gt;" in text
+        assert "script-src" not in response.getheader("Content-Security-Policy")
+        assert f'src="/runs/{TRAINING_RUN}/video"' in text
+        data = (folder / "training" / "evaluation" / "video.mp4").read_bytes()
+        response, body = request(server, "GET", f"/runs/{TRAINING_RUN}/video")
+        assert (response.status, response.getheader("Content-Type"), body) == (200, "video/mp4", data)
+        response, body = request(server, "GET", f"/runs/{TRAINING_RUN}/video", headers={"Range": "bytes=100-199"})
+        assert response.status == 206 and body == data[100:200]
+        assert response.getheader("Content-Range") == f"bytes 100-199/{len(data)}"
+        assert request(server, "GET", f"/runs/{TRAINING_RUN}/video", headers={"Range": "bytes=99999-"})[0].status == 416
+        assert request(server, "GET", f"/runs/{TRAINING_RUN}/video/r1c0")[0].status == 404
+        response, _ = request(
+            server, "POST", f"/runs/{TRAINING_RUN}/preference", urlencode({"round": "1", "best": "x"})
+        )
+        assert response.status == 400  # no form on a training
+    finally:
+        server.close()
+
+
+def test_a_link_in_place_of_a_trainings_video_record_or_folder_is_not_followed(tmp_path):
+    from autoreward.serialize import write_json
+
+    from .review_fixtures import training
+
+    runs = tmp_path / "runs"
+    folder = make_training(runs)
+    secret = tmp_path / "secret.mp4"
+    secret.write_bytes(b"root:x:0:0 not for the page")
+    video = folder / "training" / "evaluation" / "video.mp4"
+    video.unlink()
+    video.symlink_to(secret)
+    elsewhere = tmp_path / "elsewhere.json"
+    write_json(elsewhere, dataclasses.replace(training(42.0), video="evaluation/video.mp4"))
+    other = make_training(runs, TRAINING_RUN + "-2")
+    (other / "training" / "training.json").unlink()
+    (other / "training" / "training.json").symlink_to(elsewhere)
+    (runs / "linked").symlink_to(folder)
+    make_run(runs, RUN)
+    (runs / "alias").symlink_to(runs / RUN)  # a design run under a second name
+    third = make_training(runs, TRAINING_RUN + "-3")
+    (third / "config.json").unlink()
+    (third / "config.json").symlink_to(folder / "config.json")
+    server = ReviewServer(runs, "127.0.0.1", 0).start()
+    try:
+        response, body = request(server, "GET", f"/runs/{TRAINING_RUN}/video")
+        assert response.status == 404 and b"root:" not in body
+        page = _text(request(server, "GET", f"/runs/{TRAINING_RUN}/")[1])
+        assert "no video of this policy" in page and "/video" not in page.split('id="training"')[1].split("<p")[0]
+        response, page = request(server, "GET", f"/runs/{TRAINING_RUN}-2/")
+        text = _text(page)
+        assert response.status == 200 and 'id="run-status">broken record<' in text and "42" not in text
+        assert "training/training.json goes through a link or a non-folder, so it is not read" in text
+        assert "Traceback" not in text and "compute_reward" in text  # the rest of the folder is still shown
+        assert request(server, "GET", f"/runs/{TRAINING_RUN}-2/video")[0].status == 404
+        response, page = request(server, "GET", f"/runs/{TRAINING_RUN}-3/")
+        assert response.status == 404 and b"config.json goes through a link" in page
+        for link in ("linked", "alias"):
+            assert request(server, "GET", f"/runs/{link}/")[0].status == 404
+        index = _text(request(server, "GET", "/")[1])
+        assert "<code>linked</code>: a link, which this page does not follow" in index
+        assert "<code>alias</code>: a link, which this page does not follow" in index
+        assert f'href="/runs/{RUN}/"' in index and 'href="/runs/alias/"' not in index
+        assert f"<code>{TRAINING_RUN}-3</code>: {TRAINING_RUN}-3/config.json goes through a link" in index
+        row = index.split(f'<tr data-training="{TRAINING_RUN}-2">')[1].split("</tr>")[0]
+        assert "broken record: " in row and "goes through a link" in row
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize(
+    "change, why",
+    [
+        (lambda d: d["evaluation"].update(fitness_mean="1.5"), "evaluation.fitness_mean: expected a finite number"),
+        (lambda d: d["curve"][0].update(reward_mean=None), "curve[0].reward_mean: expected a finite number"),
+        (lambda d: d["evaluation"].update(success_rate=7.0), "a success rate of 7, outside 0 to 1"),
+        (lambda d: d.update(steps=-5), "negative steps"),
+        (lambda d: d.update(video="../../../secret.mp4"), None),  # a path out of the folder: no video, no error
+    ],
+)
+def test_a_broken_training_record_is_one_line_never_a_traceback(tmp_path, change, why):
+    import json
+
+    runs = tmp_path / "runs"
+    folder = make_training(runs)
+    record = folder / "training" / "training.json"
+    data = json.loads(record.read_text())
+    change(data)
+    record.write_text(json.dumps(data))
+    (tmp_path / "secret.mp4").write_bytes(b"root:x:0:0")
+    server = ReviewServer(runs, "127.0.0.1", 0).start()
+    try:
+        response, page = request(server, "GET", f"/runs/{TRAINING_RUN}/")
+        text = _text(page)
+        assert response.status == 200 and "Traceback" not in text
+        if why is None:
+            assert 'id="run-status">trained<' in text and "no video of this policy" in text
+        else:
+            assert 'id="run-status">broken record<' in text and why in text
+            assert why in _text(request(server, "GET", "/")[1])  # the list says it too, on the training's row
+        response, body = request(server, "GET", f"/runs/{TRAINING_RUN}/video")
+        assert response.status == 404 and b"root:" not in body
+    finally:
+        server.close()
+
+
+def test_a_training_that_failed_its_check_or_is_still_running_says_so(tmp_path):
+    from autoreward.records import CheckCategory, CheckResult
+    from autoreward.serialize import write_json
+
+    runs = tmp_path / "runs"
+    failed = make_training(runs)
+    write_json(failed / "check.json", CheckResult(CheckCategory.NON_FINITE, f"the total is NaN {HOSTILE}\nat line 3"))
+    for path in (failed / "training" / "training.json", failed / "result.json"):
+        path.unlink()
+    running = make_training(runs, TRAINING_RUN + "-2")
+    (running / "training" / "training.json").unlink()
+    server = ReviewServer(runs, "127.0.0.1", 0).start()
+    try:
+        text = _text(request(server, "GET", f"/runs/{TRAINING_RUN}/")[1])
+        assert "check failed (non_finite): the total is NaN &lt;script&gt;" in text and HOSTILE not in text
+        assert "<video" not in text and 'http-equiv="refresh"' not in text
+        text = _text(request(server, "GET", f"/runs/{TRAINING_RUN}-2/")[1])
+        assert "checked, no training record yet" in text and 'http-equiv="refresh"' in text
+        index = _text(request(server, "GET", "/")[1])
+        assert "check failed (non_finite): the total is NaN &lt;script&gt;" in index and "at line 3" not in index
+    finally:
+        server.close()
+
+
+def test_a_training_made_by_the_python_api_names_no_file_and_no_command(tmp_path):
+    import json
+
+    folder = make_training(tmp_path / "runs")
+    config = json.loads((folder / "config.json").read_text()) | {"command": None, "reward_file": None}
+    (folder / "config.json").write_text(json.dumps(config))  # what autoreward.train writes when told neither
+    server = ReviewServer(tmp_path / "runs", "127.0.0.1", 0).start()
+    try:
+        text = _text(request(server, "GET", f"/runs/{TRAINING_RUN}/")[1])
+        assert 'id="run-status">trained<' in text
+        assert "reward given as text (its copy is <code>reward.py</code>)" in text
+        assert "Made by" not in text
+        row = _text(request(server, "GET", "/")[1]).split(f'<tr data-training="{TRAINING_RUN}">')[1]
+        assert "<td>half_cheetah_backward</td> <td>-</td> <td>512</td>" in row
+    finally:
+        server.close()
+
+
+def test_an_empty_runs_folder_says_how_to_make_either_kind(tmp_path):
+    (tmp_path / "runs").mkdir()
+    server = ReviewServer(tmp_path / "runs", "127.0.0.1", 0).start()
+    try:
+        text = _text(request(server, "GET", "/")[1])
+        assert "No run here yet" in text and "autoreward train TASK --reward FILE" in text
+    finally:
+        server.close()
+
+
+@pytest.mark.slow
+def test_the_folder_a_real_autoreward_train_makes_is_listed_and_its_video_served(tmp_path):
+    from typer.testing import CliRunner
+
+    from autoreward.cli import app
+
+    from .conftest import REPO
+
+    runs = tmp_path / "runs"
+    args = ["train", "half_cheetah_backward", "--reward", str(REPO / "envs/rewards/half_cheetah_backward.py")]
+    args += ["--steps", "512", "--envs", "2", "--eval-episodes", "1", "--runs-dir", str(runs)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    (folder,) = runs.iterdir()
+    server = ReviewServer(runs, "127.0.0.1", 0).start()
+    try:
+        index = _text(request(server, "GET", "/")[1])
+        row = index.split(f'<tr data-training="{folder.name}">')[1].split("</tr>")[0]
+        assert "<td>half_cheetah_backward</td>" in row and "<td>512</td> <td>0</td>" in row and ">trained<" in row
+        text = _text(request(server, "GET", f"/runs/{folder.name}/")[1])
+        assert "task score <b>" in text and "<td>backward</td>" in text and "<td>ctrl</td>" in text
+        assert "<svg" in text and f'src="/runs/{folder.name}/video"' in text
+        video = (folder / "training" / "evaluation" / "video.mp4").read_bytes()
+        response, body = request(server, "GET", f"/runs/{folder.name}/video", headers={"Range": "bytes=0-99"})
+        assert response.status == 206 and body == video[:100]
+        assert response.getheader("Content-Range") == f"bytes 0-99/{len(video)}"
+    finally:
+        server.close()
