@@ -350,3 +350,25 @@ def test_the_exported_module_reproduces_its_recorded_score_without_autoreward(fr
 def test_a_policy_is_exported_only_from_a_folder_that_holds_one(tmp_path, hopper):
     with pytest.raises(ExportError, match="no trained policy to export"):
         write_reward_module(tmp_path / "reward.py", hopper, human_reward(hopper), INFO, policy_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "algo, device", [("ppo", "cpu"), ("ppo", "cuda"), ("sac", "cpu")], ids=["ppo", "ppo-gpu", "sac"]
+)
+def test_the_exported_module_gives_the_algorithm_the_settings_autoreward_trained_with(hopper, algo, device):
+    # One rule (training.algorithm_settings) for the worker and the export: a policy trained on a GPU had larger
+    # PPO minibatches, and the module that is to reproduce its score must use them too.
+    from autoreward.config import TrainingConfig
+    from autoreward.loop.training import algorithm_settings
+
+    recipe = TrainingConfig.from_budget(hopper.budget, algo=algo, steps=65_536, n_envs=16, device=device)
+    text = render_reward_module(hopper, human_reward(hopper), dataclasses.replace(INFO, algo=algo, training=recipe))
+    namespace: dict = {}
+    exec(compile(text, "<exported>", "exec"), namespace)  # our own template, rendered from our own program
+    settings = algorithm_settings(recipe)
+    assert {name: getattr(namespace["TRAINING"], name) for name in settings} == settings
+    for name in settings:
+        assert f"        {name}=training.{name},\n" in text  # and train() passes each one to SB3
+    if algo == "ppo":
+        cpu = algorithm_settings(dataclasses.replace(recipe, device="cpu"))
+        assert (settings["batch_size"] > cpu["batch_size"]) == (device == "cuda")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -18,8 +17,8 @@ from typing import Callable
 from autoreward.config import Task, TrainingConfig
 from autoreward.errors import TaskError
 from autoreward.loop.run_folders import baseline_dir
-from autoreward.loop.training import finished_training, train
-from autoreward.records import Baselines, TrainingResult
+from autoreward.loop.training import train_or_reuse
+from autoreward.records import Baselines
 from autoreward.sandbox.executor import WorkerExecutor
 from autoreward.sandbox.jail import Jail
 from autoreward.serialize import read_json, to_dict, write_json
@@ -44,8 +43,8 @@ def load_or_train_baselines(
         return read_json(summary, Baselines)
 
     human_config = replace(config, reward_source="program" if code else "native")
-    human = _trained(task, human_config, folder / "human", code, _tagged(on_progress, "human"), jail, executor)
-    sparse = _trained(
+    human = train_or_reuse(task, human_config, folder / "human", code, _tagged(on_progress, "human"), jail, executor)
+    sparse = train_or_reuse(
         task,
         replace(config, reward_source="sparse"),
         folder / "sparse",
@@ -92,15 +91,6 @@ def baseline_fingerprint(task: Task, config: TrainingConfig, human_code: str | N
         "training": {k: v for k, v in to_dict(config).items() if k not in NOT_IN_FINGERPRINT},
     }
     return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:10]
-
-
-def _trained(task: Task, config: TrainingConfig, folder: Path, code, on_progress, jail, executor) -> TrainingResult:
-    """One baseline's training, reused if an interrupted earlier call finished it."""
-    done = finished_training(folder)
-    if done is not None:
-        return done
-    shutil.rmtree(folder, ignore_errors=True)
-    return train(task, config, folder, code, on_progress, jail, executor)
 
 
 def _tagged(on_progress, name: str):

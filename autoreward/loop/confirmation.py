@@ -11,7 +11,6 @@ and at what cost.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, replace
 from typing import Callable
 
@@ -21,7 +20,7 @@ from autoreward.config import LoopConfig, Task, TrainingConfig
 from autoreward.loop.parallel import parallel_map
 from autoreward.loop.progress import LoopProgress
 from autoreward.loop.run_store import RunStore
-from autoreward.loop.training import finished_training, train
+from autoreward.loop.training import train_or_reuse
 from autoreward.records import Candidate
 from autoreward.sandbox.executor import WorkerExecutor
 from autoreward.sandbox.jail import Jail
@@ -90,16 +89,13 @@ class SeedConfirmation:
 
     def _score(self, candidate: Candidate, seed: int) -> float:
         folder = self.store.candidate_dir(candidate.id, candidate.round) / f"confirm_seed_{seed}"
-        done = finished_training(folder)
-        if done is None:
-            shutil.rmtree(folder, ignore_errors=True)
-            done = train(
-                self.task,
-                replace(self.training_config(seed=seed), video=False),  # no one watches these
-                folder,
-                candidate.code,
-                lambda data: self.progress.training(f"{candidate.id} s{seed}", data),
-                self.jail,
-                self.executor,
-            )
+        done = train_or_reuse(
+            self.task,
+            replace(self.training_config(seed=seed), video=False),  # no one watches these
+            folder,
+            candidate.code,
+            lambda data: self.progress.training(f"{candidate.id} s{seed}", data),
+            self.jail,
+            self.executor,
+        )
         return done.evaluation.fitness_mean

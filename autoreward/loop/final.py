@@ -9,7 +9,6 @@ tie would otherwise swamp the rest.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -21,7 +20,7 @@ from autoreward.loop.baselines import load_or_train_baselines
 from autoreward.loop.parallel import parallel_map
 from autoreward.loop.progress import LoopProgress
 from autoreward.loop.run_store import RunStore
-from autoreward.loop.training import finished_training, train
+from autoreward.loop.training import train_or_reuse
 from autoreward.records import Baselines, Candidate, FinalResult, NormalizedScore, TrainingResult
 from autoreward.sandbox.executor import WorkerExecutor
 from autoreward.sandbox.jail import Jail
@@ -71,12 +70,13 @@ class FinalEvaluation:
         if self.seed_dir is None and config == self.training_config() and best.training is not None:
             return best.training  # this seed and budget is the round's own training
         folder = (self.seed_dir or self.store.final_seed_dir)(config.seed)
-        done = finished_training(folder)
-        if done is not None:
-            return done
-        shutil.rmtree(folder, ignore_errors=True)
-        self.store.log_event(f"{self.label} training started", candidate=best.id, seed=config.seed)
-        training = train(
+        started = []
+
+        def start() -> None:
+            started.append(True)
+            self.store.log_event(f"{self.label} training started", candidate=best.id, seed=config.seed)
+
+        training = train_or_reuse(
             self.task,
             config,
             folder,
@@ -84,8 +84,10 @@ class FinalEvaluation:
             lambda data: self.progress.training(f"{self.label} s{config.seed}", data),
             self.jail,
             self.executor,
+            on_start=start,
         )
-        self.store.log_event(f"{self.label} training finished", candidate=best.id, seed=config.seed)
+        if started:  # a training read back from an interrupted run finished there, and said so then
+            self.store.log_event(f"{self.label} training finished", candidate=best.id, seed=config.seed)
         return training
 
 

@@ -31,7 +31,6 @@ every rung exactly as the interrupted one did.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -40,7 +39,7 @@ from autoreward.config import Task, TrainingConfig
 from autoreward.errors import WorkerError
 from autoreward.loop.parallel import parallel_map
 from autoreward.loop.run_store import slice_folder
-from autoreward.loop.training import finished_training, train
+from autoreward.loop.training import finished_training, train_or_reuse
 from autoreward.records import Candidate, TrainingResult
 from autoreward.sandbox.executor import WorkerExecutor
 from autoreward.sandbox.jail import Jail
@@ -189,16 +188,13 @@ def train_slice(
     (`on_start` is called then). A failure is recorded before it is raised.
     """
     folder = slice_folder(candidate_dir, until, config.steps)
-    done = finished_training(folder)
-    if done is not None:
-        return done
-    if (folder / FAILURE_FILE).exists():
+    if finished_training(folder) is None and (folder / FAILURE_FILE).exists():
         raise WorkerError((folder / FAILURE_FILE).read_text())
-    shutil.rmtree(folder, ignore_errors=True)  # what an interrupted slice left behind
     previous = slice_folder(candidate_dir, start, config.steps) if start is not None else None
-    on_start()
     try:
-        return train(task, config, folder, code, on_progress, jail, executor, until=until, resume_from=previous)
+        return train_or_reuse(
+            task, config, folder, code, on_progress, jail, executor, on_start, until=until, resume_from=previous
+        )
     except WorkerError as error:
         (folder / FAILURE_FILE).write_text(str(error))
         raise

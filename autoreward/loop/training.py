@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -148,6 +149,32 @@ def train(
     return result
 
 
+def train_or_reuse(
+    task: Task,
+    config: TrainingConfig,
+    output_dir: Path,
+    code: str | None = None,
+    on_progress: Callable[[dict], None] | None = None,
+    jail: Jail | None = None,
+    executor: WorkerExecutor | None = None,
+    on_start: Callable[[], None] = lambda: None,
+    **slice_of: Any,
+) -> TrainingResult:
+    """The training that finished in `output_dir` (an interrupted run's, read back), else a new one there.
+
+    What an unfinished training left in the folder is cleared first, and `on_start` is called just before a new
+    one starts. `slice_of` is `train`'s `until` and `resume_from`. Every caller that resumes a run (the final
+    evaluation, seed confirmation, the baselines, halving's slices) trains through this, so a finished
+    training is never trained twice and never half-reused.
+    """
+    done = finished_training(output_dir)
+    if done is not None:
+        return done
+    shutil.rmtree(output_dir, ignore_errors=True)
+    on_start()
+    return train(task, config, output_dir, code, on_progress, jail, executor, **slice_of)
+
+
 def _refuse_sac_without_box_actions(task: Task) -> None:
     """SAC learns continuous actions only: a Discrete environment is refused in one sentence, before any worker."""
     import gymnasium
@@ -220,35 +247,30 @@ def describe_training(config: TrainingConfig, episode_steps: int | None) -> str:
     return " ".join(lines)
 
 
-def build_model(config: TrainingConfig, env, seed: int):
-    from stable_baselines3 import PPO, SAC
-
+def algorithm_settings(config: TrainingConfig) -> dict[str, int | float]:
+    """The settings autoreward gives PPO or SAC for a training, beyond the policy, the environment, the seed and the
+    device; every other setting is SB3's default. The one rule, used by the training and by the exported module."""
     if config.algo == "ppo":
         n_steps, batch_size = ppo_sizes(config.steps, config.n_envs)
         if config.on_gpu:  # a GPU learns from a few large minibatches (8 a rollout), not many of 64
             batch_size = max(batch_size, n_steps * config.n_envs // 8)
-        return PPO(
-            "MlpPolicy",
-            env,
-            n_steps=n_steps,
-            batch_size=batch_size,
-            gamma=GAMMA,
-            seed=seed,
-            device=config.device,
-            verbose=0,
-        )
+        return {"n_steps": n_steps, "batch_size": batch_size, "gamma": GAMMA}
     if config.algo == "sac":
-        return SAC(
-            "MlpPolicy",
-            env,
-            gamma=GAMMA,
-            learning_starts=min(10_000, max(100, config.steps // 10)),
-            buffer_size=min(1_000_000, max(10_000, config.steps)),
-            seed=seed,
-            device=config.device,
-            verbose=0,
-        )
+        return {
+            "learning_starts": min(10_000, max(100, config.steps // 10)),
+            "buffer_size": min(1_000_000, max(10_000, config.steps)),
+            "gamma": GAMMA,
+        }
     raise ValueError(f"unknown algorithm {config.algo!r}: use 'ppo' or 'sac'")
+
+
+def build_model(config: TrainingConfig, env, seed: int):
+    from stable_baselines3 import PPO, SAC
+
+    algorithm = {"ppo": PPO, "sac": SAC}.get(config.algo)
+    if algorithm is None:
+        raise ValueError(f"unknown algorithm {config.algo!r}: use 'ppo' or 'sac'")
+    return algorithm("MlpPolicy", env, **algorithm_settings(config), seed=seed, device=config.device, verbose=0)
 
 
 def _curve_callback(

@@ -30,7 +30,7 @@ from autoreward.contract.reward_program import static_check
 from autoreward.errors import ExportError, WorkerFileError
 from autoreward.loop.evaluation import EVALUATION_FOLDER, EVALUATION_SEED_BASE
 from autoreward.loop.policy_files import NORMALIZER_STATISTICS, POLICY_WEIGHTS
-from autoreward.loop.training import GAMMA, ppo_sizes
+from autoreward.loop.training import algorithm_settings
 from autoreward.records import ExportInfo
 from autoreward.resources import TEMPLATES_DIR
 from autoreward.sandbox import worker_files
@@ -44,6 +44,14 @@ MODEL_SIZES = ("nbody", "njnt", "nq", "nv", "nsite", "nsensordata")
 # What a training leaves that a policy is loaded from: SB3's zip, and VecNormalize's statistics where it normalized.
 # What the export copies of a training: the evaluated policy's arrays (never SB3's pickles), from its evaluation.
 POLICY_FILES = (POLICY_WEIGHTS, NORMALIZER_STATISTICS)
+# What the exported module says of each setting `training.algorithm_settings` gives the algorithm.
+SETTING_NOTES = {
+    "n_steps": "PPO's rollout per environment, from the budget (autoreward's rule)",
+    "batch_size": "PPO's minibatch (larger where the policy learned on a GPU); the rest: SB3's defaults",
+    "learning_starts": "SAC's random steps before learning; the rest: SB3's defaults",
+    "buffer_size": "SAC's replay buffer, in transitions",
+    "gamma": "the discount, of the algorithm and of VecNormalize's return estimate",
+}
 
 
 def render_reward_module(
@@ -102,11 +110,10 @@ def render_reward_module(
         "assets_folder": f"{module_name}_assets",
         "env_module": module,
         "recipe": recipe,
-        "gamma": GAMMA,
-        "ppo_n_steps": ppo_sizes(recipe.steps, recipe.n_envs)[0],
-        "ppo_batch_size": ppo_sizes(recipe.steps, recipe.n_envs)[1],
-        "sac_learning_starts": min(10_000, max(100, recipe.steps // 10)),
-        "sac_buffer_size": min(1_000_000, max(10_000, recipe.steps)),
+        "algorithm_settings": [
+            (name, type(value).__name__, value, SETTING_NOTES.get(name, ""))
+            for name, value in algorithm_settings(recipe).items()
+        ],
         "eval_seed_base": EVALUATION_SEED_BASE,
         "recorded_scores": dict(sorted(info.recorded_scores.items())),
         "task_score": task.fitness,
