@@ -246,7 +246,7 @@ class TrainingConfig(Budget):
     # On a GPU the worker sees the machine's /dev/nvidia* devices and /sys (Jail.with_gpus) and has no RLIMIT_AS,
     # since CUDA maps far more address space than it uses.
     device: str = "cpu"
-    video: bool = True  # render the first held-out episode to video.mp4 (autoreward.video)
+    video: bool = True  # render the first held-out episode to video.mp4 (autoreward.sim.video)
 
     @property
     def on_gpu(self) -> bool:

@@ -1,6 +1,6 @@
 """The design commands of the command line: `run`, `runs`, `show`, `report`, `export`, `demo`.
 
-They register on the same Typer app as the foundation commands in `cli.py`.
+They register on the same Typer app (`cli/options.py`) as the commands on one task in `cli/task_commands.py`.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ for such arrays, `object_`, is absent.
 
 An allowlist fails closed: a name a future numpy adds stays out until
 someone reviews it and adds it here. The static rules
-(`autoreward.reward_program`) use the same lists to refuse `np.save` before
+(`autoreward.contract.reward_program`) use the same lists to refuse `np.save` before
 anything runs; the methods of arrays (`tofile`, `dump`, `ctypes`) are
 refused there by name, since every array carries them.
 """

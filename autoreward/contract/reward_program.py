@@ -6,7 +6,7 @@ The contract::
         ...
         return total, {"name": component, ...}
 
-`state` and `next_state` are `autoreward.state.State` batches of N, `action`
+`state` and `next_state` are `autoreward.sim.state.State` batches of N, `action`
 an (N, action_dim) array; `total` and every component have shape (N,).
 Only `numpy` and `math` may be imported.
 
@@ -14,7 +14,7 @@ This module holds the static rules (`static_check`, which never runs the
 code) and `load` (which does, and so is only ever called in a worker). The
 static rules are a first filter that gives the author a precise message;
 `load` runs the program with a few builtins and a numpy cut down to array
-math (`autoreward.restricted_numpy`). Neither is the isolation boundary:
+math (`autoreward.contract.restricted_numpy`). Neither is the isolation boundary:
 that is the jailed worker process. Both are defense in depth: they close the
 escapes the hostile corpus in `tests/hostile/` found: walks through frames of
 a generator expression (`gi_frame.f_back.f_globals`), through Cython

@@ -17,7 +17,7 @@ runs/<run-id>/
   final/seed_<k>/             the best reward re-trained; final.json holds FinalResult
   recipes/<recipe>/           seed_<k>/ and result.json (RecipeResult): the best under another recipe
   export/                     reward.py (the exported module) and reward_report.md
-  report.html                 the whole run as one page (autoreward.html_report)
+  report.html                 the whole run as one page (autoreward.review.html_report)
   events.jsonl                what was started and finished, and when
   orchestrator.json           the process driving the run (host, pid, start time): is it still there?
   index.sqlite                one row per run, candidate and LLM call

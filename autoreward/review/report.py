@@ -5,7 +5,7 @@ changed and why, how its check and review went, and its task score; the
 feedback the next round was given; then the final multi-seed scores and the
 failure modes seen along the way (lessons and the analyzer's readings).
 `reward_report` writes Markdown (the export's reward_report.md, `show`);
-`html_report` (autoreward.html_report) one self-contained page with the
+`html_report` (autoreward.review.html_report) one self-contained page with the
 code, curves and videos.
 """
 

@@ -1,9 +1,9 @@
 """Where worker jobs run: on this machine, or as tasks on a Ray cluster.
 
-A `WorkerExecutor` has one method with `sandbox.run_worker`'s signature:
+A `WorkerExecutor` has one method with `supervisor.run_worker`'s signature:
 run job `kind` with `payload` so that the worker's files end up in
 `output_dir`, and return how it ended. `LocalExecutor` is `run_worker`
-itself. `RayExecutor` (`autoreward.ray_executor`, needs the `ray` extra)
+itself. `RayExecutor` (`autoreward.sandbox.ray_executor`, needs the `ray` extra)
 runs the same jailed worker on whichever node Ray picks and brings its
 folder back, so a cluster needs no shared filesystem.
 
@@ -70,7 +70,7 @@ def visible_gpus() -> tuple[str, ...]:
 
 
 class LocalExecutor:
-    """Workers on this machine: `sandbox.run_worker`, as the caller's thread asks.
+    """Workers on this machine: `supervisor.run_worker`, as the caller's thread asks.
 
     A job that needs GPUs (`limits.gpus`: a training on `--device cuda`) is given the least busy of
     `gpus` (default: `visible_gpus()`) through its CUDA_VISIBLE_DEVICES, so that trainings run in

@@ -2,7 +2,7 @@
 
 Ray is no isolation boundary (whoever reaches the cluster can run code on
 it), so a Ray task does not run the job itself: on its node it builds a
-`Jail` there and calls `sandbox.run_worker` in a scratch folder, exactly as
+`Jail` there and calls `supervisor.run_worker` in a scratch folder, exactly as
 the local executor does here. What travels, all of it plain data:
 
 - to the node: the job's kind and payload (task, training config, reward
@@ -19,7 +19,7 @@ the local executor does here. What travels, all of it plain data:
 
 Nothing of this process's environment is sent: no runtime environment is
 given to Ray, and the worker's environment is built on the node by
-`sandbox.worker_environment` from the node's own few harmless variables.
+`supervisor.worker_environment` from the node's own few harmless variables.
 Each task asks Ray for one CPU, as a local worker takes one core, and for
 the GPUs its limits name (`WorkerLimits.gpus`: one for a training on
 `--device cuda`); on its node the jail then passes in that node's

@@ -1,7 +1,7 @@
 """Running untrusted work in a worker process, and supervising it from the orchestrator.
 
 The orchestrator never runs reward code itself. It writes a job file into
-the worker's own output folder and starts `python -m autoreward.worker` with:
+the worker's own output folder and starts `python -m autoreward.sandbox.worker` with:
 
 - an environment stripped to a few harmless variables, so no API key or
   other secret reaches the worker;
@@ -14,7 +14,7 @@ the worker's own output folder and starts `python -m autoreward.worker` with:
 The supervisor decides the worker's resource limits (`resource_limits`:
 address space, file size, CPU time, processes, no core files); the worker
 applies them, and asks the kernel to kill it if its parent dies, before it
-touches any untrusted code. Around all of this, a `Jail` (autoreward.jail)
+touches any untrusted code. Around all of this, a `Jail` (autoreward.sandbox.jail)
 runs the worker under bubblewrap where it works: no network, a read-only
 view of the system, writes only to its output folder. Without it the worker
 runs as the same user, can read what that user can read, and can reach the

@@ -1,6 +1,6 @@
 """The worker process: `python -m autoreward.sandbox.worker JOB.json`.
 
-Started only by `autoreward.sandbox.run_worker`, jailed where bubblewrap
+Started only by `autoreward.sandbox.supervisor.run_worker`, jailed where bubblewrap
 works. It limits itself first (the rlimits its supervisor chose), then runs
 one job (a check, a training, a held-out evaluation, a scoring of stored episodes; `JOBS`) and reports on the message pipe.
 """
