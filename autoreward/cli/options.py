@@ -96,6 +96,16 @@ RunsDirOption = typer.Option(
     help=f"Where run folders are written (default {DEFAULT_RUNS_DIR}).",
     **panel(FOLDERS_PANEL),
 )
+# The training options of `train` and `baseline`, one definition for both.
+AlgoOption = typer.Option(None, "--algo", help="ppo or sac (default: the task's).", **panel(TRAINING_PANEL))
+StepsOption = typer.Option(None, "--steps", help="Training steps (default: the task's).", **panel(TRAINING_PANEL))
+SeedOption = typer.Option(0, "--seed", help="Training seed (default 0).", **panel(TRAINING_PANEL))
+EnvsOption = typer.Option(
+    None, "--envs", help="Environments stepped together (default: the task's).", **panel(TRAINING_PANEL)
+)
+EvalEpisodesOption = typer.Option(
+    None, "--eval-episodes", help="Held-out episodes (default: the task's).", **panel(TRAINING_PANEL)
+)
 ExecutorOption = typer.Option(
     None, "--executor", help="Where trainings run: local (default) or ray.", **panel(EXECUTION_PANEL)
 )

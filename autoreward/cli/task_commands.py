@@ -15,10 +15,15 @@ from rich.table import Table
 from autoreward.cli.options import (
     TRAINING_PANEL,
     AddressOption,
+    AlgoOption,
     DeviceOption,
+    EnvsOption,
+    EvalEpisodesOption,
     ExecutorOption,
     RunsDirOption,
+    SeedOption,
     SimulatorOption,
+    StepsOption,
     TasksDirOption,
     _clear_errors,
     _executor,
@@ -108,19 +113,11 @@ def check(
 def train(
     task: str = typer.Argument(..., help="A task id, a task file or an environment id."),
     reward: Path = typer.Option(..., "--reward", help="The reward program to train on."),
-    algo: Optional[str] = typer.Option(
-        None, "--algo", help="ppo or sac (default: the task's).", **panel(TRAINING_PANEL)
-    ),
-    steps: Optional[int] = typer.Option(
-        None, "--steps", help="Training steps (default: the task's).", **panel(TRAINING_PANEL)
-    ),
-    seed: int = typer.Option(0, "--seed", help="Training seed (default 0).", **panel(TRAINING_PANEL)),
-    envs: Optional[int] = typer.Option(
-        None, "--envs", help="Environments stepped together (default: the task's).", **panel(TRAINING_PANEL)
-    ),
-    eval_episodes: Optional[int] = typer.Option(
-        None, "--eval-episodes", help="Held-out episodes (default: the task's).", **panel(TRAINING_PANEL)
-    ),
+    algo: Optional[str] = AlgoOption,
+    steps: Optional[int] = StepsOption,
+    seed: int = SeedOption,
+    envs: Optional[int] = EnvsOption,
+    eval_episodes: Optional[int] = EvalEpisodesOption,
     simulator: str = SimulatorOption,
     device: str = DeviceOption,
     baselines: bool = typer.Option(
@@ -214,19 +211,11 @@ def _print_result(task: Task, trained, normalized) -> None:
 @app.command()
 def baseline(
     task: str = typer.Argument(..., help="A task id or a task file."),
-    algo: Optional[str] = typer.Option(
-        None, "--algo", help="ppo or sac (default: the task's).", **panel(TRAINING_PANEL)
-    ),
-    steps: Optional[int] = typer.Option(
-        None, "--steps", help="Training steps (default: the task's).", **panel(TRAINING_PANEL)
-    ),
-    seed: int = typer.Option(0, "--seed", help="Training seed (default 0).", **panel(TRAINING_PANEL)),
-    envs: Optional[int] = typer.Option(
-        None, "--envs", help="Environments stepped together (default: the task's).", **panel(TRAINING_PANEL)
-    ),
-    eval_episodes: Optional[int] = typer.Option(
-        None, "--eval-episodes", help="Held-out episodes (default: the task's).", **panel(TRAINING_PANEL)
-    ),
+    algo: Optional[str] = AlgoOption,
+    steps: Optional[int] = StepsOption,
+    seed: int = SeedOption,
+    envs: Optional[int] = EnvsOption,
+    eval_episodes: Optional[int] = EvalEpisodesOption,
     executor: Optional[str] = ExecutorOption,
     address: Optional[str] = AddressOption,
     runs_dir: Path = RunsDirOption,
