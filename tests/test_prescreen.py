@@ -170,6 +170,51 @@ def test_forty_percent_agreement_on_few_pairs_is_not_significant_and_not_dropped
     assert binomial_tail(2, 6, 0.5) == pytest.approx(22 / 64)  # 40% of 6 pairs counted as independent: p ~ 0.34
 
 
+def test_a_reward_that_cannot_tell_episodes_apart_is_at_chance_not_reversed():
+    """Ties are half right. As measured on the demo's pool: "-1 a step, +100 at the flag" gave most stored
+    episodes the same mean (the flag's step was kept only where the stride landed on it), and counting each
+    tie as a wrong ranking dropped the pool's third-best reward at p 0.0004 on two seeds of three."""
+    episodes = _pool(*range(0, 120, 10))
+    flat = verdict(_task(50.0), episodes, [-1.0] * len(episodes))
+    assert flat.pairs == 66 and flat.agreement == pytest.approx(0.5)
+    assert flat.verdict == "not_significant" and flat.wrong == ()
+    # Half ties, half reversed: a quarter right, which eleven effective pairs do not make significant.
+    half = verdict(_task(50.0), episodes, [-e.fitness if e.episode % 2 else -1.0 for e in episodes])
+    assert (
+        0.0 < half.agreement < 0.5
+        and half.p_value > verdict(_task(50.0), episodes, [-e.fitness for e in episodes]).p_value
+    )
+
+
+def test_the_stored_sample_keeps_each_episodes_last_step_and_what_each_kept_step_stands_for(tmp_path):
+    """A goal bonus paid on the last step is seen, and the weighted mean is the episode's mean per step."""
+
+    class Step:
+        def __init__(self, value):
+            self.value = value
+
+        def arrays(self):
+            return {"obs": np.array([[self.value]], dtype=np.float64)}
+
+    sampler = TransitionSampler(stride=4)
+    lengths = (10, 8, 1)  # 10: steps 0, 4, 8 kept by the stride and 9 as the last; 8: 0, 4 and 7
+    for length in lengths:
+        for step in range(length):
+            sampler.observe(Step(step), np.zeros((1, 1)), Step(step + 1))
+        sampler.end_episode()
+    sampler.save(tmp_path / "transitions.npz")
+    with np.load(tmp_path / "transitions.npz") as stored:
+        episode, weight, after = stored["episode"], stored["weight"], stored["after.obs"][:, 0]
+    assert list(after[episode == 0]) == [1, 5, 9, 10] and list(weight[episode == 0]) == [4, 4, 1, 1]
+    assert list(after[episode == 1]) == [1, 5, 8] and list(weight[episode == 1]) == [4, 3, 1]
+    assert list(after[episode == 2]) == [1] and list(weight[episode == 2]) == [1]
+    for number, length in enumerate(lengths):
+        assert weight[episode == number].sum() == length
+    # A reward of -1 a step and +100 on reaching the end: its weighted mean over the sample is the true mean.
+    reward = -1.0 + 100.0 * (after == 10)
+    assert np.average(reward[episode == 0], weights=weight[episode == 0]) == pytest.approx((-10 + 100) / 10)
+
+
 def test_the_binomial_tail():
     assert binomial_tail(0, 7, 0.5) == pytest.approx(1 / 128)
     assert binomial_tail(3, 3, 0.5) == 1.0 and binomial_tail(0, 0, 0.5) == 1.0

@@ -224,7 +224,7 @@ def verdict(
     sign = 1.0 if higher else -1.0
     fitness = sign * np.array([e.fitness for e in episodes], dtype=np.float64)  # higher is better from here on
     margin, margin_from = _margin(task, fitness, sign * np.asarray(references, dtype=np.float64))
-    right, mistakes, involved = 0, [], set()
+    right, ties, mistakes, involved = 0, 0, [], set()
     for i in range(len(episodes)):
         for j in range(i + 1, len(episodes)):
             if abs(fitness[i] - fitness[j]) <= margin:
@@ -233,9 +233,12 @@ def verdict(
             involved.update((i, j))
             if rewards[better] > rewards[worse]:
                 right += 1
+            elif np.isclose(rewards[better], rewards[worse], rtol=1e-9, atol=1e-12):
+                ties += 1  # a reward that cannot tell the two apart: half right, as at chance
             else:
                 mistakes.append((fitness[better] - fitness[worse], better, worse))
-    pairs = right + len(mistakes)
+    pairs = right + ties + len(mistakes)
+    agreeing = right + ties / 2
     facts = dict(margin=margin, margin_from=margin_from)
     failures = (
         task.fitness is not None
@@ -245,7 +248,7 @@ def verdict(
     if pairs == 0:
         return Screening(None, 0, (), "all_failures" if failures else "no_pairs", **facts)
     effective = min(pairs, len(involved) - 1)
-    effective_right = -(-right * effective // pairs)  # scaled to the effective count, rounded up
+    effective_right = -(-(2 * right + ties) * effective // (2 * pairs))  # scaled to the effective count, rounded up
     p_value = binomial_tail(effective_right, effective, chance)
     if failures:
         decided = "all_failures"
@@ -258,7 +261,7 @@ def verdict(
         f"(task score {sign * fitness[b]:.3g}, reward {rewards[b]:.3g})"
         for _, b, w in mistakes[:shown]
     )
-    return Screening(right / pairs, pairs, wrong, decided, p_value, effective, **facts)
+    return Screening(agreeing / pairs, pairs, wrong, decided, p_value, effective, **facts)
 
 
 def _margin(task: Task, fitness: np.ndarray, references: np.ndarray) -> tuple[float, str]:
@@ -303,7 +306,8 @@ def over_the_half(candidates: Sequence[Candidate]) -> list[Candidate]:
 
 
 def run_score_job(payload: dict[str, Any], output_dir: Path, channel) -> dict:
-    """Mean reward per step of every stored episode, under the program in the payload."""
+    """Mean reward per step of every stored episode, under the program in the payload: the mean over its kept
+    transitions, each weighted by the steps it stands for (`sim.trajectory.TransitionSampler`)."""
     from autoreward.contract import reward_program
     from autoreward.sim.observation_state import state_layout
     from autoreward.sim.state import read_only
@@ -320,10 +324,14 @@ def run_score_job(payload: dict[str, Any], output_dir: Path, channel) -> dict:
             before = {name: stored[f"before.{name}"].astype(np.float64) for name in layout.shapes}
             after = {name: stored[f"after.{name}"].astype(np.float64) for name in layout.shapes}
             action, episode = stored["action"], stored["episode"]
+            # The steps each kept transition stands for (files stored before weights were kept: one each).
+            weight = stored["weight"].astype(np.float64) if "weight" in stored.files else np.ones(len(episode))
         if getattr(layout, "discrete_actions", 0):  # stored as float32 like the rest; the reward sees integers
             action = action.astype(np.int64)
         channel.progress(stage="scoring", file=file)
         total, _ = function(layout.state(before), read_only(action), layout.state(after))
         total = np.asarray(total, dtype=np.float64)
-        result[file] = {str(e): float(total[episode == e].mean()) for e in np.unique(episode)}
+        result[file] = {
+            str(e): float(np.average(total[episode == e], weights=weight[episode == e])) for e in np.unique(episode)
+        }
     return result

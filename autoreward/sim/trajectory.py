@@ -311,11 +311,18 @@ def _row(q: QuantityStats) -> str:
 
 
 class TransitionSampler:
-    """Keeps every `stride`-th transition of held-out episodes as raw State arrays, for re-scoring later.
+    """Keeps every `stride`-th transition of held-out episodes, and each episode's last, as raw State arrays,
+    for re-scoring later.
 
     Pre-screening (`prescreen.py`) scores these stored transitions with a new
     reward program, without training it, and compares its ranking of the
-    episodes with their known task scores.
+    episodes with their known task scores. The step that ends an episode is
+    always kept: a reward's bonus for reaching a goal (or its penalty for a
+    fall) is paid there, and a sample that missed it made most episodes of a
+    "-1 a step, +100 at the flag" reward look the same. Each kept transition
+    has a `weight`, the steps it stands for (those up to the next kept one;
+    the last step stands for itself), so a weighted mean over the kept ones
+    estimates the episode's mean reward per step.
     """
 
     def __init__(self, stride: int):
@@ -323,17 +330,35 @@ class TransitionSampler:
         self._step = 0
         self._episode = 0
         self._kept: list[tuple[int, dict, np.ndarray, dict]] = []
+        self._weights: list[int] = []
+        self._kept_steps: list[int] = []  # of the episode under way
+        self._latest: tuple[dict, np.ndarray, dict] | None = None  # its latest transition, when not kept
 
     def observe(self, state: State, action: np.ndarray, next_state: State) -> None:
+        # Copied now whether kept or not: a simulator may reuse a State's arrays for the next step.
+        transition = (_as_float32(state), np.asarray(action, np.float32).copy(), _as_float32(next_state))
         if self._step % self.stride == 0:
-            before = {k: v.astype(np.float32) for k, v in state.arrays().items()}
-            after = {k: v.astype(np.float32) for k, v in next_state.arrays().items()}
-            self._kept.append((self._episode, before, np.asarray(action, np.float32).copy(), after))
+            self._keep(transition)
+            self._latest = None
+        else:
+            self._latest = transition
         self._step += 1
 
+    def _keep(self, transition: tuple[dict, np.ndarray, dict]) -> None:
+        self._kept.append((self._episode, *transition))
+        self._kept_steps.append(self._step)
+
     def end_episode(self) -> None:
+        if self._latest is not None:  # the episode's last step, which the stride passed over
+            self._step -= 1
+            self._keep(self._latest)
+            self._step += 1
+        steps = self._kept_steps + [self._step]
+        self._weights += [later - earlier for earlier, later in zip(steps, steps[1:])]
         self._episode += 1
         self._step = 0
+        self._kept_steps = []
+        self._latest = None
 
     def save(self, path) -> None:
         if not self._kept:
@@ -341,11 +366,17 @@ class TransitionSampler:
         arrays = {
             "episode": np.array([e for e, *_ in self._kept]),
             "action": np.concatenate([a for _, _, a, _ in self._kept]),
+            # An episode not ended when saved: its transitions stand for themselves.
+            "weight": np.array(self._weights + [1] * (len(self._kept) - len(self._weights)), dtype=np.float64),
         }
         for name in self._kept[0][1]:
             arrays[f"before.{name}"] = np.concatenate([b[name] for _, b, _, _ in self._kept])
             arrays[f"after.{name}"] = np.concatenate([a[name] for *_, a in self._kept])
         np.savez_compressed(path, **arrays)
+
+
+def _as_float32(state: State) -> dict[str, np.ndarray]:
+    return {name: array.astype(np.float32) for name, array in state.arrays().items()}
 
 
 class EpisodeRecorder:
