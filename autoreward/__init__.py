@@ -26,6 +26,7 @@ _PUBLIC = {
     "describe": "autoreward.api",
     "check": "autoreward.api",
     "train": "autoreward.api",
+    "baselines": "autoreward.api",
     "design": "autoreward.api",
     "Run": "autoreward.api",
     "TrainedReward": "autoreward.api",

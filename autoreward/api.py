@@ -146,12 +146,16 @@ def train(
     on_progress: OnProgress | None = None,
     reward_file: str | None = None,
     command: str | None = None,
+    on_folder: Callable[[Path], None] | None = None,
+    on_checked: Callable[[CheckResult], None] | None = None,
 ) -> TrainedReward:
     """Check `code`, train a policy on it and score it on held-out episodes, in a new run folder.
 
     `steps`, `algo`, `envs`, `eval_episodes`: the task's budget unless given. `baselines`: also train (or reuse)
-    the human and sparse baselines and give the human-normalized score. Raises RewardCheckFailed when the
-    program fails its check (the folder keeps `check.json`), WorkerError when the training fails."""
+    the human and sparse baselines and give the human-normalized score. `on_folder` is told the run folder as
+    soon as it is made (`reward_file` and `command` are recorded in its config.json), `on_checked` the check's
+    verdict before training starts. Raises RewardCheckFailed
+    when the program fails its check (the folder keeps `check.json`), WorkerError when the training fails."""
     from autoreward.contract.checker import check_program, check_task
     from autoreward.loop.baselines import load_or_train_baselines
     from autoreward.loop.training import train as train_policy
@@ -161,11 +165,15 @@ def train(
     config = training_config(task, steps, seed, algo, envs, eval_episodes, simulator, device, videos)
     executor = executor or connect_executor("local", None)
     folder = new_run_dir(Path(runs_dir), task.id, "train", seed)
+    if on_folder is not None:
+        on_folder(folder)
     (folder / "reward.py").write_text(code)
     record = {"command": command, "task": task, "training": config, "reward_file": reward_file}
     write_json(folder / "config.json", record)
     result = check_program(task, code, folder / "check", CheckOptions(training_batch_size=config.n_envs), jail=jail)
     write_json(folder / "check.json", result)
+    if on_checked is not None:
+        on_checked(result)
     if not result.ok:
         raise RewardCheckFailed(result)
     progress = on_progress or (lambda label, data: None)
@@ -189,6 +197,30 @@ def train(
     }
     write_json(folder / "result.json", summary)
     return TrainedReward(folder, result, trained, normalized)
+
+
+def baselines(
+    task: Task,
+    steps: int | None = None,
+    seed: int = 0,
+    algo: str | None = None,
+    envs: int | None = None,
+    eval_episodes: int | None = None,
+    runs_dir: Path | str = DEFAULT_RUNS_DIR,
+    jail: Jail | None = None,
+    executor: WorkerExecutor | None = None,
+    on_progress: OnProgress | None = None,
+):
+    """The task's two baselines on this budget: the human one (its own reward) and the sparse one (its task score
+    alone), each trained once and then read back from `runs_dir` (`autoreward.loop.baselines.Baselines`)."""
+    from autoreward.contract.checker import check_task
+    from autoreward.loop.baselines import load_or_train_baselines
+
+    jail = jail or jail_from_environment()
+    config = training_config(task, steps, seed, algo, envs, eval_episodes)
+    check_task(task, jail=jail)
+    executor = executor or connect_executor("local", None)
+    return load_or_train_baselines(task, config, Path(runs_dir), on_progress, jail, executor)
 
 
 # --- design runs ----------------------------------------------------------------
@@ -255,6 +287,28 @@ class Run:
 
         return write_html_report(self.store, Path(path) if path else None)
 
+    def recipe(
+        self,
+        algo: str | None = None,
+        normalize: bool = True,
+        envs: int | None = None,
+        seeds: int | None = None,
+        steps: int | None = None,
+    ):
+        """The training recipe these values describe (`autoreward.loop.recipes.Recipe`), the run's own for any
+        not given; AutorewardError for a bad value, or while the run has no best reward to re-train."""
+        from autoreward.loop.recipes import recipe_of
+
+        config = self.config
+        budget_with(config.loop.budget, algo, steps, envs, None)  # a bad value is one sentence here
+        if seeds is not None and seeds < 1:
+            raise AutorewardError(f"--seeds must be at least 1, got {seeds}")
+        if self.final is None:
+            raise AutorewardError(
+                f"{self.path} has no best reward yet: finish the run first with autoreward run --resume {self.path}"
+            )
+        return recipe_of(config, algo=algo, normalize=normalize, n_envs=envs, seeds=seeds, steps=steps)
+
     def evaluate(
         self,
         algo: str | None = None,
@@ -267,18 +321,12 @@ class Run:
         executor: WorkerExecutor | None = None,
     ) -> RecipeResult:
         """Re-train the best reward and both baselines under another recipe (e.g. `normalize=False`, as plain
-        SB3 trains); finished trainings are kept, so a second call continues an interrupted one."""
-        from autoreward.loop.recipes import evaluate_recipe, recipe_of
+        SB3 trains); finished trainings are kept, so a second call continues an interrupted one. The run's
+        HTML report is written again with the recipe's scores."""
+        from autoreward.loop.recipes import evaluate_recipe
 
+        recipe = self.recipe(algo, normalize, envs, seeds, steps)
         config = self.config
-        budget_with(config.loop.budget, algo, steps, envs, None)  # a bad value is one sentence here
-        if seeds is not None and seeds < 1:
-            raise AutorewardError(f"--seeds must be at least 1, got {seeds}")
-        recipe = recipe_of(config, algo=algo, normalize=normalize, n_envs=envs, seeds=seeds, steps=steps)
-        if self.final is None:
-            raise AutorewardError(
-                f"{self.path} has no best reward yet: finish the run first with autoreward run --resume {self.path}"
-            )
         executor = executor or connect_executor(config.loop.executor, config.loop.ray_address)
         result = evaluate_recipe(
             self.store, recipe, self.path.parent, progress, jail or jail_from_environment(), executor
@@ -351,7 +399,9 @@ def design(
 
 def loop_config(task: Task, llm: LLMSettings, **settings) -> LoopConfig:
     """A run's settings from LoopConfig's fields by name; `steps`, `envs`, `eval_episodes` and `algo` set the
-    budget (checked), the designer's model is the LLM's."""
+    budget (checked), the designer's model is the LLM's. The rules for what is not given are the command line's
+    too: one worker per CPU, confirmation seeds only where the task score picks, the analyzer shown frames
+    where a model that takes images is named."""
     budget = budget_with(
         settings.pop("budget", task.budget),
         settings.pop("algo", None),
@@ -365,8 +415,14 @@ def loop_config(task: Task, llm: LLMSettings, **settings) -> LoopConfig:
         raise TypeError(f"not a setting of a design run: {', '.join(unknown)} (see autoreward.config.LoopConfig)")
     if "device" in settings:
         settings["device"] = checked_device(settings["device"], settings.get("executor"))
+    from autoreward.loop.confirmation import DEFAULT_CONFIRM_SEEDS
+
     model = llm.model if llm.backend == "openai" else ""
     settings.setdefault("workers", os.cpu_count() or 1)
+    # Confirmation picks by the task score over more seeds: only where the task score picks.
+    settings.setdefault(
+        "confirm_seeds", DEFAULT_CONFIRM_SEEDS if settings.get("feedback", "fitness") == "fitness" else 0
+    )
     settings.setdefault("model", model)
     settings.setdefault("vlm_model", (llm.vlm_model or model) if llm.backend == "openai" else "")
     # As on the command line: the analyzer watches where a model that takes images is named.

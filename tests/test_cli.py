@@ -77,6 +77,22 @@ def test_train_writes_a_run_folder_with_scores(tmp_path):
     assert len((run / "training" / "learner" / "curve.jsonl").read_text().splitlines()) >= 10
 
 
+@pytest.mark.slow  # two trainings of 1024 steps: about 30 s
+def test_baseline_trains_both_baselines_once_and_reads_them_back(tmp_path):
+    args = ["baseline", "half_cheetah_backward", "--steps", "1024", "--envs", "2", "--eval-episodes", "1"]
+    args += ["--runs-dir", str(tmp_path)]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    scores = json.loads(first.output.strip().splitlines()[-1])
+    assert set(scores) == {"human", "sparse"} and all(isinstance(v, float) for v in scores.values())
+    (folder,) = [p for p in tmp_path.rglob("baselines.json")]
+    again = runner.invoke(app, args)  # read back, not trained again
+    assert again.exit_code == 0 and json.loads(again.output.strip().splitlines()[-1]) == scores
+    assert [p for p in tmp_path.rglob("baselines.json")] == [folder]
+    refused = runner.invoke(app, [*args[:2], "--steps", "0"])
+    assert refused.exit_code == 2 and "--steps must be at least 1, got 0" in refused.output
+
+
 def test_train_refuses_a_failing_reward_before_training(tmp_path):
     bad = tmp_path / "nan.py"
     bad.write_text(

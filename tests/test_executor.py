@@ -395,7 +395,7 @@ def test_stopping_the_ray_executor_cancels_its_tasks_and_their_workers_die(tmp_p
 
 @pytest.mark.slow
 def test_a_design_run_on_ray_trains_and_prescreens_there_and_resumes_on_ray(tmp_path, monkeypatch, on_ray, ray_head):
-    from autoreward.cli.run_commands import _design
+    import autoreward
     from autoreward.config import LLMSettings, LoopConfig
 
     from .chat_server import ChatServer
@@ -421,7 +421,7 @@ def test_a_design_run_on_ray_trains_and_prescreens_there_and_resumes_on_ray(tmp_
     recording = RecordingExecutor(on_ray)
     with ChatServer(responder=persona) as server:
         settings = LLMSettings(model="test-model", base_url=server.url)
-        store = _design(None, task, loop, tmp_path / "runs", None, settings, runner=recording)
+        store = autoreward.design(task, llm=settings, loop=loop, runs_dir=tmp_path / "runs", executor=recording).store
 
     # Every candidate's training, its pre-screen and the baselines went to Ray; checks stayed here.
     assert recording.kinds.count("train") == 5 and recording.kinds.count("score") == 1, recording.kinds

@@ -278,7 +278,7 @@ class AttackingSome(Attacking):
 
 @pytest.mark.slow
 def test_in_a_design_run_an_attack_ends_at_most_its_own_candidate_and_leaks_nothing(tmp_path, canary, jail):
-    from autoreward.cli.run_commands import _design
+    import autoreward
     from autoreward.config import LLMSettings, LoopConfig
     from autoreward.task.files import find_task
 
@@ -293,7 +293,7 @@ def test_in_a_design_run_an_attack_ends_at_most_its_own_candidate_and_leaks_noth
     executor = AttackingSome({"r1c0": "forged_result", "r1c1": "environment_everywhere"})
     with ChatServer(responder=persona) as server:
         settings = LLMSettings(model="m", base_url=server.url)
-        store = _design(None, task, loop, tmp_path / "runs", None, settings, runner=executor)
+        store = autoreward.design(task, llm=settings, loop=loop, runs_dir=tmp_path / "runs", executor=executor).store
     candidates = {c.id: c for c in store.candidates()}
     assert candidates["r1c0"].status == "training_failed"
     assert "steps: expected a whole number" in candidates["r1c0"].message

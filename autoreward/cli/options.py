@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import sys
 from contextlib import contextmanager
-from dataclasses import replace
-from pathlib import Path
 from typing import Callable, get_args
 
 import typer
@@ -16,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from autoreward.config import Budget, FeedbackSource, LLMBackend, ScoreSource, Simulator, Task
+from autoreward.config import FeedbackSource, LLMBackend, ScoreSource, Simulator
 from autoreward.errors import AutorewardError, Interrupted
 from autoreward.loop.run_folders import DEFAULT_RUNS_DIR
 
@@ -174,33 +171,11 @@ def _clear_errors():
         raise typer.Exit(130) from None
 
 
-def _jail():
-    """The worker jail for this command, built once: AUTOREWARD_JAIL is on (default), off or require;
-    AUTOREWARD_WORKER_USER whom a root orchestrator's workers run as (nobody when unset)."""
-    from autoreward.sandbox.jail import SETTING_VARIABLE, USER_VARIABLE, Jail
-
-    return Jail.from_setting(os.environ.get(SETTING_VARIABLE), user=os.environ.get(USER_VARIABLE))
-
-
 def _executor(name: str | None, address: str | None):
     """The executor the command line asked for, connected (a Ray cluster is joined here, once)."""
     from autoreward.sandbox.executor import connect_executor
 
     return connect_executor(name or "local", address)
-
-
-def _resolve_task(name: str, tasks_dir: list[Path] | None, probe: bool = True) -> Task:
-    """The task a command names; with `probe`, its environment made once (a missing package is one sentence
-    here, before a run folder is made). A command that makes the environment next anyway needs no probe."""
-    from autoreward.task.files import ENVIRONMENT_ID, find_task, probe_environment, task_from_sentence
-
-    if ENVIRONMENT_ID.match(name):  # an environment id: Hopper-v5, or a package's point_goal:PointGoal-v0
-        task = task_from_sentence(name, f"(no task given: environment {name} only)")
-    else:
-        task = find_task(name, tuple(tasks_dir or ()))
-    if probe:
-        probe_environment(task)
-    return task
 
 
 @contextmanager
@@ -236,17 +211,6 @@ def _progress_bars():
         yield handle
 
 
-def _budget_options(base: Budget, algo, steps, envs, eval_episodes) -> Budget:
-    """`base` with the training flags that were given, each checked."""
-    if algo is not None and algo not in ("ppo", "sac"):
-        raise AutorewardError(f"--algo must be 'ppo' or 'sac', got {algo!r}")
-    for name, value in (("--steps", steps), ("--envs", envs), ("--eval-episodes", eval_episodes)):
-        if value is not None and value < 1:
-            raise AutorewardError(f"{name} must be at least 1, got {value}")
-    changes = {"algo": algo, "steps": steps, "n_envs": envs, "eval_episodes": eval_episodes}
-    return replace(base, **{k: v for k, v in changes.items() if v is not None})
-
-
 SimulatorOption = typer.Option(
     "gymnasium",
     "--simulator",
@@ -262,34 +226,3 @@ DeviceOption = typer.Option(
     help="Where policies learn (and warp steps): cpu (default), cuda or cuda:N.",
     **panel(TRAINING_PANEL),
 )
-
-
-def _device_option(device: str, executor: str | None = None) -> str:
-    if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
-        raise AutorewardError(f"--device must be cpu, cuda or cuda:N, got {device!r}")
-    if executor == "ray" and device.startswith("cuda:"):
-        raise AutorewardError(
-            f"--device {device} names a GPU of one machine; on a Ray cluster give --device cuda, "
-            "and Ray gives each training a free GPU of some node"
-        )
-    return device
-
-
-def _training_options(
-    chosen: Task,
-    algo,
-    steps,
-    seed,
-    envs,
-    eval_episodes,
-    simulator: str = "gymnasium",
-    videos: bool = True,
-    device: str = "cpu",
-    executor: str | None = None,
-):
-    from autoreward.config import TrainingConfig
-
-    budget = _budget_options(chosen.budget, algo, steps, envs, eval_episodes)
-    return TrainingConfig.from_budget(
-        budget, seed=seed, simulator=simulator, video=videos, device=_device_option(device, executor)
-    )

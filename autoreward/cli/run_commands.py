@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 
+from autoreward import api
 from autoreward.cli.options import (
     EXECUTION_PANEL,
     FEEDBACK_SOURCES,
@@ -37,13 +38,9 @@ from autoreward.cli.options import (
     RunsDirOption,
     SimulatorOption,
     TasksDirOption,
-    _budget_options,
     _clear_errors,
-    _device_option,
     _executor,
-    _jail,
     _progress_bars,
-    _resolve_task,
     _until_interrupted,
     app,
     console,
@@ -55,6 +52,7 @@ from autoreward.cli.options import (
 from autoreward.config import Budget, LLMSettings, LoopConfig, Task
 from autoreward.errors import AutorewardError
 from autoreward.loop.confirmation import DEFAULT_CONFIRM_SEEDS
+from autoreward.loop.preferences import DEFAULT_PAGE_URL
 from autoreward.loop.run_folders import DEFAULT_RUNS_DIR
 from autoreward.records import FinalResult, now_iso
 from autoreward.resources import data_dir
@@ -83,29 +81,46 @@ def _clock() -> str:
     return time.strftime("%H:%M:%S")
 
 
+RUN = LoopConfig()  # the defaults of `run`'s options are a design run's own
+
+
+def _on(flag: bool) -> str:
+    return "on" if flag else "off"
+
+
 @app.command()
 def run(
     task: Optional[str] = typer.Argument(None, help="A task id or task file; with --env, the task in words."),
     env: Optional[str] = typer.Option(
         None, "--env", help="A gymnasium environment id, for a task in words.", **panel(TASK_PANEL)
     ),
-    rounds: int = typer.Option(3, "--rounds", min=1, help="Design rounds (default 3).", **panel(LOOP_PANEL)),
+    rounds: int = typer.Option(
+        RUN.rounds, "--rounds", min=1, help=f"Design rounds (default {RUN.rounds}).", **panel(LOOP_PANEL)
+    ),
     candidates: int = typer.Option(
-        4, "--candidates", min=1, help="Candidates designed per round (default 4).", **panel(LOOP_PANEL)
+        RUN.candidates,
+        "--candidates",
+        min=1,
+        help=f"Candidates designed per round (default {RUN.candidates}).",
+        **panel(LOOP_PANEL),
     ),
     repairs: int = typer.Option(
-        2, "--repairs", min=0, help="Repairs after a failed check or review (default 2).", **panel(LOOP_PANEL)
+        RUN.repair_attempts,
+        "--repairs",
+        min=0,
+        help=f"Repairs after a failed check or review (default {RUN.repair_attempts}).",
+        **panel(LOOP_PANEL),
     ),
     critic: bool = typer.Option(
-        True,
+        RUN.critic,
         "--critic/--no-critic",
-        help="LLM review before training (default: on).",
+        help=f"LLM review before training (default: {_on(RUN.critic)}).",
         **panel(STAGES_PANEL),
     ),
     analyzer: bool = typer.Option(
-        True,
+        RUN.analyzer,
         "--analyzer/--no-analyzer",
-        help="LLM reading of what the best policy did (default: on).",
+        help=f"LLM reading of what the best policy did (default: {_on(RUN.analyzer)}).",
         **panel(STAGES_PANEL),
     ),
     analyzer_frames: Optional[bool] = typer.Option(
@@ -115,19 +130,23 @@ def run(
         **panel(STAGES_PANEL),
     ),
     prescreen: bool = typer.Option(
-        False,
+        RUN.prescreen,
         "--prescreen/--no-prescreen",
-        help="Pre-screen on stored episodes (default: off).",
+        help=f"Pre-screen on stored episodes (default: {_on(RUN.prescreen)}).",
         **panel(STAGES_PANEL),
     ),
     halving: bool = typer.Option(
-        False,
+        RUN.halving,
         "--halving/--no-halving",
-        help="Successive halving (default: off).",
+        help=f"Successive halving (default: {_on(RUN.halving)}).",
         **panel(STAGES_PANEL),
     ),
     halving_eta: int = typer.Option(
-        2, "--halving-eta", min=2, help="Halving keeps 1/eta per rung (default 2).", **panel(LOOP_PANEL)
+        RUN.halving_eta,
+        "--halving-eta",
+        min=2,
+        help=f"Halving keeps 1/eta per rung (default {RUN.halving_eta}).",
+        **panel(LOOP_PANEL),
     ),
     steps: Optional[int] = typer.Option(
         None, "--steps", help="Training steps (default: the task's).", **panel(TRAINING_PANEL)
@@ -144,7 +163,11 @@ def run(
     simulator: str = SimulatorOption,
     device: str = DeviceOption,
     final_seeds: int = typer.Option(
-        3, "--final-seeds", min=1, help="Seeds to re-train the best on (default 3).", **panel(FINAL_PANEL)
+        RUN.final_seeds,
+        "--final-seeds",
+        min=1,
+        help=f"Seeds to re-train the best on (default {RUN.final_seeds}).",
+        **panel(FINAL_PANEL),
     ),
     confirm_seeds: Optional[int] = typer.Option(
         None,
@@ -168,17 +191,17 @@ def run(
     executor: Optional[str] = ExecutorOption,
     address: Optional[str] = AddressOption,
     videos: bool = typer.Option(
-        True,
+        RUN.videos,
         "--videos/--no-videos",
-        help="A video of each policy (default: on).",
+        help=f"A video of each policy (default: {_on(RUN.videos)}).",
         **panel(TRAINING_PANEL),
     ),
-    seed: int = typer.Option(0, "--seed", help="Training seed (default 0).", **panel(TRAINING_PANEL)),
+    seed: int = typer.Option(RUN.seed, "--seed", help=f"Training seed (default {RUN.seed}).", **panel(TRAINING_PANEL)),
     feedback: str = typer.Option(
-        "fitness",
+        RUN.feedback,
         "--feedback",
         **one_of("--feedback", FEEDBACK_SOURCES),
-        help="What picks a round's best: fitness (default), human, synthetic, llm or vlm.",
+        help=f"What picks a round's best: {', '.join(FEEDBACK_SOURCES)} (default {RUN.feedback}).",
         **panel(LOOP_PANEL),
     ),
     score: Optional[str] = typer.Option(
@@ -195,9 +218,9 @@ def run(
         **panel(TASK_PANEL),
     ),
     page_url: str = typer.Option(
-        "http://127.0.0.1:8765",
+        DEFAULT_PAGE_URL,
         "--page-url",
-        help="Where `autoreward serve` shows the run (default http://127.0.0.1:8765).",
+        help=f"Where `autoreward serve` shows the run (default {DEFAULT_PAGE_URL}).",
         **panel(REVIEW_PANEL),
     ),
     preference_timeout: Optional[float] = typer.Option(
@@ -260,7 +283,10 @@ def run(
         **panel(LLM_PANEL),
     ),
     temperature: float = typer.Option(
-        1.0, "--temperature", help="The designer's temperature (default 1.0).", **panel(LLM_PANEL)
+        RUN.temperature,
+        "--temperature",
+        help=f"The designer's temperature (default {RUN.temperature}).",
+        **panel(LLM_PANEL),
     ),
     prompts_dir: Optional[Path] = typer.Option(
         None, "--prompts-dir", help="Your own prompt templates (prompts/*.j2 by name).", **panel(FOLDERS_PANEL)
@@ -273,6 +299,7 @@ def run(
 ) -> None:
     """Design a reward for a task: rounds of LLM candidates, checked, reviewed, trained and analysed."""
     from autoreward.contract.checker import check_task
+    from autoreward.loop.design_run import open_design
 
     with _clear_errors():
         given = {
@@ -288,10 +315,10 @@ def run(
         }
         given = {k: v for k, v in given.items() if v is not None}
         if resume is not None:  # the run's own LLM settings and executor, except those given again
-            where = {k: v for k, v in {"executor": executor, "ray_address": address}.items() if v is not None}
-            _design(
-                resume, None, None, runs_dir, prompts_dir, given, page_url, where, preference_timeout=preference_timeout
-            )
+            session = open_design(runs_dir, resume=resume, prompts_dir=prompts_dir, changed=given)
+            loop = session.store.config().loop
+            runner = _executor(executor or loop.executor, address or loop.ray_address)
+            _design(session, runner, page_url, preference_timeout)
             return
         settings = LLMSettings(**given)
         chosen = _task_for_run(task, env, tasks_dir)
@@ -301,63 +328,45 @@ def run(
                 "use --feedback human or llm"
             )
         score = _score_option(chosen, score, accept_score)
-        budget = _budget_options(chosen.budget, algo, steps, envs, eval_episodes)
-        device = _device_option(device, executor)  # before Ray is started
-        check_task(chosen, jail=_jail())  # a task file's own mistake, before any LLM call
-        if confirm_seeds is None:
-            confirm_seeds = DEFAULT_CONFIRM_SEEDS if feedback == "fitness" else 0
-        if analyzer_frames is None:  # a model named as taking images, by --vlm-model or --feedback vlm
-            analyzer_frames = analyzer and videos and (vlm_model is not None or feedback == "vlm")
-        problem = LoopConfig(  # before Ray is started
-            halving=halving,
-            feedback=feedback,
-            videos=videos,
-            confirm_seeds=confirm_seeds,
-            analyzer=analyzer,
-            analyzer_frames=analyzer_frames,
-        ).problem()
-        if problem is not None:
-            raise AutorewardError(problem)
+        chosen_settings = {
+            "rounds": rounds,
+            "candidates": candidates,
+            "repair_attempts": repairs,
+            "critic": critic,
+            "analyzer": analyzer,
+            "analyzer_frames": analyzer_frames,
+            "prescreen": prescreen,
+            "feedback": feedback,
+            "halving": halving,
+            "halving_eta": halving_eta,
+            "final_seeds": final_seeds,
+            "final_steps": final_steps,
+            "confirm_seeds": confirm_seeds,
+            "workers": workers or None,
+            "executor": executor or "local",
+            "ray_address": address,
+            "temperature": temperature,
+            "algo": algo,
+            "steps": steps,
+            "envs": envs,
+            "eval_episodes": eval_episodes,
+            "seed": seed,
+            "simulator": simulator,
+            "device": device,
+            "videos": videos,
+            "score": score,
+            "accept_score": accept_score,
+        }
+        # Every flag's mistake, and settings that cannot run together, are one sentence before Ray is started.
+        loop = api.loop_config(chosen, settings, **{k: v for k, v in chosen_settings.items() if v is not None})
+        if loop.problem() is not None:
+            raise AutorewardError(loop.problem())
+        check_task(chosen, jail=api.jail_from_environment())  # a task file's own mistake, before any LLM call
         runner = _executor(executor, address)  # an unreachable cluster fails before a run folder is made
-        loop = LoopConfig(
-            rounds=rounds,
-            candidates=candidates,
-            repair_attempts=repairs,
-            critic=critic,
-            analyzer=analyzer,
-            analyzer_frames=analyzer_frames,
-            prescreen=prescreen,
-            feedback=feedback,
-            halving=halving,
-            halving_eta=halving_eta,
-            final_seeds=final_seeds,
-            final_steps=final_steps,
-            confirm_seeds=confirm_seeds,
-            workers=workers or runner.capacity() or (os.cpu_count() or 1),
-            executor=executor or "local",
-            ray_address=address,
-            model=settings.model if settings.backend == "openai" else "",
-            temperature=temperature,
-            budget=budget,
-            seed=seed,
-            simulator=simulator,
-            device=device,
-            videos=videos,
-            score=score,
-            accept_score=accept_score,
-            vlm_model=(vlm_model or settings.model) if settings.backend == "openai" else "",
-        )
-        _design(
-            None,
-            chosen,
-            loop,
-            runs_dir,
-            prompts_dir,
-            settings,
-            page_url,
-            runner=runner,
-            preference_timeout=preference_timeout,
-        )
+        if not workers:
+            loop = replace(loop, workers=runner.capacity() or loop.workers)
+        session = open_design(runs_dir, chosen, loop, settings, prompts_dir=prompts_dir)
+        _design(session, runner, page_url, preference_timeout)
 
 
 def _score_option(task: Task, score: Optional[str], accept: bool) -> str:
@@ -387,47 +396,24 @@ def _task_for_run(task: Optional[str], env: Optional[str], tasks_dir) -> Task:
         return chosen
     if not task:
         raise AutorewardError("name a task (see `autoreward tasks`), or give --env ENV and the task in words")
-    return _resolve_task(task, tasks_dir)
+    return api.load_task(task, tasks_dir or ())
 
 
-def _design(
-    resume: Optional[Path],
-    task: Optional[Task],
-    loop: Optional[LoopConfig],
-    runs_dir: Path,
-    prompts_dir: Optional[Path],
-    settings: LLMSettings | dict,
-    page_url: str = "http://127.0.0.1:8765",
-    where: dict | None = None,
-    runner=None,
-    preference_timeout: float | None = None,
-):
-    """Start (or resume) a run, drive it to the end, export its best reward. Returns the run's store.
+def _design(session, runner, page_url: str = DEFAULT_PAGE_URL, preference_timeout: float | None = None):
+    """Drive an open design run (`loop.design_run.open_design`) to its end on `runner`, with progress bars,
+    then export its best reward and write its report. Returns the run's store.
 
-    A resumed run joins the executor its configuration names (a Ray cluster again), unless `where` says otherwise.
-    `preference_timeout` (seconds) is how long a run with human feedback waits for a person before it stops;
-    like `page_url` it belongs to this invocation, not to the run, so a resume may wait differently.
+    A person asked to approve a proposed task score answers before the bars start (they would hide the
+    question). `page_url` and `preference_timeout` belong to this invocation, not to the run: a resume may
+    wait differently.
     """
-    from autoreward.llm.backends import CachedLLM, connect
-    from autoreward.llm.prompts import Prompts
-    from autoreward.llm.recorded import RecordedLLM
-    from autoreward.loop.driver import DesignLoop
-    from autoreward.loop.run_store import RunStore, start_run
+    from autoreward.contract.checker import check_proposed_score
+    from autoreward.loop.design_run import run_design, settle_score
+    from autoreward.review.html_report import write_html_report
+    from autoreward.review.run_export import export_run
 
-    prompts = Prompts(prompts_dir)  # a bad template folder fails before any call is paid for
-    if resume is not None:
-        store = RunStore.open(resume)
-        settings = replace(store.config().llm, **settings)
-        loop = replace(store.config().loop, **(where or {}))
-        runs_dir = store.path.parent
-    if runner is None:
-        runner = _executor(loop.executor, loop.ray_address)
-    # A missing key or transcript fails here, before a run folder is made.
-    backend = None if settings.backend == "manual" else connect(settings, None)
-    if resume is None:
-        store = start_run(runs_dir, task, loop, settings)
-    backend = backend or connect(settings, store.path / "manual")
-    llm = RecordedLLM(CachedLLM(backend, store.path / "llm_cache"), store)
+    store = session.store
+    config = store.config()
     console.print(f"run folder: [bold]{store.path}[/]  (resume with: autoreward run --resume {store.path})")
 
     def interrupted(number: int) -> str:
@@ -435,43 +421,37 @@ def _design(
         store.log_event("interrupted", signal=signal_name(number))
         return f"interrupted ({signal_name(number)}); resume the run with: autoreward run --resume {store.path}"
 
-    if store.config().task.fitness is None and loop.score == "proposed":
+    jail = api.jail_from_environment()
+    approve = None
+    if config.task.fitness is None and config.loop.score == "proposed":
+        if not config.loop.accept_score:
+            check = lambda task: check_proposed_score(task, jail=jail)  # noqa: E731
+            approve = _terminal_approval(config.task, check)
         with _until_interrupted(runner, interrupted):
-            _settle_score(store, llm, prompts)
-    judge_llm = _judge_llm(settings, store, llm)
+            proposal = settle_score(session, jail, approve, _note)
+        if proposal.adopted:
+            console.print(
+                f"the task with its score: [bold]{store.task_file_path()}[/] (autoreward run that file later)"
+            )
     with _until_interrupted(runner, interrupted), _progress_bars() as bars:
-        final = DesignLoop(
-            store,
-            llm,
-            prompts,
-            runs_dir,
+        final = run_design(
+            session,
             ConsoleProgress(bars),
-            jail=_jail(),
+            jail,
+            runner,
+            approve_score=approve,  # the decision just made is read back from the run folder, not asked again
             page_url=page_url,
             preference_timeout=preference_timeout,
-            executor=runner,
-            judge_llm=judge_llm,
-        ).run()
-    _write_outputs(store)
-    _write_html_report(store)
+        )
+    export_run(store)
+    write_html_report(store)
     _print_final(store, final)
     return store
 
 
-def _settle_score(store, llm, prompts) -> None:
-    """Before round 1 of a task in words: an LLM's task score, checked, accepted by a person or --accept-score."""
-    from autoreward.contract.checker import check_proposed_score
-    from autoreward.loop.task_score import accept_as_written, settle_task_score
-    from autoreward.task.describe import describe_task
-
-    config = store.config()
-    jail = _jail()
-    check = lambda task: check_proposed_score(task, jail=jail)  # noqa: E731
-    approve = accept_as_written if config.loop.accept_score else _terminal_approval(config.task, check)
-    note = lambda text: console.print(f"[dim]{_clock()}[/] {escape(text)}", highlight=False)  # noqa: E731
-    proposal = settle_task_score(store, llm, prompts, describe_task(config.task), check, approve, note)
-    if proposal.adopted:
-        console.print(f"the task with its score: [bold]{store.task_file_path()}[/] (autoreward run that file later)")
+def _note(text: str) -> None:
+    # Notes carry LLM prose and error messages: "[...]" in them is text, never rich markup.
+    console.print(f"[dim]{_clock()}[/] {escape(text)}", highlight=False)
 
 
 def _terminal_approval(task: Task, check):
@@ -532,92 +512,6 @@ def _show_proposal(proposal) -> None:
             f"one of standing still {proposal.still_score:.4g}",
             highlight=False,
         )
-
-
-def _judge_llm(settings: LLMSettings, store, llm):
-    """The LLM a watching judge asks: the designer's, or the vision model at its own --vlm-base-url."""
-    from autoreward.llm.backends import CachedLLM, connect
-    from autoreward.llm.recorded import RecordedLLM
-
-    if settings.backend != "openai" or not settings.vlm_base_url or settings.vlm_base_url == settings.base_url:
-        return llm
-    vision = replace(settings, base_url=settings.vlm_base_url, model=settings.vlm_model or settings.model)
-    return RecordedLLM(CachedLLM(connect(vision, None), store.path / "llm_cache"), store)
-
-
-def _write_html_report(store, path: Optional[Path] = None) -> Path:
-    from autoreward.review.html_report import write_html_report
-
-    return write_html_report(store, path)
-
-
-def _write_outputs(store, module_path: Optional[Path] = None, with_policy: bool = False) -> Path:
-    """The best reward as a self-contained module, with the reward report beside it (and, `with_policy`, the
-    policy of the final seed that scored best, with its normalization statistics)."""
-    from autoreward.review.export import write_reward_module
-    from autoreward.review.report import reward_report
-
-    final = store.load_final()
-    if final is None:
-        raise AutorewardError(
-            f"{store.path} has no final result yet: finish it with autoreward run --resume {store.path}"
-        )
-    module_path = Path(module_path or store.path / "export" / "reward.py")
-    module_path.parent.mkdir(parents=True, exist_ok=True)
-    config = store.config()
-    best = next(c for c in store.candidates() if c.id == final.candidate_id)
-    info = _export_info(config, final, best)
-    policy_dir = None
-    if with_policy:
-        seed = _best_seed(config.task, final)
-        policy_dir = store.final_training_dir(best, seed)
-        info = replace(info, policy_seed=seed)
-    write_reward_module(module_path, config.task, best.code, info, policy_dir)
-    (module_path.parent / f"{module_path.stem}_report.md").write_text(reward_report(store))
-    return module_path
-
-
-def _best_seed(task, final: FinalResult) -> int:
-    """The final seed whose policy scored best (the first seed where the task has no task score)."""
-    scored = [(f, s) for s, f in zip(final.seeds, final.fitness) if f is not None]
-    if task.fitness is None or not scored:
-        return final.seeds[0]
-    best = max(scored) if task.fitness.higher_is_better else min(scored)
-    return best[1]
-
-
-def _export_info(config, final: FinalResult, best):
-    from autoreward.config import TrainingConfig
-    from autoreward.records import ExportInfo
-    from autoreward.resources import autoreward_version
-
-    return ExportInfo(
-        run_id=config.run_id,
-        model=config.llm.model if config.llm.backend == "openai" else config.llm.backend,
-        created=now_iso(),
-        autoreward_version=autoreward_version(),
-        algo=config.loop.budget.algo,
-        steps=config.loop.final_steps or config.loop.budget.steps,
-        seeds=len(final.seeds),
-        round=best.round,
-        candidate_id=best.id,
-        fitness_mean=final.fitness_mean,
-        fitness_std=final.fitness_std,
-        normalized_score_mean=final.score_mean,
-        normalized_score_std=final.score_std,
-        normalized_note=final.normalized_sentence()
-        if final.score_mean is not None and (not final.baselines_apart or final.human_worse)
-        else None,
-        human_name=final.human_name,
-        training=TrainingConfig.from_budget(
-            config.loop.budget,
-            seed=final.seeds[0],
-            steps=config.loop.final_steps,
-            simulator=config.loop.simulator,
-            device=config.loop.device,
-        ),
-        recorded_scores={s: f for s, f in zip(final.seeds, final.fitness) if f is not None},
-    )
 
 
 def _print_final(store, final: FinalResult) -> None:
@@ -707,10 +601,8 @@ def report(
 
     It holds the task, the settings, every candidate's code, checks, reviews,
     curves and video, and the final scores against the baselines."""
-    from autoreward.loop.run_store import RunStore
-
     with _clear_errors():
-        path = _write_html_report(RunStore.open(run_folder), output)
+        path = api.Run.open(run_folder).html_report(output)
     console.print(f"wrote {path} (videos are linked relative to it: keep it beside the run folder, or send both)")
 
 
@@ -725,10 +617,8 @@ def export(
     ),
 ) -> None:
     """Write a run's best reward as a self-contained Python module, with a reward report beside it."""
-    from autoreward.loop.run_store import RunStore
-
     with _clear_errors():
-        path = _write_outputs(RunStore.open(run_folder), output, with_policy=policy)
+        path = api.Run.open(run_folder).export(output, policy=policy)
     written = [path, path.parent / f"{path.stem}_report.md"]
     if policy:
         written += [path.parent / f"{path.stem}_{name}" for name in ("policy.npz", "normalizer.npz")]
@@ -774,30 +664,19 @@ def evaluate(
     --no-normalize, as plain SB3 trains)? `show` and the reports then list each
     recipe's scores side by side. Run the same command again to continue an
     interrupted one."""
-    from autoreward.loop.recipes import evaluate_recipe, recipe_of
-    from autoreward.loop.run_store import RunStore
-
     with _clear_errors():
-        store = RunStore.open(_run_folder(run_folder, runs_dir))
-        config = store.config()
-        _budget_options(config.loop.budget, algo, steps, envs, None)  # a bad flag is one sentence here
-        if seeds is not None and seeds < 1:
-            raise AutorewardError(f"--seeds must be at least 1, got {seeds}")
-        recipe = recipe_of(config, algo=algo, normalize=normalize, n_envs=envs, seeds=seeds, steps=steps)
-        if store.load_final() is None:
-            raise AutorewardError(
-                f"{store.path} has no best reward yet: finish the run first with autoreward run --resume {store.path}"
-            )
-        runner = _executor(executor or config.loop.executor, address or config.loop.ray_address)
-        console.print(f"evaluating {config.task.id}'s best reward under {recipe.describe()}", highlight=False)
+        run = api.Run.open(_run_folder(run_folder, runs_dir))
+        recipe = run.recipe(algo, normalize, envs, seeds, steps)  # a bad flag is one sentence, before Ray starts
+        loop = run.config.loop
+        runner = _executor(executor or loop.executor, address or loop.ray_address)
+        console.print(f"evaluating {run.config.task.id}'s best reward under {recipe.describe()}", highlight=False)
         stopped = lambda number: (  # noqa: E731
             f"interrupted ({signal_name(number)}); the same autoreward evaluate command continues it "
             "(finished trainings are kept)"
         )
         with _until_interrupted(runner, stopped), _progress_bars() as bars:
-            result = evaluate_recipe(store, recipe, store.path.parent, ConsoleProgress(bars), _jail(), runner)
-        _write_html_report(store)
-        _print_recipes(store, result)
+            result = run.evaluate(algo, normalize, envs, seeds, steps, ConsoleProgress(bars), executor=runner)
+        _print_recipes(run.store, result)
 
 
 def _print_recipes(store, latest) -> None:
@@ -837,8 +716,10 @@ def demo(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Also write the exported reward here."),
 ) -> None:
     """The whole loop, offline, on a built-in task, from a shipped transcript (about ten minutes on two cores)."""
+    from autoreward.loop.design_run import open_design
+
     with _clear_errors():
-        task = _resolve_task(DEMO_TASK, None)
+        task = api.load_task(DEMO_TASK)
         transcript = data_dir("envs") / DEMO_TRANSCRIPT
         console.print(
             f"[bold]autoreward demo[/]: designing a reward for '{task.description}'\n"
@@ -855,9 +736,10 @@ def demo(
             prescreen=True,  # the demo shows every part of the loop, pre-screening (off in a run) too
         )
         settings = LLMSettings(backend="replay", model="", transcript=str(transcript))
-        store = _design(None, task, loop, runs_dir, None, settings)
+        session = open_design(runs_dir, task, loop, settings)
+        store = _design(session, _executor(loop.executor, loop.ray_address))
         if output is not None:
-            console.print(f"exported to {_write_outputs(store, output)}")
+            console.print(f"exported to {api.Run(store).export(output)}")
 
 
 @app.command()

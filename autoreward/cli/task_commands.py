@@ -1,4 +1,4 @@
-"""The commands on one task: `tasks`, `describe`, `check`, `train`, `baseline`."""
+"""The commands on one task: `tasks`, `describe`, `check`, `train`, `baseline`, each a call of `autoreward.api`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from autoreward import api
 from autoreward.cli.options import (
     TRAINING_PANEL,
     AddressOption,
@@ -27,10 +28,7 @@ from autoreward.cli.options import (
     TasksDirOption,
     _clear_errors,
     _executor,
-    _jail,
     _progress_bars,
-    _resolve_task,
-    _training_options,
     _until_interrupted,
     app,
     console,
@@ -38,10 +36,8 @@ from autoreward.cli.options import (
     panel,
     signal_name,
 )
-from autoreward.config import CheckOptions, Task
+from autoreward.config import Task
 from autoreward.errors import AutorewardError
-from autoreward.loop.run_folders import new_run_dir
-from autoreward.serialize import write_json
 
 
 @app.command()
@@ -66,10 +62,8 @@ def describe(
     tasks_dir: Optional[list[Path]] = TasksDirOption,
 ) -> None:
     """Print the State stub a reward designer reads, generated from the environment's MuJoCo model."""
-    from autoreward.task.describe import describe_task
-
     with _clear_errors():
-        text = describe_task(_resolve_task(env_or_task, tasks_dir, probe=False))  # it makes the environment itself
+        text = api.describe(api.load_task(env_or_task, tasks_dir or (), probe=False))  # it makes the environment
     sys.stdout.write(text)
 
 
@@ -94,16 +88,9 @@ def check(
     tasks_dir: Optional[list[Path]] = TasksDirOption,
 ) -> None:
     """Check a reward program against the contract, on states of the task's environment."""
-    import tempfile
-
-    from autoreward.contract.checker import check_program, check_task
-
     with _clear_errors():
-        chosen = _resolve_task(task, tasks_dir)
-        code = _read_reward(reward)
-        check_task(chosen, jail=_jail())  # the task's own fitness and extras, before the reward is judged
-        with tempfile.TemporaryDirectory(prefix="autoreward-check-") as folder:
-            result = check_program(chosen, code, Path(folder), jail=_jail())
+        chosen = api.load_task(task, tasks_dir or ())
+        result = api.check(chosen, _read_reward(reward))  # the task's own fitness and extras first
     _print_check(result)
     if not result.ok:
         raise typer.Exit(1)
@@ -138,50 +125,47 @@ def train(
     tasks_dir: Optional[list[Path]] = TasksDirOption,
 ) -> None:
     """Train a policy on a reward program and score it on held-out episodes."""
-    from autoreward.contract.checker import check_program, check_task
-    from autoreward.loop.baselines import load_or_train_baselines
-    from autoreward.loop.training import train as train_policy
-
     with _clear_errors():
-        chosen = _resolve_task(task, tasks_dir)
+        chosen = api.load_task(task, tasks_dir or ())
         code = _read_reward(reward)
-        check_task(chosen, jail=_jail())  # before a run folder is made
-        config = _training_options(chosen, algo, steps, seed, envs, eval_episodes, simulator, videos, device, executor)
+        # Every flag's mistake is one sentence here, before Ray is started.
+        api.training_config(chosen, steps, seed, algo, envs, eval_episodes, simulator, device, videos, executor)
         runner = _executor(executor, address)
-        run = new_run_dir(runs_dir, chosen.id, "train", seed)
-        (run / "reward.py").write_text(code)
-        write_json(
-            run / "config.json",
-            {"command": shlex.join(sys.argv), "task": chosen, "training": config, "reward_file": str(reward)},
-        )
-        console.print(f"run folder: [bold]{run}[/]")
-        jail = _jail()
-        result = check_program(chosen, code, run / "check", CheckOptions(training_batch_size=config.n_envs), jail=jail)
-        write_json(run / "check.json", result)
-        _print_check(result)
-        if not result.ok:
-            raise typer.Exit(1)
-        stopped = lambda number: f"interrupted ({signal_name(number)}): the training in {run} was stopped"  # noqa: E731
+        folders: list[Path] = []
+
+        def made(folder: Path) -> None:
+            folders.append(folder)
+            console.print(f"run folder: [bold]{folder}[/]")
+
+        def stopped(number: int) -> str:
+            where = f" in {folders[0]}" if folders else ""
+            return f"interrupted ({signal_name(number)}): the training{where} was stopped"
+
         with _until_interrupted(runner, stopped), _progress_bars() as handle:
-            trained = train_policy(chosen, config, run / "training", code, lambda d: handle("reward", d), jail, runner)
-            normalized = None
-            if baselines:
-                reference = load_or_train_baselines(chosen, config, runs_dir, handle, jail, runner)
-                normalized = reference.normalize(trained.evaluation.fitness_mean, chosen.fitness.higher_is_better)
-        summary = {
-            "task": chosen.id,
-            "fitness": trained.evaluation.fitness_mean,
-            "fitness_std": trained.evaluation.fitness_std,
-            "fitness_description": chosen.fitness.description if chosen.fitness else None,
-            "success_rate": trained.evaluation.success_rate,
-            "episode_length": trained.evaluation.length_mean,
-            "steps": trained.steps,
-            "steps_per_second": trained.steps_per_second,
-            "video": f"training/{trained.video}" if trained.video else None,
-            "normalized": normalized,
-        }
-        write_json(run / "result.json", summary)
-    _print_result(chosen, trained, normalized)
+            try:
+                trained = api.train(
+                    chosen,
+                    code,
+                    steps=steps,
+                    seed=seed,
+                    algo=algo,
+                    envs=envs,
+                    eval_episodes=eval_episodes,
+                    simulator=simulator,
+                    device=device,
+                    videos=videos,
+                    baselines=baselines,
+                    runs_dir=runs_dir,
+                    executor=runner,
+                    on_progress=handle,
+                    reward_file=str(reward),
+                    command=shlex.join(sys.argv),
+                    on_folder=made,
+                    on_checked=_print_check,
+                )
+            except api.RewardCheckFailed:  # its verdict is printed already
+                raise typer.Exit(1) from None
+    _print_result(chosen, trained.training, trained.normalized)
 
 
 def _print_result(task: Task, trained, normalized) -> None:
@@ -222,17 +206,15 @@ def baseline(
     tasks_dir: Optional[list[Path]] = TasksDirOption,
 ) -> None:
     """Train the human baseline (the task's own reward) and the sparse one (its fitness alone)."""
-    from autoreward.contract.checker import check_task
-    from autoreward.loop.baselines import load_or_train_baselines
-
     with _clear_errors():
-        chosen = _resolve_task(task, tasks_dir)
-        config = _training_options(chosen, algo, steps, seed, envs, eval_episodes)
-        jail, runner = _jail(), _executor(executor, address)
-        check_task(chosen, jail=jail)
+        chosen = api.load_task(task, tasks_dir or ())
+        config = api.training_config(chosen, steps, seed, algo, envs, eval_episodes)  # a bad flag, before Ray
+        runner = _executor(executor, address)
         stopped = lambda number: f"interrupted ({signal_name(number)}): the baselines were not trained"  # noqa: E731
         with _until_interrupted(runner, stopped), _progress_bars() as handle:
-            result = load_or_train_baselines(chosen, config, runs_dir, handle, jail, runner)
+            result = api.baselines(
+                chosen, steps, seed, algo, envs, eval_episodes, runs_dir, executor=runner, on_progress=handle
+            )
     table = Table(title=f"{chosen.id} baselines ({config.algo}, {config.steps} steps, seed {seed})")
     table.add_column("reward")
     table.add_column("fitness")
