@@ -39,6 +39,12 @@ _PUBLIC = {
     "TrainingConfig": "autoreward.config",
     "AutorewardError": "autoreward.errors",
     "WorkerError": "autoreward.errors",
+    "Interrupted": "autoreward.errors",
+    "ReviewServer": "autoreward.review.server",
+    "connect_executor": "autoreward.sandbox.executor",
+    "runs": "autoreward.api",
+    "list_tasks": "autoreward.api",
+    "examine_score": "autoreward.api",
 }
 
 __all__ = ["__version__", *_PUBLIC]

@@ -28,17 +28,29 @@ import re
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from autoreward.config import Budget, CheckOptions, LLMSettings, LoopConfig, Task, TrainingConfig
+from autoreward.config import (
+    DEFAULT_CONFIRM_SEEDS,
+    DEFAULT_PAGE_URL,
+    Budget,
+    CheckOptions,
+    LLMSettings,
+    LoopConfig,
+    Task,
+    TrainingConfig,
+)
 from autoreward.errors import AutorewardError
 from autoreward.loop.progress import LoopProgress, SilentProgress
 from autoreward.loop.run_folders import DEFAULT_RUNS_DIR, new_run_dir
 from autoreward.loop.run_store import RunStore
-from autoreward.records import CheckResult, NormalizedScore, RecipeResult, TrainingResult
+from autoreward.records import CheckResult, NormalizedScore, RecipeResult, ScoreProposal, TrainingResult
 from autoreward.sandbox.executor import WorkerExecutor, connect_executor
 from autoreward.sandbox.jail import SETTING_VARIABLE, USER_VARIABLE, Jail
 from autoreward.serialize import write_json
+
+if TYPE_CHECKING:  # for annotations only: the design loop loads when a run starts
+    from autoreward.loop.task_score import Approval
 
 OnProgress = Callable[[str, dict], None]  # (a training's label, a worker's progress message)
 
@@ -46,21 +58,37 @@ OnProgress = Callable[[str, dict], None]  # (a training's label, a worker's prog
 # --- one task -------------------------------------------------------------------
 
 
-def load_task(name: str | Path, tasks_dir: Sequence[Path | str] = (), probe: bool = True) -> Task:
+def load_task(
+    name: str | Path, tasks_dir: Sequence[Path | str] = (), probe: bool = True, description: str | None = None
+) -> Task:
     """The task `name` names: a task id (shipped, or in `tasks_dir`), a task file, or a gymnasium environment
     id (`Hopper-v5`, `package:Env-v0`), which gives a task without a description or score.
 
-    With `probe`, its environment is made once, so a missing package is one sentence here."""
+    With `description`, `name` is an environment id and the task is the one said in those words (a design
+    run proposes its task score, or has a judge). With `probe`, its environment is made once, so a missing
+    package is one sentence here."""
     from autoreward.task.files import ENVIRONMENT_ID, find_task, probe_environment, task_from_sentence
 
     name = str(name)
-    if ENVIRONMENT_ID.match(name):
+    if description is not None:
+        task = task_from_sentence(name, description)
+    elif ENVIRONMENT_ID.match(name):
         task = task_from_sentence(name, f"(no task given: environment {name} only)")
     else:
         task = find_task(name, tuple(Path(d) for d in tasks_dir))
     if probe:
         probe_environment(task)
     return task
+
+
+def list_tasks(tasks_dir: Sequence[Path | str] = ()) -> tuple[dict[str, Task], dict[str, str]]:
+    """Every task, shipped and in `tasks_dir`, by id; and beside them, the task files that could not be read,
+    each with its one sentence (a broken file does not hide the others)."""
+    from autoreward.task.files import load_tasks
+
+    broken: dict[str, str] = {}
+    found = load_tasks(tuple(Path(d) for d in tasks_dir), broken)
+    return found, broken
 
 
 def describe(task: Task) -> str:
@@ -248,7 +276,11 @@ class Run:
 
     @property
     def status(self) -> str:
-        return self.store.status()
+        """As `autoreward runs` shows it: "finished", "failed: <why>", "interrupted", ..., or "stopped (process
+        gone)" for a run whose process died without saying so."""
+        from autoreward.loop.run_store import shown_status
+
+        return shown_status(self.path, self.store.status())
 
     @property
     def candidates(self):
@@ -334,8 +366,35 @@ class Run:
         self.html_report()
         return result
 
+    def mark_interrupted(self, how: str) -> None:
+        """Record that the run was stopped from outside (`how`: "Ctrl-C", "SIGTERM"): its status says
+        interrupted, its events say how, and `design(resume=...)` continues it."""
+        self.store.set_status("interrupted")
+        self.store.log_event("interrupted", signal=how)
+
+    def recipe_rows(self) -> list[tuple[str, ...]]:
+        """The best reward's scores under the run's own recipe, then under each one `evaluate` trained, as text:
+        the recipe, the designed reward's task score, both baselines' and the human-normalized score."""
+        from autoreward.review.report import recipe_rows
+
+        return recipe_rows(self.recipe(), self.final, self.store.recipe_results())
+
+    def chosen_by(self) -> str:
+        """Who picked the best reward, in words: the task score, or for a task without one, whose preferences."""
+        from autoreward.review.report import chosen_by
+
+        return "its task score" if self.config.task.fitness is not None else chosen_by(self.config.loop.feedback)
+
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r}, status={self.status!r})"
+
+
+def runs(runs_dir: Path | str = DEFAULT_RUNS_DIR):
+    """One row per design run in `runs_dir`, newest first (`autoreward.records.RunSummary`: its name, task,
+    status, best candidate and scores)."""
+    from autoreward.loop.run_store import run_summaries
+
+    return run_summaries(Path(runs_dir))
 
 
 def design(
@@ -349,10 +408,12 @@ def design(
     progress: LoopProgress = SilentProgress(),
     jail: Jail | None = None,
     executor: WorkerExecutor | None = None,
-    approve_score=None,
+    approve_score: Approval | None = None,
     page_url: str | None = None,
     preference_timeout: float | None = None,
     prompts_dir: Path | None = None,
+    changed_llm: dict[str, Any] | None = None,
+    on_open: Callable[["Run"], None] | None = None,
     **settings,
 ) -> Run:
     """Design a reward for `task`: rounds of LLM candidates, checked, reviewed, trained and analysed, the best
@@ -361,17 +422,22 @@ def design(
     `llm`: which LLM answers (default `LLMSettings()`: OpenAI's gpt-4o-mini, the key from OPENAI_API_KEY).
     `loop`: every setting of the run (`autoreward.config.LoopConfig`); without it, one is made from `rounds`,
     `candidates` and any other LoopConfig field passed by name (`steps=`, `envs=`, `eval_episodes=` and
-    `algo=` set the budget). `resume`: a run folder to continue instead (its own settings kept).
-    `approve_score`: who decides on a task score proposed for a task in words (default: accepted as written
-    when `accept_score=True`). Returns the finished `Run`."""
+    `algo=` set the budget). `resume`: a run folder to continue instead (its own settings kept, except the
+    LLMSettings fields in `changed_llm`: a new `base_url`, say). `approve_score`: who decides on a task score
+    proposed for a task in words (default: accepted as written when `accept_score=True`). `on_open` is told
+    the `Run` as soon as its folder is made or opened, before any LLM call. `executor`: where the workers
+    run (default: the one the run's settings name). Returns the finished `Run`.
+
+    The task's own mistakes (a broken fitness, extras that fail), a missing API key or transcript and
+    settings that cannot run together are each one sentence before a run folder is made."""
+    from autoreward.contract.checker import check_task
     from autoreward.loop.design_run import open_design, run_design
-    from autoreward.loop.preferences import DEFAULT_PAGE_URL
     from autoreward.review.html_report import write_html_report
     from autoreward.review.run_export import export_run
 
     jail = jail or jail_from_environment()
     if resume is not None:
-        session = open_design(Path(runs_dir), resume=Path(resume), prompts_dir=prompts_dir)
+        session = open_design(Path(runs_dir), resume=Path(resume), prompts_dir=prompts_dir, changed=changed_llm)
     else:
         if task is None:
             raise AutorewardError("name a task to design a reward for (autoreward.load_task), or a run to resume")
@@ -382,7 +448,11 @@ def design(
             raise TypeError(f"give the run's settings in `loop` or by name, not both: {', '.join(settings)}")
         if loop.problem() is not None:
             raise AutorewardError(loop.problem())
+        check_task(task, jail=jail)  # a task file's own mistake, before any LLM call
         session = open_design(Path(runs_dir), task, loop, llm, prompts_dir=prompts_dir)
+    run = Run(session.store)
+    if on_open is not None:
+        on_open(run)
     run_design(
         session,
         progress,
@@ -394,7 +464,19 @@ def design(
     )
     export_run(session.store)
     write_html_report(session.store)
-    return Run(session.store)
+    return run
+
+
+def examine_score(text: str, task: Task, jail: Jail | None = None) -> ScoreProposal:
+    """A task score as a person wrote or edited it (task-file TOML: `[fitness]` and `success_threshold`),
+    checked on real states in a jailed worker as a proposed one is: its `problem` says why it cannot be used,
+    else its `random_score` and `still_score` say what an episode of random actions and one of standing still
+    score. What an `approve_score` callable may return after an edit."""
+    from autoreward.contract.checker import check_proposed_score
+    from autoreward.loop.task_score import examine
+
+    jail = jail or jail_from_environment()
+    return examine(text, task, lambda edited: check_proposed_score(edited, jail=jail))
 
 
 def loop_config(task: Task, llm: LLMSettings, **settings) -> LoopConfig:
@@ -415,8 +497,6 @@ def loop_config(task: Task, llm: LLMSettings, **settings) -> LoopConfig:
         raise TypeError(f"not a setting of a design run: {', '.join(unknown)} (see autoreward.config.LoopConfig)")
     if "device" in settings:
         settings["device"] = checked_device(settings["device"], settings.get("executor"))
-    from autoreward.loop.confirmation import DEFAULT_CONFIRM_SEEDS
-
     model = llm.model if llm.backend == "openai" else ""
     settings.setdefault("workers", os.cpu_count() or 1)
     # Confirmation picks by the task score over more seeds: only where the task score picks.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -424,6 +424,10 @@ class ScoreProposal:
     def adopted(self) -> bool:
         """Whether the run took it as its trusted fitness."""
         return self.decision in ("accepted", "edited") and self.fitness is not None
+
+    def decided(self, decision: Literal["accepted", "edited", "rejected"], by: str) -> "ScoreProposal":
+        """This proposal with a decision on it, by whom (a person at the terminal, --accept-score) and now."""
+        return replace(self, decision=decision, decided_by=by, at=now_iso())
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ def test_the_corpus_and_its_expectations_match():
         assert CheckCategory(entry["category"]) and entry["tries"] and entry["message"], name
 
 
-@pytest.mark.parametrize("name", _cases())
+@pytest.mark.parametrize("name", list(_cases()))
 def test_each_hostile_program_is_contained_and_gets_its_category(
     name, cheetah, tmp_path, monkeypatch, no_leftovers, jail
 ):

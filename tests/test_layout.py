@@ -94,3 +94,30 @@ def test_every_worker_job_names_a_function_that_exists():
         module, _, name = entry.partition(":")
         assert callable(getattr(importlib.import_module(module), name)), kind
         assert job_function(kind) is getattr(importlib.import_module(module), name)
+
+
+def test_the_command_line_uses_only_the_public_api():
+    """cli/ parses options, calls the API and prints: it imports the public names (`autoreward.__all__`, through
+    `autoreward` or `autoreward.api`), the settings and error types, the package's data folders and its own
+    modules, and no module where run logic lives (loop/, review/, sandbox/, contract/, task/, llm/, sim/)."""
+    import autoreward
+
+    public = set(autoreward.__all__)
+    allowed_modules = {"api", "config", "errors", "resources"}
+    wrong = []
+    for name, path in _modules().items():
+        if not name.startswith("cli"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                wrong += [f"{name}: import {a.name}" for a in node.names if a.name.startswith("autoreward.")]
+            if not (isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("autoreward")):
+                continue
+            module = node.module.removeprefix("autoreward").lstrip(".")
+            if module == "":
+                wrong += [
+                    f"{name}: from autoreward import {a.name}" for a in node.names if a.name not in public | {"api"}
+                ]
+            elif module not in allowed_modules and not module.startswith("cli"):
+                wrong.append(f"{name}: from autoreward.{module} import ...")
+    assert not wrong, "\n".join(wrong)

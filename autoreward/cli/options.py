@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 from contextlib import contextmanager
 from typing import Callable, get_args
 
@@ -13,9 +14,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from autoreward.api import DEFAULT_RUNS_DIR
 from autoreward.config import FeedbackSource, LLMBackend, ScoreSource, Simulator
 from autoreward.errors import AutorewardError, Interrupted
-from autoreward.loop.run_folders import DEFAULT_RUNS_DIR
 
 app = typer.Typer(
     help="Turn a task written in words into reward code that trains a good policy.",
@@ -173,14 +174,17 @@ def _clear_errors():
 
 def _executor(name: str | None, address: str | None):
     """The executor the command line asked for, connected (a Ray cluster is joined here, once)."""
-    from autoreward.sandbox.executor import connect_executor
+    from autoreward import connect_executor
 
     return connect_executor(name or "local", address)
 
 
 @contextmanager
 def _progress_bars():
-    """A rich progress display and a handler that feeds worker progress messages into it."""
+    """A rich progress display and a handler that feeds worker progress messages into it.
+
+    The display starts with the first training's message, not before: a question asked at the terminal
+    before any training (a proposed task score to approve) is not drawn over by it."""
     progress = Progress(
         TextColumn("{task.description:<12}"),
         BarColumn(),
@@ -192,8 +196,11 @@ def _progress_bars():
     )
     bars: dict[str, int] = {}
     totals: dict[str, float] = {}
+    started = threading.Lock()  # held once the display runs
 
     def handle(name: str, data: dict) -> None:
+        if started.acquire(blocking=False):
+            progress.start()
         if name not in bars:
             totals[name] = data.get("total") or 1
             bars[name] = progress.add_task(name, total=totals[name], fitness="")
@@ -207,8 +214,11 @@ def _progress_bars():
         elif data.get("stage") in ("evaluating", "video"):
             progress.update(bars[name], description=f"{name} ({'eval' if data['stage'] == 'evaluating' else 'video'})")
 
-    with progress:
+    try:
         yield handle
+    finally:
+        if started.locked():
+            progress.stop()
 
 
 SimulatorOption = typer.Option(

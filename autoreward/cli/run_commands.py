@@ -49,12 +49,8 @@ from autoreward.cli.options import (
     panel,
     signal_name,
 )
-from autoreward.config import Budget, LLMSettings, LoopConfig, Task
+from autoreward.config import DEFAULT_CONFIRM_SEEDS, DEFAULT_PAGE_URL, Budget, LLMSettings, LoopConfig, Task
 from autoreward.errors import AutorewardError
-from autoreward.loop.confirmation import DEFAULT_CONFIRM_SEEDS
-from autoreward.loop.preferences import DEFAULT_PAGE_URL
-from autoreward.loop.run_folders import DEFAULT_RUNS_DIR
-from autoreward.records import FinalResult, now_iso
 from autoreward.resources import data_dir
 
 DEMO_TASK = "mountain_car_quick"
@@ -298,9 +294,6 @@ def run(
     tasks_dir: Optional[list[Path]] = TasksDirOption,
 ) -> None:
     """Design a reward for a task: rounds of LLM candidates, checked, reviewed, trained and analysed."""
-    from autoreward.contract.checker import check_task
-    from autoreward.loop.design_run import open_design
-
     with _clear_errors():
         given = {
             "backend": llm,
@@ -315,10 +308,10 @@ def run(
         }
         given = {k: v for k, v in given.items() if v is not None}
         if resume is not None:  # the run's own LLM settings and executor, except those given again
-            session = open_design(runs_dir, resume=resume, prompts_dir=prompts_dir, changed=given)
-            loop = session.store.config().loop
-            runner = _executor(executor or loop.executor, address or loop.ray_address)
-            _design(session, runner, page_url, preference_timeout)
+            config = api.Run.open(resume).config
+            runner = _executor(executor or config.loop.executor, address or config.loop.ray_address)
+            approve = None if config.loop.accept_score else _terminal_approval(config.task)
+            _design(runner, page_url, preference_timeout, resume=resume, changed_llm=given, approve_score=approve)
             return
         settings = LLMSettings(**given)
         chosen = _task_for_run(task, env, tasks_dir)
@@ -361,12 +354,21 @@ def run(
         loop = api.loop_config(chosen, settings, **{k: v for k, v in chosen_settings.items() if v is not None})
         if loop.problem() is not None:
             raise AutorewardError(loop.problem())
-        check_task(chosen, jail=api.jail_from_environment())  # a task file's own mistake, before any LLM call
         runner = _executor(executor, address)  # an unreachable cluster fails before a run folder is made
         if not workers:
             loop = replace(loop, workers=runner.capacity() or loop.workers)
-        session = open_design(runs_dir, chosen, loop, settings, prompts_dir=prompts_dir)
-        _design(session, runner, page_url, preference_timeout)
+        approve = None if accept_score else _terminal_approval(chosen)
+        _design(
+            runner,
+            page_url,
+            preference_timeout,
+            task=chosen,
+            llm=settings,
+            loop=loop,
+            runs_dir=runs_dir,
+            prompts_dir=prompts_dir,
+            approve_score=approve,
+        )
 
 
 def _score_option(task: Task, score: Optional[str], accept: bool) -> str:
@@ -386,67 +388,45 @@ def _score_option(task: Task, score: Optional[str], accept: bool) -> str:
 
 
 def _task_for_run(task: Optional[str], env: Optional[str], tasks_dir) -> Task:
-    from autoreward.task.files import probe_environment, task_from_sentence
-
     if env is not None:
         if not task:
             raise AutorewardError('with --env, say the task in words: autoreward run --env Hopper-v5 "hop in place"')
-        chosen = task_from_sentence(env, task)
-        probe_environment(chosen)  # a missing package is one sentence, before a run folder is made
-        return chosen
+        return api.load_task(env, description=task)  # a missing package is one sentence, before a run folder
     if not task:
         raise AutorewardError("name a task (see `autoreward tasks`), or give --env ENV and the task in words")
     return api.load_task(task, tasks_dir or ())
 
 
-def _design(session, runner, page_url: str = DEFAULT_PAGE_URL, preference_timeout: float | None = None):
-    """Drive an open design run (`loop.design_run.open_design`) to its end on `runner`, with progress bars,
-    then export its best reward and write its report. Returns the run's store.
+def _design(runner, page_url: str = DEFAULT_PAGE_URL, preference_timeout: float | None = None, **design) -> api.Run:
+    """`autoreward.design` with `design`'s arguments, on `runner`, at the terminal: the run folder said at once,
+    progress bars, Ctrl-C that marks the run interrupted and names its resume command, and the final table.
 
-    A person asked to approve a proposed task score answers before the bars start (they would hide the
-    question). `page_url` and `preference_timeout` belong to this invocation, not to the run: a resume may
-    wait differently.
-    """
-    from autoreward.contract.checker import check_proposed_score
-    from autoreward.loop.design_run import run_design, settle_score
-    from autoreward.review.html_report import write_html_report
-    from autoreward.review.run_export import export_run
+    `page_url` and `preference_timeout` belong to this invocation, not to the run: a resume may wait
+    differently."""
+    opened: list[api.Run] = []
 
-    store = session.store
-    config = store.config()
-    console.print(f"run folder: [bold]{store.path}[/]  (resume with: autoreward run --resume {store.path})")
+    def on_open(run: api.Run) -> None:
+        opened.append(run)
+        console.print(f"run folder: [bold]{run.path}[/]  (resume with: autoreward run --resume {run.path})")
 
     def interrupted(number: int) -> str:
-        store.set_status("interrupted")
-        store.log_event("interrupted", signal=signal_name(number))
-        return f"interrupted ({signal_name(number)}); resume the run with: autoreward run --resume {store.path}"
+        if not opened:
+            return f"interrupted ({signal_name(number)}) before a run folder was made"
+        opened[0].mark_interrupted(signal_name(number))
+        path = opened[0].path
+        return f"interrupted ({signal_name(number)}); resume the run with: autoreward run --resume {path}"
 
-    jail = api.jail_from_environment()
-    approve = None
-    if config.task.fitness is None and config.loop.score == "proposed":
-        if not config.loop.accept_score:
-            check = lambda task: check_proposed_score(task, jail=jail)  # noqa: E731
-            approve = _terminal_approval(config.task, check)
-        with _until_interrupted(runner, interrupted):
-            proposal = settle_score(session, jail, approve, _note)
-        if proposal.adopted:
-            console.print(
-                f"the task with its score: [bold]{store.task_file_path()}[/] (autoreward run that file later)"
-            )
     with _until_interrupted(runner, interrupted), _progress_bars() as bars:
-        final = run_design(
-            session,
-            ConsoleProgress(bars),
-            jail,
-            runner,
-            approve_score=approve,  # the decision just made is read back from the run folder, not asked again
+        run = api.design(
+            progress=ConsoleProgress(bars),
+            executor=runner,
             page_url=page_url,
             preference_timeout=preference_timeout,
+            on_open=on_open,
+            **design,
         )
-    export_run(store)
-    write_html_report(store)
-    _print_final(store, final)
-    return store
+    _print_final(run)
+    return run
 
 
 def _note(text: str) -> None:
@@ -454,9 +434,8 @@ def _note(text: str) -> None:
     console.print(f"[dim]{_clock()}[/] {escape(text)}", highlight=False)
 
 
-def _terminal_approval(task: Task, check):
+def _terminal_approval(task: Task):
     """A person decides at the terminal (or on standard input): accept the score, edit it in $EDITOR, or reject it."""
-    from autoreward.loop.task_score import examine
 
     def approve(proposal):
         edited = False
@@ -468,14 +447,13 @@ def _terminal_approval(task: Task, check):
             if chosen is None:
                 errors.print(f"answer {' or '.join(choices)} (or its first letter), not {answer!r}", highlight=False)
             elif chosen == "accept":
-                decision = "edited" if edited else "accepted"
-                return replace(proposal, decision=decision, decided_by="a person at the terminal", at=now_iso())
+                return proposal.decided("edited" if edited else "accepted", "a person at the terminal")
             elif chosen == "reject":
-                return replace(proposal, decision="rejected", decided_by="a person at the terminal", at=now_iso())
+                return proposal.decided("rejected", "a person at the terminal")
             else:
                 text = _edited(proposal.text)
                 if text is not None:
-                    proposal, edited = examine(text, task, check), True
+                    proposal, edited = api.examine_score(text, task), True
 
     return approve
 
@@ -514,8 +492,8 @@ def _show_proposal(proposal) -> None:
         )
 
 
-def _print_final(store, final: FinalResult) -> None:
-    task = store.config().task
+def _print_final(run: api.Run) -> None:
+    store, final, task = run.store, run.final, run.config.task
     table = Table(title=f"{task.id}: best reward {final.candidate_id}", show_header=False)
     if final.fitness_mean is not None:
         table.add_row(
@@ -527,15 +505,10 @@ def _print_final(store, final: FinalResult) -> None:
             f"{final.sparse_fitness:.4g} ± {final.sparse_spread or 0.0:.2g}",
         )
     else:
-        from autoreward.review.report import chosen_by
-
-        table.add_row(
-            "task score",
-            f"none: the task has no fitness; the best was chosen by {chosen_by(store.config().loop.feedback)}",
-        )
+        table.add_row("task score", f"none: the task has no fitness; the best was chosen by {run.chosen_by()}")
     if final.score_mean is not None:
         table.add_row("human-normalized", final.normalized_sentence())
-    screened = [c for c in store.candidates() if c.screening_agreement is not None]
+    screened = [c for c in run.candidates if c.screening_agreement is not None]
     if screened:
         rounds = [store.load_round(number) for number in sorted({c.round for c in screened})]
         saved = sum(r.steps_saved for r in rounds if r is not None)
@@ -557,10 +530,8 @@ def _print_final(store, final: FinalResult) -> None:
 @app.command()
 def runs(runs_dir: Path = RunsDirOption) -> None:
     """A table of the design runs and their best scores, newest first."""
-    from autoreward.loop.run_store import run_summaries
-
     table = Table("run", "task", "status", "best", "task score", "normalized")
-    for row in run_summaries(runs_dir):
+    for row in api.runs(runs_dir):
         score = "-" if row.score_mean is None else f"{row.score_mean:.3f} ± {row.score_std:.3f}"
         fitness = "-" if row.best_fitness is None else f"{row.best_fitness:.4g}"
         table.add_row(row.name, row.task, row.status, row.best_candidate or "-", fitness, score)
@@ -575,14 +546,10 @@ def show(
     runs_dir: Path = RunsDirOption,
 ) -> None:
     """Show a run: its status, rounds, candidates, scores and failure modes."""
-    from autoreward.loop.run_store import RunStore, run_summary
-    from autoreward.review.report import reward_report
-
     with _clear_errors():
-        store = RunStore.open(_run_folder(run_folder, runs_dir))
-        summary = run_summary(store.path)
-        console.print(f"status: {escape(summary.status if summary else 'unknown')}", highlight=False)
-        console.print(Markdown(reward_report(store)))
+        run = api.Run.open(_run_folder(run_folder, runs_dir))
+        console.print(f"status: {escape(run.status)}", highlight=False)
+        console.print(Markdown(run.report()))
 
 
 def _run_folder(given: Path, runs_dir: Path) -> Path:
@@ -676,35 +643,31 @@ def evaluate(
         )
         with _until_interrupted(runner, stopped), _progress_bars() as bars:
             result = run.evaluate(algo, normalize, envs, seeds, steps, ConsoleProgress(bars), executor=runner)
-        _print_recipes(run.store, result)
+        _print_recipes(run, result)
 
 
-def _print_recipes(store, latest) -> None:
+def _print_recipes(run: api.Run, latest) -> None:
     """The run's own final scores and each other recipe's, side by side."""
-    from autoreward.loop.recipes import recipe_of
-    from autoreward.review.report import recipe_rows
-
-    final = store.load_final()
     table = Table(
         "training recipe",
         "designed",
         "human",
         "sparse",
         "human-normalized",
-        title=f"{final.candidate_id} under each recipe",
+        title=f"{run.final.candidate_id} under each recipe",
     )
-    for row in recipe_rows(recipe_of(store.config()), final, store.recipe_results()):
+    for row in run.recipe_rows():
         table.add_row(*row)
     console.print(table)
-    console.print(f"trainings: {store.recipe_dir(latest.recipe)}", soft_wrap=True, highlight=False)
+    console.print(f"trainings: {run.store.recipe_dir(latest.recipe)}", soft_wrap=True, highlight=False)
 
 
 @app.command()
 def demo(
     runs_dir: Path = typer.Option(
-        DEFAULT_RUNS_DIR,
+        api.DEFAULT_RUNS_DIR,
         "--runs-dir",
-        help=f"Where run folders are written (default {DEFAULT_RUNS_DIR}).",
+        help=f"Where run folders are written (default {api.DEFAULT_RUNS_DIR}).",
         **panel(FOLDERS_PANEL),
     ),
     steps: int = typer.Option(
@@ -716,8 +679,6 @@ def demo(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Also write the exported reward here."),
 ) -> None:
     """The whole loop, offline, on a built-in task, from a shipped transcript (about ten minutes on two cores)."""
-    from autoreward.loop.design_run import open_design
-
     with _clear_errors():
         task = api.load_task(DEMO_TASK)
         transcript = data_dir("envs") / DEMO_TRANSCRIPT
@@ -736,10 +697,9 @@ def demo(
             prescreen=True,  # the demo shows every part of the loop, pre-screening (off in a run) too
         )
         settings = LLMSettings(backend="replay", model="", transcript=str(transcript))
-        session = open_design(runs_dir, task, loop, settings)
-        store = _design(session, _executor(loop.executor, loop.ray_address))
+        run = _design(_executor(loop.executor, loop.ray_address), task=task, llm=settings, loop=loop, runs_dir=runs_dir)
         if output is not None:
-            console.print(f"exported to {api.Run(store).export(output)}")
+            console.print(f"exported to {run.export(output)}")
 
 
 @app.command()
@@ -765,7 +725,7 @@ def serve(
     It shows every run's rounds and candidates (code, checks, reviews, curves,
     videos), and the form where a person gives the preferences a
     `--feedback human` run waits for."""
-    from autoreward.review.server import ReviewServer
+    from autoreward import ReviewServer
 
     with _clear_errors():
         if host not in ("127.0.0.1", "localhost", "::1"):

@@ -43,11 +43,8 @@ from autoreward.errors import AutorewardError
 @app.command()
 def tasks(tasks_dir: Optional[list[Path]] = TasksDirOption) -> None:
     """List the tasks: those shipped with autoreward and those in --tasks-dir."""
-    from autoreward.task.files import load_tasks
-
-    broken: dict[str, str] = {}
     with _clear_errors():
-        found = load_tasks(tuple(tasks_dir or ()), broken)
+        found, broken = api.list_tasks(tasks_dir or ())
     table = Table("id", "environment", "fitness", "description", show_lines=False)
     for task in found.values():
         table.add_row(task.id, task.env_id, task.fitness.description if task.fitness else "-", task.description)

@@ -28,10 +28,6 @@ from autoreward.sandbox.jail import Jail
 # Within this share of the best's |score| a candidate may be the best on another seed: the seed-to-seed spread
 # of the benchmark pool's top candidates was 3 to 30% of their mean (bench/README.md, early_stopping.py).
 CONFIRM_MARGIN = 0.25
-# What `autoreward run --confirm-seeds` is when not given (with --feedback fitness). Measured by
-# bench/confirm_seeds.py on five seeds (bench/README.md): K = 1 raised the picks' mean score by 1.3% for 47%
-# more training steps a round, on a pool whose top two are within noise; not worth it by default.
-DEFAULT_CONFIRM_SEEDS = 0
 
 
 def near_the_best(scores: dict[str, float], higher_is_better: bool, margin: float = CONFIRM_MARGIN) -> list[str]:

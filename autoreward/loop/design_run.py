@@ -16,13 +16,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from autoreward.config import LLMSettings, LoopConfig, Task
+from autoreward.config import DEFAULT_PAGE_URL, LLMSettings, LoopConfig, Task
 from autoreward.errors import AutorewardError
 from autoreward.llm.backends import LLM, CachedLLM, connect
 from autoreward.llm.prompts import Prompts
 from autoreward.llm.recorded import RecordedLLM
 from autoreward.loop.driver import DesignLoop
-from autoreward.loop.preferences import DEFAULT_PAGE_URL
 from autoreward.loop.progress import LoopProgress, SilentProgress
 from autoreward.loop.run_store import RunStore, start_run
 from autoreward.loop.task_score import Approval, accept_as_written, settle_task_score
@@ -96,7 +95,9 @@ def run_design(
     jail = jail if jail is not None else Jail.detect()
     executor = executor or connect_executor(config.loop.executor, config.loop.ray_address)
     if config.task.fitness is None and config.loop.score == "proposed":
-        settle_score(session, jail, approve_score, note or progress.note)
+        note = note or progress.note
+        if settle_score(session, jail, approve_score, note).adopted:
+            note(f"the task with its score: {store.task_file_path()} (autoreward run that file later)")
     return DesignLoop(
         store,
         session.llm,

@@ -18,7 +18,7 @@ import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from autoreward.config import CheckOptions, RunConfig, Task, TrainingConfig
+from autoreward.config import DEFAULT_PAGE_URL, CheckOptions, RunConfig, Task, TrainingConfig
 from autoreward.contract.checker import check_program
 from autoreward.errors import AutorewardError, VideoError, WorkerError
 from autoreward.llm.backends import LLM, Image
@@ -30,7 +30,7 @@ from autoreward.loop.final import FinalEvaluation
 from autoreward.loop.frames import video_frames
 from autoreward.loop.halving import schedule, successive_halving, train_slice
 from autoreward.loop.parallel import parallel_map
-from autoreward.loop.preferences import DEFAULT_PAGE_URL, PreferenceSource
+from autoreward.loop.preferences import PreferenceSource
 from autoreward.loop.prescreen import (
     MARGIN_FRACTION,
     VERDICTS,

@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-from autoreward.config import LoopConfig, Task
+from autoreward.config import DEFAULT_PAGE_URL, LoopConfig, Task
 from autoreward.errors import AutorewardError
 from autoreward.llm.backends import LLM, Image
 from autoreward.llm.prompts import Prompts
@@ -36,8 +36,6 @@ from autoreward.loop.frames import video_frames
 from autoreward.loop.judge import judge
 from autoreward.loop.run_store import RunStore
 from autoreward.records import Candidate, Preference, PreferenceRequest, now_iso
-
-DEFAULT_PAGE_URL = "http://127.0.0.1:8765"
 
 
 class PreferenceSource(Protocol):

@@ -18,10 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-from autoreward.config import LoopConfig, Task
+from autoreward.config import DEFAULT_PAGE_URL, LoopConfig, Task
 from autoreward.llm.backends import LLM
 from autoreward.llm.prompts import Prompts
-from autoreward.loop.preferences import DEFAULT_PAGE_URL, LLMPreferences, PreferenceSource, preference_source
+from autoreward.loop.preferences import LLMPreferences, PreferenceSource, preference_source
 from autoreward.loop.run_store import RunStore
 from autoreward.records import Candidate, Preference
 

@@ -116,7 +116,7 @@ def scored_task(task: Task, text: str) -> Task:
 
 def accept_as_written(proposal: ScoreProposal) -> ScoreProposal:
     """The approval of `--accept-score`: the LLM's measure is trusted as it was written."""
-    return replace(proposal, decision="accepted", decided_by=ACCEPTED_AS_WRITTEN, at=now_iso())
+    return proposal.decided("accepted", ACCEPTED_AS_WRITTEN)
 
 
 def settle_task_score(
