@@ -37,6 +37,7 @@ from autoreward.config import (
     CheckOptions,
     LLMSettings,
     LoopConfig,
+    PlannerSettings,
     Task,
     TrainingConfig,
 )
@@ -50,6 +51,7 @@ from autoreward.sandbox.jail import SETTING_VARIABLE, USER_VARIABLE, Jail
 from autoreward.serialize import write_json
 
 if TYPE_CHECKING:  # for annotations only: the design loop loads when a run starts
+    from autoreward.loop.preview import PreviewResult
     from autoreward.loop.task_score import Approval
 
 OnProgress = Callable[[str, dict], None]  # (a training's label, a worker's progress message)
@@ -184,7 +186,7 @@ def train(
     soon as it is made (`reward_file` and `command` are recorded in its config.json), `on_checked` the check's
     verdict before training starts. Raises RewardCheckFailed
     when the program fails its check (the folder keeps `check.json`), WorkerError when the training fails."""
-    from autoreward.contract.checker import check_program, check_task
+    from autoreward.contract.checker import check_task
     from autoreward.loop.baselines import load_or_train_baselines
     from autoreward.loop.training import train as train_policy
 
@@ -192,18 +194,10 @@ def train(
     check_task(task, jail=jail)  # before a run folder is made
     config = training_config(task, steps, seed, algo, envs, eval_episodes, simulator, device, videos)
     executor = executor or connect_executor("local", None)
-    folder = new_run_dir(Path(runs_dir), task.id, "train", seed)
-    if on_folder is not None:
-        on_folder(folder)
-    (folder / "reward.py").write_text(code)
     record = {"command": command, "task": task, "training": config, "reward_file": reward_file}
-    write_json(folder / "config.json", record)
-    result = check_program(task, code, folder / "check", CheckOptions(training_batch_size=config.n_envs), jail=jail)
-    write_json(folder / "check.json", result)
-    if on_checked is not None:
-        on_checked(result)
-    if not result.ok:
-        raise RewardCheckFailed(result)
+    folder, result = _checked_in_new_folder(
+        task, code, "train", seed, runs_dir, record, config.n_envs, jail, on_folder, on_checked
+    )
     progress = on_progress or (lambda label, data: None)
     trained = train_policy(task, config, folder / "training", code, lambda d: progress("reward", d), jail, executor)
     normalized = None
@@ -225,6 +219,112 @@ def train(
     }
     write_json(folder / "result.json", summary)
     return TrainedReward(folder, result, trained, normalized)
+
+
+def _checked_in_new_folder(
+    task: Task,
+    code: str,
+    kind: str,
+    seed: int,
+    runs_dir: Path | str,
+    record: dict,
+    batch_size: int,
+    jail: Jail,
+    on_folder: Callable[[Path], None] | None,
+    on_checked: Callable[[CheckResult], None] | None,
+) -> tuple[Path, CheckResult]:
+    """A new run folder of `kind` holding `reward.py`, `config.json` (`record`) and the program's check
+    (`check.json`); RewardCheckFailed when the program fails it."""
+    from autoreward.contract.checker import check_program
+
+    folder = new_run_dir(Path(runs_dir), task.id, kind, seed)
+    if on_folder is not None:
+        on_folder(folder)
+    (folder / "reward.py").write_text(code)
+    write_json(folder / "config.json", record)
+    result = check_program(task, code, folder / "check", CheckOptions(training_batch_size=batch_size), jail=jail)
+    write_json(folder / "check.json", result)
+    if on_checked is not None:
+        on_checked(result)
+    if not result.ok:
+        raise RewardCheckFailed(result)
+    return folder, result
+
+
+@dataclass(frozen=True)
+class PreviewedReward:
+    """A reward program previewed by model-predictive control in its own run folder: the check and the
+    episode (`autoreward.loop.preview.PreviewResult`: its task score, video and the reward's component returns)."""
+
+    folder: Path  # runs/<task>__preview__s<seed>__<time>/: reward.py, config.json, check.json, preview/, result.json
+    check: CheckResult
+    preview: "PreviewResult"
+
+    @property
+    def score(self) -> float | None:
+        """The episode's task score (None for a task without one)."""
+        return self.preview.evaluation.fitness_mean
+
+
+def preview(
+    task: Task,
+    code: str,
+    horizon: int | None = None,
+    samples: int | None = None,
+    noise: float | None = None,
+    knots: int | None = None,
+    seed: int = 0,
+    videos: bool = True,
+    runs_dir: Path | str = DEFAULT_RUNS_DIR,
+    jail: Jail | None = None,
+    executor: WorkerExecutor | None = None,
+    on_progress: OnProgress | None = None,
+    reward_file: str | None = None,
+    command: str | None = None,
+    on_folder: Callable[[Path], None] | None = None,
+    on_checked: Callable[[CheckResult], None] | None = None,
+) -> PreviewedReward:
+    """Check `code`, then play one episode of `task` from its held-out reset with every action planned by
+    model-predictive control on the reward (predictive sampling: `samples` perturbed action sequences over
+    `horizon` control steps, each step), in a new run folder: its task score, video and reward returns,
+    in seconds to minutes instead of a training. The planner's settings not given are
+    `autoreward.sim.predictive_sampling.PlannerSettings`'s. Raises AutorewardError (one sentence) for a task
+    without a MuJoCo model or settings that cannot plan, RewardCheckFailed when the program fails its check."""
+    from autoreward.contract.checker import check_task
+    from autoreward.loop.preview import preview as preview_episode
+    from autoreward.loop.preview import preview_problem
+
+    given = {"horizon": horizon, "samples": samples, "noise": noise, "knots": knots}
+    settings = PlannerSettings(**{k: v for k, v in given.items() if v is not None})
+    problem = settings.problem() or preview_problem(task)
+    if problem is not None:
+        raise AutorewardError(problem)
+    jail = jail or jail_from_environment()
+    check_task(task, jail=jail)  # before a run folder is made
+    executor = executor or connect_executor("local", None)
+    record = {"command": command, "task": task, "planner": settings, "seed": seed, "reward_file": reward_file}
+    folder, result = _checked_in_new_folder(
+        task, code, "preview", seed, runs_dir, record, settings.samples, jail, on_folder, on_checked
+    )
+    progress = on_progress or (lambda label, data: None)
+    previewed = preview_episode(
+        task, code, folder / "preview", settings, jail, executor, lambda d: progress("preview", d), videos, seed
+    )
+    evaluation = previewed.evaluation
+    episode = evaluation.episodes[0]
+    summary = {
+        "task": task.id,
+        "fitness": evaluation.fitness_mean,
+        "fitness_description": task.fitness.description if task.fitness else None,
+        "success_rate": evaluation.success_rate,
+        "episode_length": evaluation.length_mean,
+        "planning_seconds": previewed.planning_seconds,
+        "video": f"preview/{previewed.video}" if previewed.video else None,
+        "reward_return": episode.reward_return,
+        "component_returns": episode.component_returns,
+    }
+    write_json(folder / "result.json", summary)
+    return PreviewedReward(folder, result, previewed)
 
 
 def baselines(

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from autoreward.sim.predictive_sampling import PlannerSettings, PredictiveSampler
+from autoreward.config import PlannerSettings
+from autoreward.sim.predictive_sampling import PredictiveSampler
 from autoreward.sim.state import StateLayout
 from autoreward.task.files import find_task, make_env
 

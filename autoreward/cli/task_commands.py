@@ -1,4 +1,4 @@
-"""The commands on one task: `tasks`, `describe`, `check`, `train`, `baseline`, each a call of `autoreward.api`."""
+"""The commands on one task: `tasks`, `describe`, `check`, `train`, `preview`, `baseline`, each a call of `autoreward.api`."""
 
 from __future__ import annotations
 
@@ -36,8 +36,11 @@ from autoreward.cli.options import (
     panel,
     signal_name,
 )
-from autoreward.config import Task
+from autoreward.config import PlannerSettings, Task
 from autoreward.errors import AutorewardError
+
+PLANNER = PlannerSettings()  # the defaults of `preview`'s planner options
+PLANNER_PANEL = "Planner"
 
 
 @app.command()
@@ -186,6 +189,87 @@ def _print_result(task: Task, trained, normalized) -> None:
             "human-normalized",
             f"{score}  (human {normalized.fitness_human:.4g}, sparse {normalized.fitness_sparse:.4g})",
         )
+    console.print(table)
+
+
+@app.command()
+def preview(
+    task: str = typer.Argument(..., help="A task id, a task file or an environment id (with a MuJoCo model)."),
+    reward: Path = typer.Option(..., "--reward", help="The reward program to preview."),
+    horizon: Optional[int] = typer.Option(
+        None, "--horizon", help=f"Control steps planned ahead (default {PLANNER.horizon}).", **panel(PLANNER_PANEL)
+    ),
+    samples: Optional[int] = typer.Option(
+        None, "--samples", help=f"Rollouts per control step (default {PLANNER.samples}).", **panel(PLANNER_PANEL)
+    ),
+    noise: Optional[float] = typer.Option(
+        None,
+        "--noise",
+        help=f"Perturbation, a share of half the control range (default {PLANNER.noise}).",
+        **panel(PLANNER_PANEL),
+    ),
+    seed: int = SeedOption,
+    videos: bool = typer.Option(
+        True, "--videos/--no-videos", help="Film the episode (default: on).", **panel(TRAINING_PANEL)
+    ),
+    runs_dir: Path = RunsDirOption,
+    tasks_dir: Optional[list[Path]] = TasksDirOption,
+) -> None:
+    """Watch what a reward asks for in one episode, its actions planned by model-predictive control, no training."""
+    with _clear_errors():
+        chosen = api.load_task(task, tasks_dir or ())
+        code = _read_reward(reward)
+
+        def made(folder: Path) -> None:
+            console.print(f"run folder: [bold]{folder}[/]")
+
+        stopped = lambda number: f"interrupted ({signal_name(number)}): the preview was stopped"  # noqa: E731
+        runner = _executor(None, None)
+        with _until_interrupted(runner, stopped), _progress_bars() as handle:
+            try:
+                previewed = api.preview(
+                    chosen,
+                    code,
+                    horizon=horizon,
+                    samples=samples,
+                    noise=noise,
+                    seed=seed,
+                    videos=videos,
+                    runs_dir=runs_dir,
+                    executor=runner,
+                    on_progress=handle,
+                    reward_file=str(reward),
+                    command=shlex.join(sys.argv),
+                    on_folder=made,
+                    on_checked=_print_check,
+                )
+            except api.RewardCheckFailed:  # its verdict is printed already
+                raise typer.Exit(1) from None
+    _print_preview(chosen, previewed)
+
+
+def _print_preview(task: Task, previewed) -> None:
+    result = previewed.preview
+    episode = result.evaluation.episodes[0]
+    table = Table(title=f"{task.id}: one episode planned on the reward", show_header=False)
+    if episode.fitness is not None:
+        table.add_row("task score", f"{episode.fitness:.4g}  ({task.fitness.description})")
+    if result.evaluation.success_rate is not None:
+        table.add_row(
+            "success", f"{'yes' if result.evaluation.success_rate else 'no'} (threshold {task.success_threshold:g})"
+        )
+    table.add_row("episode length", f"{episode.length}")
+    planner = result.planner
+    table.add_row(
+        "planning",
+        f"{result.planning_seconds:.1f} s ({planner.samples} rollouts of {planner.horizon} steps a step)",
+    )
+    parts = ", ".join(f"{name} {value:.4g}" for name, value in episode.component_returns.items())
+    table.add_row("reward return", f"{episode.reward_return:.4g}" + (f"  ({parts})" if parts else ""))
+    if result.video is not None:
+        table.add_row("video", f"preview/{result.video}")
+    elif result.video_error is not None:
+        table.add_row("video", f"none: {result.video_error}")
     console.print(table)
 
 

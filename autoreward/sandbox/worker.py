@@ -51,6 +51,8 @@ JOBS = {
     "evaluate": "autoreward.loop.evaluation:run_evaluation_job",  # never imports a reward program
     "returns": "autoreward.loop.reward_returns:run_returns_job",
     "task": "autoreward.contract.checker:run_task_job",
+    "plan": "autoreward.loop.preview:run_planning_job",
+    "replay": "autoreward.loop.preview:run_replay_job",  # never imports a reward program
 }
 
 

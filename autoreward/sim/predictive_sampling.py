@@ -28,38 +28,16 @@ so it is called here only inside a jailed worker, as in training.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import mujoco
 import numpy as np
 
+from autoreward.config import PlannerSettings
 from autoreward.sim.physics import MujocoPhysics
 from autoreward.sim.state import StateLayout
 
 Reward = Callable[..., tuple]
-
-
-@dataclass(frozen=True)
-class PlannerSettings:
-    """How hard the planner looks: rollouts per control step, how far ahead, and how wide."""
-
-    horizon: int = 30  # control steps a rollout looks ahead
-    samples: int = 32  # rollouts per control step, the nominal one included
-    noise: float = 0.3  # the perturbation's standard deviation, as a share of half the control range
-    knots: int = 4  # spline control points over the horizon
-
-    def problem(self) -> str | None:
-        """Why these settings cannot plan, in one sentence; None when they can."""
-        if self.horizon < 1:
-            return f"the planner's horizon must be at least 1 step, got {self.horizon}"
-        if self.samples < 2:
-            return f"the planner needs at least 2 samples (the nominal and one perturbation), got {self.samples}"
-        if not 2 <= self.knots <= self.horizon + 1:
-            return f"the planner's knots must be between 2 and the horizon + 1 ({self.horizon + 1}), got {self.knots}"
-        if not self.noise > 0:
-            return f"the planner's noise must be above 0, got {self.noise}"
-        return None
 
 
 class PredictiveSampler:
