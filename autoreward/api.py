@@ -288,7 +288,7 @@ def preview(
     model-predictive control on the reward (predictive sampling: `samples` perturbed action sequences over
     `horizon` control steps, each step), in a new run folder: its task score, video and reward returns,
     in seconds to minutes instead of a training. The planner's settings not given are
-    `autoreward.sim.predictive_sampling.PlannerSettings`'s. Raises AutorewardError (one sentence) for a task
+    `autoreward.config.PlannerSettings`'s. Raises AutorewardError (one sentence) for a task
     without a MuJoCo model or settings that cannot plan, RewardCheckFailed when the program fails its check."""
     from autoreward.contract.checker import check_task
     from autoreward.loop.preview import preview as preview_episode

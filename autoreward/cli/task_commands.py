@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -131,41 +132,52 @@ def train(
         # Every flag's mistake is one sentence here, before Ray is started.
         api.training_config(chosen, steps, seed, algo, envs, eval_episodes, simulator, device, videos, executor)
         runner = _executor(executor, address)
-        folders: list[Path] = []
-
-        def made(folder: Path) -> None:
-            folders.append(folder)
-            console.print(f"run folder: [bold]{folder}[/]")
-
-        def stopped(number: int) -> str:
-            where = f" in {folders[0]}" if folders else ""
-            return f"interrupted ({signal_name(number)}): the training{where} was stopped"
-
-        with _until_interrupted(runner, stopped), _progress_bars() as handle:
-            try:
-                trained = api.train(
-                    chosen,
-                    code,
-                    steps=steps,
-                    seed=seed,
-                    algo=algo,
-                    envs=envs,
-                    eval_episodes=eval_episodes,
-                    simulator=simulator,
-                    device=device,
-                    videos=videos,
-                    baselines=baselines,
-                    runs_dir=runs_dir,
-                    executor=runner,
-                    on_progress=handle,
-                    reward_file=str(reward),
-                    command=shlex.join(sys.argv),
-                    on_folder=made,
-                    on_checked=_print_check,
-                )
-            except api.RewardCheckFailed:  # its verdict is printed already
-                raise typer.Exit(1) from None
+        with _one_program_run("training", runner, reward) as shared:
+            trained = api.train(
+                chosen,
+                code,
+                steps=steps,
+                seed=seed,
+                algo=algo,
+                envs=envs,
+                eval_episodes=eval_episodes,
+                simulator=simulator,
+                device=device,
+                videos=videos,
+                baselines=baselines,
+                runs_dir=runs_dir,
+                **shared,
+            )
     _print_result(chosen, trained.training, trained.normalized)
+
+
+@contextmanager
+def _one_program_run(what: str, runner, reward: Path):
+    """What `train` and `preview` do at the terminal around their API call: progress bars, the run folder said
+    once made, Ctrl-C that names it, and a failed check as exit status 1 (its verdict printed already).
+    Yields the keyword arguments both calls take for it."""
+    folders: list[Path] = []
+
+    def made(folder: Path) -> None:
+        folders.append(folder)
+        console.print(f"run folder: [bold]{folder}[/]")
+
+    def stopped(number: int) -> str:
+        where = f" in {folders[0]}" if folders else ""
+        return f"interrupted ({signal_name(number)}): the {what}{where} was stopped"
+
+    with _until_interrupted(runner, stopped), _progress_bars() as handle:
+        try:
+            yield {
+                "executor": runner,
+                "on_progress": handle,
+                "reward_file": str(reward),
+                "command": shlex.join(sys.argv),
+                "on_folder": made,
+                "on_checked": _print_check,
+            }
+        except api.RewardCheckFailed:
+            raise typer.Exit(1) from None
 
 
 def _print_result(task: Task, trained, normalized) -> None:
@@ -219,32 +231,18 @@ def preview(
     with _clear_errors():
         chosen = api.load_task(task, tasks_dir or ())
         code = _read_reward(reward)
-
-        def made(folder: Path) -> None:
-            console.print(f"run folder: [bold]{folder}[/]")
-
-        stopped = lambda number: f"interrupted ({signal_name(number)}): the preview was stopped"  # noqa: E731
-        runner = _executor(None, None)
-        with _until_interrupted(runner, stopped), _progress_bars() as handle:
-            try:
-                previewed = api.preview(
-                    chosen,
-                    code,
-                    horizon=horizon,
-                    samples=samples,
-                    noise=noise,
-                    seed=seed,
-                    videos=videos,
-                    runs_dir=runs_dir,
-                    executor=runner,
-                    on_progress=handle,
-                    reward_file=str(reward),
-                    command=shlex.join(sys.argv),
-                    on_folder=made,
-                    on_checked=_print_check,
-                )
-            except api.RewardCheckFailed:  # its verdict is printed already
-                raise typer.Exit(1) from None
+        with _one_program_run("preview", _executor(None, None), reward) as shared:
+            previewed = api.preview(
+                chosen,
+                code,
+                horizon=horizon,
+                samples=samples,
+                noise=noise,
+                seed=seed,
+                videos=videos,
+                runs_dir=runs_dir,
+                **shared,
+            )
     _print_preview(chosen, previewed)
 
 
