@@ -45,6 +45,7 @@ _PUBLIC = {
     "Interrupted": "autoreward.errors",
     "ReviewServer": "autoreward.review.server",
     "connect_executor": "autoreward.sandbox.executor",
+    "Workers": "autoreward.loop.workers",
     "runs": "autoreward.api",
     "list_tasks": "autoreward.api",
     "examine_score": "autoreward.api",

@@ -17,8 +17,10 @@
 
 Every mistake of the caller's or of the input (an unknown task, a bad budget, a missing API key, a reward that
 fails its check) raises an `AutorewardError` whose message is one sentence, as the command line prints it.
-Reward programs run only in jailed worker processes (`autoreward.sandbox`), as from the command line; the jail
-is read from AUTOREWARD_JAIL (on, off or require) unless one is passed.
+Reward programs run only in jailed worker processes (`autoreward.sandbox`), as from the command line. Where they
+run, in what jail and who hears their progress is one `Workers` (`autoreward.loop.workers`), made once and passed
+to each call (`workers=autoreward.Workers.connect("ray", progress=...)`); without one, each call makes its own:
+this machine, the jail AUTOREWARD_JAIL asks for (on, off or require), and no progress shown.
 """
 
 from __future__ import annotations
@@ -42,19 +44,16 @@ from autoreward.config import (
     TrainingConfig,
 )
 from autoreward.errors import AutorewardError
-from autoreward.loop.progress import LoopProgress, SilentProgress
 from autoreward.loop.run_folders import DEFAULT_RUNS_DIR, new_run_dir
 from autoreward.loop.run_store import RunStore
+from autoreward.loop.workers import Workers
 from autoreward.records import CheckResult, NormalizedScore, RecipeResult, ScoreProposal, TrainingResult
-from autoreward.sandbox.executor import WorkerExecutor, connect_executor
-from autoreward.sandbox.jail import SETTING_VARIABLE, USER_VARIABLE, Jail
+from autoreward.sandbox.jail import Jail
 from autoreward.serialize import write_json
 
 if TYPE_CHECKING:  # for annotations only: the design loop loads when a run starts
     from autoreward.loop.preview import PreviewResult
     from autoreward.loop.task_score import Approval
-
-OnProgress = Callable[[str, dict], None]  # (a training's label, a worker's progress message)
 
 
 # --- one task -------------------------------------------------------------------
@@ -100,13 +99,14 @@ def describe(task: Task) -> str:
     return describe_task(task)
 
 
-def check(task: Task, code: str, jail: Jail | None = None, training_batch_size: int | None = None) -> CheckResult:
+def check(task: Task, code: str, workers: Workers | None = None, training_batch_size: int | None = None) -> CheckResult:
     """The contract's verdict on a reward program for `task`, found by running it in a jailed worker on real
-    states (`result.ok`, `result.category`, `result.message`). The task's own fitness is checked first: a
-    broken task file raises AutorewardError."""
+    states (`result.ok`, `result.category`, `result.message`); the check runs in `workers.jail` (default: the
+    jail AUTOREWARD_JAIL asks for). The task's own fitness is checked first: a broken task file raises
+    AutorewardError."""
     from autoreward.contract.checker import check_program, check_task
 
-    jail = jail or jail_from_environment()
+    jail = (workers or Workers.connect()).jail
     check_task(task, jail=jail)
     with tempfile.TemporaryDirectory(prefix="autoreward-check-") as folder:
         return check_program(task, code, Path(folder), CheckOptions(training_batch_size=training_batch_size), jail)
@@ -171,9 +171,7 @@ def train(
     videos: bool = True,
     baselines: bool = False,
     runs_dir: Path | str = DEFAULT_RUNS_DIR,
-    jail: Jail | None = None,
-    executor: WorkerExecutor | None = None,
-    on_progress: OnProgress | None = None,
+    workers: Workers | None = None,
     reward_file: str | None = None,
     command: str | None = None,
     on_folder: Callable[[Path], None] | None = None,
@@ -182,7 +180,9 @@ def train(
     """Check `code`, train a policy on it and score it on held-out episodes, in a new run folder.
 
     `steps`, `algo`, `envs`, `eval_episodes`: the task's budget unless given. `baselines`: also train (or reuse)
-    the human and sparse baselines and give the human-normalized score. `on_folder` is told the run folder as
+    the human and sparse baselines and give the human-normalized score. `workers`: where the workers run, in
+    what jail, and who hears their progress (the training's as "reward"; default `Workers.connect()`: this
+    machine, the jail AUTOREWARD_JAIL asks for, silent). `on_folder` is told the run folder as
     soon as it is made (`reward_file` and `command` are recorded in its config.json), `on_checked` the check's
     verdict before training starts. Raises RewardCheckFailed
     when the program fails its check (the folder keeps `check.json`), WorkerError when the training fails."""
@@ -190,19 +190,18 @@ def train(
     from autoreward.loop.baselines import load_or_train_baselines
     from autoreward.loop.training import train as train_policy
 
-    jail = jail or jail_from_environment()
-    check_task(task, jail=jail)  # before a run folder is made
     config = training_config(task, steps, seed, algo, envs, eval_episodes, simulator, device, videos)
-    executor = executor or connect_executor("local", None)
+    workers = workers or Workers.connect()
+    check_task(task, jail=workers.jail)  # before a run folder is made
     record = {"command": command, "task": task, "training": config, "reward_file": reward_file}
     folder, result = _checked_in_new_folder(
-        task, code, "train", seed, runs_dir, record, config.n_envs, jail, on_folder, on_checked
+        task, code, "train", seed, runs_dir, record, config.n_envs, workers.jail, on_folder, on_checked
     )
-    progress = on_progress or (lambda label, data: None)
-    trained = train_policy(task, config, folder / "training", code, lambda d: progress("reward", d), jail, executor)
+    told = lambda data: workers.progress.training("reward", data)  # noqa: E731
+    trained = train_policy(task, config, folder / "training", code, told, workers=workers)
     normalized = None
     if baselines:
-        reference = load_or_train_baselines(task, config, Path(runs_dir), progress, jail, executor)
+        reference = load_or_train_baselines(task, config, Path(runs_dir), workers)
         normalized = reference.normalize(trained.evaluation.fitness_mean, task.fitness.higher_is_better)
     evaluation = trained.evaluation
     summary = {
@@ -276,9 +275,7 @@ def preview(
     seed: int = 0,
     videos: bool = True,
     runs_dir: Path | str = DEFAULT_RUNS_DIR,
-    jail: Jail | None = None,
-    executor: WorkerExecutor | None = None,
-    on_progress: OnProgress | None = None,
+    workers: Workers | None = None,
     reward_file: str | None = None,
     command: str | None = None,
     on_folder: Callable[[Path], None] | None = None,
@@ -288,7 +285,7 @@ def preview(
     model-predictive control on the reward (predictive sampling: `samples` perturbed action sequences over
     `horizon` control steps, each step), in a new run folder: its task score, video and reward returns,
     in seconds to minutes instead of a training. The planner's settings not given are
-    `autoreward.config.PlannerSettings`'s. Raises AutorewardError (one sentence) for a task
+    `autoreward.config.PlannerSettings`'s; `workers` as for `train` (the progress is "preview"'s). Raises AutorewardError (one sentence) for a task
     without a MuJoCo model or settings that cannot plan, RewardCheckFailed when the program fails its check."""
     from autoreward.contract.checker import check_task
     from autoreward.loop.preview import preview as preview_episode
@@ -299,16 +296,15 @@ def preview(
     problem = settings.problem() or preview_problem(task)
     if problem is not None:
         raise AutorewardError(problem)
-    jail = jail or jail_from_environment()
-    check_task(task, jail=jail)  # before a run folder is made
-    executor = executor or connect_executor("local", None)
+    workers = workers or Workers.connect()
+    check_task(task, jail=workers.jail)  # before a run folder is made
     record = {"command": command, "task": task, "planner": settings, "seed": seed, "reward_file": reward_file}
     folder, result = _checked_in_new_folder(
-        task, code, "preview", seed, runs_dir, record, settings.samples, jail, on_folder, on_checked
+        task, code, "preview", seed, runs_dir, record, settings.samples, workers.jail, on_folder, on_checked
     )
-    progress = on_progress or (lambda label, data: None)
+    told = lambda data: workers.progress.training("preview", data)  # noqa: E731
     previewed = preview_episode(
-        task, code, folder / "preview", settings, jail, executor, lambda d: progress("preview", d), videos, seed
+        task, code, folder / "preview", settings, workers=workers, on_progress=told, video=videos, seed=seed
     )
     evaluation = previewed.evaluation
     episode = evaluation.episodes[0]
@@ -335,20 +331,18 @@ def baselines(
     envs: int | None = None,
     eval_episodes: int | None = None,
     runs_dir: Path | str = DEFAULT_RUNS_DIR,
-    jail: Jail | None = None,
-    executor: WorkerExecutor | None = None,
-    on_progress: OnProgress | None = None,
+    workers: Workers | None = None,
 ):
     """The task's two baselines on this budget: the human one (its own reward) and the sparse one (its task score
-    alone), each trained once and then read back from `runs_dir` (`autoreward.loop.baselines.Baselines`)."""
+    alone), each trained once and then read back from `runs_dir` (`autoreward.records.Baselines`); their
+    progress goes to `workers.progress` as "human" and "sparse"."""
     from autoreward.contract.checker import check_task
     from autoreward.loop.baselines import load_or_train_baselines
 
-    jail = jail or jail_from_environment()
     config = training_config(task, steps, seed, algo, envs, eval_episodes)
-    check_task(task, jail=jail)
-    executor = executor or connect_executor("local", None)
-    return load_or_train_baselines(task, config, Path(runs_dir), on_progress, jail, executor)
+    workers = workers or Workers.connect()
+    check_task(task, jail=workers.jail)
+    return load_or_train_baselines(task, config, Path(runs_dir), workers)
 
 
 # --- design runs ----------------------------------------------------------------
@@ -448,21 +442,18 @@ class Run:
         envs: int | None = None,
         seeds: int | None = None,
         steps: int | None = None,
-        progress: LoopProgress = SilentProgress(),
-        jail: Jail | None = None,
-        executor: WorkerExecutor | None = None,
+        workers: Workers | None = None,
     ) -> RecipeResult:
         """Re-train the best reward and both baselines under another recipe (e.g. `normalize=False`, as plain
         SB3 trains); finished trainings are kept, so a second call continues an interrupted one. The run's
-        HTML report is written again with the recipe's scores."""
+        HTML report is written again with the recipe's scores. `workers` default: the executor the run's
+        settings name, silent."""
         from autoreward.loop.recipes import evaluate_recipe
 
         recipe = self.recipe(algo, normalize, envs, seeds, steps)
-        config = self.config
-        executor = executor or connect_executor(config.loop.executor, config.loop.ray_address)
-        result = evaluate_recipe(
-            self.store, recipe, self.path.parent, progress, jail or jail_from_environment(), executor
-        )
+        loop = self.config.loop
+        workers = workers or Workers.connect(loop.executor, loop.ray_address)
+        result = evaluate_recipe(self.store, recipe, self.path.parent, workers)
         self.html_report()
         return result
 
@@ -505,9 +496,7 @@ def design(
     runs_dir: Path | str = DEFAULT_RUNS_DIR,
     resume: Path | str | None = None,
     loop: LoopConfig | None = None,
-    progress: LoopProgress = SilentProgress(),
-    jail: Jail | None = None,
-    executor: WorkerExecutor | None = None,
+    workers: Workers | None = None,
     approve_score: Approval | None = None,
     page_url: str | None = None,
     preference_timeout: float | None = None,
@@ -525,8 +514,9 @@ def design(
     `algo=` set the budget). `resume`: a run folder to continue instead (its own settings kept, except the
     LLMSettings fields in `changed_llm`: a new `base_url`, say). `approve_score`: who decides on a task score
     proposed for a task in words (default: accepted as written when `accept_score=True`). `on_open` is told
-    the `Run` as soon as its folder is made or opened, before any LLM call. `executor`: where the workers
-    run (default: the one the run's settings name). Returns the finished `Run`.
+    the `Run` as soon as its folder is made or opened, before any LLM call. `workers`: where the workers
+    run, in what jail, and who hears of the run's progress (default: `Workers.connect` on the executor the
+    run's settings name, silent). Returns the finished `Run`.
 
     The task's own mistakes (a broken fitness, extras that fail), a missing API key or transcript and
     settings that cannot run together are each one sentence before a run folder is made."""
@@ -535,8 +525,10 @@ def design(
     from autoreward.review.html_report import write_html_report
     from autoreward.review.run_export import export_run
 
-    jail = jail or jail_from_environment()
     if resume is not None:
+        if workers is None:  # the executor the run's own settings name
+            own = RunStore.open(Path(resume)).config().loop
+            workers = Workers.connect(own.executor, own.ray_address)
         session = open_design(Path(runs_dir), resume=Path(resume), prompts_dir=prompts_dir, changed=changed_llm)
     else:
         if task is None:
@@ -548,16 +540,15 @@ def design(
             raise TypeError(f"give the run's settings in `loop` or by name, not both: {', '.join(settings)}")
         if loop.problem() is not None:
             raise AutorewardError(loop.problem())
-        check_task(task, jail=jail)  # a task file's own mistake, before any LLM call
+        workers = workers or Workers.connect(loop.executor, loop.ray_address)
+        check_task(task, jail=workers.jail)  # a task file's own mistake, before any LLM call
         session = open_design(Path(runs_dir), task, loop, llm, prompts_dir=prompts_dir)
     run = Run(session.store)
     if on_open is not None:
         on_open(run)
     run_design(
         session,
-        progress,
-        jail,
-        executor,
+        workers,
         approve_score,
         page_url or DEFAULT_PAGE_URL,
         preference_timeout,
@@ -567,7 +558,7 @@ def design(
     return run
 
 
-def examine_score(text: str, task: Task, jail: Jail | None = None) -> ScoreProposal:
+def examine_score(text: str, task: Task, workers: Workers | None = None) -> ScoreProposal:
     """A task score as a person wrote or edited it (task-file TOML: `[fitness]` and `success_threshold`),
     checked on real states in a jailed worker as a proposed one is: its `problem` says why it cannot be used,
     else its `random_score` and `still_score` say what an episode of random actions and one of standing still
@@ -575,7 +566,7 @@ def examine_score(text: str, task: Task, jail: Jail | None = None) -> ScorePropo
     from autoreward.contract.checker import check_proposed_score
     from autoreward.loop.task_score import examine
 
-    jail = jail or jail_from_environment()
+    jail = (workers or Workers.connect()).jail
     return examine(text, task, lambda edited: check_proposed_score(edited, jail=jail))
 
 
@@ -635,9 +626,3 @@ def checked_device(device: str, executor: str | None = None) -> str:
             "and Ray gives each training a free GPU of some node"
         )
     return device
-
-
-def jail_from_environment() -> Jail:
-    """The worker jail the environment asks for: AUTOREWARD_JAIL on (default), off or require;
-    AUTOREWARD_WORKER_USER whom a root orchestrator's workers run as (nobody when unset)."""
-    return Jail.from_setting(os.environ.get(SETTING_VARIABLE), user=os.environ.get(USER_VARIABLE))

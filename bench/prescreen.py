@@ -55,6 +55,7 @@ from autoreward.llm.extract import extract_program
 from autoreward.loop.evaluation import EVALUATION_FOLDER, TRANSITIONS_FILE
 from autoreward.loop.prescreen import LabelledEpisode, labelled_episodes, over_the_half, stored_rewards, verdict
 from autoreward.loop.training import finished_training, train
+from autoreward.loop.workers import Workers
 from autoreward.records import Attempt, Candidate
 from autoreward.sandbox.jail import SETTING_VARIABLE, Jail
 from autoreward.task.files import find_task
@@ -172,7 +173,9 @@ def main() -> None:
             if training is not None and training.steps == steps and training.seed == seed:
                 reused.append(folder)
             else:
-                training = train(task, replace(base, seed=seed), folder, programs[name], jail=jail)
+                training = train(
+                    task, replace(base, seed=seed), folder, programs[name], workers=Workers.connect(jail=jail)
+                )
             print(f"  seed {seed} {name:>18}: task score {training.evaluation.fitness_mean:.3f}", flush=True)
             candidate = Candidate(
                 id=name, round=1, index=index, status="trained", attempts=(Attempt(0, programs[name]),)
@@ -202,7 +205,9 @@ def main() -> None:
             )
             for index, name in enumerate(names):
                 others = [e for e in all_episodes if e.source != name]
-                rewards = stored_rewards(task, programs[name], others, root / "screening" / f"seed_{seed}" / name, jail)
+                rewards = stored_rewards(
+                    task, programs[name], others, root / "screening" / f"seed_{seed}" / name, Workers.connect(jail=jail)
+                )
                 rules["before"][seed][name] = old_rule(others, rewards, higher)
                 screening = verdict(task, others, rewards)
                 p = "" if screening.p_value is None else f", p {screening.p_value:.2g}"

@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from autoreward.config import TrainingConfig  # noqa: E402
 from autoreward.loop.training import train  # noqa: E402
+from autoreward.loop.workers import Workers
 from autoreward.sandbox.jail import SETTING_VARIABLE, Jail  # noqa: E402
 from autoreward.task.files import find_task  # noqa: E402
 
@@ -69,7 +70,7 @@ def main() -> None:
                 config = TrainingConfig.from_budget(
                     task.budget, steps=args.steps, n_envs=args.n_envs, seed=seed, eval_episodes=1, video=False
                 )
-                train(task, config, Path(scratch) / f"w{count}" / f"s{seed}", code, jail=jail)
+                train(task, config, Path(scratch) / f"w{count}" / f"s{seed}", code, workers=Workers.connect(jail=jail))
 
             started = time.monotonic()
             with ThreadPoolExecutor(max_workers=count) as pool:

@@ -21,6 +21,7 @@ from autoreward.loop.halving import (
     survivors,
     train_slice,
 )
+from autoreward.loop.workers import Workers
 from autoreward.records import Attempt, Candidate, RoundResult
 from autoreward.serialize import from_dict, read_json, to_dict
 
@@ -237,12 +238,30 @@ SLICED = TrainingConfig(steps=1024, n_envs=2, eval_episodes=2, curve_points=4)
 def test_a_slice_continued_to_the_budget_has_the_total_steps_and_one_cumulative_curve(cheetah, tmp_path, jail):
     code = human_reward(cheetah)
     started = []
-    first = train_slice(cheetah, SLICED, tmp_path, code, None, 512, jail=jail, on_start=lambda: started.append(512))
+    first = train_slice(
+        cheetah,
+        SLICED,
+        tmp_path,
+        code,
+        None,
+        512,
+        workers=Workers.connect(jail=jail),
+        on_start=lambda: started.append(512),
+    )
     assert first.steps == 512 and [p.step for p in first.curve] == [256, 512]
     assert (tmp_path / "training_512" / "learner" / "policy.zip").exists()
     assert first.evaluation.exploring_fitness_mean is not None  # what its rung is ranked by
 
-    whole = train_slice(cheetah, SLICED, tmp_path, code, 512, 1024, jail=jail, on_start=lambda: started.append(1024))
+    whole = train_slice(
+        cheetah,
+        SLICED,
+        tmp_path,
+        code,
+        512,
+        1024,
+        workers=Workers.connect(jail=jail),
+        on_start=lambda: started.append(1024),
+    )
     assert whole.steps == 1024 and whole.evaluation.exploring_fitness_mean is None  # no rung ranks the last slice
     assert [p.step for p in whole.curve] == [256, 512, 768, 1024]
     assert whole.curve[:2] == first.curve  # the first slice's points, kept as they were
@@ -253,17 +272,26 @@ def test_a_slice_continued_to_the_budget_has_the_total_steps_and_one_cumulative_
     assert len((folder / "learner" / "curve.jsonl").read_text().splitlines()) == 4
 
     # Read first: a finished slice is not trained again.
-    again = train_slice(cheetah, SLICED, tmp_path, code, 512, 1024, jail=jail, on_start=lambda: started.append("again"))
+    again = train_slice(
+        cheetah,
+        SLICED,
+        tmp_path,
+        code,
+        512,
+        1024,
+        workers=Workers.connect(jail=jail),
+        on_start=lambda: started.append("again"),
+    )
     assert again == whole and started == [512, 1024]
 
 
 @pytest.mark.slow
 def test_a_slice_that_ends_between_curve_points_ends_with_a_point_of_its_own(cheetah, tmp_path, jail):
     code = human_reward(cheetah)
-    first = train_slice(cheetah, SLICED, tmp_path, code, None, 384, jail=jail)
+    first = train_slice(cheetah, SLICED, tmp_path, code, None, 384, workers=Workers.connect(jail=jail))
     # Points every 256 steps; the slice's last 128 steps are a window of their own, kept for the rung's ranking.
     assert [p.step for p in first.curve] == [256, 384] and first.curve[-1].fitness is not None
-    whole = train_slice(cheetah, SLICED, tmp_path, code, 384, 1024, jail=jail)
+    whole = train_slice(cheetah, SLICED, tmp_path, code, 384, 1024, workers=Workers.connect(jail=jail))
     assert [p.step for p in whole.curve] == [256, 384, 512, 768, 1024]
 
 
@@ -277,16 +305,33 @@ def test_a_failed_slice_is_recorded_and_not_retried(cheetah, tmp_path, jail):
         "    return v, {'v': v}\n"
     )
     with pytest.raises(WorkerError, match="this reward breaks late"):
-        train_slice(cheetah, SLICED, tmp_path, code, None, 512, jail=jail)
+        train_slice(cheetah, SLICED, tmp_path, code, None, 512, workers=Workers.connect(jail=jail))
     with pytest.raises(WorkerError, match="this reward breaks late"):
-        train_slice(cheetah, SLICED, tmp_path, code, None, 512, jail=jail, on_start=lambda: pytest.fail("retried"))
+        train_slice(
+            cheetah,
+            SLICED,
+            tmp_path,
+            code,
+            None,
+            512,
+            workers=Workers.connect(jail=jail),
+            on_start=lambda: pytest.fail("retried"),
+        )
 
 
 def test_continuing_from_a_folder_where_nothing_finished_says_so(cheetah, tmp_path):
     from autoreward.loop.training import train
 
     with pytest.raises(ValueError, match="no training finished there"):
-        train(cheetah, SLICED, tmp_path / "b", human_reward(cheetah), until=1024, resume_from=tmp_path / "a")
+        train(
+            cheetah,
+            SLICED,
+            tmp_path / "b",
+            human_reward(cheetah),
+            until=1024,
+            resume_from=tmp_path / "a",
+            workers=Workers.connect(),
+        )
 
 
 # --- a run with halving, through the loopback chat server --------------------------------

@@ -9,6 +9,7 @@ import pytest
 from autoreward.config import TrainingConfig
 from autoreward.errors import WorkerError
 from autoreward.loop.training import train
+from autoreward.loop.workers import Workers
 
 from .conftest import human_reward, worker_pids
 
@@ -30,7 +31,14 @@ def _send_once_training(sent: list, output_dir, signal_number):
 def test_a_worker_killed_mid_training_is_reported(hopper, tmp_path):
     sent: list = []
     with pytest.raises(WorkerError, match="killed by SIGKILL"):
-        train(hopper, LONG, tmp_path, human_reward(hopper), _send_once_training(sent, tmp_path / "learner", signal.SIGKILL))
+        train(
+            hopper,
+            LONG,
+            tmp_path,
+            human_reward(hopper),
+            _send_once_training(sent, tmp_path / "learner", signal.SIGKILL),
+            workers=Workers.connect(),
+        )
     assert sent, "the worker was never found"
 
 
@@ -38,8 +46,17 @@ def test_a_worker_that_crashes_mid_training_is_reported(hopper, tmp_path):
     """A segmentation fault, as native code would raise it (the real crash: tests/test_jail.py)."""
     sent: list = []
     with pytest.raises(WorkerError, match="crashed with SIGSEGV"):
-        train(hopper, LONG, tmp_path, human_reward(hopper), _send_once_training(sent, tmp_path / "learner", signal.SIGSEGV))
-    assert "Fatal Python error: Segmentation fault" in (tmp_path / "learner" / "worker.log").read_text()  # faulthandler's
+        train(
+            hopper,
+            LONG,
+            tmp_path,
+            human_reward(hopper),
+            _send_once_training(sent, tmp_path / "learner", signal.SIGSEGV),
+            workers=Workers.connect(),
+        )
+    assert (
+        "Fatal Python error: Segmentation fault" in (tmp_path / "learner" / "worker.log").read_text()
+    )  # faulthandler's
 
 
 def test_a_reward_that_exhausts_memory_mid_training_is_reported(hopper, tmp_path):
@@ -54,13 +71,13 @@ def test_a_reward_that_exhausts_memory_mid_training_is_reported(hopper, tmp_path
     )
     config = TrainingConfig(steps=4096, n_envs=2, eval_episodes=1, memory_bytes=3 * 1024**3)
     with pytest.raises(WorkerError, match="ran out of memory \\(its limit is 3 GiB"):
-        train(hopper, config, tmp_path, code)
+        train(hopper, config, tmp_path, code, workers=Workers.connect())
 
 
 def test_a_worker_past_its_wall_budget_is_reported(hopper, tmp_path):
     config = TrainingConfig(steps=10**7, n_envs=2, eval_episodes=1, wall_seconds=6)
     with pytest.raises(WorkerError, match="exceeded its wall-clock budget of 6 s"):
-        train(hopper, config, tmp_path, human_reward(hopper))
+        train(hopper, config, tmp_path, human_reward(hopper), workers=Workers.connect())
     deadline = time.monotonic() + 5  # the jailed worker dies with bwrap, a moment after it
     while worker_pids(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from contextlib import contextmanager
 from typing import Callable, get_args
 
@@ -119,11 +120,11 @@ INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextmanager
-def _until_interrupted(executor, said: Callable[[int], str]):
+def _until_interrupted(workers, said: Callable[[int], str]):
     """Ctrl-C (SIGINT) or SIGTERM ends the command within seconds: one line, and exit code 128 + the signal.
 
-    The first signal raises `Interrupted` in the main thread, wherever it waits. The executor then stops
-    its jobs (each running worker's group is killed within a second, none starts again) and `said(signal)`
+    The first signal raises `Interrupted` in the main thread, wherever it waits. `workers` (the command's
+    `autoreward.Workers`, None before it has any) then stop their jobs (each running worker's group is killed within a second, none starts again) and `said(signal)`
     gives the line to print (a design run marks itself interrupted there and names its resume command).
     The process ends with os._exit, so threads still waiting on an LLM reply are not waited for; what they
     would have written is lost whole or not at all (records are written atomically, once complete), and
@@ -144,8 +145,8 @@ def _until_interrupted(executor, said: Callable[[int], str]):
         yield
     except Interrupted as interruption:
         number = interruption.signal_number or signal.SIGINT
-        if executor is not None:
-            executor.stop()
+        if workers is not None:
+            workers.stop()
         errors.print(escape(said(number)), highlight=False)
         sys.stdout.flush()
         sys.stderr.flush()
@@ -172,11 +173,26 @@ def _clear_errors():
         raise typer.Exit(130) from None
 
 
-def _executor(name: str | None, address: str | None):
-    """The executor the command line asked for, connected (a Ray cluster is joined here, once)."""
-    from autoreward import connect_executor
+def _workers(name: str | None, address: str | None):
+    """The command's `autoreward.Workers`: on the executor the command line asked for (a Ray cluster is joined
+    here, once), in the jail AUTOREWARD_JAIL asks for; their progress is given to them with the bars."""
+    from autoreward import Workers
 
-    return connect_executor(name or "local", address)
+    return Workers.connect(name or "local", address)
+
+
+class ConsoleProgress:
+    """Loop notes as timestamped lines, trainings as progress bars (`_progress_bars`'s handler)."""
+
+    def __init__(self, bars):
+        self._bars = bars
+
+    def note(self, text: str) -> None:
+        # Notes carry LLM prose and error messages: "[...]" in them is text, never rich markup.
+        console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {escape(text)}", highlight=False)
+
+    def training(self, label: str, data: dict) -> None:
+        self._bars(label, data)
 
 
 @contextmanager

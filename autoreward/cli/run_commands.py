@@ -33,15 +33,16 @@ from autoreward.cli.options import (
     TASK_PANEL,
     TRAINING_PANEL,
     AddressOption,
+    ConsoleProgress,
     DeviceOption,
     ExecutorOption,
     RunsDirOption,
     SimulatorOption,
     TasksDirOption,
     _clear_errors,
-    _executor,
     _progress_bars,
     _until_interrupted,
+    _workers,
     app,
     console,
     errors,
@@ -55,26 +56,6 @@ from autoreward.resources import data_dir
 
 DEMO_TASK = "mountain_car_quick"
 DEMO_TRANSCRIPT = "demo/mountain_car_quick.md"
-
-
-class ConsoleProgress:
-    """Loop notes as timestamped lines, trainings as progress bars."""
-
-    def __init__(self, bars):
-        self._bars = bars
-
-    def note(self, text: str) -> None:
-        # Notes carry LLM prose and error messages: "[...]" in them is text, never rich markup.
-        console.print(f"[dim]{_clock()}[/] {escape(text)}", highlight=False)
-
-    def training(self, label: str, data: dict) -> None:
-        self._bars(label, data)
-
-
-def _clock() -> str:
-    import time
-
-    return time.strftime("%H:%M:%S")
 
 
 RUN = LoopConfig()  # the defaults of `run`'s options are a design run's own
@@ -309,7 +290,7 @@ def run(
         given = {k: v for k, v in given.items() if v is not None}
         if resume is not None:  # the run's own LLM settings and executor, except those given again
             config = api.Run.open(resume).config
-            runner = _executor(executor or config.loop.executor, address or config.loop.ray_address)
+            runner = _workers(executor or config.loop.executor, address or config.loop.ray_address)
             approve = None if config.loop.accept_score else _terminal_approval(config.task)
             _design(runner, page_url, preference_timeout, resume=resume, changed_llm=given, approve_score=approve)
             return
@@ -354,9 +335,9 @@ def run(
         loop = api.loop_config(chosen, settings, **{k: v for k, v in chosen_settings.items() if v is not None})
         if loop.problem() is not None:
             raise AutorewardError(loop.problem())
-        runner = _executor(executor, address)  # an unreachable cluster fails before a run folder is made
+        runner = _workers(executor, address)  # an unreachable cluster fails before a run folder is made
         if not workers:
-            loop = replace(loop, workers=runner.capacity() or loop.workers)
+            loop = replace(loop, workers=runner.executor.capacity() or loop.workers)
         approve = None if accept_score else _terminal_approval(chosen)
         _design(
             runner,
@@ -398,7 +379,7 @@ def _task_for_run(task: Optional[str], env: Optional[str], tasks_dir) -> Task:
 
 
 def _design(runner, page_url: str = DEFAULT_PAGE_URL, preference_timeout: float | None = None, **design) -> api.Run:
-    """`autoreward.design` with `design`'s arguments, on `runner`, at the terminal: the run folder said at once,
+    """`autoreward.design` with `design`'s arguments, on `runner` (the command's Workers), at the terminal: the run folder said at once,
     progress bars, Ctrl-C that marks the run interrupted and names its resume command, and the final table.
 
     `page_url` and `preference_timeout` belong to this invocation, not to the run: a resume may wait
@@ -418,8 +399,7 @@ def _design(runner, page_url: str = DEFAULT_PAGE_URL, preference_timeout: float 
 
     with _until_interrupted(runner, interrupted), _progress_bars() as bars:
         run = api.design(
-            progress=ConsoleProgress(bars),
-            executor=runner,
+            workers=runner.reporting_to(ConsoleProgress(bars)),
             page_url=page_url,
             preference_timeout=preference_timeout,
             on_open=on_open,
@@ -427,11 +407,6 @@ def _design(runner, page_url: str = DEFAULT_PAGE_URL, preference_timeout: float 
         )
     _print_final(run)
     return run
-
-
-def _note(text: str) -> None:
-    # Notes carry LLM prose and error messages: "[...]" in them is text, never rich markup.
-    console.print(f"[dim]{_clock()}[/] {escape(text)}", highlight=False)
 
 
 def _terminal_approval(task: Task):
@@ -635,14 +610,14 @@ def evaluate(
         run = api.Run.open(_run_folder(run_folder, runs_dir))
         recipe = run.recipe(algo, normalize, envs, seeds, steps)  # a bad flag is one sentence, before Ray starts
         loop = run.config.loop
-        runner = _executor(executor or loop.executor, address or loop.ray_address)
+        runner = _workers(executor or loop.executor, address or loop.ray_address)
         console.print(f"evaluating {run.config.task.id}'s best reward under {recipe.describe()}", highlight=False)
         stopped = lambda number: (  # noqa: E731
             f"interrupted ({signal_name(number)}); the same autoreward evaluate command continues it "
             "(finished trainings are kept)"
         )
         with _until_interrupted(runner, stopped), _progress_bars() as bars:
-            result = run.evaluate(algo, normalize, envs, seeds, steps, ConsoleProgress(bars), executor=runner)
+            result = run.evaluate(algo, normalize, envs, seeds, steps, runner.reporting_to(ConsoleProgress(bars)))
         _print_recipes(run, result)
 
 
@@ -697,7 +672,7 @@ def demo(
             prescreen=True,  # the demo shows every part of the loop, pre-screening (off in a run) too
         )
         settings = LLMSettings(backend="replay", model="", transcript=str(transcript))
-        run = _design(_executor(loop.executor, loop.ray_address), task=task, llm=settings, loop=loop, runs_dir=runs_dir)
+        run = _design(_workers(loop.executor, loop.ray_address), task=task, llm=settings, loop=loop, runs_dir=runs_dir)
         if output is not None:
             console.print(f"exported to {run.export(output)}")
 

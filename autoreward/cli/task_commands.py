@@ -18,6 +18,7 @@ from autoreward.cli.options import (
     TRAINING_PANEL,
     AddressOption,
     AlgoOption,
+    ConsoleProgress,
     DeviceOption,
     EnvsOption,
     EvalEpisodesOption,
@@ -28,9 +29,9 @@ from autoreward.cli.options import (
     StepsOption,
     TasksDirOption,
     _clear_errors,
-    _executor,
     _progress_bars,
     _until_interrupted,
+    _workers,
     app,
     console,
     errors,
@@ -131,7 +132,7 @@ def train(
         code = _read_reward(reward)
         # Every flag's mistake is one sentence here, before Ray is started.
         api.training_config(chosen, steps, seed, algo, envs, eval_episodes, simulator, device, videos, executor)
-        runner = _executor(executor, address)
+        runner = _workers(executor, address)
         with _one_program_run("training", runner, reward) as shared:
             trained = api.train(
                 chosen,
@@ -166,11 +167,10 @@ def _one_program_run(what: str, runner, reward: Path):
         where = f" in {folders[0]}" if folders else ""
         return f"interrupted ({signal_name(number)}): the {what}{where} was stopped"
 
-    with _until_interrupted(runner, stopped), _progress_bars() as handle:
+    with _until_interrupted(runner, stopped), _progress_bars() as bars:
         try:
             yield {
-                "executor": runner,
-                "on_progress": handle,
+                "workers": runner.reporting_to(ConsoleProgress(bars)),
                 "reward_file": str(reward),
                 "command": shlex.join(sys.argv),
                 "on_folder": made,
@@ -231,7 +231,7 @@ def preview(
     with _clear_errors():
         chosen = api.load_task(task, tasks_dir or ())
         code = _read_reward(reward)
-        with _one_program_run("preview", _executor(None, None), reward) as shared:
+        with _one_program_run("preview", _workers(None, None), reward) as shared:
             previewed = api.preview(
                 chosen,
                 code,
@@ -288,12 +288,11 @@ def baseline(
     with _clear_errors():
         chosen = api.load_task(task, tasks_dir or ())
         config = api.training_config(chosen, steps, seed, algo, envs, eval_episodes)  # a bad flag, before Ray
-        runner = _executor(executor, address)
+        runner = _workers(executor, address)
         stopped = lambda number: f"interrupted ({signal_name(number)}): the baselines were not trained"  # noqa: E731
-        with _until_interrupted(runner, stopped), _progress_bars() as handle:
-            result = api.baselines(
-                chosen, steps, seed, algo, envs, eval_episodes, runs_dir, executor=runner, on_progress=handle
-            )
+        with _until_interrupted(runner, stopped), _progress_bars() as bars:
+            workers = runner.reporting_to(ConsoleProgress(bars))
+            result = api.baselines(chosen, steps, seed, algo, envs, eval_episodes, runs_dir, workers=workers)
     table = Table(title=f"{chosen.id} baselines ({config.algo}, {config.steps} steps, seed {seed})")
     table.add_column("reward")
     table.add_column("fitness")

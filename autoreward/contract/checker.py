@@ -35,7 +35,7 @@ from autoreward.sandbox.jail import Jail
 from autoreward.sandbox.supervisor import run_worker
 from autoreward.sandbox.worker_files import checked_result
 from autoreward.serialize import from_dict, to_dict
-from autoreward.task.files import make_env, task_folders, task_python_paths
+from autoreward.task.files import make_env
 
 
 def check_program(
@@ -52,7 +52,7 @@ def check_program(
         options = replace(options, training_batch_size=task.budget.n_envs)
     payload = {"task": to_dict(task), "code": code, "options": to_dict(options)}
     limits = WorkerLimits(wall_seconds=300.0, idle_seconds=options.idle_seconds, memory_bytes=4 * 1024**3)
-    jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task)).importing(task_python_paths(task))
+    jail = (jail if jail is not None else Jail.detect()).for_task(task)
     outcome = run_worker("check", payload, output_dir, limits, jail=jail)
     if outcome.status == "ok":
         try:  # from the worker that ran the program: checked field by field, never taken on its word
@@ -123,7 +123,7 @@ def _task_job(task: Task, settings: dict, jail: Jail | None):
     """The worker's "task" job on `task` (its score and extras on real states; `settings` say how many), jailed
     as the task's trainings are, in a folder of its own that is gone after."""
     limits = WorkerLimits(wall_seconds=300.0, idle_seconds=120.0, memory_bytes=4 * 1024**3)
-    jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task)).importing(task_python_paths(task))
+    jail = (jail if jail is not None else Jail.detect()).for_task(task)
     with tempfile.TemporaryDirectory(prefix="autoreward-task-check-") as folder:
         return run_worker("task", {"task": to_dict(task), **settings}, Path(folder), limits, jail=jail)
 

@@ -18,9 +18,8 @@ from autoreward.config import Task, TrainingConfig
 from autoreward.errors import TaskError
 from autoreward.loop.run_folders import baseline_dir
 from autoreward.loop.training import train_or_reuse
+from autoreward.loop.workers import Workers
 from autoreward.records import Baselines
-from autoreward.sandbox.executor import WorkerExecutor
-from autoreward.sandbox.jail import Jail
 from autoreward.serialize import read_json, to_dict, write_json
 
 
@@ -28,11 +27,11 @@ def load_or_train_baselines(
     task: Task,
     config: TrainingConfig,
     runs_dir: Path,
-    on_progress: Callable[[str, dict], None] | None = None,
-    jail: Jail | None = None,
-    executor: WorkerExecutor | None = None,
+    workers: Workers,
+    label: str = "",
 ) -> Baselines:
-    """The cached baselines for this task and budget, training whichever are missing."""
+    """The cached baselines for this task and budget, training whichever are missing; their progress goes to
+    `workers.progress` as "human" and "sparse", each followed by `label`."""
     if task.fitness is None:
         raise TaskError(f"task {task.id} has no fitness, so it has no sparse baseline and no normalized score")
     code = Path(task.human_reward).read_text() if task.human_reward else None
@@ -43,15 +42,10 @@ def load_or_train_baselines(
         return read_json(summary, Baselines)
 
     human_config = replace(config, reward_source="program" if code else "native")
-    human = train_or_reuse(task, human_config, folder / "human", code, _tagged(on_progress, "human"), jail, executor)
+    human = train_or_reuse(task, human_config, folder / "human", code, _told(workers, "human" + label), workers=workers)
+    sparse_config = replace(config, reward_source="sparse")
     sparse = train_or_reuse(
-        task,
-        replace(config, reward_source="sparse"),
-        folder / "sparse",
-        None,
-        _tagged(on_progress, "sparse"),
-        jail,
-        executor,
+        task, sparse_config, folder / "sparse", None, _told(workers, "sparse" + label), workers=workers
     )
     baselines = Baselines(
         task_id=task.id,
@@ -93,7 +87,5 @@ def baseline_fingerprint(task: Task, config: TrainingConfig, human_code: str | N
     return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:10]
 
 
-def _tagged(on_progress, name: str):
-    if on_progress is None:
-        return None
-    return lambda data: on_progress(name, data)
+def _told(workers: Workers, label: str) -> Callable[[dict], None]:
+    return lambda data: workers.progress.training(label, data)

@@ -22,11 +22,10 @@ from autoreward.llm.backends import LLM, CachedLLM, connect
 from autoreward.llm.prompts import Prompts
 from autoreward.llm.recorded import RecordedLLM
 from autoreward.loop.driver import DesignLoop
-from autoreward.loop.progress import LoopProgress, SilentProgress
 from autoreward.loop.run_store import RunStore, start_run
 from autoreward.loop.task_score import Approval, accept_as_written, settle_task_score
+from autoreward.loop.workers import Workers
 from autoreward.records import FinalResult, ScoreProposal
-from autoreward.sandbox.executor import WorkerExecutor, connect_executor
 from autoreward.sandbox.jail import Jail
 
 
@@ -77,9 +76,7 @@ def _judge_llm(settings: LLMSettings, store: RunStore, llm: LLM) -> LLM:
 
 def run_design(
     session: DesignSession,
-    progress: LoopProgress = SilentProgress(),
-    jail: Jail | None = None,
-    executor: WorkerExecutor | None = None,
+    workers: Workers,
     approve_score: Approval | None = None,
     page_url: str = DEFAULT_PAGE_URL,
     preference_timeout: float | None = None,
@@ -88,26 +85,22 @@ def run_design(
     """Drive the run to its end; returns the final result.
 
     `approve_score` decides on a task score proposed for a task in words (default: accepted as written when
-    the run says `accept_score`, else an error that names the way). `executor`: where the workers run (default:
-    the one the run's configuration names, joined here)."""
+    the run says `accept_score`, else an error that names the way). `workers`: the run's jail, executor and
+    progress (`Workers.connect(config.loop.executor, ...)` for the executor the run's settings name)."""
     store = session.store
     config = store.config()
-    jail = jail if jail is not None else Jail.detect()
-    executor = executor or connect_executor(config.loop.executor, config.loop.ray_address)
     if config.task.fitness is None and config.loop.score == "proposed":
-        note = note or progress.note
-        if settle_score(session, jail, approve_score, note).adopted:
+        note = note or workers.progress.note
+        if settle_score(session, workers.jail, approve_score, note).adopted:
             note(f"the task with its score: {store.task_file_path()} (autoreward run that file later)")
     return DesignLoop(
         store,
         session.llm,
         session.prompts,
         store.path.parent,
-        progress,
-        jail=jail,
+        workers,
         page_url=page_url,
         preference_timeout=preference_timeout,
-        executor=executor,
         judge_llm=session.judge_llm,
     ).run()
 

@@ -39,13 +39,12 @@ from autoreward.loop.prescreen import (
     over_the_half,
     screen,
 )
-from autoreward.loop.progress import LoopProgress, SilentProgress
+from autoreward.loop.progress import LoopProgress
 from autoreward.loop.run_store import RunStore
 from autoreward.loop.selection import ByFitness, ByPreference, Selector, selector_for
 from autoreward.loop.training import describe_training, train
+from autoreward.loop.workers import Workers
 from autoreward.records import Candidate, FinalResult, RoundResult
-from autoreward.sandbox.executor import LocalExecutor, WorkerExecutor
-from autoreward.sandbox.jail import Jail
 from autoreward.task.describe import describe_task
 from autoreward.task.files import episode_limit
 
@@ -58,22 +57,19 @@ class DesignLoop:
     llm: LLM
     prompts: Prompts
     runs_dir: Path  # where baselines are cached, shared by runs
-    progress: LoopProgress = SilentProgress()
-    jail: Jail | None = None  # built once by the caller; None probes bubblewrap on each worker start
+    workers: Workers  # the run's jail, executor and progress, made once by the caller
     page_url: str = DEFAULT_PAGE_URL  # where a person gives preferences (feedback "human")
     preference_timeout: float | None = None  # seconds to wait for that person before stopping; None: no limit
     preferences: PreferenceSource | None = None  # None: as the run's `feedback` names (loop.selection)
-    executor: WorkerExecutor | None = None  # where trainings and pre-screens run; None: this machine
     judge_llm: LLM | None = None  # what a judge that watches videos asks (--vlm-base-url); None: `llm`
 
     def __post_init__(self):
         self.config: RunConfig = self.store.config()
         self.task: Task = self.config.task
         self.loop = self.config.loop
+        self.progress: LoopProgress = self.workers.progress
         if self.loop.problem() is not None:
             raise AutorewardError(self.loop.problem())
-        if self.executor is None:  # one for the whole run: it spreads parallel GPU trainings over the GPUs
-            self.executor = LocalExecutor()
         if self.preferences is not None:  # a source chosen by the caller
             self.selector: Selector = ByPreference(self.preferences, self.store, self.progress.note)
         else:
@@ -89,7 +85,7 @@ class DesignLoop:
                 self.judge_llm,
             )
         options = CheckOptions(training_batch_size=self.loop.budget.n_envs)  # the check calls it at this size too
-        check = lambda task, code, folder: check_program(task, code, folder, options, jail=self.jail)  # noqa: E731
+        check = lambda task, code, folder: check_program(task, code, folder, options, jail=self.workers.jail)  # noqa: E731
         self.designer = CandidateDesigner(self.llm, self.prompts, self.task, self.loop, check)
 
     def run(self) -> FinalResult:
@@ -237,10 +233,9 @@ class DesignLoop:
             candidate.code,
             stored,
             folder,
-            self.jail,
+            self.workers,
             references=self._reference_scores(),
             chance=self.loop.prescreen_threshold,
-            executor=self.executor,
         )
         self.store.log_event(
             "pre-screened",
@@ -297,7 +292,7 @@ class DesignLoop:
         on_progress = lambda data: self.progress.training(candidate.id, data)  # noqa: E731
         self.store.log_event("training started", candidate=candidate.id)
         try:
-            training = train(self.task, config, folder, candidate.code, on_progress, self.jail, self.executor)
+            training = train(self.task, config, folder, candidate.code, on_progress, workers=self.workers)
         except WorkerError as error:
             trained = replace(candidate, status="training_failed", message=str(error).splitlines()[0])
         else:
@@ -314,9 +309,7 @@ class DesignLoop:
         return self.loop.training_config(seed, steps)
 
     def _confirmation(self) -> SeedConfirmation:
-        return SeedConfirmation(
-            self.task, self.loop, self.store, self._training_config, self.progress, self.jail, self.executor
-        )
+        return SeedConfirmation(self.task, self.loop, self.store, self._training_config, self.workers)
 
     def _final_evaluation(self) -> FinalEvaluation:
         return FinalEvaluation(
@@ -325,9 +318,7 @@ class DesignLoop:
             self.store,
             self.runs_dir,
             self._training_config,
-            self.progress,
-            self.jail,
-            self.executor,
+            self.workers,
         )
 
     def _halving(self) -> bool:
@@ -358,7 +349,15 @@ class DesignLoop:
 
         try:
             training = train_slice(
-                self.task, config, folder, candidate.code, start, until, on_progress, self.jail, on_start, self.executor
+                self.task,
+                config,
+                folder,
+                candidate.code,
+                start,
+                until,
+                on_progress,
+                workers=self.workers,
+                on_start=on_start,
             )
         except WorkerError as error:
             trained = replace(candidate, status="training_failed", message=str(error).splitlines()[0], training=None)

@@ -33,12 +33,10 @@ import numpy as np
 from autoreward.config import Task, TrainingConfig, WorkerLimits
 from autoreward.errors import VideoError, WorkerError
 from autoreward.loop.policy_files import NORMALIZER_STATISTICS, POLICY_WEIGHTS
+from autoreward.loop.workers import Workers
 from autoreward.records import Evaluation, RewardRead
 from autoreward.sandbox import worker_files
-from autoreward.sandbox.executor import WorkerExecutor
-from autoreward.sandbox.jail import Jail
 from autoreward.serialize import to_dict
-from autoreward.task.files import task_folders, task_python_paths
 
 # Held-out evaluation episodes use seeds far from any training seed.
 EVALUATION_SEED_BASE = 1_000_000
@@ -64,8 +62,7 @@ def evaluate_policy(
     config: TrainingConfig,
     learner_dir: Path,
     evaluation_dir: Path,
-    jail: Jail,
-    executor: WorkerExecutor,
+    workers: Workers,
     on_progress: Callable[[dict], None] | None = None,
     exploring_episodes: int = 0,
     reads: tuple[RewardRead, ...] = (),
@@ -91,8 +88,7 @@ def evaluate_policy(
         "reads": to_dict(tuple(reads)),
     }
     limits = WorkerLimits(wall_seconds=EVALUATION_SECONDS, idle_seconds=300.0, memory_bytes=config.memory_bytes)
-    jail = jail.showing(task_folders(task)).importing(task_python_paths(task))
-    outcome = executor.run("evaluate", payload, evaluation_dir, limits, on_progress, jail)
+    outcome = workers.run("evaluate", payload, evaluation_dir, limits, task, on_progress)
     failed, where = "the held-out evaluation failed", "the evaluation worker's result"
     held_out = worker_files.job_result(outcome, HeldOut, failed, where)
     if len(held_out.evaluation.episodes) != config.eval_episodes:

@@ -40,9 +40,8 @@ from autoreward.errors import WorkerError
 from autoreward.loop.parallel import parallel_map
 from autoreward.loop.run_store import slice_folder
 from autoreward.loop.training import finished_training, train_or_reuse
+from autoreward.loop.workers import Workers
 from autoreward.records import Candidate, TrainingResult
-from autoreward.sandbox.executor import WorkerExecutor
-from autoreward.sandbox.jail import Jail
 
 DEFAULT_ETA = 2
 FAILURE_FILE = "failed.txt"
@@ -177,9 +176,9 @@ def train_slice(
     start: int | None,
     until: int,
     on_progress: Callable[[dict], None] | None = None,
-    jail: Jail | None = None,
+    *,
+    workers: Workers,
     on_start: Callable[[], None] = lambda: None,
-    executor: WorkerExecutor | None = None,
 ) -> TrainingResult:
     """One candidate's slice up to `until` steps, continuing the slice that reached `start` (None: from scratch).
 
@@ -193,7 +192,15 @@ def train_slice(
     previous = slice_folder(candidate_dir, start, config.steps) if start is not None else None
     try:
         return train_or_reuse(
-            task, config, folder, code, on_progress, jail, executor, on_start, until=until, resume_from=previous
+            task,
+            config,
+            folder,
+            code,
+            on_progress,
+            workers=workers,
+            on_start=on_start,
+            until=until,
+            resume_from=previous,
         )
     except WorkerError as error:
         (folder / FAILURE_FILE).write_text(str(error))

@@ -69,13 +69,11 @@ import numpy as np
 
 from autoreward.config import Task, WorkerLimits
 from autoreward.errors import Interrupted, WorkerError, WorkerFileError
+from autoreward.loop.workers import Workers
 from autoreward.records import Candidate
 from autoreward.sandbox import worker_files
-from autoreward.sandbox.executor import LocalExecutor, WorkerExecutor
-from autoreward.sandbox.jail import Jail
 from autoreward.sandbox.worker_files import ARRAYS_BYTES
 from autoreward.serialize import from_dict, to_dict
-from autoreward.task.files import task_folders, task_python_paths
 
 MARGIN_FRACTION = 0.1  # of the task's scale: the gap in task score a pair needs to count
 SIGNIFICANCE = 0.01  # a candidate is dropped when its binomial p-value is below this
@@ -151,11 +149,10 @@ def screen(
     code: str,
     episodes: list[LabelledEpisode],
     output_dir: Path,
-    jail: Jail | None = None,
+    workers: Workers,
     references: Sequence[float] = (),
     chance: float = 0.5,
     shown: int = 3,
-    executor: WorkerExecutor | None = None,
 ) -> Screening:
     """Score the stored episodes with `code` in a worker and judge its ranking against the task scores.
 
@@ -163,7 +160,7 @@ def screen(
     scale where the task has no success threshold; `chance`: the agreement of a reward that ranks at chance.
     A scoring that fails is a Screening without agreement that says why; nothing is dropped on it."""
     try:
-        rewards = stored_rewards(task, code, episodes, output_dir, jail, executor)
+        rewards = stored_rewards(task, code, episodes, output_dir, workers)
     except WorkerError as error:
         return Screening(None, 0, (str(error),))
     return verdict(task, episodes, rewards, references, chance, shown)
@@ -174,8 +171,7 @@ def stored_rewards(
     code: str,
     episodes: Sequence[LabelledEpisode],
     output_dir: Path,
-    jail: Jail | None = None,
-    executor: WorkerExecutor | None = None,
+    workers: Workers,
 ) -> np.ndarray:
     """Each stored episode's mean reward per step under `code`, scored in a (jailed) worker in `output_dir`.
 
@@ -195,8 +191,7 @@ def stored_rewards(
             raise WorkerError(f"could not read the stored episodes: {error}") from None
     payload = {"task": to_dict(task), "code": code, "files": [local[f] for f in files]}
     limits = WorkerLimits(wall_seconds=300.0, idle_seconds=60.0, memory_bytes=4 * 1024**3)
-    jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task)).importing(task_python_paths(task))
-    outcome = (executor or LocalExecutor()).run("score", payload, output_dir, limits, None, jail)
+    outcome = workers.run("score", payload, output_dir, limits, task)
     if outcome.status == "interrupted":
         raise Interrupted(message=outcome.message)
     if outcome.status != "ok":

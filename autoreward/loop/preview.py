@@ -36,12 +36,10 @@ from autoreward.config import PlannerSettings, Task, TrainingConfig, WorkerLimit
 from autoreward.errors import TaskError, VideoError, WorkerError
 from autoreward.loop.evaluation import EPISODES_FILE, EVALUATION_FOLDER, EVALUATION_SEED_BASE, HeldOut
 from autoreward.loop.reward_returns import with_reward_returns
+from autoreward.loop.workers import Workers
 from autoreward.records import Evaluation
 from autoreward.sandbox import worker_files
-from autoreward.sandbox.executor import LocalExecutor, WorkerExecutor
-from autoreward.sandbox.jail import Jail
 from autoreward.serialize import from_dict, to_dict, write_json
-from autoreward.task.files import task_folders, task_python_paths
 
 PLANNING_FOLDER = "planning"
 SCORING_FOLDER = "scoring"
@@ -81,8 +79,8 @@ def preview(
     code: str,
     output_dir: Path,
     settings: PlannerSettings = PlannerSettings(),
-    jail: Jail | None = None,
-    executor: WorkerExecutor | None = None,
+    *,
+    workers: Workers,
     on_progress: Callable[[dict], None] | None = None,
     video: bool = True,
     seed: int = 0,
@@ -96,12 +94,10 @@ def preview(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / RECORD_FILE).unlink(missing_ok=True)
-    jail = (jail if jail is not None else Jail.detect()).showing(task_folders(task)).importing(task_python_paths(task))
-    executor = executor or LocalExecutor()
     planning_dir = worker_files.clear_folder(output_dir / PLANNING_FOLDER)
     payload = {"task": to_dict(task), "code": code, "settings": to_dict(settings), "seed": seed}
     limits = WorkerLimits(wall_seconds=PLANNING_SECONDS, idle_seconds=300.0, memory_bytes=4 * 1024**3)
-    outcome = executor.run("plan", payload, planning_dir, limits, on_progress, jail)
+    outcome = workers.run("plan", payload, planning_dir, limits, task, on_progress)
     planned = worker_files.job_result(outcome, Planned, "planning failed", "the planning worker's result")
 
     started = time.monotonic()
@@ -112,12 +108,12 @@ def preview(
     )
     payload = {"task": to_dict(task), "config": to_dict(config)}
     limits = WorkerLimits(wall_seconds=600.0, idle_seconds=300.0, memory_bytes=4 * 1024**3)
-    outcome = executor.run("replay", payload, evaluation_dir, limits, on_progress, jail)
+    outcome = workers.run("replay", payload, evaluation_dir, limits, task, on_progress)
     held_out = worker_files.job_result(outcome, HeldOut, "the replay failed", "the replay worker's result")
     if len(held_out.evaluation.episodes) != 1:
         raise WorkerError(f"the replay failed: it reported {len(held_out.evaluation.episodes)} episodes, not 1")
     evaluation = with_reward_returns(
-        task, code, held_out.evaluation, evaluation_dir, output_dir / SCORING_FOLDER, jail, executor
+        task, code, held_out.evaluation, evaluation_dir, output_dir / SCORING_FOLDER, workers
     )
     result = PreviewResult(
         task_id=task.id,

@@ -18,11 +18,9 @@ from pathlib import Path
 from autoreward.config import Recipe, RunConfig, TrainingConfig
 from autoreward.errors import AutorewardError
 from autoreward.loop.final import FinalEvaluation
-from autoreward.loop.progress import LoopProgress
 from autoreward.loop.run_store import RunStore
+from autoreward.loop.workers import Workers
 from autoreward.records import RecipeResult
-from autoreward.sandbox.executor import WorkerExecutor
-from autoreward.sandbox.jail import Jail
 
 
 def recipe_of(config: RunConfig, **changes) -> Recipe:
@@ -42,9 +40,7 @@ def evaluate_recipe(
     store: RunStore,
     recipe: Recipe,
     runs_dir: Path,
-    progress: LoopProgress,
-    jail: Jail | None = None,
-    executor: WorkerExecutor | None = None,
+    workers: Workers,
 ) -> RecipeResult:
     """Re-train the run's best reward and its baselines under `recipe`; the result is saved in the run folder."""
     config = store.config()
@@ -68,9 +64,7 @@ def evaluate_recipe(
         store,
         runs_dir,
         training_config,
-        progress,
-        jail,
-        executor,
+        workers,
         seed_dir=lambda seed: store.recipe_dir(recipe) / f"seed_{seed}",
         label=recipe.name,
     )

@@ -48,12 +48,11 @@ from autoreward.errors import TaskError, WorkerError, WorkerFileError
 from autoreward.loop.evaluation import EVALUATION_FOLDER, EVALUATION_SEED_BASE, evaluate_policy
 from autoreward.loop.policy_files import save_policy
 from autoreward.loop.reward_returns import SCORING_FOLDER, with_reward_returns
+from autoreward.loop.workers import Workers
 from autoreward.records import CurvePoint, LearnerResult, TrainingResult
 from autoreward.sandbox import worker_files
-from autoreward.sandbox.executor import LocalExecutor, WorkerExecutor
-from autoreward.sandbox.jail import Jail, gpu_devices
+from autoreward.sandbox.jail import gpu_devices
 from autoreward.serialize import from_dict, read_json, to_dict, write_json
-from autoreward.task.files import task_folders, task_python_paths
 
 PROGRESS_INTERVAL_SECONDS = 2.0
 LEARNER_FOLDER = "learner"  # inside a training's folder: the training worker's own
@@ -69,14 +68,14 @@ def train(
     output_dir: Path,
     code: str | None = None,
     on_progress: Callable[[dict], None] | None = None,
-    jail: Jail | None = None,
-    executor: WorkerExecutor | None = None,
+    *,
+    workers: Workers,
     until: int | None = None,
     resume_from: Path | None = None,
 ) -> TrainingResult:
     """Train, evaluate and score in three (jailed) workers; raise WorkerError with the reason if one fails.
 
-    `executor` says where the workers run (default: this machine); their files end up in `output_dir` either
+    `workers` says where the workers run and in what jail; their files end up in `output_dir` either
     way. `until`: stop after this many steps in all (default `config.steps`); the model is still built for
     `config.steps`. `resume_from`: a training folder where an earlier slice of this same training finished;
     its policy (and normalization, and SAC's replay buffer) is copied into this training's worker and
@@ -108,12 +107,7 @@ def train(
         memory_bytes=None if config.on_gpu else config.memory_bytes,
         gpus=int(config.device == "cuda"),
     )
-    jail = jail if jail is not None else Jail.detect()
-    executor = executor or LocalExecutor()
-    training_jail = jail.showing(task_folders(task)).importing(task_python_paths(task))
-    if config.on_gpu:
-        training_jail = training_jail.with_gpus()
-    outcome = executor.run("train", payload, learner_dir, limits, on_progress, training_jail)
+    outcome = workers.run("train", payload, learner_dir, limits, task, on_progress, gpus=config.on_gpu)
     learned = worker_files.job_result(outcome, LearnerResult, "training failed", "the training worker's result")
     if previous is not None:  # the previous slice's folder keeps what this one started from
         worker_files.clear_folder(learner_dir / START_FOLDER).rmdir()
@@ -121,13 +115,13 @@ def train(
     # A slice short of the budget is ranked by successive halving: its exploring score, played here too.
     exploring = config.eval_episodes if until < config.steps else 0
     held_out = evaluate_policy(
-        task, config, learner_dir, output_dir / EVALUATION_FOLDER, jail, executor, on_progress, exploring,
+        task, config, learner_dir, output_dir / EVALUATION_FOLDER, workers, on_progress, exploring,
         reads=reward_reads(code) if config.reward_source == "program" else (),
     )
     evaluation = held_out.evaluation
     if config.reward_source == "program":
         evaluation = with_reward_returns(
-            task, code, evaluation, output_dir / EVALUATION_FOLDER, output_dir / SCORING_FOLDER, jail, executor,
+            task, code, evaluation, output_dir / EVALUATION_FOLDER, output_dir / SCORING_FOLDER, workers,
             first_step=learned.steps,
         )
     result = TrainingResult(
@@ -155,8 +149,8 @@ def train_or_reuse(
     output_dir: Path,
     code: str | None = None,
     on_progress: Callable[[dict], None] | None = None,
-    jail: Jail | None = None,
-    executor: WorkerExecutor | None = None,
+    *,
+    workers: Workers,
     on_start: Callable[[], None] = lambda: None,
     **slice_of: Any,
 ) -> TrainingResult:
@@ -172,7 +166,7 @@ def train_or_reuse(
         return done
     shutil.rmtree(output_dir, ignore_errors=True)
     on_start()
-    return train(task, config, output_dir, code, on_progress, jail, executor, **slice_of)
+    return train(task, config, output_dir, code, on_progress, workers=workers, **slice_of)
 
 
 def _refuse_sac_without_box_actions(task: Task) -> None:

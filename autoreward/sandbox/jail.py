@@ -314,6 +314,12 @@ class Jail:
             raise JailUnavailableError(f"{SETTING_VARIABLE}=require, but the jail cannot run: {jail.reason}")
         return jail
 
+    @classmethod
+    def from_environment(cls) -> "Jail":
+        """The jail this process's environment asks for: AUTOREWARD_JAIL on (default), off or require, and
+        AUTOREWARD_WORKER_USER whom a root orchestrator's workers run as (nobody when unset)."""
+        return cls.from_setting(os.environ.get(SETTING_VARIABLE), user=os.environ.get(USER_VARIABLE))
+
     def showing(self, paths) -> "Jail":
         """This jail, also showing `paths` (files or folders that exist) read-only, e.g. a task's model files.
 
@@ -326,6 +332,13 @@ class Jail:
         if unreadable is not None:
             raise AutorewardError(unreadable)
         return replace(self, read_only=_outermost([*self.read_only, *extra]))
+
+    def for_task(self, task) -> "Jail":
+        """This jail as a worker of `task` needs it: the task's own files shown read-only (its model, its
+        package) and its Python paths importable. The one place a worker's jail is set up for its task."""
+        from autoreward.task.files import task_folders, task_python_paths
+
+        return self.showing(task_folders(task)).importing(task_python_paths(task))
 
     def importing(self, paths) -> "Jail":
         """This jail, with `paths` on its workers' PYTHONPATH (jailed or not); show their packages with `showing`."""
