@@ -34,16 +34,8 @@ from autoreward.errors import WorkerFileError
 from autoreward.loop.run_store import CANDIDATE_ID, RunStore
 from autoreward.records import Preference, now_iso
 from autoreward.resources import TEMPLATES_DIR
-from autoreward.review.views import (
-    candidate_frames,
-    candidate_video,
-    run_folder,
-    run_view,
-    runs_index,
-    training_record,
-    training_video,
-    training_view,
-)
+from autoreward.review.single_runs import training_record, training_video, training_view
+from autoreward.review.views import candidate_frames, candidate_video, run_folder, run_view, runs_index
 from autoreward.sandbox import worker_files
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")

@@ -1,18 +1,13 @@
 """What the review page shows, read from run folders: plain data for the templates in `templates/review_*.html.j2`.
 
-Two kinds of folder are shown: design runs (`autoreward run`, with an index)
-and single trainings (`autoreward train`: `config.json`, `reward.py`,
-`check.json`, `training/training.json`, the video under
-`training/evaluation/`; see `loop/run_folders.py`). A single training's files
-are read through the reader of worker files (no link followed, sizes capped,
-JSON checked field by field), since a worker wrote some of them and the
-others sit beside them; a folder of neither kind, or a record that cannot be
-read, becomes one sentence on the page.
+Two kinds of folder are shown: design runs (`autoreward run`, with an index),
+read here, and single trainings (`autoreward train`), read in
+`single_runs.py` as files a worker may have written; a folder of neither
+kind becomes one sentence on the list of runs.
 
 Everything here only reads. Reward code and LLM text are untrusted: the
-templates escape them (autoescape on); the only markup made here is
-pygments' highlighting (which escapes the code it colours) and the training
-curve as SVG (built from numbers alone).
+templates escape them (autoescape on); the only markup inserted as is comes
+from `markup.py`.
 """
 
 from __future__ import annotations
@@ -21,43 +16,21 @@ import os
 import re
 import stat
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import Path
 
 from markupsafe import Markup
-from pygments import highlight
-from pygments.formatters import HtmlFormatter
-from pygments.lexers import PythonLexer
 
 from autoreward.errors import WorkerFileError
 from autoreward.loop.frames import frame_paths
 from autoreward.loop.recipes import recipe_of
 from autoreward.loop.run_store import CANDIDATE_ID, RunStore, run_summaries, run_summary
-from autoreward.records import (
-    Candidate,
-    CheckResult,
-    CurvePoint,
-    EpisodeResult,
-    NormalizedScore,
-    Preference,
-    PreferenceRequest,
-    RoundResult,
-    RunSummary,
-    TrainingResult,
-)
+from autoreward.records import Candidate, Preference, PreferenceRequest, RoundResult, RunSummary
+from autoreward.review.markup import code_html, curve_svg
 from autoreward.review.report import RECIPE_COLUMNS, outcome, recipe_rows
-from autoreward.sandbox import worker_files
-from autoreward.serialize import checked
+from autoreward.review.single_runs import TrainingRow, training_row, training_setup
 from autoreward.sim.trajectory import summary_text
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]*$")
-_FORMATTER = HtmlFormatter(noclasses=True, nowrap=False, style="friendly")
-# Where `autoreward train` leaves its records in its run folder (loop/run_folders.py, cli/task_commands.py).
-TRAINING_RECORD = "training/training.json"
-TRAINING_FOLDER = "training"
-PROGRAM_BYTES = 1024 * 1024  # a reward program is a few kilobytes
-SHOWN_EPISODES = 20  # held-out episodes listed one by one; the means are over all of them
-SHOWN_COMPONENTS = 40
 
 
 def run_folder(runs_dir: Path, name: str) -> Path | None:
@@ -94,41 +67,6 @@ def candidate_frames(run: Path, candidate_id: str) -> list[Path]:
 
 def _frames_in(folder: Path) -> list[Path]:
     return frame_paths(folder)
-
-
-def code_html(code: str) -> Markup:
-    return Markup(highlight(code, PythonLexer(), _FORMATTER))  # pygments escapes the code
-
-
-def curve_svg(curve: tuple[CurvePoint, ...], width: int = 360, height: int = 120) -> Markup | None:
-    """The training curve as inline SVG: the mean reward per step, and the task score where there is one."""
-    if len(curve) < 2:
-        return None
-    steps = [p.step for p in curve]
-    lines = [("reward per step", "#1f77b4", [p.reward_mean for p in curve])]
-    scores = [p.fitness for p in curve]
-    if all(v is not None for v in scores):
-        lines.append(("task score", "#d62728", scores))
-    pad = 4
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 16}" role="img">',
-        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#fafafa" stroke="#ccc"/>',
-    ]
-    for number, (label, colour, values) in enumerate(lines):
-        low, high = min(values), max(values)
-        span = (high - low) or 1.0
-        points = " ".join(
-            f"{pad + (width - 2 * pad) * (s - steps[0]) / ((steps[-1] - steps[0]) or 1):.1f},"
-            f"{height - pad - (height - 2 * pad) * (v - low) / span:.1f}"
-            for s, v in zip(steps, values)
-        )
-        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{points}"/>')
-        parts.append(
-            f'<text x="{4 + number * width // 2}" y="{height + 12}" font-size="10" fill="{colour}">'
-            f"{label}: {low:.3g} to {high:.3g}</text>"
-        )
-    parts.append("</svg>")
-    return Markup("".join(parts))
 
 
 @dataclass
@@ -256,40 +194,7 @@ def run_view(run: Path) -> dict:
     }
 
 
-# --- single trainings (`autoreward train`) ---------------------------------------
-
-
-@dataclass(frozen=True)
-class TrainingSetup:
-    """The part of a single training's `config.json` the page shows, each field checked (`serialize.checked`)."""
-
-    command: str | None  # None from the Python API (autoreward.train), which names neither unless told
-    task_id: str
-    description: str
-    fitness_description: str | None
-    success_threshold: float | None
-    algo: str
-    steps: int
-    seed: int
-    n_envs: int
-    reward_file: str | None
-
-    def __post_init__(self):
-        if self.steps < 0 or self.n_envs < 1:
-            raise ValueError(f"{self.steps} steps on {self.n_envs} environments is not a training")
-
-
-@dataclass
-class TrainingRow:
-    """A single training as the list of runs shows it."""
-
-    name: str
-    task: str
-    reward_file: str | None
-    steps: int
-    seed: int
-    fitness: float | None
-    status: str
+# --- the list of runs ---------------------------------------------------------------
 
 
 @dataclass
@@ -298,106 +203,6 @@ class OtherFolder:
 
     name: str
     why: str
-
-
-def training_setup(folder: Path) -> TrainingSetup:
-    """What `autoreward train` wrote in `folder/config.json`; `WorkerFileError` with one sentence when it is not
-    a single training's (a design run's config, a link, a broken file), `FileNotFoundError` when there is none."""
-    data = worker_files.read_record(folder, "config.json", Any)  # JSON, no link followed, NaN refused
-    if not isinstance(data, dict) or not isinstance(data.get("training"), dict) or "reward_file" not in data:
-        raise WorkerFileError(f"{folder.name}/config.json is neither a design run's nor a single training's")
-    task = data["task"] if isinstance(data.get("task"), dict) else {}
-    fitness = task["fitness"] if isinstance(task.get("fitness"), dict) else {}
-    training = data["training"]
-    shown = {
-        "command": data.get("command"),
-        "task_id": task.get("id"),
-        "description": task.get("description", ""),
-        "fitness_description": fitness.get("description"),
-        "success_threshold": task.get("success_threshold"),
-        "algo": training.get("algo"),
-        "steps": training.get("steps"),
-        "seed": training.get("seed"),
-        "n_envs": training.get("n_envs"),
-        "reward_file": data.get("reward_file"),
-    }
-    try:
-        return checked(TrainingSetup, shown)
-    except (ValueError, TypeError) as error:
-        raise WorkerFileError(f"{folder.name}/config.json is not a single training's: {error}") from None
-
-
-def _optional_record(folder: Path, relative: str, cls) -> tuple[Any, str | None]:
-    """(the record, None), (None, None) when the file is not there yet, or (None, why) when it cannot be read."""
-    try:
-        return worker_files.read_record(folder, relative, cls), None
-    except FileNotFoundError:
-        return None, None
-    except WorkerFileError as error:
-        return None, str(error)
-    except OSError as error:
-        return None, f"{folder.name}/{relative} cannot be read: {error.strerror}"
-
-
-def _implausible(training: TrainingResult) -> str | None:
-    """Why a training's record, finite as it is, cannot be a real one (a worker's numbers are never trusted)."""
-    evaluation = training.evaluation
-    if training.steps < 0 or evaluation.length_mean < 0:
-        return "negative steps or episode length"
-    if evaluation.success_rate is not None and not 0.0 <= evaluation.success_rate <= 1.0:
-        return f"a success rate of {evaluation.success_rate:g}, outside 0 to 1"
-    if any(point.step < 0 for point in training.curve):
-        return "a curve point at a negative step"
-    return None
-
-
-@dataclass
-class _TrainingState:
-    check: CheckResult | None
-    training: TrainingResult | None
-    problem: str | None  # the one sentence shown when a record cannot be read
-    status: str
-
-
-def _training_state(folder: Path) -> _TrainingState:
-    check, check_problem = _optional_record(folder, "check.json", CheckResult)
-    training, problem = _optional_record(folder, TRAINING_RECORD, TrainingResult)
-    implausible = _implausible(training) if training is not None else None
-    if implausible is not None:
-        problem = f"{folder.name}/{TRAINING_RECORD} is not a real training's record: {implausible}"
-        training = None
-    if training is not None:
-        status = "trained"
-    elif problem is not None or check_problem is not None:
-        problem = problem or check_problem
-        status = "broken record"
-    elif check is not None and not check.ok:
-        first_line = check.message.splitlines()[0][:200] if check.message else ""
-        status = f"check failed ({check.category.value}): {first_line}"
-    elif check is None:
-        status = "not checked yet (starting, or stopped before its check)"
-    else:
-        status = "checked, no training record yet (training, or stopped before it ended)"
-    return _TrainingState(check, training, problem, status)
-
-
-def training_record(folder: Path) -> TrainingResult | None:
-    """A single training's record, checked; None while there is none, or when it cannot be read."""
-    return _training_state(folder).training
-
-
-def training_row(folder: Path, setup: TrainingSetup) -> TrainingRow:
-    state = _training_state(folder)
-    training = state.training
-    return TrainingRow(
-        name=folder.name,
-        task=setup.task_id,
-        reward_file=setup.reward_file,
-        steps=training.steps if training is not None else setup.steps,
-        seed=training.seed if training is not None else setup.seed,
-        fitness=training.evaluation.fitness_mean if training is not None else None,
-        status=state.status if state.problem is None else f"{state.status}: {state.problem}",
-    )
 
 
 def runs_index(runs_dir: Path) -> dict:
@@ -442,77 +247,3 @@ def runs_index(runs_dir: Path) -> dict:
         trainings.append((made, training_row(entry, setup)))
     trainings.sort(key=lambda pair: pair[0], reverse=True)
     return {"runs": designs, "trainings": [row for _, row in trainings], "others": others}
-
-
-def training_video(folder: Path, training: TrainingResult | None) -> Path | None:
-    """The video a single training's evaluation rendered, when there is one: a relative .mp4 path from its record,
-    inside the training's folder, a regular file with no link on the way."""
-    if training is None or not training.video:
-        return None
-    name = PurePosixPath(training.video)
-    if name.is_absolute() or ".." in name.parts or name.suffix != ".mp4":
-        return None
-    relative = PurePosixPath(TRAINING_FOLDER) / name
-    return folder / relative if worker_files.is_present(folder, relative) else None
-
-
-@dataclass
-class ComponentReturn:
-    name: str
-    mean: float  # its return per held-out episode, averaged over the episodes that report it
-    low: float
-    high: float
-
-
-def component_returns(episodes: tuple[EpisodeResult, ...]) -> list[ComponentReturn]:
-    names = list(dict.fromkeys(name for episode in episodes for name in episode.component_returns))
-    rows = []
-    for name in names[:SHOWN_COMPONENTS]:
-        values = [e.component_returns[name] for e in episodes if name in e.component_returns]
-        rows.append(ComponentReturn(name, sum(values) / len(values), min(values), max(values)))
-    return rows
-
-
-def training_view(folder: Path) -> dict:
-    """Everything the page of one single training shows. Raises `WorkerFileError` (one sentence) when the folder
-    is not a single training's."""
-    setup = training_setup(folder)
-    state = _training_state(folder)
-    try:
-        code = worker_files.read_bytes(folder, "reward.py", PROGRAM_BYTES).decode("utf-8", "replace")
-        code_problem = None
-    except FileNotFoundError:
-        code, code_problem = None, f"{folder.name} holds no reward.py"
-    except (WorkerFileError, OSError) as error:
-        code, code_problem = None, str(error)
-    result, _ = _optional_record(folder, "result.json", Any)
-    normalized = None
-    if isinstance(result, dict) and isinstance(result.get("normalized"), dict):
-        try:
-            normalized = checked(NormalizedScore, result["normalized"])
-        except (ValueError, TypeError):
-            normalized = None  # the training's own record is shown all the same
-    training = state.training
-    evaluation = training.evaluation if training is not None else None
-    episodes = evaluation.episodes if evaluation is not None else ()
-    names = list(dict.fromkeys(name for episode in episodes for name in episode.component_returns))
-    return {
-        "name": folder.name,
-        "setup": setup,
-        "status": state.status,
-        "problem": state.problem,
-        "check": state.check,
-        "code": code_html(code) if code is not None else None,
-        "code_problem": code_problem,
-        "training": training,
-        "evaluation": evaluation,
-        "curve": curve_svg(training.curve) if training is not None else None,
-        "components": component_returns(episodes),
-        "more_components": max(0, len(names) - SHOWN_COMPONENTS),
-        "episodes": episodes[:SHOWN_EPISODES],
-        "episode_columns": names[:SHOWN_COMPONENTS],
-        "trajectory": summary_text(evaluation.summary) if evaluation is not None and evaluation.summary else None,
-        "video": training_video(folder, training) is not None,
-        "normalized": normalized,
-        "running": training is None and state.problem is None and (state.check is None or state.check.ok),
-    }
