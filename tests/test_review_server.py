@@ -302,8 +302,11 @@ def test_the_list_shows_design_runs_and_single_trainings_and_a_line_for_any_othe
     assert f'href="/runs/{TRAINING_RUN}/"' in row and "<td>half_cheetah_backward</td>" in row
     assert "<td>512</td> <td>3</td> <td>1</td>" in row and 'class="status">trained<' in row  # steps, seed, score
     assert "&lt;script&gt;" in row and HOSTILE not in text  # the reward file's name is escaped
-    assert "<code>notes</code>: no config.json: neither a design run nor a single training" in text
-    assert "<code>odd</code>: odd/config.json is neither a design run&#39;s nor a single training&#39;s" in text
+    assert "<code>notes</code>: no config.json: not a design run, a single training or a preview" in text
+    assert (
+        "<code>odd</code>: odd/config.json is neither a design run&#39;s, a single training&#39;s nor a preview&#39;s"
+        in text
+    )
     assert "<code>baselines</code>: the cached human and sparse baselines" in text
     assert "No run here yet" not in text
 
@@ -482,6 +485,235 @@ def test_an_empty_runs_folder_says_how_to_make_either_kind(tmp_path):
         server.close()
 
 
+# --- previews (`autoreward preview`) on the page ----------------------------------------------------------------
+
+PREVIEW_RUN = "half_cheetah_backward__preview__s4__20260103-000000"
+
+
+def make_preview(runs_dir, name=PREVIEW_RUN):
+    """A folder laid out as `autoreward preview` lays it out (api.preview), from the library's own records."""
+    from autoreward.config import PlannerSettings
+    from autoreward.loop.preview import PreviewResult
+    from autoreward.records import CheckCategory, CheckResult, EpisodeResult, Evaluation
+    from autoreward.serialize import write_json
+    from autoreward.task.files import find_task
+
+    from .review_fixtures import program
+
+    folder = runs_dir / name
+    folder.mkdir(parents=True)
+    (folder / "reward.py").write_text(program(2.0) + f"# {HOSTILE}\n")
+    planner = PlannerSettings(horizon=12, samples=16, noise=0.25, knots=3)
+    command = f"autoreward preview half_cheetah_backward --reward mine.py --horizon 12 --samples 16 # {HOSTILE}"
+    task = find_task("half_cheetah_backward")
+    reward_file = f"/home/someone/{HOSTILE}.py"
+    write_json(
+        folder / "config.json",
+        {"command": command, "task": task, "planner": planner, "seed": 4, "reward_file": reward_file},
+    )
+    write_json(folder / "check.json", CheckResult(CheckCategory.OK, "passed: 2 components on 256 states"))
+    episode = EpisodeResult(1_000_000, 40, 2.5, -3.0, 1.75, {"backward": 2.0, "ctrl": -0.25}, False)
+    evaluation = Evaluation((episode,), fitness_mean=2.5, fitness_std=0.0, length_mean=40.0, success_rate=1.0)
+    record = PreviewResult(task.id, planner, 40, evaluation, 12.5, 3.5, video="evaluation/video.mp4")
+    write_json(folder / "preview" / "preview.json", record)
+    video = folder / "preview" / "evaluation" / "video.mp4"
+    video.parent.mkdir(parents=True)
+    video.write_bytes(bytes(range(256)) * 30)
+    write_json(folder / "result.json", {"task": task.id, "fitness": 2.5, "video": "preview/evaluation/video.mp4"})
+    return folder
+
+
+def _row(index: str, kind: str, name: str) -> str:
+    return index.split(f'<tr data-{kind}="{name}">')[1].split("</tr>")[0]
+
+
+def test_previews_are_listed_newest_first_apart_from_trainings(tmp_path):
+    import os
+
+    runs = tmp_path / "runs"
+    make_training(runs)
+    older = make_preview(runs)
+    newer = make_preview(runs, PREVIEW_RUN + "-2")
+    os.utime(older / "config.json", (1_000_000, 1_000_000))
+    server = ReviewServer(runs, "127.0.0.1", 0).start()
+    try:
+        index = _text(request(server, "GET", "/")[1])
+        previews = index.split('id="previews"')[1]
+        assert previews.index(newer.name) < previews.index(f'data-preview="{older.name}"')
+        row = _row(index, "preview", PREVIEW_RUN)
+        assert f'href="/runs/{PREVIEW_RUN}/"' in row and "<td>half_cheetah_backward</td>" in row
+        assert "<td>12 × 16, noise 0.25</td> <td>4</td> <td>2.5</td>" in row  # planner, seed, task score
+        assert 'class="status">previewed<' in row and "&lt;script&gt;" in row and HOSTILE not in index
+        assert f'data-training="{PREVIEW_RUN}"' not in index and f'data-preview="{TRAINING_RUN}"' not in index
+        assert "Other folders" not in index
+    finally:
+        server.close()
+
+
+def test_a_preview_has_a_page_with_its_episode_and_its_video_by_byte_ranges(tmp_path):
+    folder = make_preview(tmp_path / "runs")
+    server = ReviewServer(tmp_path / "runs", "127.0.0.1", 0).start()
+    try:
+        response, _ = request(server, "GET", f"/runs/{PREVIEW_RUN}")
+        assert response.status == 303 and response.getheader("Location") == f"/runs/{PREVIEW_RUN}/"
+        response, page = request(server, "GET", f"/runs/{PREVIEW_RUN}/")
+        text = _text(page)
+        assert response.status == 200 and 'id="run-status">previewed<' in text
+        assert "Make the half cheetah run backwards" in text and "Made by <code>autoreward preview" in text
+        assert "16 samples over a horizon of 12 control steps, noise 0.25, 3 knots, seed 4" in text
+        assert "task score <b>2.5</b> (mean velocity along -x, m/s)" in text
+        assert "40 steps, to the time limit; succeeded (threshold 2)" in text
+        assert "the reward's return 1.75 (the environment's own -3)" in text
+        assert "planned in 12.5 s, replayed and scored in 3.5 s" in text
+        assert "<td>backward</td><td>2</td>" in text and "<td>ctrl</td><td>-0.25</td>" in text
+        assert "<span style=" in text and "compute_reward" in text  # the reward program, highlighted
+        assert "check ok: passed: 2 components on 256 states" in text
+        assert HOSTILE not in text and "&lt;script&gt;" in text and 'http-equiv="refresh"' not in text
+        assert "script-src" not in response.getheader("Content-Security-Policy")
+        assert f'src="/runs/{PREVIEW_RUN}/video"' in text
+        data = (folder / "preview" / "evaluation" / "video.mp4").read_bytes()
+        response, body = request(server, "GET", f"/runs/{PREVIEW_RUN}/video")
+        assert (response.status, response.getheader("Content-Type"), body) == (200, "video/mp4", data)
+        assert response.getheader("Accept-Ranges") == "bytes"
+        response, body = request(server, "GET", f"/runs/{PREVIEW_RUN}/video", headers={"Range": "bytes=100-199"})
+        assert response.status == 206 and body == data[100:200]
+        assert response.getheader("Content-Range") == f"bytes 100-199/{len(data)}"
+        assert request(server, "GET", f"/runs/{PREVIEW_RUN}/video", headers={"Range": "bytes=99999-"})[0].status == 416
+        assert request(server, "HEAD", f"/runs/{PREVIEW_RUN}/video")[0].status == 200
+        assert request(server, "GET", f"/runs/{PREVIEW_RUN}/video/r1c0")[0].status == 404
+        response, _ = request(server, "POST", f"/runs/{PREVIEW_RUN}/preference", urlencode({"round": "1", "best": "x"}))
+        assert response.status == 400  # no form on a preview
+    finally:
+        server.close()
+
+
+def test_a_link_in_place_of_a_previews_video_record_or_folder_is_not_followed(tmp_path):
+    from autoreward.serialize import write_json
+
+    runs = tmp_path / "runs"
+    folder = make_preview(runs)
+    secret = tmp_path / "secret.mp4"
+    secret.write_bytes(b"root:x:0:0 not for the page")
+    video = folder / "preview" / "evaluation" / "video.mp4"
+    video.unlink()
+    video.symlink_to(secret)
+    elsewhere = tmp_path / "elsewhere.json"
+    record = __import__("json").loads((folder / "preview" / "preview.json").read_text())
+    write_json(elsewhere, record | {"steps": 42424})
+    other = make_preview(runs, PREVIEW_RUN + "-2")
+    (other / "preview" / "preview.json").unlink()
+    (other / "preview" / "preview.json").symlink_to(elsewhere)
+    third = make_preview(runs, PREVIEW_RUN + "-3")
+    (tmp_path / "hidden").mkdir()
+    (third / "preview").rename(tmp_path / "hidden" / "preview")
+    (third / "preview").symlink_to(tmp_path / "hidden" / "preview")  # the whole subfolder, a link
+    (runs / "linked").symlink_to(folder)
+    server = ReviewServer(runs, "127.0.0.1", 0).start()
+    try:
+        response, body = request(server, "GET", f"/runs/{PREVIEW_RUN}/video")
+        assert response.status == 404 and b"root:" not in body
+        page = _text(request(server, "GET", f"/runs/{PREVIEW_RUN}/")[1])
+        assert 'id="run-status">previewed<' in page and "no video of this episode" in page and "<video" not in page
+        for name in (PREVIEW_RUN + "-2", PREVIEW_RUN + "-3"):
+            response, page = request(server, "GET", f"/runs/{name}/")
+            text = _text(page)
+            assert response.status == 200 and 'id="run-status">broken record<' in text and "42424" not in text
+            assert "goes through a link or a non-folder, so it is not read" in text and "Traceback" not in text
+            assert "compute_reward" in text  # the rest of the folder is still shown
+            response, body = request(server, "GET", f"/runs/{name}/video")
+            assert response.status == 404 and b"\x00\x01\x02" not in body
+        assert request(server, "GET", "/runs/linked/")[0].status == 404
+        index = _text(request(server, "GET", "/")[1])
+        assert "<code>linked</code>: a link, which this page does not follow" in index
+        row = _row(index, "preview", PREVIEW_RUN + "-2")
+        assert "broken record: " in row and "preview/preview.json goes through a link" in row
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize(
+    "change, why",
+    [
+        (lambda d: d["evaluation"].update(fitness_mean="1.5"), "evaluation.fitness_mean: expected a finite number"),
+        (lambda d: d.update(planning_seconds=float("nan")), "NaN is not a number a worker may send"),
+        (lambda d: d["evaluation"].update(success_rate=7.0), "a success rate of 7, outside 0 to 1"),
+        (lambda d: d.update(steps=-5), "negative steps"),
+        (lambda d: d["evaluation"]["episodes"][0].update(length=-1), "negative steps or episode length"),
+        (lambda d: d.update(replay_seconds=-1.0), "a negative time to plan or to replay"),
+        (lambda d: d["evaluation"].update(episodes=d["evaluation"]["episodes"] * 2), "2 episodes, where a preview"),
+        (lambda d: d.update(task_id=["x"] * 3), "task_id: expected"),
+        (lambda d: d.update(video="../../../secret.mp4"), None),  # a path out of the folder: no video, no error
+        (lambda d: d.update(video="/etc/secret.mp4"), None),  # absolute
+        (lambda d: d.update(video="evaluation/video.txt"), None),  # not a video
+    ],
+)
+def test_a_broken_preview_record_is_one_line_never_a_traceback(tmp_path, change, why):
+    import json
+
+    runs = tmp_path / "runs"
+    folder = make_preview(runs)
+    record = folder / "preview" / "preview.json"
+    data = json.loads(record.read_text())
+    change(data)
+    record.write_text(json.dumps(data))
+    (tmp_path / "secret.mp4").write_bytes(b"root:x:0:0")
+    (folder / "preview" / "evaluation" / "video.txt").write_bytes(b"root:x:0:0")
+    server = ReviewServer(runs, "127.0.0.1", 0).start()
+    try:
+        response, page = request(server, "GET", f"/runs/{PREVIEW_RUN}/")
+        text = _text(page)
+        assert response.status == 200 and "Traceback" not in text
+        if why is None:
+            assert 'id="run-status">previewed<' in text and "no video of this episode" in text
+        else:
+            assert 'id="run-status">broken record<' in text and why in text and "task score <b>" not in text
+            assert why in _row(_text(request(server, "GET", "/")[1]), "preview", PREVIEW_RUN)
+        response, body = request(server, "GET", f"/runs/{PREVIEW_RUN}/video")
+        assert response.status == 404 and b"root:" not in body
+    finally:
+        server.close()
+
+
+def test_a_preview_that_failed_its_check_is_planning_or_cannot_be_one_says_so(tmp_path):
+    import json
+
+    from autoreward.records import CheckCategory, CheckResult
+    from autoreward.serialize import write_json
+
+    runs = tmp_path / "runs"
+    failed = make_preview(runs)
+    write_json(failed / "check.json", CheckResult(CheckCategory.NON_FINITE, f"the total is NaN {HOSTILE}\nat line 3"))
+    for path in (failed / "preview" / "preview.json", failed / "result.json"):
+        path.unlink()
+    planning = make_preview(runs, PREVIEW_RUN + "-2")
+    (planning / "preview" / "preview.json").unlink()
+    starting = make_preview(runs, PREVIEW_RUN + "-3")
+    (starting / "preview" / "preview.json").unlink()
+    (starting / "check.json").unlink()
+    odd = make_preview(runs, PREVIEW_RUN + "-4")
+    config = json.loads((odd / "config.json").read_text())
+    (odd / "config.json").write_text(json.dumps(config | {"planner": config["planner"] | {"samples": 1}}))
+    server = ReviewServer(runs, "127.0.0.1", 0).start()
+    try:
+        text = _text(request(server, "GET", f"/runs/{PREVIEW_RUN}/")[1])
+        assert "check failed (non_finite): the total is NaN &lt;script&gt;" in text and HOSTILE not in text
+        assert "check non_finite: the total is NaN" in text  # the verdict in full, below
+        assert "<video" not in text and 'http-equiv="refresh"' not in text
+        text = _text(request(server, "GET", f"/runs/{PREVIEW_RUN}-2/")[1])
+        assert "checked, no preview record yet (planning" in text and 'http-equiv="refresh"' in text
+        text = _text(request(server, "GET", f"/runs/{PREVIEW_RUN}-3/")[1])
+        assert "not checked yet" in text and 'http-equiv="refresh"' in text
+        response, page = request(server, "GET", f"/runs/{PREVIEW_RUN}-4/")
+        assert response.status == 404 and b"is not a preview&#39;s: the planner needs at least 2 samples" in page
+        index = _text(request(server, "GET", "/")[1])
+        row = _row(index, "preview", PREVIEW_RUN)
+        assert "check failed (non_finite): the total is NaN &lt;script&gt;" in row and "at line 3" not in row
+        assert "<td>-</td> <td" in row  # no task score
+        assert f"<code>{PREVIEW_RUN}-4</code>: {PREVIEW_RUN}-4/config.json is not a preview&#39;s" in index
+    finally:
+        server.close()
+
+
 @pytest.mark.slow
 def test_the_folder_a_real_autoreward_train_makes_is_listed_and_its_video_served(tmp_path):
     from typer.testing import CliRunner
@@ -505,6 +737,35 @@ def test_the_folder_a_real_autoreward_train_makes_is_listed_and_its_video_served
         assert "task score <b>" in text and "<td>backward</td>" in text and "<td>ctrl</td>" in text
         assert "<svg" in text and f'src="/runs/{folder.name}/video"' in text
         video = (folder / "training" / "evaluation" / "video.mp4").read_bytes()
+        response, body = request(server, "GET", f"/runs/{folder.name}/video", headers={"Range": "bytes=0-99"})
+        assert response.status == 206 and body == video[:100]
+        assert response.getheader("Content-Range") == f"bytes 0-99/{len(video)}"
+    finally:
+        server.close()
+
+
+def test_the_folder_a_real_preview_makes_is_listed_and_its_video_served(tmp_path):
+    import autoreward
+
+    from .conftest import REPO, SHORT_TASK
+
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "cheetah_back_short.toml").write_text(SHORT_TASK)
+    task = autoreward.load_task("cheetah_back_short", [tmp_path / "tasks"])
+    code = (REPO / "examples/half_cheetah_backward.py").read_text()
+    runs = tmp_path / "runs"
+    previewed = autoreward.preview(task, code, horizon=6, samples=4, knots=3, seed=2, runs_dir=runs)
+    folder = previewed.folder
+    server = ReviewServer(runs, "127.0.0.1", 0).start()
+    try:
+        row = _row(_text(request(server, "GET", "/")[1]), "preview", folder.name)
+        assert "<td>cheetah_back_short</td>" in row and "<td>6 × 4, noise 0.3</td> <td>2</td>" in row
+        assert f"<td>{previewed.score:.4g}</td>" in row and ">previewed<" in row
+        text = _text(request(server, "GET", f"/runs/{folder.name}/")[1])
+        assert f"task score <b>{previewed.score:.4g}</b>" in text and "40 steps" in text
+        assert "<td>backward</td>" in text and "<td>effort</td>" in text and "check ok" in text
+        assert f'src="/runs/{folder.name}/video"' in text
+        video = (folder / "preview" / "evaluation" / "video.mp4").read_bytes()
         response, body = request(server, "GET", f"/runs/{folder.name}/video", headers={"Range": "bytes=0-99"})
         assert response.status == 206 and body == video[:100]
         assert response.getheader("Content-Range") == f"bytes 0-99/{len(video)}"

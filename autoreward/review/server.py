@@ -2,7 +2,7 @@
 
 Python's own `http.server` (threads, no framework: a handful of routes, and
 one fewer dependency to trust) serving pages rendered from run folders
-(`views.py`: design runs and single trainings), videos with byte ranges (a
+(`views.py`: design runs; `single_runs.py`: single trainings and previews), videos with byte ranges (a
 browser's <video> asks for ranges, and seeks only when it gets 206 answers),
 and the preference form, which writes `round_<n>/preference.json` into the run
 folder, atomically, for the waiting loop to read (`preferences.py`).
@@ -10,7 +10,7 @@ folder, atomically, for the waiting loop to read (`preferences.py`).
 What it guards against: only names it has checked become paths (a run is a
 folder directly under the runs folder, a candidate an id like r2c1), so no
 request reaches a file outside a run, and every file a worker may have
-written (a video, a frame, a single training's records) is read through the
+written (a video, a frame, a single training's or a preview's records) is read through the
 reader of worker files, which follows no link; a POST whose Origin is another
 site is refused, and so is any request whose Host is not this machine's
 loopback name while it listens on loopback (DNS rebinding); pages carry a content
@@ -34,7 +34,7 @@ from autoreward.errors import WorkerFileError
 from autoreward.loop.run_store import CANDIDATE_ID, RunStore
 from autoreward.records import Preference, now_iso
 from autoreward.resources import TEMPLATES_DIR
-from autoreward.review.single_runs import training_record, training_video, training_view
+from autoreward.review.single_runs import single_run_video, single_run_view
 from autoreward.review.views import candidate_frames, candidate_video, run_folder, run_view, runs_index
 from autoreward.sandbox import worker_files
 
@@ -130,8 +130,8 @@ class _Handler(BaseHTTPRequestHandler):
             run = run_folder(self.site.runs_dir, parts[1])
             if run is None:
                 return self._error(HTTPStatus.NOT_FOUND, f"no run called {parts[1]!r} under {self.site.runs_dir}")
-            if not (run / "index.sqlite").exists():  # not a design run: a single training (autoreward train)?
-                return self._training(run, parts, head)
+            if not (run / "index.sqlite").exists():  # not a design run: a single training or a preview?
+                return self._single_run(run, parts, head)
             if len(parts) == 2:
                 if not self.path.split("?")[0].endswith("/"):
                     return self._redirect(f"/runs/{run.name}/")
@@ -148,17 +148,18 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._file(run, frames[int(parts[4])], "image/png", head)
         self._error(HTTPStatus.NOT_FOUND, "no such page")
 
-    def _training(self, run: Path, parts: list[str], head: bool) -> None:
-        """The page of a single training, /runs/<run>/, and its video, /runs/<run>/video."""
+    def _single_run(self, run: Path, parts: list[str], head: bool) -> None:
+        """The page of a single training or a preview, /runs/<run>/, and its video, /runs/<run>/video."""
         try:
             if len(parts) == 2:
                 if not self.path.split("?")[0].endswith("/"):
                     return self._redirect(f"/runs/{run.name}/")
-                return self._page(self.site.render("review_training.html.j2", **training_view(run)), head)
+                view = single_run_view(run)
+                return self._page(self.site.render(f"review_{view['kind']}.html.j2", **view), head)
             if len(parts) == 3 and parts[2] == "video":
-                video = training_video(run, training_record(run))
+                video = single_run_video(run)
                 if video is None:
-                    return self._error(HTTPStatus.NOT_FOUND, f"the training {run.name} has no video")
+                    return self._error(HTTPStatus.NOT_FOUND, f"{run.name} has no video")
                 return self._file(run, video, "video/mp4", head)
         except (WorkerFileError, OSError) as error:
             why = str(error) if isinstance(error, WorkerFileError) else f"{run.name}: {error.strerror or error}"

@@ -1,9 +1,10 @@
 """What the review page shows, read from run folders: plain data for the templates in `templates/review_*.html.j2`.
 
-Two kinds of folder are shown: design runs (`autoreward run`, with an index),
-read here, and single trainings (`autoreward train`), read in
-`single_runs.py` as files a worker may have written; a folder of neither
-kind becomes one sentence on the list of runs.
+Three kinds of folder are shown: design runs (`autoreward run`, with an
+index), read here, and the single runs of one reward program, single
+trainings (`autoreward train`) and previews (`autoreward preview`), read in
+`single_runs.py` as files a worker may have written; any other folder
+becomes one sentence on the list of runs.
 
 Everything here only reads. Reward code and LLM text are untrusted: the
 templates escape them (autoescape on); the only markup inserted as is comes
@@ -27,7 +28,7 @@ from autoreward.loop.run_store import CANDIDATE_ID, RunStore, run_summaries, run
 from autoreward.records import Candidate, Preference, PreferenceRequest, RoundResult, RunSummary
 from autoreward.review.markup import code_html, curve_svg
 from autoreward.review.report import RECIPE_COLUMNS, outcome, recipe_rows
-from autoreward.review.single_runs import TrainingRow, training_row, training_setup
+from autoreward.review.single_runs import PreviewRow, TrainingRow, single_run_row, single_run_setup
 from autoreward.sim.trajectory import summary_text
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]*$")
@@ -206,12 +207,12 @@ class OtherFolder:
 
 
 def runs_index(runs_dir: Path) -> dict:
-    """The list of runs: design runs (from their indexes, newest first), single trainings (newest first), and a
-    sentence for each other folder there."""
+    """The list of runs: design runs (from their indexes, newest first), single trainings and previews (each
+    newest first), and a sentence for each other folder there."""
     # The index lists what a glob finds, links too; the page follows none, so a link is one line among the others.
     designs: list[RunSummary] = [row for row in run_summaries(runs_dir) if not Path(row.path).is_symlink()]
     listed = {row.name for row in designs}
-    trainings: list[tuple[float, TrainingRow]] = []
+    single_runs: list[tuple[float, TrainingRow | PreviewRow]] = []
     others: list[OtherFolder] = []
     try:
         entries = sorted(Path(runs_dir).iterdir())
@@ -236,14 +237,19 @@ def runs_index(runs_dir: Path) -> dict:
             others.append(OtherFolder(entry.name, "the cached human and sparse baselines (autoreward baseline)"))
             continue
         try:
-            setup = training_setup(entry)
+            setup = single_run_setup(entry)
         except FileNotFoundError:
-            others.append(OtherFolder(entry.name, "no config.json: neither a design run nor a single training"))
+            others.append(OtherFolder(entry.name, "no config.json: not a design run, a single training or a preview"))
             continue
         except (WorkerFileError, OSError) as error:
             others.append(OtherFolder(entry.name, str(error)))
             continue
         made = os.lstat(entry / "config.json").st_mtime
-        trainings.append((made, training_row(entry, setup)))
-    trainings.sort(key=lambda pair: pair[0], reverse=True)
-    return {"runs": designs, "trainings": [row for _, row in trainings], "others": others}
+        single_runs.append((made, single_run_row(entry, setup)))
+    single_runs.sort(key=lambda pair: pair[0], reverse=True)
+    return {
+        "runs": designs,
+        "trainings": [row for _, row in single_runs if isinstance(row, TrainingRow)],
+        "previews": [row for _, row in single_runs if isinstance(row, PreviewRow)],
+        "others": others,
+    }
