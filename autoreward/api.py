@@ -39,7 +39,6 @@ from autoreward.config import (
     CheckOptions,
     LLMSettings,
     LoopConfig,
-    PlannerSettings,
     Task,
     TrainingConfig,
 )
@@ -284,15 +283,16 @@ def preview(
     """Check `code`, then play one episode of `task` from its held-out reset with every action planned by
     model-predictive control on the reward (predictive sampling: `samples` perturbed action sequences over
     `horizon` control steps, each step), in a new run folder: its task score, video and reward returns,
-    in seconds to minutes instead of a training. The planner's settings not given are
-    `autoreward.config.PlannerSettings`'s; `workers` as for `train` (the progress is "preview"'s). Raises AutorewardError (one sentence) for a task
-    without a MuJoCo model or settings that cannot plan, RewardCheckFailed when the program fails its check."""
+    in seconds to minutes instead of a training. The planner's settings not given are the task's own
+    (`task.planner`: its file's `[preview]`, else `autoreward.config.PlannerSettings`'s defaults); `workers` as
+    for `train` (the progress is "preview"'s). Raises AutorewardError (one sentence) for a task without a MuJoCo
+    model or settings that cannot plan, RewardCheckFailed when the program fails its check."""
     from autoreward.contract.checker import check_task
     from autoreward.loop.preview import preview as preview_episode
     from autoreward.loop.preview import preview_problem
 
     given = {"horizon": horizon, "samples": samples, "noise": noise, "knots": knots}
-    settings = PlannerSettings(**{k: v for k, v in given.items() if v is not None})
+    settings = replace(task.planner, **{k: v for k, v in given.items() if v is not None})
     problem = settings.problem() or preview_problem(task)
     if problem is not None:
         raise AutorewardError(problem)

@@ -209,15 +209,21 @@ def preview(
     task: str = typer.Argument(..., help="A task id, a task file or an environment id (with a MuJoCo model)."),
     reward: Path = typer.Option(..., "--reward", help="The reward program to preview."),
     horizon: Optional[int] = typer.Option(
-        None, "--horizon", help=f"Control steps planned ahead (default {PLANNER.horizon}).", **panel(PLANNER_PANEL)
+        None,
+        "--horizon",
+        help=f"Control steps planned ahead (default: the task's [preview], else {PLANNER.horizon}).",
+        **panel(PLANNER_PANEL),
     ),
     samples: Optional[int] = typer.Option(
-        None, "--samples", help=f"Rollouts per control step (default {PLANNER.samples}).", **panel(PLANNER_PANEL)
+        None,
+        "--samples",
+        help=f"Rollouts per control step (default: the task's, else {PLANNER.samples}).",
+        **panel(PLANNER_PANEL),
     ),
     noise: Optional[float] = typer.Option(
         None,
         "--noise",
-        help=f"Perturbation, a share of half the control range (default {PLANNER.noise}).",
+        help=f"Perturbation, a share of half the control range (default: the task's, else {PLANNER.noise}).",
         **panel(PLANNER_PANEL),
     ),
     seed: int = SeedOption,
