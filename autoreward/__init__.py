@@ -30,6 +30,8 @@ _PUBLIC = {
     "preview": "autoreward.api",
     "PreviewedReward": "autoreward.api",
     "design": "autoreward.api",
+    "chat": "autoreward.api",
+    "ChatResult": "autoreward.api",
     "Run": "autoreward.api",
     "TrainedReward": "autoreward.api",
     "RewardCheckFailed": "autoreward.api",

@@ -39,7 +39,6 @@ from autoreward.config import (
     CheckOptions,
     LLMSettings,
     LoopConfig,
-    PlannerSettings,
     Task,
     TrainingConfig,
 )
@@ -284,15 +283,16 @@ def preview(
     """Check `code`, then play one episode of `task` from its held-out reset with every action planned by
     model-predictive control on the reward (predictive sampling: `samples` perturbed action sequences over
     `horizon` control steps, each step), in a new run folder: its task score, video and reward returns,
-    in seconds to minutes instead of a training. The planner's settings not given are
-    `autoreward.config.PlannerSettings`'s; `workers` as for `train` (the progress is "preview"'s). Raises AutorewardError (one sentence) for a task
-    without a MuJoCo model or settings that cannot plan, RewardCheckFailed when the program fails its check."""
+    in seconds to minutes instead of a training. The planner's settings not given are the task's own
+    (`task.planner`: its file's `[preview]`, else `autoreward.config.PlannerSettings`'s defaults); `workers` as
+    for `train` (the progress is "preview"'s). Raises AutorewardError (one sentence) for a task without a MuJoCo
+    model or settings that cannot plan, RewardCheckFailed when the program fails its check."""
     from autoreward.contract.checker import check_task
     from autoreward.loop.preview import preview as preview_episode
     from autoreward.loop.preview import preview_problem
 
     given = {"horizon": horizon, "samples": samples, "noise": noise, "knots": knots}
-    settings = PlannerSettings(**{k: v for k, v in given.items() if v is not None})
+    settings = replace(task.planner, **{k: v for k, v in given.items() if v is not None})
     problem = settings.problem() or preview_problem(task)
     if problem is not None:
         raise AutorewardError(problem)
@@ -556,6 +556,86 @@ def design(
     export_run(session.store)
     write_html_report(session.store)
     return run
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    """An interactive design session as it ended: its folder, every turn (`autoreward.records.ChatTurn`), and the
+    candidate trained when the person said `train` (None after `quit`)."""
+
+    folder: Path  # runs/<task>__chat__s<seed>__<time>/: chat.json, transcript.md, each turn's candidate and preview
+    turns: tuple
+    trained: Any = None  # autoreward.records.Candidate, with its training
+
+    @property
+    def score(self) -> float | None:
+        """The trained reward's task score on its held-out episodes (None before a training, or without a score)."""
+        return self.trained.fitness if self.trained is not None else None
+
+
+def chat(
+    task: Task | None = None,
+    person: Callable[[Any, Any], str] | None = None,
+    llm: LLMSettings | None = None,
+    runs_dir: Path | str = DEFAULT_RUNS_DIR,
+    resume: Path | str | None = None,
+    loop: LoopConfig | None = None,
+    workers: Workers | None = None,
+    prompts_dir: Path | None = None,
+    changed_llm: dict[str, Any] | None = None,
+    on_open: Callable[["Run"], None] | None = None,
+    **settings,
+) -> ChatResult:
+    """Design a reward with a person, turn by turn: the designer writes one, a preview plays it (one episode planned
+    by model-predictive control, `preview`), and `person(turn, preview)` says what to change in words, `"train"`
+    (the latest reward that passed its check is trained, as a run's candidates are) or `"quit"`.
+
+    `turn` is the `autoreward.records.ChatTurn` just played, `preview` its `PreviewResult` (None when it has none:
+    `turn.problem` says why). Each correction goes to the designer with the conversation so far, and its revision
+    is checked, reviewed and repaired as any candidate is. Every turn is kept in the run folder as it happens:
+    `resume` continues a session where it stopped, asking the person only what they had not answered, and the
+    folder's `transcript.md` replays its LLM (`LLMSettings(backend="replay", transcript=...)`). `loop` and
+    `settings` as for `design` (the budget is the final training's; `critic`, `repair_attempts`, `seed`, `videos`
+    apply); the planner is the task's (`task.planner`)."""
+    from autoreward.contract.checker import check_task
+    from autoreward.loop.chat import ChatSession
+    from autoreward.loop.design_run import open_design
+
+    if person is None:
+        raise AutorewardError("a chat needs someone to answer after each turn: pass person=(turn, preview) -> words")
+    if resume is not None:
+        if workers is None:
+            own = RunStore.open(Path(resume)).config().loop
+            workers = Workers.connect(own.executor, own.ray_address)
+        session = open_design(Path(runs_dir), resume=Path(resume), prompts_dir=prompts_dir, changed=changed_llm)
+    else:
+        if task is None:
+            raise AutorewardError("name a task to design a reward for with a person, or a session to resume")
+        problem = preview_problem_of(task)
+        if problem is not None:
+            raise AutorewardError(problem)
+        llm = llm or LLMSettings()
+        if loop is None:
+            loop = loop_config(task, llm, rounds=1, candidates=1, **settings)
+        elif settings:
+            raise TypeError(f"give the session's settings in `loop` or by name, not both: {', '.join(settings)}")
+        workers = workers or Workers.connect(loop.executor, loop.ray_address)
+        check_task(task, jail=workers.jail)  # a task file's own mistake, before any LLM call
+        session = open_design(Path(runs_dir), task, loop, llm, prompts_dir=prompts_dir, kind="chat")
+    run = Run(session.store)
+    if on_open is not None:
+        on_open(run)
+    chat_session = ChatSession(session, workers, person)
+    record = chat_session.run()
+    trained = session.store.load_candidate(record.trained) if record.trained else None
+    return ChatResult(session.store.path, record.turns, trained)
+
+
+def preview_problem_of(task: Task) -> str | None:
+    """Why `task` cannot be previewed (and so not designed in a chat), in one sentence; None when it can."""
+    from autoreward.loop.preview import preview_problem
+
+    return task.planner.problem() or preview_problem(task)
 
 
 def examine_score(text: str, task: Task, workers: Workers | None = None) -> ScoreProposal:

@@ -50,6 +50,30 @@ class Budget:
 
 
 @dataclass(frozen=True)
+class PlannerSettings:
+    """How hard predictive sampling looks (`sim/predictive_sampling.py`, `autoreward preview`): rollouts per
+    control step, how far ahead, and how wide. Defaults tried on HalfCheetah-v5 only so far (bench/preview.py
+    is where they are measured per model)."""
+
+    horizon: int = 30  # control steps a rollout looks ahead
+    samples: int = 32  # rollouts per control step, the nominal one included
+    noise: float = 0.3  # the perturbation's standard deviation, as a share of half the control range
+    knots: int = 4  # spline control points over the horizon
+
+    def problem(self) -> str | None:
+        """Why these settings cannot plan, in one sentence; None when they can."""
+        if self.horizon < 1:
+            return f"the planner's horizon must be at least 1 step, got {self.horizon}"
+        if self.samples < 2:
+            return f"the planner needs at least 2 samples (the nominal and one perturbation), got {self.samples}"
+        if not 2 <= self.knots <= self.horizon + 1:
+            return f"the planner's knots must be between 2 and the horizon + 1 ({self.horizon + 1}), got {self.knots}"
+        if not self.noise > 0:
+            return f"the planner's noise must be above 0, got {self.noise}"
+        return None
+
+
+@dataclass(frozen=True)
 class Task:
     """What to do, in which environment, and how success is measured."""
 
@@ -64,6 +88,7 @@ class Task:
     extras: dict[str, str] = field(default_factory=dict)
     human_reward: str | None = None  # a reward program reproducing the environment's own reward
     source: str | None = None  # the file it was read from
+    planner: PlannerSettings = PlannerSettings()  # how `autoreward preview` plans on it (the task file's [preview])
 
 
 RewardSource = Literal["program", "native", "sparse"]
@@ -107,30 +132,6 @@ ScoreSource = Literal["proposed", "judged"]
 # more training steps a round, on a pool whose top two are within noise; not worth it by default.
 DEFAULT_CONFIRM_SEEDS = 0
 DEFAULT_PAGE_URL = "http://127.0.0.1:8765"  # where `autoreward serve` shows runs, and a person gives preferences
-
-
-@dataclass(frozen=True)
-class PlannerSettings:
-    """How hard predictive sampling looks (`sim/predictive_sampling.py`, `autoreward preview`): rollouts per
-    control step, how far ahead, and how wide. Defaults tried on HalfCheetah-v5 only so far (bench/preview.py
-    is where they are measured per model)."""
-
-    horizon: int = 30  # control steps a rollout looks ahead
-    samples: int = 32  # rollouts per control step, the nominal one included
-    noise: float = 0.3  # the perturbation's standard deviation, as a share of half the control range
-    knots: int = 4  # spline control points over the horizon
-
-    def problem(self) -> str | None:
-        """Why these settings cannot plan, in one sentence; None when they can."""
-        if self.horizon < 1:
-            return f"the planner's horizon must be at least 1 step, got {self.horizon}"
-        if self.samples < 2:
-            return f"the planner needs at least 2 samples (the nominal and one perturbation), got {self.samples}"
-        if not 2 <= self.knots <= self.horizon + 1:
-            return f"the planner's knots must be between 2 and the horizon + 1 ({self.horizon + 1}), got {self.knots}"
-        if not self.noise > 0:
-            return f"the planner's noise must be above 0, got {self.noise}"
-        return None
 
 
 @dataclass(frozen=True)

@@ -313,6 +313,29 @@ CandidateStatus = Literal["ready", "failed_check", "rejected", "prescreened_out"
 
 
 @dataclass(frozen=True)
+class ChatTurn:
+    """One turn of an interactive design session (`autoreward chat`, `loop/chat.py`): what the person asked for,
+    the reward the designer wrote for it (candidate `r<number>c0` of the run), its preview, and what the person
+    said after watching it."""
+
+    number: int
+    asked: str | None  # the correction this turn answers; None for the first turn (the task alone)
+    candidate_id: str
+    ready: bool = False  # its reward passed its check and the critic
+    previewed: bool = False  # its preview finished (preview/preview.json in the candidate's folder)
+    problem: str | None = None  # why it has no preview: a failed check, a planner or replay that failed
+    reply: str | None = None  # what the person said next: a correction, "train" or "quit"; None while unasked
+
+
+@dataclass(frozen=True)
+class ChatRecord:
+    """An interactive design session so far (`chat.json` in its run folder), read back on resume."""
+
+    turns: tuple[ChatTurn, ...] = ()
+    trained: str | None = None  # the candidate trained when the person said "train"
+
+
+@dataclass(frozen=True)
 class Candidate:
     """One candidate reward of a round, from its design to its evaluation."""
 

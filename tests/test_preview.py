@@ -69,6 +69,15 @@ def test_a_preview_is_the_planned_episode_scored_apart_from_the_reward(short_tas
     assert summary["fitness"] == previewed.score and summary["video"] == "preview/evaluation/video.mp4"
 
 
+def test_a_preview_plans_as_its_task_file_says_unless_told_otherwise(short_task, tmp_path):
+    from dataclasses import replace
+
+    planned = replace(short_task, planner=PlannerSettings(horizon=7, samples=5, noise=0.5, knots=3))
+    previewed = autoreward.preview(planned, BACKWARD, samples=4, videos=False, runs_dir=tmp_path / "runs")
+    assert previewed.preview.planner == PlannerSettings(horizon=7, samples=4, noise=0.5, knots=3)
+    assert read_json(previewed.folder / "config.json")["planner"]["samples"] == 4
+
+
 def test_the_command_previews_and_refuses_in_one_sentence(short_task, tmp_path):
     reward = tmp_path / "backward.py"
     reward.write_text(BACKWARD)

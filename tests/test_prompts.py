@@ -50,6 +50,12 @@ VARIABLES = {
     },
     "task_score": {"env_id": "Hopper-v5", "task_description": "Hop.", "state_description": "class State: ..."},
     "task_score_repair": {"problem": "it has no [fitness] table"},
+    "chat_revision": {
+        "task_description": "run backwards",
+        "turns": [{"number": 1, "asked": None, "outcome": "its task score was 0.5"}],
+        "program": "def compute_reward(state, action, next_state): ...",
+        "correction": "use less effort",
+    },
     "preference": {
         "source": "human",
         "round": 1,

@@ -80,6 +80,9 @@ def test_a_good_task_file_parses_with_defaults():
             "id = 'x'\nenv = 'Hopper-v5'\ndescription = 'd'\n[budget]\nalgo = 'dqn'",
             "field 'algo' must be 'ppo' or 'sac'",
         ),
+        ("id = 'x'\nenv = 'Hopper-v5'\ndescription = 'd'\n[preview]\nsamples = 1", "[preview]: the planner needs at least 2"),
+        ("id = 'x'\nenv = 'Hopper-v5'\ndescription = 'd'\n[preview]\nnoise = 'wide'", "field 'noise' must be"),
+        ("id = 'x'\nenv = 'Hopper-v5'\ndescription = 'd'\n[preview]\nhorizons = 9", "unknown field 'horizons'"),
         ("id = 'x'\nenv = 'Hopper-v5'\ndescription = 'd'\nhuman_reward = 'missing.py'", "not a file"),
         ("id = 'Bad Id'\nenv = 'Hopper-v5'\ndescription = 'd'", "field 'id' must be lowercase"),
     ],
@@ -160,3 +163,14 @@ def test_the_wheel_ships_the_task_files_prompts_and_templates(tmp_path):
     assert "autoreward/envs/rewards/half_cheetah_v5.py" in names
     assert any(n.startswith("autoreward/prompts/") for n in names)
     assert "autoreward/review/templates/reward_module.py.j2" in names  # the export's module template
+
+
+def test_a_task_file_sets_how_its_preview_plans_and_a_written_task_file_keeps_it():
+    from autoreward.config import PlannerSettings
+    from autoreward.loop.task_score import task_file_text
+
+    assert parse_task(GOOD, "t.toml").planner == PlannerSettings()  # no [preview]: the defaults
+    task = parse_task(GOOD + "\n[preview]\nhorizon = 60\nnoise = 1\n", "t.toml")
+    assert task.planner == PlannerSettings(horizon=60, noise=1.0, samples=PlannerSettings().samples)
+    assert parse_task(task_file_text(task), "again.toml").planner == task.planner
+    assert "[preview]" not in task_file_text(parse_task(GOOD, "t.toml"))  # nothing written where nothing was set

@@ -2,8 +2,9 @@
 
 `options` holds the Typer app, the consoles and what several commands share;
 `task_commands` the commands on one task (tasks, describe, check, train,
-baseline); `run_commands` those on design runs (run, runs, show, report,
-export, demo, serve).
+preview, baseline); `run_commands` those on design runs (run, runs, show,
+report, export, evaluate, demo, serve); `chat_command` the interactive
+session (chat).
 """
 
 from autoreward.cli.options import app
@@ -12,6 +13,7 @@ from autoreward.cli.options import app
 # isort: off
 from autoreward.cli import task_commands  # noqa: E402,F401
 from autoreward.cli import run_commands  # noqa: E402,F401
+from autoreward.cli import chat_command  # noqa: E402,F401
 # isort: on
 
 __all__ = ["app"]

@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from autoreward.api import DEFAULT_RUNS_DIR
-from autoreward.config import FeedbackSource, LLMBackend, ScoreSource, Simulator
+from autoreward.config import FeedbackSource, LLMBackend, LLMSettings, PlannerSettings, ScoreSource, Simulator
 from autoreward.errors import AutorewardError, Interrupted
 
 app = typer.Typer(
@@ -94,6 +94,57 @@ RunsDirOption = typer.Option(
     "--runs-dir",
     help=f"Where run folders are written (default {DEFAULT_RUNS_DIR}).",
     **panel(FOLDERS_PANEL),
+)
+# The LLM's options of `run` and `chat`, one definition for both.
+LLMOption = typer.Option(
+    None, "--llm", **one_of("--llm", LLM_BACKENDS), help="openai (default), replay or manual.", **panel(LLM_PANEL)
+)
+ModelOption = typer.Option(
+    None,
+    "--model",
+    envvar="AUTOREWARD_MODEL",
+    show_envvar=False,
+    help=f"The model (default: $AUTOREWARD_MODEL, else {LLMSettings.model}).",
+    **panel(LLM_PANEL),
+)
+BaseUrlOption = typer.Option(
+    None,
+    "--base-url",
+    envvar="OPENAI_BASE_URL",
+    show_envvar=False,
+    help="An OpenAI-compatible server (default: $OPENAI_BASE_URL, else OpenAI).",
+    **panel(LLM_PANEL),
+)
+ApiKeyEnvOption = typer.Option(
+    None,
+    "--api-key-env",
+    help=f"The environment variable holding the key (default {LLMSettings.api_key_variable}).",
+    **panel(LLM_PANEL),
+)
+TranscriptOption = typer.Option(None, "--transcript", help="Replies for --llm replay.", **panel(LLM_PANEL))
+PromptsDirOption = typer.Option(
+    None, "--prompts-dir", help="Your own prompt templates (prompts/*.j2 by name).", **panel(FOLDERS_PANEL)
+)
+# The planner's options of `preview` and `chat`: each left out is the task's own ([preview]), else the default.
+PLANNER = PlannerSettings()
+PLANNER_PANEL = "Planner"
+HorizonOption = typer.Option(
+    None,
+    "--horizon",
+    help=f"Control steps planned ahead (default: the task's, else {PLANNER.horizon}).",
+    **panel(PLANNER_PANEL),
+)
+SamplesOption = typer.Option(
+    None,
+    "--samples",
+    help=f"Rollouts per control step (default: the task's, else {PLANNER.samples}).",
+    **panel(PLANNER_PANEL),
+)
+NoiseOption = typer.Option(
+    None,
+    "--noise",
+    help=f"Perturbation, a share of half the control range (default: the task's, else {PLANNER.noise}).",
+    **panel(PLANNER_PANEL),
 )
 # The training options of `train` and `baseline`, one definition for both.
 AlgoOption = typer.Option(None, "--algo", help="ppo or sac (default: the task's).", **panel(TRAINING_PANEL))

@@ -24,7 +24,6 @@ from autoreward.cli.options import (
     FEEDBACK_SOURCES,
     FINAL_PANEL,
     FOLDERS_PANEL,
-    LLM_BACKENDS,
     LLM_PANEL,
     LOOP_PANEL,
     REVIEW_PANEL,
@@ -33,12 +32,18 @@ from autoreward.cli.options import (
     TASK_PANEL,
     TRAINING_PANEL,
     AddressOption,
+    ApiKeyEnvOption,
+    BaseUrlOption,
     ConsoleProgress,
     DeviceOption,
     ExecutorOption,
+    LLMOption,
+    ModelOption,
+    PromptsDirOption,
     RunsDirOption,
     SimulatorOption,
     TasksDirOption,
+    TranscriptOption,
     _clear_errors,
     _progress_bars,
     _until_interrupted,
@@ -207,44 +212,17 @@ def run(
         help="Seconds to wait for a preference before stopping (default: no limit).",
         **panel(REVIEW_PANEL),
     ),
-    llm: Optional[str] = typer.Option(
-        None,
-        "--llm",
-        **one_of("--llm", LLM_BACKENDS),
-        help="openai (default), replay or manual.",
-        **panel(LLM_PANEL),
-    ),
-    model: Optional[str] = typer.Option(
-        None,
-        "--model",
-        envvar="AUTOREWARD_MODEL",
-        show_envvar=False,
-        help=f"The model (default: $AUTOREWARD_MODEL, else {LLMSettings.model}).",
-        **panel(LLM_PANEL),
-    ),
-    base_url: Optional[str] = typer.Option(
-        None,
-        "--base-url",
-        envvar="OPENAI_BASE_URL",
-        show_envvar=False,
-        help="An OpenAI-compatible server (default: $OPENAI_BASE_URL, else OpenAI).",
-        **panel(LLM_PANEL),
-    ),
-    api_key_env: Optional[str] = typer.Option(
-        None,
-        "--api-key-env",
-        help=f"The environment variable holding the key (default {LLMSettings.api_key_variable}).",
-        **panel(LLM_PANEL),
-    ),
+    llm: Optional[str] = LLMOption,
+    model: Optional[str] = ModelOption,
+    base_url: Optional[str] = BaseUrlOption,
+    api_key_env: Optional[str] = ApiKeyEnvOption,
     vlm_model: Optional[str] = typer.Option(
         None, "--vlm-model", help="The vision model (default: --model).", **panel(LLM_PANEL)
     ),
     vlm_base_url: Optional[str] = typer.Option(
         None, "--vlm-base-url", help="Its server (default: --base-url).", **panel(LLM_PANEL)
     ),
-    transcript: Optional[Path] = typer.Option(
-        None, "--transcript", help="Replies for --llm replay.", **panel(LLM_PANEL)
-    ),
+    transcript: Optional[Path] = TranscriptOption,
     llm_attempts: Optional[int] = typer.Option(
         None,
         "--llm-attempts",
@@ -265,9 +243,7 @@ def run(
         help=f"The designer's temperature (default {RUN.temperature}).",
         **panel(LLM_PANEL),
     ),
-    prompts_dir: Optional[Path] = typer.Option(
-        None, "--prompts-dir", help="Your own prompt templates (prompts/*.j2 by name).", **panel(FOLDERS_PANEL)
-    ),
+    prompts_dir: Optional[Path] = PromptsDirOption,
     resume: Optional[Path] = typer.Option(
         None, "--resume", help="Continue this interrupted run folder.", **panel(FOLDERS_PANEL)
     ),

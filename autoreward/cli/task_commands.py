@@ -23,7 +23,10 @@ from autoreward.cli.options import (
     EnvsOption,
     EvalEpisodesOption,
     ExecutorOption,
+    HorizonOption,
+    NoiseOption,
     RunsDirOption,
+    SamplesOption,
     SeedOption,
     SimulatorOption,
     StepsOption,
@@ -38,11 +41,8 @@ from autoreward.cli.options import (
     panel,
     signal_name,
 )
-from autoreward.config import PlannerSettings, Task
+from autoreward.config import Task
 from autoreward.errors import AutorewardError
-
-PLANNER = PlannerSettings()  # the defaults of `preview`'s planner options
-PLANNER_PANEL = "Planner"
 
 
 @app.command()
@@ -208,18 +208,9 @@ def _print_result(task: Task, trained, normalized) -> None:
 def preview(
     task: str = typer.Argument(..., help="A task id, a task file or an environment id (with a MuJoCo model)."),
     reward: Path = typer.Option(..., "--reward", help="The reward program to preview."),
-    horizon: Optional[int] = typer.Option(
-        None, "--horizon", help=f"Control steps planned ahead (default {PLANNER.horizon}).", **panel(PLANNER_PANEL)
-    ),
-    samples: Optional[int] = typer.Option(
-        None, "--samples", help=f"Rollouts per control step (default {PLANNER.samples}).", **panel(PLANNER_PANEL)
-    ),
-    noise: Optional[float] = typer.Option(
-        None,
-        "--noise",
-        help=f"Perturbation, a share of half the control range (default {PLANNER.noise}).",
-        **panel(PLANNER_PANEL),
-    ),
+    horizon: Optional[int] = HorizonOption,
+    samples: Optional[int] = SamplesOption,
+    noise: Optional[float] = NoiseOption,
     seed: int = SeedOption,
     videos: bool = typer.Option(
         True, "--videos/--no-videos", help="Film the episode (default: on).", **panel(TRAINING_PANEL)

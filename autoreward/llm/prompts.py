@@ -25,6 +25,7 @@ TEMPLATES = (
     "preference",
     "task_score",
     "task_score_repair",
+    "chat_revision",
 )
 
 

@@ -52,11 +52,18 @@ class CandidateDesigner:
         self.check = check
         self.critic = Critic(llm, prompts, config)
 
-    def design(self, brief: DesignBrief, round_number: int, index: int, folder: Path) -> Candidate:
-        """Design candidate `index` of round `round_number`; checks are run in workers under `folder`."""
+    def design(
+        self, brief: DesignBrief, round_number: int, index: int, folder: Path, request: str | None = None
+    ) -> Candidate:
+        """Design candidate `index` of round `round_number`; checks are run in workers under `folder`.
+
+        `request`: the designer's first user message in place of the round's (`designer_request`), e.g. a
+        correction in an interactive session (`loop/chat.py`); the system prompt and the repairs are the same."""
         candidate_id = f"r{round_number}c{index}"
         tag = f"r{round_number}/c{index}"
         messages = self.first_messages(brief)
+        if request is not None:
+            messages[-1] = Message("user", request)
         reply = self._ask(messages, f"{tag}/designer", sample=index)
         attempts: list[Attempt] = []
         for number in range(self.config.repair_attempts + 1):

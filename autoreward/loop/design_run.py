@@ -47,6 +47,7 @@ def open_design(
     resume: Path | None = None,
     prompts_dir: Path | None = None,
     changed: dict[str, Any] | None = None,
+    kind: str = "design",
 ) -> DesignSession:
     """A new run of `task` under `loop` and `settings` in `runs_dir`, or the run at `resume`.
 
@@ -60,7 +61,7 @@ def open_design(
     # A missing key or transcript fails here, before a run folder is made.
     backend = None if settings.backend == "manual" else connect(settings, None)
     if resume is None:
-        store = start_run(Path(runs_dir), task, loop, settings)
+        store = start_run(Path(runs_dir), task, loop, settings, kind)
     backend = backend or connect(settings, store.path / "manual")
     llm = RecordedLLM(CachedLLM(backend, store.path / "llm_cache"), store)
     return DesignSession(store, llm, _judge_llm(settings, store, llm), prompts)

@@ -69,6 +69,7 @@ from autoreward.sim.video import FRAMES_FOLDER, VIDEO_FILE
 
 # The reply's model when no service answered: a replayed transcript, a person (llm/backends.py).
 UNPAID_MODELS = ("replay", "manual")
+TRANSCRIPT_FILE = "transcript.md"  # every LLM reply of the run in order, in the replay backend's Markdown format
 CANDIDATE_ID = re.compile(r"^r(\d{1,4})c(\d{1,4})$")  # "r2c1": round 2, candidate 1
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS run (
@@ -355,6 +356,9 @@ class RunStore:
         path = self.path / "calls" / f"{name}.md"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("\n".join(parts))
+        # Every reply in order, as a transcript the replay backend reads: the run replays from its own folder.
+        with open(self.path / TRANSCRIPT_FILE, "a") as transcript:
+            transcript.write(f"<!-- reply {request.tag or name} -->\n{reply.text.rstrip(chr(10))}\n\n")
         self._execute(
             "INSERT INTO llm_call VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -393,9 +397,10 @@ class RunStore:
             db.execute(sql, parameters)
 
 
-def start_run(runs_dir: Path, task: Task, loop: LoopConfig, llm: LLMSettings) -> RunStore:
-    """A new run folder `runs/<task>__design__s<seed>__<time>/` holding the run's configuration."""
-    folder = new_run_dir(runs_dir, task.id, "design", loop.seed)
+def start_run(runs_dir: Path, task: Task, loop: LoopConfig, llm: LLMSettings, kind: str = "design") -> RunStore:
+    """A new run folder `runs/<task>__<kind>__s<seed>__<time>/` holding the run's configuration (`kind`: design,
+    or chat for an interactive session)."""
+    folder = new_run_dir(runs_dir, task.id, kind, loop.seed)
     config = RunConfig(
         run_id=folder.name,
         task=task,

@@ -26,7 +26,7 @@ import tomllib
 from dataclasses import replace
 from typing import Callable
 
-from autoreward.config import LoopConfig, Task
+from autoreward.config import LoopConfig, PlannerSettings, Task
 from autoreward.errors import TaskError
 from autoreward.llm.backends import LLM, Message, ask
 from autoreward.llm.prompts import Prompts
@@ -177,6 +177,8 @@ def task_file_text(task: Task, score: str | None = None, comment: str | None = N
             lines += ["", f"[{name}]"] + [f"{k} = {_toml(v)}" for k, v in table.items()]
     if task.budget is not None:
         lines += ["", "[budget]"] + [f"{k} = {_toml(v)}" for k, v in _fields(task.budget).items()]
+    if task.planner != PlannerSettings():
+        lines += ["", "[preview]"] + [f"{k} = {_toml(v)}" for k, v in _fields(task.planner).items()]
     return "\n".join(lines) + "\n"
 
 

@@ -23,6 +23,12 @@ A task file looks like::
     n_envs = 4
     eval_episodes = 5
 
+    [preview]                                            # optional: how `autoreward preview` plans
+    horizon = 30                                         # control steps a rollout looks ahead
+    samples = 32                                         # rollouts per control step
+    noise = 0.3                                          # share of half the control range
+    knots = 4                                            # spline control points over the horizon
+
     [extras]                                             # optional: named aliases of state fields
     target_pos = "bodies.target.pos"
     game_over = "env.game_over"                          # or, without a MuJoCo model, a reading of the environment
@@ -45,7 +51,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from autoreward.config import Budget, Fitness, Task
+from autoreward.config import Budget, Fitness, PlannerSettings, Task
 from autoreward.errors import MissingDependencyError, TaskError, UnknownEnvironmentError
 from autoreward.resources import data_dir
 
@@ -59,11 +65,13 @@ TOP_LEVEL_FIELDS = {
     "env_kwargs": dict,
     "fitness": dict,
     "budget": dict,
+    "preview": dict,
     "extras": dict,
 }
 REQUIRED_FIELDS = ("id", "env", "description")
 FITNESS_FIELDS = {"step": str, "reduce": str, "description": str, "higher_is_better": bool}
 BUDGET_FIELDS = {"algo": str, "steps": int, "n_envs": int, "eval_episodes": int, "curve_points": int}
+PREVIEW_FIELDS = {"horizon": int, "samples": int, "noise": (int, float), "knots": int}
 TASK_ID = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 # An extra that reads the environment: `env.` and a dotted attribute path of `env.unwrapped`.
 READING_PREFIX = "env."
@@ -173,6 +181,14 @@ def parse_task(text: str, source: str, base_dir: Path | None = None) -> Task:
             if getattr(budget, name) < 1:
                 raise TaskError(f"{where}: field {name!r} must be at least 1, got {getattr(budget, name)}")
 
+    planner = PlannerSettings()
+    if "preview" in table:
+        where = f"{source} [preview]"
+        _check_fields(where, table["preview"], PREVIEW_FIELDS)
+        planner = dataclasses.replace(planner, **table["preview"])
+        if planner.problem() is not None:
+            raise TaskError(f"{where}: {planner.problem()}")
+
     for name, path in table.get("extras", {}).items():
         if not isinstance(path, str):
             raise TaskError(f"{source} [extras]: {name!r} must be a dotted state path such as 'bodies.target.pos'")
@@ -206,6 +222,7 @@ def parse_task(text: str, source: str, base_dir: Path | None = None) -> Task:
         extras=table.get("extras", {}),
         human_reward=human_reward,
         source=source,
+        planner=planner,
     )
 
 
