@@ -47,7 +47,7 @@ _PUBLIC = {
     "Interrupted": "autoreward.errors",
     "ReviewServer": "autoreward.review.server",
     "connect_executor": "autoreward.sandbox.executor",
-    "Workers": "autoreward.loop.workers",
+    "Runner": "autoreward.loop.runner",
     "runs": "autoreward.api",
     "list_tasks": "autoreward.api",
     "examine_score": "autoreward.api",

@@ -18,8 +18,8 @@
 Every mistake of the caller's or of the input (an unknown task, a bad budget, a missing API key, a reward that
 fails its check) raises an `AutorewardError` whose message is one sentence, as the command line prints it.
 Reward programs run only in jailed worker processes (`autoreward.sandbox`), as from the command line. Where they
-run, in what jail and who hears their progress is one `Workers` (`autoreward.loop.workers`), made once and passed
-to each call (`workers=autoreward.Workers.connect("ray", progress=...)`); without one, each call makes its own:
+run, in what jail and who hears their progress is one `Runner` (`autoreward.loop.runner`), made once and passed
+to each call (`runner=autoreward.Runner.connect("ray", progress=...)`); without one, each call makes its own:
 this machine, the jail AUTOREWARD_JAIL asks for (on, off or require), and no progress shown.
 """
 
@@ -45,7 +45,7 @@ from autoreward.config import (
 from autoreward.errors import AutorewardError
 from autoreward.loop.run_folders import DEFAULT_RUNS_DIR, new_run_dir
 from autoreward.loop.run_store import RunStore
-from autoreward.loop.workers import Workers
+from autoreward.loop.runner import Runner
 from autoreward.records import CheckResult, NormalizedScore, RecipeResult, ScoreProposal, TrainingResult
 from autoreward.sandbox.jail import Jail
 from autoreward.serialize import write_json
@@ -98,14 +98,14 @@ def describe(task: Task) -> str:
     return describe_task(task)
 
 
-def check(task: Task, code: str, workers: Workers | None = None, training_batch_size: int | None = None) -> CheckResult:
+def check(task: Task, code: str, runner: Runner | None = None, training_batch_size: int | None = None) -> CheckResult:
     """The contract's verdict on a reward program for `task`, found by running it in a jailed worker on real
-    states (`result.ok`, `result.category`, `result.message`); the check runs in `workers.jail` (default: the
+    states (`result.ok`, `result.category`, `result.message`); the check runs in `runner.jail` (default: the
     jail AUTOREWARD_JAIL asks for). The task's own fitness is checked first: a broken task file raises
     AutorewardError."""
     from autoreward.contract.checker import check_program, check_task
 
-    jail = (workers or Workers.connect()).jail
+    jail = (runner or Runner.connect()).jail
     check_task(task, jail=jail)
     with tempfile.TemporaryDirectory(prefix="autoreward-check-") as folder:
         return check_program(task, code, Path(folder), CheckOptions(training_batch_size=training_batch_size), jail)
@@ -170,7 +170,7 @@ def train(
     videos: bool = True,
     baselines: bool = False,
     runs_dir: Path | str = DEFAULT_RUNS_DIR,
-    workers: Workers | None = None,
+    runner: Runner | None = None,
     reward_file: str | None = None,
     command: str | None = None,
     on_folder: Callable[[Path], None] | None = None,
@@ -179,8 +179,8 @@ def train(
     """Check `code`, train a policy on it and score it on held-out episodes, in a new run folder.
 
     `steps`, `algo`, `envs`, `eval_episodes`: the task's budget unless given. `baselines`: also train (or reuse)
-    the human and sparse baselines and give the human-normalized score. `workers`: where the workers run, in
-    what jail, and who hears their progress (the training's as "reward"; default `Workers.connect()`: this
+    the human and sparse baselines and give the human-normalized score. `runner`: where the workers run, in
+    what jail, and who hears their progress (the training's as "reward"; default `Runner.connect()`: this
     machine, the jail AUTOREWARD_JAIL asks for, silent). `on_folder` is told the run folder as
     soon as it is made (`reward_file` and `command` are recorded in its config.json), `on_checked` the check's
     verdict before training starts. Raises RewardCheckFailed
@@ -190,17 +190,17 @@ def train(
     from autoreward.loop.training import train as train_policy
 
     config = training_config(task, steps, seed, algo, envs, eval_episodes, simulator, device, videos)
-    workers = workers or Workers.connect()
-    check_task(task, jail=workers.jail)  # before a run folder is made
+    runner = runner or Runner.connect()
+    check_task(task, jail=runner.jail)  # before a run folder is made
     record = {"command": command, "task": task, "training": config, "reward_file": reward_file}
     folder, result = _checked_in_new_folder(
-        task, code, "train", seed, runs_dir, record, config.n_envs, workers.jail, on_folder, on_checked
+        task, code, "train", seed, runs_dir, record, config.n_envs, runner.jail, on_folder, on_checked
     )
-    told = lambda data: workers.progress.training("reward", data)  # noqa: E731
-    trained = train_policy(task, config, folder / "training", code, told, workers=workers)
+    told = lambda data: runner.progress.training("reward", data)  # noqa: E731
+    trained = train_policy(task, config, folder / "training", code, told, runner=runner)
     normalized = None
     if baselines:
-        reference = load_or_train_baselines(task, config, Path(runs_dir), workers)
+        reference = load_or_train_baselines(task, config, Path(runs_dir), runner)
         normalized = reference.normalize(trained.evaluation.fitness_mean, task.fitness.higher_is_better)
     evaluation = trained.evaluation
     summary = {
@@ -274,7 +274,7 @@ def preview(
     seed: int = 0,
     videos: bool = True,
     runs_dir: Path | str = DEFAULT_RUNS_DIR,
-    workers: Workers | None = None,
+    runner: Runner | None = None,
     reward_file: str | None = None,
     command: str | None = None,
     on_folder: Callable[[Path], None] | None = None,
@@ -284,7 +284,7 @@ def preview(
     model-predictive control on the reward (predictive sampling: `samples` perturbed action sequences over
     `horizon` control steps, each step), in a new run folder: its task score, video and reward returns,
     in seconds to minutes instead of a training. The planner's settings not given are the task's own
-    (`task.planner`: its file's `[preview]`, else `autoreward.config.PlannerSettings`'s defaults); `workers` as
+    (`task.planner`: its file's `[preview]`, else `autoreward.config.PlannerSettings`'s defaults); `runner` as
     for `train` (the progress is "preview"'s). Raises AutorewardError (one sentence) for a task without a MuJoCo
     model or settings that cannot plan, RewardCheckFailed when the program fails its check."""
     from autoreward.contract.checker import check_task
@@ -296,15 +296,15 @@ def preview(
     problem = settings.problem() or preview_problem(task)
     if problem is not None:
         raise AutorewardError(problem)
-    workers = workers or Workers.connect()
-    check_task(task, jail=workers.jail)  # before a run folder is made
+    runner = runner or Runner.connect()
+    check_task(task, jail=runner.jail)  # before a run folder is made
     record = {"command": command, "task": task, "planner": settings, "seed": seed, "reward_file": reward_file}
     folder, result = _checked_in_new_folder(
-        task, code, "preview", seed, runs_dir, record, settings.samples, workers.jail, on_folder, on_checked
+        task, code, "preview", seed, runs_dir, record, settings.samples, runner.jail, on_folder, on_checked
     )
-    told = lambda data: workers.progress.training("preview", data)  # noqa: E731
+    told = lambda data: runner.progress.training("preview", data)  # noqa: E731
     previewed = preview_episode(
-        task, code, folder / "preview", settings, workers=workers, on_progress=told, video=videos, seed=seed
+        task, code, folder / "preview", settings, runner=runner, on_progress=told, video=videos, seed=seed
     )
     evaluation = previewed.evaluation
     episode = evaluation.episodes[0]
@@ -331,18 +331,18 @@ def baselines(
     envs: int | None = None,
     eval_episodes: int | None = None,
     runs_dir: Path | str = DEFAULT_RUNS_DIR,
-    workers: Workers | None = None,
+    runner: Runner | None = None,
 ):
     """The task's two baselines on this budget: the human one (its own reward) and the sparse one (its task score
     alone), each trained once and then read back from `runs_dir` (`autoreward.records.Baselines`); their
-    progress goes to `workers.progress` as "human" and "sparse"."""
+    progress goes to `runner.progress` as "human" and "sparse"."""
     from autoreward.contract.checker import check_task
     from autoreward.loop.baselines import load_or_train_baselines
 
     config = training_config(task, steps, seed, algo, envs, eval_episodes)
-    workers = workers or Workers.connect()
-    check_task(task, jail=workers.jail)
-    return load_or_train_baselines(task, config, Path(runs_dir), workers)
+    runner = runner or Runner.connect()
+    check_task(task, jail=runner.jail)
+    return load_or_train_baselines(task, config, Path(runs_dir), runner)
 
 
 # --- design runs ----------------------------------------------------------------
@@ -442,18 +442,18 @@ class Run:
         envs: int | None = None,
         seeds: int | None = None,
         steps: int | None = None,
-        workers: Workers | None = None,
+        runner: Runner | None = None,
     ) -> RecipeResult:
         """Re-train the best reward and both baselines under another recipe (e.g. `normalize=False`, as plain
         SB3 trains); finished trainings are kept, so a second call continues an interrupted one. The run's
-        HTML report is written again with the recipe's scores. `workers` default: the executor the run's
+        HTML report is written again with the recipe's scores. `runner` default: the executor the run's
         settings name, silent."""
         from autoreward.loop.recipes import evaluate_recipe
 
         recipe = self.recipe(algo, normalize, envs, seeds, steps)
         loop = self.config.loop
-        workers = workers or Workers.connect(loop.executor, loop.ray_address)
-        result = evaluate_recipe(self.store, recipe, self.path.parent, workers)
+        runner = runner or Runner.connect(loop.executor, loop.ray_address)
+        result = evaluate_recipe(self.store, recipe, self.path.parent, runner)
         self.html_report()
         return result
 
@@ -496,7 +496,7 @@ def design(
     runs_dir: Path | str = DEFAULT_RUNS_DIR,
     resume: Path | str | None = None,
     loop: LoopConfig | None = None,
-    workers: Workers | None = None,
+    runner: Runner | None = None,
     approve_score: Approval | None = None,
     page_url: str | None = None,
     preference_timeout: float | None = None,
@@ -514,8 +514,8 @@ def design(
     `algo=` set the budget). `resume`: a run folder to continue instead (its own settings kept, except the
     LLMSettings fields in `changed_llm`: a new `base_url`, say). `approve_score`: who decides on a task score
     proposed for a task in words (default: accepted as written when `accept_score=True`). `on_open` is told
-    the `Run` as soon as its folder is made or opened, before any LLM call. `workers`: where the workers
-    run, in what jail, and who hears of the run's progress (default: `Workers.connect` on the executor the
+    the `Run` as soon as its folder is made or opened, before any LLM call. `runner`: where the workers
+    run, in what jail, and who hears of the run's progress (default: `Runner.connect` on the executor the
     run's settings name, silent). Returns the finished `Run`.
 
     The task's own mistakes (a broken fitness, extras that fail), a missing API key or transcript and
@@ -526,9 +526,9 @@ def design(
     from autoreward.review.run_export import export_run
 
     if resume is not None:
-        if workers is None:  # the executor the run's own settings name
+        if runner is None:  # the executor the run's own settings name
             own = RunStore.open(Path(resume)).config().loop
-            workers = Workers.connect(own.executor, own.ray_address)
+            runner = Runner.connect(own.executor, own.ray_address)
         session = open_design(Path(runs_dir), resume=Path(resume), prompts_dir=prompts_dir, changed=changed_llm)
     else:
         if task is None:
@@ -540,15 +540,15 @@ def design(
             raise TypeError(f"give the run's settings in `loop` or by name, not both: {', '.join(settings)}")
         if loop.problem() is not None:
             raise AutorewardError(loop.problem())
-        workers = workers or Workers.connect(loop.executor, loop.ray_address)
-        check_task(task, jail=workers.jail)  # a task file's own mistake, before any LLM call
+        runner = runner or Runner.connect(loop.executor, loop.ray_address)
+        check_task(task, jail=runner.jail)  # a task file's own mistake, before any LLM call
         session = open_design(Path(runs_dir), task, loop, llm, prompts_dir=prompts_dir)
     run = Run(session.store)
     if on_open is not None:
         on_open(run)
     run_design(
         session,
-        workers,
+        runner,
         approve_score,
         page_url or DEFAULT_PAGE_URL,
         preference_timeout,
@@ -580,7 +580,7 @@ def chat(
     runs_dir: Path | str = DEFAULT_RUNS_DIR,
     resume: Path | str | None = None,
     loop: LoopConfig | None = None,
-    workers: Workers | None = None,
+    runner: Runner | None = None,
     prompts_dir: Path | None = None,
     changed_llm: dict[str, Any] | None = None,
     on_open: Callable[["Run"], None] | None = None,
@@ -604,9 +604,9 @@ def chat(
     if person is None:
         raise AutorewardError("a chat needs someone to answer after each turn: pass person=(turn, preview) -> words")
     if resume is not None:
-        if workers is None:
+        if runner is None:
             own = RunStore.open(Path(resume)).config().loop
-            workers = Workers.connect(own.executor, own.ray_address)
+            runner = Runner.connect(own.executor, own.ray_address)
         session = open_design(Path(runs_dir), resume=Path(resume), prompts_dir=prompts_dir, changed=changed_llm)
     else:
         if task is None:
@@ -619,13 +619,13 @@ def chat(
             loop = loop_config(task, llm, rounds=1, candidates=1, **settings)
         elif settings:
             raise TypeError(f"give the session's settings in `loop` or by name, not both: {', '.join(settings)}")
-        workers = workers or Workers.connect(loop.executor, loop.ray_address)
-        check_task(task, jail=workers.jail)  # a task file's own mistake, before any LLM call
+        runner = runner or Runner.connect(loop.executor, loop.ray_address)
+        check_task(task, jail=runner.jail)  # a task file's own mistake, before any LLM call
         session = open_design(Path(runs_dir), task, loop, llm, prompts_dir=prompts_dir, kind="chat")
     run = Run(session.store)
     if on_open is not None:
         on_open(run)
-    chat_session = ChatSession(session, workers, person)
+    chat_session = ChatSession(session, runner, person)
     record = chat_session.run()
     trained = session.store.load_candidate(record.trained) if record.trained else None
     return ChatResult(session.store.path, record.turns, trained)
@@ -638,7 +638,7 @@ def preview_problem_of(task: Task) -> str | None:
     return task.planner.problem() or preview_problem(task)
 
 
-def examine_score(text: str, task: Task, workers: Workers | None = None) -> ScoreProposal:
+def examine_score(text: str, task: Task, runner: Runner | None = None) -> ScoreProposal:
     """A task score as a person wrote or edited it (task-file TOML: `[fitness]` and `success_threshold`),
     checked on real states in a jailed worker as a proposed one is: its `problem` says why it cannot be used,
     else its `random_score` and `still_score` say what an episode of random actions and one of standing still
@@ -646,7 +646,7 @@ def examine_score(text: str, task: Task, workers: Workers | None = None) -> Scor
     from autoreward.contract.checker import check_proposed_score
     from autoreward.loop.task_score import examine
 
-    jail = (workers or Workers.connect()).jail
+    jail = (runner or Runner.connect()).jail
     return examine(text, task, lambda edited: check_proposed_score(edited, jail=jail))
 
 

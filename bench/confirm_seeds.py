@@ -30,8 +30,8 @@ from early_stopping import POOL
 
 from autoreward.config import TrainingConfig
 from autoreward.loop.confirmation import CONFIRM_MARGIN, confirmed_pick, near_the_best
+from autoreward.loop.runner import Runner
 from autoreward.loop.training import finished_training, train
-from autoreward.loop.workers import Workers
 from autoreward.sandbox.jail import SETTING_VARIABLE, Jail
 from autoreward.task.files import find_task
 
@@ -77,7 +77,7 @@ def main() -> None:
             training = finished_training(folder)
             if training is None or training.steps != args.steps:
                 training = train(
-                    task, replace(base, seed=seed), folder, POOL[ids[key]], workers=Workers.connect(jail=jail)
+                    task, replace(base, seed=seed), folder, POOL[ids[key]], runner=Runner.connect(jail=jail)
                 )
             scores[key][seed] = training.evaluation.fitness_mean
             print(f"  seed {seed} {key} {ids[key]:>12}: task score {scores[key][seed]:.3f}", flush=True)

@@ -46,8 +46,8 @@ from dataclass_args import parse_dataclass  # bench/, first on sys.path when a s
 
 from autoreward.config import TrainingConfig
 from autoreward.loop.halving import planned_steps, rung_score, schedule, successive_halving, train_slice
+from autoreward.loop.runner import Runner
 from autoreward.loop.training import finished_training, train
-from autoreward.loop.workers import Workers
 from autoreward.records import Attempt, Candidate
 from autoreward.sandbox.jail import SETTING_VARIABLE, Jail
 from autoreward.task.files import find_task
@@ -160,7 +160,7 @@ def main() -> None:
                 if training is not None and training.steps == args.steps and training.seed == seed:
                     reused.append(f"{seed}/{candidate.id}")
                 else:
-                    training = train(task, config, folder, candidate.code, workers=Workers.connect(jail=jail))
+                    training = train(task, config, folder, candidate.code, runner=Runner.connect(jail=jail))
                 print(
                     f"  seed {seed} full     {candidate.id} {names[candidate.index]:>12}: task score "
                     f"{training.evaluation.fitness_mean:.3f}, training episodes late "
@@ -179,7 +179,7 @@ def main() -> None:
             def sliced(candidate: Candidate, start: int | None, until: int) -> Candidate:
                 folder = root / "halving" / f"seed_{seed}" / candidate.id
                 training = train_slice(
-                    task, config, folder, candidate.code, start, until, workers=Workers.connect(jail=jail)
+                    task, config, folder, candidate.code, start, until, runner=Runner.connect(jail=jail)
                 )
                 trained = replace(candidate, status="trained", training=training)
                 print(

@@ -43,8 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from autoreward.config import TrainingConfig, WorkerLimits  # noqa: E402
 from autoreward.loop.evaluation import EVALUATION_FOLDER, evaluate_policy  # noqa: E402
 from autoreward.loop.reward_returns import SCORING_FOLDER, with_reward_returns  # noqa: E402
+from autoreward.loop.runner import Runner
 from autoreward.loop.training import LEARNER_FOLDER, train  # noqa: E402
-from autoreward.loop.workers import Workers
 from autoreward.sandbox.executor import LocalExecutor  # noqa: E402
 from autoreward.sandbox.jail import SETTING_VARIABLE, Jail  # noqa: E402
 from autoreward.serialize import to_dict  # noqa: E402
@@ -73,7 +73,7 @@ def main() -> None:
     print(f"{platform.node()}: {os.cpu_count()} cores, python {platform.python_version()}, jail {jail.active}")
     print(f"task {task.id}: {args.steps:,} steps on {args.n_envs} envs, {args.eval_episodes} held-out episodes")
     started = time.monotonic()
-    result = train(task, config, folder / "training", code, executor=executor, workers=Workers.connect(jail=jail))
+    result = train(task, config, folder / "training", code, executor=executor, runner=Runner.connect(jail=jail))
     whole = time.monotonic() - started
     print(
         f"train(): {whole:.1f} s in all: training {result.wall_seconds:.1f} s, "
@@ -109,7 +109,7 @@ def _single_worker(task, config, code, learner: Path, folder: Path, jail, execut
 
 def _split(task, config, code, learner: Path, folder: Path, jail, executor) -> float:
     started = time.monotonic()
-    workers = Workers.connect(executor, jail=jail)
+    workers = Runner.connect(executor, jail=jail)
     held_out = evaluate_policy(task, config, learner, folder / EVALUATION_FOLDER, workers)
     with_reward_returns(task, code, held_out.evaluation, folder / EVALUATION_FOLDER, folder / SCORING_FOLDER, workers)
     return time.monotonic() - started

@@ -54,8 +54,8 @@ from autoreward.llm.backends import ReplayLLM
 from autoreward.llm.extract import extract_program
 from autoreward.loop.evaluation import EVALUATION_FOLDER, TRANSITIONS_FILE
 from autoreward.loop.prescreen import LabelledEpisode, labelled_episodes, over_the_half, stored_rewards, verdict
+from autoreward.loop.runner import Runner
 from autoreward.loop.training import finished_training, train
-from autoreward.loop.workers import Workers
 from autoreward.records import Attempt, Candidate
 from autoreward.sandbox.jail import SETTING_VARIABLE, Jail
 from autoreward.task.files import find_task
@@ -174,7 +174,7 @@ def main() -> None:
                 reused.append(folder)
             else:
                 training = train(
-                    task, replace(base, seed=seed), folder, programs[name], workers=Workers.connect(jail=jail)
+                    task, replace(base, seed=seed), folder, programs[name], runner=Runner.connect(jail=jail)
                 )
             print(f"  seed {seed} {name:>18}: task score {training.evaluation.fitness_mean:.3f}", flush=True)
             candidate = Candidate(
@@ -206,7 +206,7 @@ def main() -> None:
             for index, name in enumerate(names):
                 others = [e for e in all_episodes if e.source != name]
                 rewards = stored_rewards(
-                    task, programs[name], others, root / "screening" / f"seed_{seed}" / name, Workers.connect(jail=jail)
+                    task, programs[name], others, root / "screening" / f"seed_{seed}" / name, Runner.connect(jail=jail)
                 )
                 rules["before"][seed][name] = old_rule(others, rewards, higher)
                 screening = verdict(task, others, rewards)

@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from autoreward.config import PlannerSettings, TrainingConfig  # noqa: E402
 from autoreward.loop.preview import preview  # noqa: E402
+from autoreward.loop.runner import Runner
 from autoreward.loop.training import train  # noqa: E402
-from autoreward.loop.workers import Workers
 from autoreward.sandbox.jail import SETTING_VARIABLE, Jail  # noqa: E402
 from autoreward.task.files import find_task  # noqa: E402
 
@@ -66,12 +66,12 @@ def main() -> None:
         code = Path(task.human_reward).read_text()
         started = time.monotonic()
         previewed = preview(
-            task, code, out / task_id / "preview", settings, workers=Workers.connect(jail=jail), video=False
+            task, code, out / task_id / "preview", settings, runner=Runner.connect(jail=jail), video=False
         )
         preview_seconds = time.monotonic() - started
         config = TrainingConfig.from_budget(task.budget, seed=0, steps=args.ppo_steps, video=False)
         started = time.monotonic()
-        trained = train(task, config, out / task_id / "ppo", code, workers=Workers.connect(jail=jail))
+        trained = train(task, config, out / task_id / "ppo", code, runner=Runner.connect(jail=jail))
         training_seconds = time.monotonic() - started
         row = (
             task_id,

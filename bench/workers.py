@@ -30,8 +30,8 @@ from dataclass_args import parse_dataclass  # bench/, first on sys.path when a s
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from autoreward.config import TrainingConfig  # noqa: E402
+from autoreward.loop.runner import Runner
 from autoreward.loop.training import train  # noqa: E402
-from autoreward.loop.workers import Workers
 from autoreward.sandbox.jail import SETTING_VARIABLE, Jail  # noqa: E402
 from autoreward.task.files import find_task  # noqa: E402
 
@@ -70,7 +70,7 @@ def main() -> None:
                 config = TrainingConfig.from_budget(
                     task.budget, steps=args.steps, n_envs=args.n_envs, seed=seed, eval_episodes=1, video=False
                 )
-                train(task, config, Path(scratch) / f"w{count}" / f"s{seed}", code, workers=Workers.connect(jail=jail))
+                train(task, config, Path(scratch) / f"w{count}" / f"s{seed}", code, runner=Runner.connect(jail=jail))
 
             started = time.monotonic()
             with ThreadPoolExecutor(max_workers=count) as pool:

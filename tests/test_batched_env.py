@@ -8,8 +8,8 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from autoreward.config import TrainingConfig
 from autoreward.contract.reward_program import load
+from autoreward.loop.runner import Runner
 from autoreward.loop.training import train
-from autoreward.loop.workers import Workers
 from autoreward.sim.batched_env import SEMANTICS, BatchedVecEnv
 from autoreward.sim.vec_env import EPISODE_INFO_KEY, make_vec_env
 from autoreward.task.files import find_task, task_from_sentence
@@ -106,13 +106,13 @@ def test_a_task_without_batched_semantics_falls_back_to_gymnasium_and_says_why(c
 @pytest.mark.slow  # two trainings in workers: about a minute on two cores
 def test_training_on_the_batched_simulator_trains_the_same_policy(hopper, tmp_path):
     config = TrainingConfig(steps=1024, n_envs=2, eval_episodes=2, curve_points=4)
-    on_gymnasium = train(hopper, config, tmp_path / "gymnasium", human_reward(hopper), workers=Workers.connect())
+    on_gymnasium = train(hopper, config, tmp_path / "gymnasium", human_reward(hopper), runner=Runner.connect())
     on_batch = train(
         hopper,
         dataclasses.replace(config, simulator="batched"),
         tmp_path / "batched",
         human_reward(hopper),
-        workers=Workers.connect(),
+        runner=Runner.connect(),
     )
     assert on_batch.steps >= 1024 and len(on_batch.curve) == 4
     assert [p.fitness for p in on_batch.curve] == [p.fitness for p in on_gymnasium.curve]

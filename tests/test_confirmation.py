@@ -10,9 +10,9 @@ import pytest
 from autoreward.config import Budget, LLMSettings, LoopConfig, TrainingConfig
 from autoreward.loop.confirmation import SeedConfirmation, confirmed_pick, near_the_best
 from autoreward.loop.run_store import start_run
+from autoreward.loop.runner import Runner
 from autoreward.loop.selection import ByFitness
 from autoreward.loop.training import train
-from autoreward.loop.workers import Workers
 from autoreward.records import Attempt, Candidate, Evaluation, TrainingResult
 from autoreward.task.files import find_task
 
@@ -61,7 +61,7 @@ def test_confirmation_trains_the_near_candidates_on_the_next_seeds_and_reads_the
     for index in range(2):  # the same program twice: equal scores, so both are near the best
         candidate = Candidate(f"r1c{index}", 1, index, "ready", (Attempt(0, code),))
         trained = train(
-            task, config, store.candidate_dir(candidate.id) / "training", code, workers=Workers.connect(jail=jail)
+            task, config, store.candidate_dir(candidate.id) / "training", code, runner=Runner.connect(jail=jail)
         )
         same.append(dataclasses.replace(candidate, status="trained", training=trained))
     confirmation = SeedConfirmation(
@@ -69,7 +69,7 @@ def test_confirmation_trains_the_near_candidates_on_the_next_seeds_and_reads_the
         loop,
         store,
         lambda seed=0, steps=None: dataclasses.replace(config, seed=seed),
-        Workers.connect(jail=jail),
+        Runner.connect(jail=jail),
     )
     confirmed = confirmation.confirm(1, same)
     assert [c.confirmation for c in confirmed] == [confirmed[0].confirmation] * 2 and len(

@@ -17,8 +17,8 @@ from autoreward.config import Budget, TrainingConfig
 from autoreward.llm.backends import ReplayLLM
 from autoreward.llm.prompts import Prompts
 from autoreward.loop.driver import DesignLoop
+from autoreward.loop.runner import Runner
 from autoreward.loop.training import describe_training
-from autoreward.loop.workers import Workers
 from autoreward.task import episodes
 from autoreward.task.describe import describe_task
 from autoreward.task.files import find_task, make_env, parse_task, task_from_sentence
@@ -236,7 +236,7 @@ def test_a_model_of_ones_own_is_told_how_it_stands_measured_once_per_model(tmp_p
 def test_the_first_designer_prompt_says_how_the_policy_will_be_trained(tmp_path):
     store = make_run(tmp_path / "runs", feedback="fitness")  # half_cheetah_backward, 512 steps, PPO
     (tmp_path / "replies.jsonl").write_text("")
-    loop = DesignLoop(store, ReplayLLM(tmp_path / "replies.jsonl"), Prompts(), tmp_path / "runs", Workers.connect())
+    loop = DesignLoop(store, ReplayLLM(tmp_path / "replies.jsonl"), Prompts(), tmp_path / "runs", Runner.connect())
     system = loop.designer.first_messages(loop.brief(None, None, describe_task(store.config().task)))[0].content
     assert "PPO (stable-baselines3) for 512 environment steps in all, 4 environments stepped together" in system
     assert "episodes of at most 1000 steps, discount 0.99" in system

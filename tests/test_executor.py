@@ -30,8 +30,8 @@ import pytest
 
 from autoreward.config import TrainingConfig, WorkerLimits
 from autoreward.errors import AutorewardError, WorkerError
+from autoreward.loop.runner import Runner
 from autoreward.loop.training import train
-from autoreward.loop.workers import Workers
 from autoreward.records import TrainingResult
 from autoreward.sandbox.executor import LocalExecutor, connect_executor, visible_gpus
 from autoreward.sandbox.transfer import pack_folder, unpack_folder
@@ -158,7 +158,7 @@ def test_parallel_gpu_jobs_are_spread_over_the_machines_gpus(tmp_path, jail, mon
 
 def test_training_goes_through_the_executor_it_is_given(hopper, tmp_path, jail):
     executor = RecordingExecutor(LocalExecutor())
-    train(hopper, TINY, tmp_path, human_reward(hopper), workers=Workers.connect(executor, jail=jail))
+    train(hopper, TINY, tmp_path, human_reward(hopper), runner=Runner.connect(executor, jail=jail))
     # The training, then its held-out evaluation and the scoring of its episodes, each a job of its own.
     assert executor.kinds == ["train", "evaluate", "returns"] and (tmp_path / "training.json").exists()
 
@@ -257,9 +257,9 @@ def test_a_training_sent_to_ray_comes_back_as_the_same_files_and_result_as_a_loc
         tmp_path / "ray",
         human_reward(hopper),
         progress.append,
-        workers=Workers.connect(on_ray, jail=jail),
+        runner=Runner.connect(on_ray, jail=jail),
     )
-    local = train(hopper, TINY, tmp_path / "local", human_reward(hopper), None, workers=Workers.connect(jail=jail))
+    local = train(hopper, TINY, tmp_path / "local", human_reward(hopper), None, runner=Runner.connect(jail=jail))
 
     names = lambda folder: sorted(p.name for p in folder.iterdir())  # noqa: E731
     assert names(tmp_path / "ray") == names(tmp_path / "local")
@@ -321,7 +321,7 @@ def test_a_gpu_training_on_ray_asks_the_cluster_for_a_gpu_and_its_worker_is_told
     with pytest.raises(
         WorkerError, match=r"no CUDA device is visible to the training worker .*CUDA_VISIBLE_DEVICES=0\)"
     ):
-        train(hopper, on_gpu, tmp_path / "gpu", human_reward(hopper), None, workers=Workers.connect(on_ray, jail=jail))
+        train(hopper, on_gpu, tmp_path / "gpu", human_reward(hopper), None, runner=Runner.connect(on_ray, jail=jail))
     # A job asking for more GPUs than the cluster has is refused at once, not left waiting for ever.
     outcome = on_ray.run(
         PROBE, {"code": "result = 'ran'"}, tmp_path / "two", dataclasses.replace(LIMITS, gpus=2), None, jail
@@ -333,9 +333,9 @@ def test_a_gpu_training_on_ray_asks_the_cluster_for_a_gpu_and_its_worker_is_told
 def test_a_hostile_reward_fails_on_ray_as_it_does_locally(cheetah, tmp_path, jail, on_ray):
     code = (REPO / "tests" / "hostile" / "aliased_numpy_ma.py").read_text()
     with pytest.raises(WorkerError, match="numpy.ma is not available to a reward program") as remote:
-        train(cheetah, TINY, tmp_path / "ray", code, None, workers=Workers.connect(on_ray, jail=jail))
+        train(cheetah, TINY, tmp_path / "ray", code, None, runner=Runner.connect(on_ray, jail=jail))
     with pytest.raises(WorkerError) as local:
-        train(cheetah, TINY, tmp_path / "local", code, None, workers=Workers.connect(jail=jail))
+        train(cheetah, TINY, tmp_path / "local", code, None, runner=Runner.connect(jail=jail))
     assert str(remote.value).splitlines()[0] == str(local.value).splitlines()[0]
     assert (tmp_path / "ray" / "learner" / "worker.log").exists()  # the log came back for the reader
 
@@ -349,7 +349,7 @@ def test_a_training_killed_on_the_ray_side_is_a_worker_failure(hopper, tmp_path,
             tmp_path,
             human_reward(hopper),
             None,
-            workers=Workers.connect(on_ray, jail=jail),
+            runner=Runner.connect(on_ray, jail=jail),
         )
 
 
@@ -429,7 +429,7 @@ def test_a_design_run_on_ray_trains_and_prescreens_there_and_resumes_on_ray(tmp_
     with ChatServer(responder=persona) as server:
         settings = LLMSettings(model="test-model", base_url=server.url)
         store = autoreward.design(
-            task, llm=settings, loop=loop, runs_dir=tmp_path / "runs", workers=autoreward.Workers.connect(recording)
+            task, llm=settings, loop=loop, runs_dir=tmp_path / "runs", runner=autoreward.Runner.connect(recording)
         ).store
 
     # Every candidate's training, its pre-screen and the baselines went to Ray; checks stayed here.
@@ -471,6 +471,6 @@ def test_a_package_robot_trains_on_ray_its_package_shown_to_the_nodes_jail(tmp_p
         tmp_path,
         reward,
         None,
-        workers=Workers.connect(on_ray, jail=jail),
+        runner=Runner.connect(on_ray, jail=jail),
     )
     assert result.evaluation.fitness_mean is not None and result.task_id == "point_goal_reach"

@@ -19,7 +19,7 @@ import pytest
 
 from autoreward.contract.reward_program import load
 from autoreward.errors import ExportError
-from autoreward.loop.workers import Workers
+from autoreward.loop.runner import Runner
 from autoreward.records import ExportInfo
 from autoreward.review.export import render_reward_module, write_reward_module
 from autoreward.serialize import from_dict, to_dict
@@ -316,7 +316,7 @@ def test_the_exported_module_reproduces_its_recorded_score_without_autoreward(fr
     from autoreward.loop.training import train
 
     config = TrainingConfig(steps=1024, n_envs=2, eval_episodes=2, seed=3, video=False)
-    trained = train(hopper, config, tmp_path / "training", human_reward(hopper), workers=Workers.connect(jail=jail))
+    trained = train(hopper, config, tmp_path / "training", human_reward(hopper), runner=Runner.connect(jail=jail))
     info = dataclasses.replace(
         INFO, training=config, recorded_scores={3: trained.evaluation.fitness_mean}, policy_seed=3
     )

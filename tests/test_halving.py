@@ -21,7 +21,7 @@ from autoreward.loop.halving import (
     survivors,
     train_slice,
 )
-from autoreward.loop.workers import Workers
+from autoreward.loop.runner import Runner
 from autoreward.records import Attempt, Candidate, RoundResult
 from autoreward.serialize import from_dict, read_json, to_dict
 
@@ -245,7 +245,7 @@ def test_a_slice_continued_to_the_budget_has_the_total_steps_and_one_cumulative_
         code,
         None,
         512,
-        workers=Workers.connect(jail=jail),
+        runner=Runner.connect(jail=jail),
         on_start=lambda: started.append(512),
     )
     assert first.steps == 512 and [p.step for p in first.curve] == [256, 512]
@@ -259,7 +259,7 @@ def test_a_slice_continued_to_the_budget_has_the_total_steps_and_one_cumulative_
         code,
         512,
         1024,
-        workers=Workers.connect(jail=jail),
+        runner=Runner.connect(jail=jail),
         on_start=lambda: started.append(1024),
     )
     assert whole.steps == 1024 and whole.evaluation.exploring_fitness_mean is None  # no rung ranks the last slice
@@ -279,7 +279,7 @@ def test_a_slice_continued_to_the_budget_has_the_total_steps_and_one_cumulative_
         code,
         512,
         1024,
-        workers=Workers.connect(jail=jail),
+        runner=Runner.connect(jail=jail),
         on_start=lambda: started.append("again"),
     )
     assert again == whole and started == [512, 1024]
@@ -288,10 +288,10 @@ def test_a_slice_continued_to_the_budget_has_the_total_steps_and_one_cumulative_
 @pytest.mark.slow
 def test_a_slice_that_ends_between_curve_points_ends_with_a_point_of_its_own(cheetah, tmp_path, jail):
     code = human_reward(cheetah)
-    first = train_slice(cheetah, SLICED, tmp_path, code, None, 384, workers=Workers.connect(jail=jail))
+    first = train_slice(cheetah, SLICED, tmp_path, code, None, 384, runner=Runner.connect(jail=jail))
     # Points every 256 steps; the slice's last 128 steps are a window of their own, kept for the rung's ranking.
     assert [p.step for p in first.curve] == [256, 384] and first.curve[-1].fitness is not None
-    whole = train_slice(cheetah, SLICED, tmp_path, code, 384, 1024, workers=Workers.connect(jail=jail))
+    whole = train_slice(cheetah, SLICED, tmp_path, code, 384, 1024, runner=Runner.connect(jail=jail))
     assert [p.step for p in whole.curve] == [256, 384, 512, 768, 1024]
 
 
@@ -305,7 +305,7 @@ def test_a_failed_slice_is_recorded_and_not_retried(cheetah, tmp_path, jail):
         "    return v, {'v': v}\n"
     )
     with pytest.raises(WorkerError, match="this reward breaks late"):
-        train_slice(cheetah, SLICED, tmp_path, code, None, 512, workers=Workers.connect(jail=jail))
+        train_slice(cheetah, SLICED, tmp_path, code, None, 512, runner=Runner.connect(jail=jail))
     with pytest.raises(WorkerError, match="this reward breaks late"):
         train_slice(
             cheetah,
@@ -314,7 +314,7 @@ def test_a_failed_slice_is_recorded_and_not_retried(cheetah, tmp_path, jail):
             code,
             None,
             512,
-            workers=Workers.connect(jail=jail),
+            runner=Runner.connect(jail=jail),
             on_start=lambda: pytest.fail("retried"),
         )
 
@@ -330,7 +330,7 @@ def test_continuing_from_a_folder_where_nothing_finished_says_so(cheetah, tmp_pa
             human_reward(cheetah),
             until=1024,
             resume_from=tmp_path / "a",
-            workers=Workers.connect(),
+            runner=Runner.connect(),
         )
 
 

@@ -123,15 +123,15 @@ def test_the_command_line_uses_only_the_public_api():
     assert not wrong, "\n".join(wrong)
 
 
-def test_jails_and_executors_are_made_once_per_run_in_workers():
-    """One `Workers` per run: no part of the loop, the review or the API makes a jail or an executor of its own
+def test_jails_and_executors_are_made_once_per_run_in_the_runner():
+    """One `Runner` per run: no part of the loop, the review or the API makes a jail or an executor of its own
     (`Jail.detect`, `Jail.from_setting`, `Jail.from_environment`, `LocalExecutor()`, `connect_executor`), so
-    that a run's trainings share its executor's GPU count and Ctrl-C stops them all. `loop/workers.py` is
+    that a run's trainings share its executor's GPU count and Ctrl-C stops them all. `loop/runner.py` is
     where they are made."""
     makers = {("Jail", "detect"), ("Jail", "from_setting"), ("Jail", "from_environment")}
     wrong = []
     for name, path in _modules().items():
-        if name == "loop.workers" or not (name.startswith(("loop", "review")) or name == "api"):
+        if name == "loop.runner" or not (name.startswith(("loop", "review")) or name == "api"):
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if not isinstance(node, ast.Call):

@@ -24,7 +24,7 @@ from autoreward.llm.prompts import Prompts
 from autoreward.loop.critic import parse_critique
 from autoreward.loop.design import CandidateDesigner, DesignBrief
 from autoreward.loop.run_store import RunStore
-from autoreward.loop.workers import Workers
+from autoreward.loop.runner import Runner
 from autoreward.records import Preference
 from autoreward.serialize import read_json
 from autoreward.task.files import find_task
@@ -71,7 +71,7 @@ def test_an_error_that_ends_a_run_marks_it_failed_with_the_reason(tmp_path):
 
     store = make_run(tmp_path / "runs", name="ends", feedback="fitness")
     with pytest.raises(LLMError, match="no") as ended:
-        DesignLoop(store, _transcript(tmp_path, {}), Prompts(), tmp_path / "runs", Workers.connect()).run()
+        DesignLoop(store, _transcript(tmp_path, {}), Prompts(), tmp_path / "runs", Runner.connect()).run()
     assert store.status() == f"failed: {str(ended.value).splitlines()[0]}"
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from autoreward.contract.checker import collect_transitions
 from autoreward.errors import TaskError
-from autoreward.loop.workers import Workers
+from autoreward.loop.runner import Runner
 from autoreward.sim.observation_state import ObservationLayout, field_name, state_layout
 from autoreward.sim.vec_env import make_vec_env
 from autoreward.task.describe import describe_task
@@ -178,7 +178,7 @@ def test_sac_is_refused_for_discrete_actions_before_any_worker(tmp_path):
 
     config = TrainingConfig(algo="sac", steps=100)
     with pytest.raises(TaskError, match=r"SAC trains only continuous \(Box\) actions, and CartPole-v1's are Discrete"):
-        train(task_from_sentence("CartPole-v1", "balance"), config, tmp_path, code="x", workers=Workers.connect())
+        train(task_from_sentence("CartPole-v1", "balance"), config, tmp_path, code="x", runner=Runner.connect())
 
 
 @pytest.mark.slow

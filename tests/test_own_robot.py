@@ -17,8 +17,8 @@ import pytest
 
 from autoreward.config import TrainingConfig
 from autoreward.errors import TaskError
+from autoreward.loop.runner import Runner
 from autoreward.loop.training import train
-from autoreward.loop.workers import Workers
 from autoreward.task.files import find_task, load_task_file, task_folders, task_python_paths
 
 from .conftest import PROBE, REPO, run_autoreward
@@ -99,7 +99,7 @@ def test_a_jailed_training_of_the_package_environment(jail, tmp_path):
         TrainingConfig(steps=512, n_envs=2, eval_episodes=1, video=False),
         tmp_path,
         REWARD,
-        workers=Workers.connect(jail=jail),
+        runner=Runner.connect(jail=jail),
     )
     assert result.evaluation.fitness_mean is not None and result.steps >= 512
 

@@ -19,8 +19,8 @@ from autoreward.llm.prompts import Prompts
 from autoreward.loop.driver import DesignLoop
 from autoreward.loop.judge import judge
 from autoreward.loop.preferences import SyntheticPreferences
+from autoreward.loop.runner import Runner
 from autoreward.loop.selection import ByPreference
-from autoreward.loop.workers import Workers
 from autoreward.records import Preference
 from autoreward.serialize import read_json, to_dict
 from autoreward.task.files import find_task
@@ -227,4 +227,4 @@ def test_a_run_with_halving_and_preference_feedback_is_refused(tmp_path):
     with pytest.raises(
         AutorewardError, match="--halving ranks its rungs by the task score, which --feedback synthetic"
     ):
-        DesignLoop(store, ReplayLLM(_replies(tmp_path, {})), Prompts(), tmp_path / "runs", Workers.connect())
+        DesignLoop(store, ReplayLLM(_replies(tmp_path, {})), Prompts(), tmp_path / "runs", Runner.connect())

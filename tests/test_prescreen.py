@@ -12,7 +12,7 @@ from autoreward.llm.prompts import Prompts
 from autoreward.loop.driver import DesignLoop
 from autoreward.loop.prescreen import LabelledEpisode, binomial_tail, over_the_half, screen, verdict
 from autoreward.loop.run_store import start_run
-from autoreward.loop.workers import Workers
+from autoreward.loop.runner import Runner
 from autoreward.records import Attempt, Candidate
 from autoreward.sandbox.jail import Jail
 from autoreward.sim.trajectory import TransitionSampler
@@ -66,8 +66,8 @@ def test_the_task_reward_agrees_and_its_reverse_is_dropped_where_some_stored_epi
 ):
     task = replace(cheetah, success_threshold=0.3)  # the two fastest gaits succeed
     human = open(cheetah.human_reward).read()
-    agreeing = screen(task, human, stored_episodes, tmp_path / "human", workers=Workers.connect())
-    reversed_ = screen(task, _reversed(human), stored_episodes, tmp_path / "reversed", workers=Workers.connect())
+    agreeing = screen(task, human, stored_episodes, tmp_path / "human", runner=Runner.connect())
+    reversed_ = screen(task, _reversed(human), stored_episodes, tmp_path / "reversed", runner=Runner.connect())
     assert agreeing.agreement >= 0.9 and agreeing.verdict == "not_significant" and not agreeing.rejects()
     assert reversed_.agreement <= 0.1 and reversed_.verdict == "dropped" and reversed_.rejects()
     assert reversed_.p_value < 0.01 and reversed_.effective_pairs == 15  # sixteen episodes, less one
@@ -82,7 +82,7 @@ def test_on_stored_episodes_that_all_failed_even_a_reversed_reward_is_trained(ch
         _reversed(open(cheetah.human_reward).read()),
         stored_episodes,
         tmp_path / "reversed",
-        workers=Workers.connect(),
+        runner=Runner.connect(),
     )
     assert screening.agreement is not None and screening.agreement <= 0.1  # it is still measured and shown
     assert screening.verdict == "all_failures" and not screening.rejects()
@@ -95,7 +95,7 @@ def test_a_reward_that_fails_on_the_stored_episodes_is_not_screened_and_says_why
         "def compute_reward(state, action, next_state):\n"
         "    raise ValueError('no reward for stored episodes')\n"
     )
-    screening = screen(cheetah, failing, stored_episodes, tmp_path / "failing", workers=Workers.connect())
+    screening = screen(cheetah, failing, stored_episodes, tmp_path / "failing", runner=Runner.connect())
     assert screening.agreement is None and not screening.rejects()  # it goes on to be trained (and checked)
     assert screening.verdict == "not_scored"
     assert "could not score the stored episodes" in screening.wrong[0]
@@ -114,7 +114,7 @@ def test_the_scoring_worker_cannot_change_the_stored_episodes(cheetah, stored_ep
         open(cheetah.human_reward).read(),
         stored_episodes,
         tmp_path / "copies",
-        workers=Workers.connect(jail=jail),
+        runner=Runner.connect(jail=jail),
     )
     assert screening.agreement is not None
     assert open(stored, "rb").read() == before
@@ -259,7 +259,7 @@ def test_the_half_rule_trains_the_dropped_with_the_best_agreement_beyond_half_a_
 
 def test_the_loop_saves_a_candidate_the_half_rule_keeps_as_ready_and_decides_the_same_on_resume(tmp_path):
     store = start_run(tmp_path, find_task("half_cheetah_backward"), LoopConfig(prescreen=True), LLMSettings())
-    loop = DesignLoop(store, None, Prompts(), tmp_path, Workers.connect())
+    loop = DesignLoop(store, None, Prompts(), tmp_path, Runner.connect())
     round_ = [_screened(0, "prescreened_out", 0.10, 0.001), _screened(1, "prescreened_out", 0.30, 0.004)]
     for candidate in round_:
         store.save_candidate(candidate)

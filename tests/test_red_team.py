@@ -22,8 +22,8 @@ import pytest
 
 from autoreward.config import TrainingConfig
 from autoreward.errors import ExportError, WorkerError
+from autoreward.loop.runner import Runner
 from autoreward.loop.training import finished_training, train
-from autoreward.loop.workers import Workers
 from autoreward.records import TrainingResult
 from autoreward.sandbox.supervisor import run_worker
 from autoreward.serialize import to_dict
@@ -74,7 +74,7 @@ def canary(monkeypatch):
 def honest_score(hopper, tmp_path_factory, jail):
     """The held-out score of the do-nothing reward's policy, trained without any attack."""
     return train(
-        hopper, TINY, tmp_path_factory.mktemp("honest"), DO_NOTHING, workers=Workers.connect(jail=jail)
+        hopper, TINY, tmp_path_factory.mktemp("honest"), DO_NOTHING, runner=Runner.connect(jail=jail)
     ).evaluation
 
 
@@ -96,7 +96,7 @@ def test_an_attack_inside_the_training_worker_leaves_the_trusted_score_unmoved(
     attack, hopper, tmp_path, jail, canary, honest_score
 ):
     executor = Attacking(attack)
-    result = train(hopper, TINY, tmp_path, DO_NOTHING, workers=Workers.connect(executor, jail=jail))
+    result = train(hopper, TINY, tmp_path, DO_NOTHING, runner=Runner.connect(executor, jail=jail))
     assert executor.kinds == ["train", "evaluate", "returns"]  # the score came from a worker of its own
     if attack == "patch_state_classes":  # the patch took, in the training worker: its own curve says 1e9
         assert any(p.fitness == 1e9 for p in result.curve)
@@ -108,7 +108,7 @@ def test_an_attack_inside_the_training_worker_leaves_the_trusted_score_unmoved(
 
 
 def test_a_forged_curve_moves_only_the_curve(hopper, tmp_path, jail, honest_score):
-    result = train(hopper, TINY, tmp_path, DO_NOTHING, workers=Workers.connect(Attacking("forged_record"), jail=jail))
+    result = train(hopper, TINY, tmp_path, DO_NOTHING, runner=Runner.connect(Attacking("forged_record"), jail=jail))
     assert {p.fitness for p in result.curve} == {1e9}  # the training worker's word, labelled as its own
     assert result.evaluation.fitness_mean == honest_score.fitness_mean
 
@@ -127,20 +127,20 @@ def test_a_policy_or_result_that_is_not_one_ends_that_training_in_a_sentence(
 ):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(WorkerError, match=said) as raised:
-        train(hopper, TINY, tmp_path / "run", DO_NOTHING, workers=Workers.connect(Attacking(attack), jail=jail))
+        train(hopper, TINY, tmp_path / "run", DO_NOTHING, runner=Runner.connect(Attacking(attack), jail=jail))
     assert not (tmp_path / "run" / "training.json").exists()
     assert not list(tmp_path.rglob(MARKER)), "a pickle in the weights ran"
     assert _leaks(tmp_path, str(raised.value)) == []
     # The next training, in the same process and folder, is not affected.
     assert (
-        train(hopper, TINY, tmp_path / "run", DO_NOTHING, workers=Workers.connect(jail=jail)).evaluation.fitness_mean
+        train(hopper, TINY, tmp_path / "run", DO_NOTHING, runner=Runner.connect(jail=jail)).evaluation.fitness_mean
         is not None
     )
 
 
 def test_a_log_replaced_by_a_link_is_named_not_read(hopper, tmp_path, jail, canary):
     with pytest.raises(WorkerError) as raised:
-        train(hopper, TINY, tmp_path, DO_NOTHING, workers=Workers.connect(Attacking("link_log_and_fail"), jail=jail))
+        train(hopper, TINY, tmp_path, DO_NOTHING, runner=Runner.connect(Attacking("link_log_and_fail"), jail=jail))
     assert "goes through a link" in str(raised.value) or "not read" in str(raised.value)
     assert _leaks(tmp_path, str(raised.value)) == []
 
@@ -148,14 +148,12 @@ def test_a_log_replaced_by_a_link_is_named_not_read(hopper, tmp_path, jail, cana
 @pytest.mark.parametrize("attack", ["link_checkpoint", "folder_link_to_root"])
 def test_a_slice_that_leaves_a_link_cannot_make_the_next_slice_copy_a_secret(attack, hopper, tmp_path, jail, canary):
     first = tmp_path / "training_128"
-    train(hopper, TINY, first, DO_NOTHING, workers=Workers.connect(Attacking(attack), jail=jail), until=128)
+    train(hopper, TINY, first, DO_NOTHING, runner=Runner.connect(Attacking(attack), jail=jail), until=128)
     if attack == "link_checkpoint":
         with pytest.raises(WorkerError, match="goes through a link"):
-            train(
-                hopper, TINY, tmp_path / "training", DO_NOTHING, workers=Workers.connect(jail=jail), resume_from=first
-            )
+            train(hopper, TINY, tmp_path / "training", DO_NOTHING, runner=Runner.connect(jail=jail), resume_from=first)
     else:  # the link is inside the worker's own folder, where no copy reads: the next slice continues
-        train(hopper, TINY, tmp_path / "training", DO_NOTHING, workers=Workers.connect(jail=jail), resume_from=first)
+        train(hopper, TINY, tmp_path / "training", DO_NOTHING, runner=Runner.connect(jail=jail), resume_from=first)
     assert _leaks(tmp_path) == []
 
 
@@ -176,7 +174,7 @@ def test_a_forged_progress_message_ends_that_worker_and_never_reaches_the_displa
                 tmp_path,
                 DO_NOTHING,
                 show,
-                workers=Workers.connect(Attacking("forged_progress"), jail=jail),
+                runner=Runner.connect(Attacking("forged_progress"), jail=jail),
             )
     assert all(not isinstance(d.get("fitness"), str) for d in seen)
 
@@ -186,7 +184,7 @@ def test_a_progress_handler_that_raises_does_not_end_the_worker(hopper, tmp_path
         raise TypeError("a display that cannot show this message")
 
     assert (
-        train(hopper, TINY, tmp_path, DO_NOTHING, broken, workers=Workers.connect(jail=jail)).evaluation.fitness_mean
+        train(hopper, TINY, tmp_path, DO_NOTHING, broken, runner=Runner.connect(jail=jail)).evaluation.fitness_mean
         is not None
     )
 
@@ -194,7 +192,7 @@ def test_a_progress_handler_that_raises_does_not_end_the_worker(hopper, tmp_path
 def test_the_export_loads_no_pickle(hopper, tmp_path, jail):
     from autoreward.review.export import _policy_arrays
 
-    train(hopper, TINY, tmp_path, DO_NOTHING, workers=Workers.connect(jail=jail))
+    train(hopper, TINY, tmp_path, DO_NOTHING, runner=Runner.connect(jail=jail))
     arrays = _policy_arrays(tmp_path)
     assert set(arrays) == {"policy.npz", "normalizer.npz"}
     weights = dict(np.load(tmp_path / "evaluation" / "policy.npz"))
@@ -312,7 +310,7 @@ def test_in_a_design_run_an_attack_ends_at_most_its_own_candidate_and_leaks_noth
     with ChatServer(responder=persona) as server:
         settings = LLMSettings(model="m", base_url=server.url)
         store = autoreward.design(
-            task, llm=settings, loop=loop, runs_dir=tmp_path / "runs", workers=autoreward.Workers.connect(executor)
+            task, llm=settings, loop=loop, runs_dir=tmp_path / "runs", runner=autoreward.Runner.connect(executor)
         ).store
     candidates = {c.id: c for c in store.candidates()}
     assert candidates["r1c0"].status == "training_failed"

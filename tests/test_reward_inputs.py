@@ -19,8 +19,8 @@ from autoreward.contract.checker import check_loaded, check_program, collect_tra
 from autoreward.contract.passive import PassiveChecker
 from autoreward.contract.reward_program import load
 from autoreward.errors import RewardFailure
+from autoreward.loop.runner import Runner
 from autoreward.loop.training import train
-from autoreward.loop.workers import Workers
 from autoreward.records import Candidate, CheckCategory
 from autoreward.serialize import read_json
 from autoreward.sim.state import StateLayout
@@ -100,14 +100,14 @@ TINY = TrainingConfig(steps=1024, n_envs=2, eval_episodes=2, curve_points=2, vid
 
 def test_trained_as_it_is_the_program_cannot_fake_the_score(cheetah_back, tmp_path, jail):
     with pytest.raises(RewardFailure, match="writes to `next_state.joints.rootx.qpos`") as failure:
-        train(cheetah_back, TINY, tmp_path, FAKES_THE_SCORE, workers=Workers.connect(jail=jail))
+        train(cheetah_back, TINY, tmp_path, FAKES_THE_SCORE, runner=Runner.connect(jail=jail))
     assert failure.value.category == "writes_input" and "Traceback" not in str(failure.value)
 
 
 def test_a_program_that_swallows_the_refusal_scores_exactly_as_an_untouched_one(cheetah_back, tmp_path, jail):
     swallows = program("x = next_state.joints.rootx.qpos\ntry:\n    x += 1.0\nexcept ValueError:\n    pass")
-    tried = train(cheetah_back, TINY, tmp_path / "tried", swallows, workers=Workers.connect(jail=jail))
-    untouched = train(cheetah_back, TINY, tmp_path / "untouched", program("pass"), workers=Workers.connect(jail=jail))
+    tried = train(cheetah_back, TINY, tmp_path / "tried", swallows, runner=Runner.connect(jail=jail))
+    untouched = train(cheetah_back, TINY, tmp_path / "untouched", program("pass"), runner=Runner.connect(jail=jail))
     assert tried.evaluation.fitness_mean == untouched.evaluation.fitness_mean
     assert [e.fitness for e in tried.evaluation.episodes] == [e.fitness for e in untouched.evaluation.episodes]
     assert tried.evaluation.success_rate == untouched.evaluation.success_rate == 0.0

@@ -10,8 +10,8 @@ from autoreward.config import Fitness, TrainingConfig
 from autoreward.errors import WorkerError
 from autoreward.loop.baselines import load_or_train_baselines
 from autoreward.loop.evaluation import EVALUATION_SEED_BASE
+from autoreward.loop.runner import Runner
 from autoreward.loop.training import train
-from autoreward.loop.workers import Workers
 from autoreward.records import NormalizedScore, TrainingResult
 from autoreward.serialize import read_json
 from autoreward.sim.trajectory import summary_text
@@ -23,7 +23,7 @@ TINY = TrainingConfig(steps=1024, n_envs=2, eval_episodes=2, curve_points=10)
 
 
 def test_training_records_a_curve_and_scores_on_held_out_episodes(hopper, tmp_path):
-    result = train(hopper, TINY, tmp_path, human_reward(hopper), workers=Workers.connect())
+    result = train(hopper, TINY, tmp_path, human_reward(hopper), runner=Runner.connect())
     assert len(result.curve) >= 10
     assert [p.step for p in result.curve] == sorted(p.step for p in result.curve)
     for point in result.curve:
@@ -59,7 +59,7 @@ def test_the_evaluation_worker_scores_the_policy_exactly_as_the_trained_model_wo
     from autoreward.sim.vec_env import make_vec_env
 
     code = human_reward(hopper)
-    result = train(hopper, TINY, tmp_path, code, workers=Workers.connect())
+    result = train(hopper, TINY, tmp_path, code, runner=Runner.connect())
     env = make_vec_env(hopper, 1, EVALUATION_SEED_BASE, "program", reward_program.load(code), copy_all_fields=True)
     model = PPO.load(tmp_path / "learner" / "policy.zip", device="cpu")
     normalizer = VecNormalize.load(str(tmp_path / "learner" / "vecnormalize.pkl"), env)
@@ -83,7 +83,7 @@ def test_the_held_out_summary_shows_what_the_reward_reads_labelled_with_its_comp
         "    alive = np.ones(len(action))\n"  # the action's length: no read of it
         "    return lift + alive, {'lift': lift, 'alive': alive}\n"
     )
-    result = train(hopper, replace(TINY, video=False), tmp_path, code, workers=Workers.connect())
+    result = train(hopper, replace(TINY, video=False), tmp_path, code, runner=Runner.connect())
     summary = result.evaluation.summary
     (lift,) = summary.reads
     assert lift.stats.name == "bodies.foot.pos[:, 2]" and lift.stats.unit == "m" and lift.feeds == ("lift",)
@@ -97,8 +97,8 @@ def test_the_held_out_summary_shows_what_the_reward_reads_labelled_with_its_comp
 
 @pytest.mark.slow
 def test_the_same_seed_trains_the_same_policy(hopper, tmp_path):
-    first = train(hopper, TINY, tmp_path / "a", human_reward(hopper), workers=Workers.connect())
-    second = train(hopper, TINY, tmp_path / "b", human_reward(hopper), workers=Workers.connect())
+    first = train(hopper, TINY, tmp_path / "a", human_reward(hopper), runner=Runner.connect())
+    second = train(hopper, TINY, tmp_path / "b", human_reward(hopper), runner=Runner.connect())
     assert first.evaluation.fitness_mean == second.evaluation.fitness_mean
 
 
@@ -112,7 +112,7 @@ def test_a_reward_that_fails_during_training_is_reported(hopper, tmp_path):
         "    return v, {'v': v}\n"
     )
     with pytest.raises(WorkerError, match="ValueError: this reward breaks late"):
-        train(hopper, TINY, tmp_path, code, workers=Workers.connect())
+        train(hopper, TINY, tmp_path, code, runner=Runner.connect())
 
 
 class Heard:
@@ -136,10 +136,10 @@ class Refusing(Heard):
 @pytest.mark.slow
 def test_baselines_are_trained_once_and_give_a_normalized_score(hopper, tmp_path):
     progress = Heard()
-    baselines = load_or_train_baselines(hopper, TINY, tmp_path, Workers.connect(progress=progress))
+    baselines = load_or_train_baselines(hopper, TINY, tmp_path, Runner.connect(progress=progress))
     assert {"human", "sparse"} <= set(progress.labels)
     assert baselines.human.reward_source == "program" and baselines.sparse.reward_source == "sparse"
-    again = load_or_train_baselines(hopper, TINY, tmp_path, Workers.connect(progress=Refusing()))
+    again = load_or_train_baselines(hopper, TINY, tmp_path, Runner.connect(progress=Refusing()))
     assert again == baselines
     human, sparse = baselines.human.evaluation.fitness_mean, baselines.sparse.evaluation.fitness_mean
     assert human != sparse  # two trainings on different rewards; a tie would leave every normalized score None
@@ -178,7 +178,7 @@ def test_baselines_are_cached_per_task_definition_and_simulator(hopper, tmp_path
 @pytest.mark.slow
 def test_sac_trains_too(hopper, tmp_path):
     config = TrainingConfig(algo="sac", steps=600, n_envs=1, eval_episodes=1, curve_points=10)
-    result = train(hopper, config, tmp_path, human_reward(hopper), workers=Workers.connect())
+    result = train(hopper, config, tmp_path, human_reward(hopper), runner=Runner.connect())
     assert result.algo == "sac" and len(result.curve) >= 10
 
 
@@ -213,7 +213,7 @@ def test_a_training_leaves_no_log_folder_in_the_temporary_directory(hopper, tmp_
         TrainingConfig(steps=256, n_envs=1, eval_episodes=1, video=False),
         tmp_path,
         human_reward(hopper),
-        workers=Workers.connect(jail=Jail(bwrap=None, reason="this test looks at the machine's own /tmp")),
+        runner=Runner.connect(jail=Jail(bwrap=None, reason="this test looks at the machine's own /tmp")),
     )
     assert set(Path("/tmp").glob("SB3-*")) == before
 
@@ -225,4 +225,4 @@ def test_training_on_a_gpu_where_there_is_none_says_so(hopper, tmp_path, jail):
         pytest.skip("this machine has a GPU")
     config = TrainingConfig(steps=256, n_envs=1, eval_episodes=1, video=False, device="cuda")
     with pytest.raises(WorkerError, match="--device cuda: no CUDA device is visible to the training worker"):
-        train(hopper, config, tmp_path, human_reward(hopper), workers=Workers.connect(jail=jail))
+        train(hopper, config, tmp_path, human_reward(hopper), runner=Runner.connect(jail=jail))

@@ -9,8 +9,8 @@ import pytest
 from autoreward.config import TrainingConfig
 from autoreward.errors import VideoError
 from autoreward.loop.frames import video_frames
+from autoreward.loop.runner import Runner
 from autoreward.loop.training import train
-from autoreward.loop.workers import Workers
 from autoreward.records import TrainingResult
 from autoreward.sandbox.rendering import gl_environment
 from autoreward.serialize import read_json, to_dict
@@ -35,7 +35,7 @@ def _decoded(path):
 
 
 def test_a_trained_policy_gets_a_video_a_browser_can_play(short_cheetah, tmp_path, jail):
-    result = train(short_cheetah, QUICK, tmp_path, human_reward(short_cheetah), workers=Workers.connect(jail=jail))
+    result = train(short_cheetah, QUICK, tmp_path, human_reward(short_cheetah), runner=Runner.connect(jail=jail))
     # Made by the evaluation worker, which runs no reward program, in its own folder.
     assert (result.video, result.video_error) == (f"evaluation/{VIDEO_FILE}", None)
     path = tmp_path / "evaluation" / "video.mp4"
@@ -77,7 +77,7 @@ def test_a_machine_without_opengl_trains_all_the_same_and_says_why_there_is_no_v
     monkeypatch.setenv("PYOPENGL_PLATFORM", "osmesa")
     progress = []
     result = train(
-        short_cheetah, QUICK, tmp_path, human_reward(short_cheetah), progress.append, workers=Workers.connect(jail=jail)
+        short_cheetah, QUICK, tmp_path, human_reward(short_cheetah), progress.append, runner=Runner.connect(jail=jail)
     )
     assert result.evaluation.fitness_mean is not None
     assert result.video is None
@@ -93,7 +93,7 @@ def test_videos_can_be_turned_off(short_cheetah, tmp_path, jail):
         TrainingConfig(steps=64, n_envs=1, eval_episodes=1, curve_points=1, video=False),
         tmp_path,
         human_reward(short_cheetah),
-        workers=Workers.connect(jail=jail),
+        runner=Runner.connect(jail=jail),
     )
     assert (result.video, result.video_error) == (None, None)
     assert not list(tmp_path.rglob("video.mp4"))

@@ -8,8 +8,8 @@ import pytest
 
 from autoreward.config import TrainingConfig
 from autoreward.errors import WorkerError
+from autoreward.loop.runner import Runner
 from autoreward.loop.training import train
-from autoreward.loop.workers import Workers
 
 from .conftest import human_reward, worker_pids
 
@@ -37,7 +37,7 @@ def test_a_worker_killed_mid_training_is_reported(hopper, tmp_path):
             tmp_path,
             human_reward(hopper),
             _send_once_training(sent, tmp_path / "learner", signal.SIGKILL),
-            workers=Workers.connect(),
+            runner=Runner.connect(),
         )
     assert sent, "the worker was never found"
 
@@ -52,7 +52,7 @@ def test_a_worker_that_crashes_mid_training_is_reported(hopper, tmp_path):
             tmp_path,
             human_reward(hopper),
             _send_once_training(sent, tmp_path / "learner", signal.SIGSEGV),
-            workers=Workers.connect(),
+            runner=Runner.connect(),
         )
     assert (
         "Fatal Python error: Segmentation fault" in (tmp_path / "learner" / "worker.log").read_text()
@@ -71,13 +71,13 @@ def test_a_reward_that_exhausts_memory_mid_training_is_reported(hopper, tmp_path
     )
     config = TrainingConfig(steps=4096, n_envs=2, eval_episodes=1, memory_bytes=3 * 1024**3)
     with pytest.raises(WorkerError, match="ran out of memory \\(its limit is 3 GiB"):
-        train(hopper, config, tmp_path, code, workers=Workers.connect())
+        train(hopper, config, tmp_path, code, runner=Runner.connect())
 
 
 def test_a_worker_past_its_wall_budget_is_reported(hopper, tmp_path):
     config = TrainingConfig(steps=10**7, n_envs=2, eval_episodes=1, wall_seconds=6)
     with pytest.raises(WorkerError, match="exceeded its wall-clock budget of 6 s"):
-        train(hopper, config, tmp_path, human_reward(hopper), workers=Workers.connect())
+        train(hopper, config, tmp_path, human_reward(hopper), runner=Runner.connect())
     deadline = time.monotonic() + 5  # the jailed worker dies with bwrap, a moment after it
     while worker_pids(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -28,8 +28,8 @@ from autoreward.cli.options import (
     TasksDirOption,
     TranscriptOption,
     _clear_errors,
+    _runner,
     _until_interrupted,
-    _workers,
     app,
     console,
     panel,
@@ -103,13 +103,13 @@ def chat(
 
         asked = _person(answers, folder)
         if resume is not None:
-            runner = _workers(api.Run.open(resume).config.loop.executor, None)
+            runner = _runner(api.Run.open(resume).config.loop.executor, None)
             with _until_interrupted(runner, stopped):
                 result = api.chat(
                     person=asked,
                     resume=resume,
                     changed_llm=given,
-                    workers=runner.reporting_to(Notes()),
+                    runner=runner.reporting_to(Notes()),
                     on_open=on_open,
                 )
         else:
@@ -134,7 +134,7 @@ def chat(
                 videos=videos,
                 **({"steps": steps} if steps is not None else {}),
             )
-            runner = _workers("local", None)
+            runner = _runner("local", None)
             with _until_interrupted(runner, stopped):
                 result = api.chat(
                     chosen,
@@ -143,7 +143,7 @@ def chat(
                     loop=loop,
                     runs_dir=runs_dir,
                     prompts_dir=prompts_dir,
-                    workers=runner.reporting_to(Notes()),
+                    runner=runner.reporting_to(Notes()),
                     on_open=on_open,
                 )
     _print_end(result)

@@ -171,11 +171,11 @@ INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextmanager
-def _until_interrupted(workers, said: Callable[[int], str]):
+def _until_interrupted(runner, said: Callable[[int], str]):
     """Ctrl-C (SIGINT) or SIGTERM ends the command within seconds: one line, and exit code 128 + the signal.
 
-    The first signal raises `Interrupted` in the main thread, wherever it waits. `workers` (the command's
-    `autoreward.Workers`, None before it has any) then stop their jobs (each running worker's group is killed within a second, none starts again) and `said(signal)`
+    The first signal raises `Interrupted` in the main thread, wherever it waits. `runner` (the command's
+    `autoreward.Runner`, None before it has any) then stop their jobs (each running worker's group is killed within a second, none starts again) and `said(signal)`
     gives the line to print (a design run marks itself interrupted there and names its resume command).
     The process ends with os._exit, so threads still waiting on an LLM reply are not waited for; what they
     would have written is lost whole or not at all (records are written atomically, once complete), and
@@ -196,8 +196,8 @@ def _until_interrupted(workers, said: Callable[[int], str]):
         yield
     except Interrupted as interruption:
         number = interruption.signal_number or signal.SIGINT
-        if workers is not None:
-            workers.stop()
+        if runner is not None:
+            runner.stop()
         errors.print(escape(said(number)), highlight=False)
         sys.stdout.flush()
         sys.stderr.flush()
@@ -224,12 +224,12 @@ def _clear_errors():
         raise typer.Exit(130) from None
 
 
-def _workers(name: str | None, address: str | None):
-    """The command's `autoreward.Workers`: on the executor the command line asked for (a Ray cluster is joined
+def _runner(name: str | None, address: str | None):
+    """The command's `autoreward.Runner`: on the executor the command line asked for (a Ray cluster is joined
     here, once), in the jail AUTOREWARD_JAIL asks for; their progress is given to them with the bars."""
-    from autoreward import Workers
+    from autoreward import Runner
 
-    return Workers.connect(name or "local", address)
+    return Runner.connect(name or "local", address)
 
 
 class ConsoleProgress:

@@ -46,8 +46,8 @@ from autoreward.cli.options import (
     TranscriptOption,
     _clear_errors,
     _progress_bars,
+    _runner,
     _until_interrupted,
-    _workers,
     app,
     console,
     errors,
@@ -266,7 +266,7 @@ def run(
         given = {k: v for k, v in given.items() if v is not None}
         if resume is not None:  # the run's own LLM settings and executor, except those given again
             config = api.Run.open(resume).config
-            runner = _workers(executor or config.loop.executor, address or config.loop.ray_address)
+            runner = _runner(executor or config.loop.executor, address or config.loop.ray_address)
             approve = None if config.loop.accept_score else _terminal_approval(config.task)
             _design(runner, page_url, preference_timeout, resume=resume, changed_llm=given, approve_score=approve)
             return
@@ -311,7 +311,7 @@ def run(
         loop = api.loop_config(chosen, settings, **{k: v for k, v in chosen_settings.items() if v is not None})
         if loop.problem() is not None:
             raise AutorewardError(loop.problem())
-        runner = _workers(executor, address)  # an unreachable cluster fails before a run folder is made
+        runner = _runner(executor, address)  # an unreachable cluster fails before a run folder is made
         if not workers:
             loop = replace(loop, workers=runner.executor.capacity() or loop.workers)
         approve = None if accept_score else _terminal_approval(chosen)
@@ -355,7 +355,7 @@ def _task_for_run(task: Optional[str], env: Optional[str], tasks_dir) -> Task:
 
 
 def _design(runner, page_url: str = DEFAULT_PAGE_URL, preference_timeout: float | None = None, **design) -> api.Run:
-    """`autoreward.design` with `design`'s arguments, on `runner` (the command's Workers), at the terminal: the run folder said at once,
+    """`autoreward.design` with `design`'s arguments, on `runner` (the command's Runner), at the terminal: the run folder said at once,
     progress bars, Ctrl-C that marks the run interrupted and names its resume command, and the final table.
 
     `page_url` and `preference_timeout` belong to this invocation, not to the run: a resume may wait
@@ -375,7 +375,7 @@ def _design(runner, page_url: str = DEFAULT_PAGE_URL, preference_timeout: float 
 
     with _until_interrupted(runner, interrupted), _progress_bars() as bars:
         run = api.design(
-            workers=runner.reporting_to(ConsoleProgress(bars)),
+            runner=runner.reporting_to(ConsoleProgress(bars)),
             page_url=page_url,
             preference_timeout=preference_timeout,
             on_open=on_open,
@@ -586,7 +586,7 @@ def evaluate(
         run = api.Run.open(_run_folder(run_folder, runs_dir))
         recipe = run.recipe(algo, normalize, envs, seeds, steps)  # a bad flag is one sentence, before Ray starts
         loop = run.config.loop
-        runner = _workers(executor or loop.executor, address or loop.ray_address)
+        runner = _runner(executor or loop.executor, address or loop.ray_address)
         console.print(f"evaluating {run.config.task.id}'s best reward under {recipe.describe()}", highlight=False)
         stopped = lambda number: (  # noqa: E731
             f"interrupted ({signal_name(number)}); the same autoreward evaluate command continues it "
@@ -648,7 +648,7 @@ def demo(
             prescreen=True,  # the demo shows every part of the loop, pre-screening (off in a run) too
         )
         settings = LLMSettings(backend="replay", model="", transcript=str(transcript))
-        run = _design(_workers(loop.executor, loop.ray_address), task=task, llm=settings, loop=loop, runs_dir=runs_dir)
+        run = _design(_runner(loop.executor, loop.ray_address), task=task, llm=settings, loop=loop, runs_dir=runs_dir)
         if output is not None:
             console.print(f"exported to {run.export(output)}")
 

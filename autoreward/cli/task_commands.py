@@ -33,8 +33,8 @@ from autoreward.cli.options import (
     TasksDirOption,
     _clear_errors,
     _progress_bars,
+    _runner,
     _until_interrupted,
-    _workers,
     app,
     console,
     errors,
@@ -132,7 +132,7 @@ def train(
         code = _read_reward(reward)
         # Every flag's mistake is one sentence here, before Ray is started.
         api.training_config(chosen, steps, seed, algo, envs, eval_episodes, simulator, device, videos, executor)
-        runner = _workers(executor, address)
+        runner = _runner(executor, address)
         with _one_program_run("training", runner, reward) as shared:
             trained = api.train(
                 chosen,
@@ -170,7 +170,7 @@ def _one_program_run(what: str, runner, reward: Path):
     with _until_interrupted(runner, stopped), _progress_bars() as bars:
         try:
             yield {
-                "workers": runner.reporting_to(ConsoleProgress(bars)),
+                "runner": runner.reporting_to(ConsoleProgress(bars)),
                 "reward_file": str(reward),
                 "command": shlex.join(sys.argv),
                 "on_folder": made,
@@ -222,7 +222,7 @@ def preview(
     with _clear_errors():
         chosen = api.load_task(task, tasks_dir or ())
         code = _read_reward(reward)
-        with _one_program_run("preview", _workers(None, None), reward) as shared:
+        with _one_program_run("preview", _runner(None, None), reward) as shared:
             previewed = api.preview(
                 chosen,
                 code,
@@ -279,11 +279,11 @@ def baseline(
     with _clear_errors():
         chosen = api.load_task(task, tasks_dir or ())
         config = api.training_config(chosen, steps, seed, algo, envs, eval_episodes)  # a bad flag, before Ray
-        runner = _workers(executor, address)
+        runner = _runner(executor, address)
         stopped = lambda number: f"interrupted ({signal_name(number)}): the baselines were not trained"  # noqa: E731
         with _until_interrupted(runner, stopped), _progress_bars() as bars:
-            workers = runner.reporting_to(ConsoleProgress(bars))
-            result = api.baselines(chosen, steps, seed, algo, envs, eval_episodes, runs_dir, workers=workers)
+            shown = runner.reporting_to(ConsoleProgress(bars))
+            result = api.baselines(chosen, steps, seed, algo, envs, eval_episodes, runs_dir, runner=shown)
     table = Table(title=f"{chosen.id} baselines ({config.algo}, {config.steps} steps, seed {seed})")
     table.add_column("reward")
     table.add_column("fitness")

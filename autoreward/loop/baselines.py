@@ -17,8 +17,8 @@ from typing import Callable
 from autoreward.config import Task, TrainingConfig
 from autoreward.errors import TaskError
 from autoreward.loop.run_folders import baseline_dir
+from autoreward.loop.runner import Runner
 from autoreward.loop.training import train_or_reuse
-from autoreward.loop.workers import Workers
 from autoreward.records import Baselines
 from autoreward.serialize import read_json, to_dict, write_json
 
@@ -27,11 +27,11 @@ def load_or_train_baselines(
     task: Task,
     config: TrainingConfig,
     runs_dir: Path,
-    workers: Workers,
+    runner: Runner,
     label: str = "",
 ) -> Baselines:
     """The cached baselines for this task and budget, training whichever are missing; their progress goes to
-    `workers.progress` as "human" and "sparse", each followed by `label`."""
+    `runner.progress` as "human" and "sparse", each followed by `label`."""
     if task.fitness is None:
         raise TaskError(f"task {task.id} has no fitness, so it has no sparse baseline and no normalized score")
     code = Path(task.human_reward).read_text() if task.human_reward else None
@@ -42,10 +42,10 @@ def load_or_train_baselines(
         return read_json(summary, Baselines)
 
     human_config = replace(config, reward_source="program" if code else "native")
-    human = train_or_reuse(task, human_config, folder / "human", code, _told(workers, "human" + label), workers=workers)
+    human = train_or_reuse(task, human_config, folder / "human", code, _told(runner, "human" + label), runner=runner)
     sparse_config = replace(config, reward_source="sparse")
     sparse = train_or_reuse(
-        task, sparse_config, folder / "sparse", None, _told(workers, "sparse" + label), workers=workers
+        task, sparse_config, folder / "sparse", None, _told(runner, "sparse" + label), runner=runner
     )
     baselines = Baselines(
         task_id=task.id,
@@ -87,5 +87,5 @@ def baseline_fingerprint(task: Task, config: TrainingConfig, human_code: str | N
     return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:10]
 
 
-def _told(workers: Workers, label: str) -> Callable[[dict], None]:
-    return lambda data: workers.progress.training(label, data)
+def _told(runner: Runner, label: str) -> Callable[[dict], None]:
+    return lambda data: runner.progress.training(label, data)

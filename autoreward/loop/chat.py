@@ -36,8 +36,8 @@ from autoreward.loop.design import CandidateDesigner, DesignBrief
 from autoreward.loop.design_run import DesignSession
 from autoreward.loop.preview import RECORD_FILE as PREVIEW_RECORD
 from autoreward.loop.preview import PreviewResult, preview
+from autoreward.loop.runner import Runner
 from autoreward.loop.training import describe_training, train_or_reuse
-from autoreward.loop.workers import Workers
 from autoreward.records import Candidate, ChatRecord, ChatTurn
 from autoreward.serialize import read_json, write_json
 from autoreward.task.describe import describe_task
@@ -53,16 +53,16 @@ Person = Callable[[ChatTurn, "PreviewResult | None"], str]
 class ChatSession:
     """Drives (or resumes) the interactive session stored in `session.store`; `person` answers after each turn."""
 
-    def __init__(self, session: DesignSession, workers: Workers, person: Person):
+    def __init__(self, session: DesignSession, runner: Runner, person: Person):
         self.store = session.store
-        self.workers = workers
+        self.runner = runner
         self.person = person
         self.prompts = session.prompts
         config = self.store.config()
         self.task: Task = config.task
         self.loop = config.loop
         options = CheckOptions(training_batch_size=self.loop.budget.n_envs)  # as a run's candidates are checked
-        check = lambda task, code, folder: check_program(task, code, folder, options, jail=workers.jail)  # noqa: E731
+        check = lambda task, code, folder: check_program(task, code, folder, options, jail=runner.jail)  # noqa: E731
         self.designer = CandidateDesigner(session.llm, session.prompts, self.task, self.loop, check)
 
     def run(self) -> ChatRecord:
@@ -87,7 +87,7 @@ class ChatSession:
                 self.store.set_status(f"waiting for the person after turn {last.number}")
                 reply = " ".join(self.person(last, self.preview_of(last)).split())
                 if _ending(reply) == TRAIN and self._latest_good(turns) is None:
-                    self.workers.progress.note("no reward has passed its check yet: say what to change, or quit")
+                    self.runner.progress.note("no reward has passed its check yet: say what to change, or quit")
                     continue
                 if not reply:
                     continue
@@ -110,35 +110,35 @@ class ChatSession:
         candidate = self.store.load_candidate(candidate_id, number)
         if candidate is None:
             self.store.set_status(f"turn {number}: designing")
-            self.workers.progress.note(f"turn {number}: the designer is writing" + (" a revision" if asked else ""))
+            self.runner.progress.note(f"turn {number}: the designer is writing" + (" a revision" if asked else ""))
             request = self._revision_request(asked, earlier) if asked is not None else None
             folder = self.store.candidate_dir(candidate_id, number)
             candidate = self.designer.design(self._brief(), number, 0, folder, request=request)
             self.store.save_candidate(candidate)
         turn = ChatTurn(number, asked, candidate_id, ready=candidate.status == "ready")
         if not turn.ready:
-            self.workers.progress.note(f"turn {number}: {candidate.status}: {candidate.message}")
+            self.runner.progress.note(f"turn {number}: {candidate.status}: {candidate.message}")
             return replace(turn, problem=candidate.message)
         folder = self.store.candidate_dir(candidate_id, number) / PREVIEW_FOLDER
         if (folder / PREVIEW_RECORD).exists():
             return replace(turn, previewed=True)  # read back on resume
         self.store.set_status(f"turn {number}: previewing")
-        self.workers.progress.note(f"turn {number}: previewing {candidate_id} (one episode planned on the reward)")
-        told = lambda data: self.workers.progress.training(f"turn {number}", data)  # noqa: E731
+        self.runner.progress.note(f"turn {number}: previewing {candidate_id} (one episode planned on the reward)")
+        told = lambda data: self.runner.progress.training(f"turn {number}", data)  # noqa: E731
         try:
             preview(
                 self.task,
                 candidate.code,
                 folder,
                 self.task.planner,
-                workers=self.workers,
+                runner=self.runner,
                 on_progress=told,
                 video=self.loop.videos,
                 seed=self.loop.seed,
             )
         except WorkerError as error:
             message = str(error).splitlines()[0]
-            self.workers.progress.note(f"turn {number}: no preview: {message}")
+            self.runner.progress.note(f"turn {number}: no preview: {message}")
             return replace(turn, problem=message)
         return replace(turn, previewed=True)
 
@@ -195,12 +195,12 @@ class ChatSession:
         latest = self._latest_good(turns)
         candidate = self.store.load_candidate(latest.candidate_id, latest.number)
         self.store.set_status("training", candidate)
-        self.workers.progress.note(f"training {candidate.id} by {self.loop.budget.algo.upper()}")
-        told = lambda data: self.workers.progress.training(candidate.id, data)  # noqa: E731
+        self.runner.progress.note(f"training {candidate.id} by {self.loop.budget.algo.upper()}")
+        told = lambda data: self.runner.progress.training(candidate.id, data)  # noqa: E731
         config = self.loop.training_config()
         try:
             training = train_or_reuse(
-                self.task, config, self.store.training_dir(candidate), candidate.code, told, workers=self.workers
+                self.task, config, self.store.training_dir(candidate), candidate.code, told, runner=self.runner
             )
         except WorkerError as error:
             trained = replace(candidate, status="training_failed", message=str(error).splitlines()[0])

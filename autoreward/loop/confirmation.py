@@ -19,8 +19,8 @@ import numpy as np
 from autoreward.config import LoopConfig, Task, TrainingConfig
 from autoreward.loop.parallel import parallel_map
 from autoreward.loop.run_store import RunStore
+from autoreward.loop.runner import Runner
 from autoreward.loop.training import train_or_reuse
-from autoreward.loop.workers import Workers
 from autoreward.records import Candidate
 
 # Within this share of the best's |score| a candidate may be the best on another seed: the seed-to-seed spread
@@ -54,7 +54,7 @@ class SeedConfirmation:
     loop: LoopConfig
     store: RunStore
     training_config: Callable[..., TrainingConfig]  # (seed=) -> the run's config for a training on that seed
-    workers: Workers
+    runner: Runner
 
     def confirm(self, round_number: int, candidates: list[Candidate]) -> list[Candidate]:
         """The round's candidates, those near its best with `confirmation` (their scores on the extra seeds)."""
@@ -63,7 +63,7 @@ class SeedConfirmation:
         if self.loop.confirm_seeds < 1 or len(near) < 2:
             return candidates  # one candidate alone at the top: nothing to confirm
         seeds = [self.loop.seed + k for k in range(1, self.loop.confirm_seeds + 1)]
-        self.workers.progress.note(
+        self.runner.progress.note(
             f"round {round_number}: {', '.join(near)} within {CONFIRM_MARGIN:.0%} of the best; "
             f"training each on seeds {seeds} before picking by the mean"
         )
@@ -86,7 +86,7 @@ class SeedConfirmation:
             replace(self.training_config(seed=seed), video=False),  # no one watches these
             folder,
             candidate.code,
-            lambda data: self.workers.progress.training(f"{candidate.id} s{seed}", data),
-            workers=self.workers,
+            lambda data: self.runner.progress.training(f"{candidate.id} s{seed}", data),
+            runner=self.runner,
         )
         return done.evaluation.fitness_mean

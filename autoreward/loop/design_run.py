@@ -23,8 +23,8 @@ from autoreward.llm.prompts import Prompts
 from autoreward.llm.recorded import RecordedLLM
 from autoreward.loop.driver import DesignLoop
 from autoreward.loop.run_store import RunStore, start_run
+from autoreward.loop.runner import Runner
 from autoreward.loop.task_score import Approval, accept_as_written, settle_task_score
-from autoreward.loop.workers import Workers
 from autoreward.records import FinalResult, ScoreProposal
 from autoreward.sandbox.jail import Jail
 
@@ -77,7 +77,7 @@ def _judge_llm(settings: LLMSettings, store: RunStore, llm: LLM) -> LLM:
 
 def run_design(
     session: DesignSession,
-    workers: Workers,
+    runner: Runner,
     approve_score: Approval | None = None,
     page_url: str = DEFAULT_PAGE_URL,
     preference_timeout: float | None = None,
@@ -86,20 +86,20 @@ def run_design(
     """Drive the run to its end; returns the final result.
 
     `approve_score` decides on a task score proposed for a task in words (default: accepted as written when
-    the run says `accept_score`, else an error that names the way). `workers`: the run's jail, executor and
-    progress (`Workers.connect(config.loop.executor, ...)` for the executor the run's settings name)."""
+    the run says `accept_score`, else an error that names the way). `runner`: the run's jail, executor and
+    progress (`Runner.connect(config.loop.executor, ...)` for the executor the run's settings name)."""
     store = session.store
     config = store.config()
     if config.task.fitness is None and config.loop.score == "proposed":
-        note = note or workers.progress.note
-        if settle_score(session, workers.jail, approve_score, note).adopted:
+        note = note or runner.progress.note
+        if settle_score(session, runner.jail, approve_score, note).adopted:
             note(f"the task with its score: {store.task_file_path()} (autoreward run that file later)")
     return DesignLoop(
         store,
         session.llm,
         session.prompts,
         store.path.parent,
-        workers,
+        runner,
         page_url=page_url,
         preference_timeout=preference_timeout,
         judge_llm=session.judge_llm,

@@ -41,9 +41,9 @@ from autoreward.loop.prescreen import (
 )
 from autoreward.loop.progress import LoopProgress
 from autoreward.loop.run_store import RunStore
+from autoreward.loop.runner import Runner
 from autoreward.loop.selection import ByFitness, ByPreference, Selector, selector_for
 from autoreward.loop.training import describe_training, train
-from autoreward.loop.workers import Workers
 from autoreward.records import Candidate, FinalResult, RoundResult
 from autoreward.task.describe import describe_task
 from autoreward.task.files import episode_limit
@@ -57,7 +57,7 @@ class DesignLoop:
     llm: LLM
     prompts: Prompts
     runs_dir: Path  # where baselines are cached, shared by runs
-    workers: Workers  # the run's jail, executor and progress, made once by the caller
+    runner: Runner  # the run's jail, executor and progress, made once by the caller
     page_url: str = DEFAULT_PAGE_URL  # where a person gives preferences (feedback "human")
     preference_timeout: float | None = None  # seconds to wait for that person before stopping; None: no limit
     preferences: PreferenceSource | None = None  # None: as the run's `feedback` names (loop.selection)
@@ -67,7 +67,7 @@ class DesignLoop:
         self.config: RunConfig = self.store.config()
         self.task: Task = self.config.task
         self.loop = self.config.loop
-        self.progress: LoopProgress = self.workers.progress
+        self.progress: LoopProgress = self.runner.progress
         if self.loop.problem() is not None:
             raise AutorewardError(self.loop.problem())
         if self.preferences is not None:  # a source chosen by the caller
@@ -85,7 +85,7 @@ class DesignLoop:
                 self.judge_llm,
             )
         options = CheckOptions(training_batch_size=self.loop.budget.n_envs)  # the check calls it at this size too
-        check = lambda task, code, folder: check_program(task, code, folder, options, jail=self.workers.jail)  # noqa: E731
+        check = lambda task, code, folder: check_program(task, code, folder, options, jail=self.runner.jail)  # noqa: E731
         self.designer = CandidateDesigner(self.llm, self.prompts, self.task, self.loop, check)
 
     def run(self) -> FinalResult:
@@ -233,7 +233,7 @@ class DesignLoop:
             candidate.code,
             stored,
             folder,
-            self.workers,
+            self.runner,
             references=self._reference_scores(),
             chance=self.loop.prescreen_threshold,
         )
@@ -292,7 +292,7 @@ class DesignLoop:
         on_progress = lambda data: self.progress.training(candidate.id, data)  # noqa: E731
         self.store.log_event("training started", candidate=candidate.id)
         try:
-            training = train(self.task, config, folder, candidate.code, on_progress, workers=self.workers)
+            training = train(self.task, config, folder, candidate.code, on_progress, runner=self.runner)
         except WorkerError as error:
             trained = replace(candidate, status="training_failed", message=str(error).splitlines()[0])
         else:
@@ -309,7 +309,7 @@ class DesignLoop:
         return self.loop.training_config(seed, steps)
 
     def _confirmation(self) -> SeedConfirmation:
-        return SeedConfirmation(self.task, self.loop, self.store, self._training_config, self.workers)
+        return SeedConfirmation(self.task, self.loop, self.store, self._training_config, self.runner)
 
     def _final_evaluation(self) -> FinalEvaluation:
         return FinalEvaluation(
@@ -318,7 +318,7 @@ class DesignLoop:
             self.store,
             self.runs_dir,
             self._training_config,
-            self.workers,
+            self.runner,
         )
 
     def _halving(self) -> bool:
@@ -356,7 +356,7 @@ class DesignLoop:
                 start,
                 until,
                 on_progress,
-                workers=self.workers,
+                runner=self.runner,
                 on_start=on_start,
             )
         except WorkerError as error:

@@ -33,7 +33,7 @@ import numpy as np
 from autoreward.config import Task, TrainingConfig, WorkerLimits
 from autoreward.errors import VideoError, WorkerError
 from autoreward.loop.policy_files import NORMALIZER_STATISTICS, POLICY_WEIGHTS
-from autoreward.loop.workers import Workers
+from autoreward.loop.runner import Runner
 from autoreward.records import Evaluation, RewardRead
 from autoreward.sandbox import worker_files
 from autoreward.serialize import to_dict
@@ -62,7 +62,7 @@ def evaluate_policy(
     config: TrainingConfig,
     learner_dir: Path,
     evaluation_dir: Path,
-    workers: Workers,
+    runner: Runner,
     on_progress: Callable[[dict], None] | None = None,
     exploring_episodes: int = 0,
     reads: tuple[RewardRead, ...] = (),
@@ -88,7 +88,7 @@ def evaluate_policy(
         "reads": to_dict(tuple(reads)),
     }
     limits = WorkerLimits(wall_seconds=EVALUATION_SECONDS, idle_seconds=300.0, memory_bytes=config.memory_bytes)
-    outcome = workers.run("evaluate", payload, evaluation_dir, limits, task, on_progress)
+    outcome = runner.run("evaluate", payload, evaluation_dir, limits, task, on_progress)
     failed, where = "the held-out evaluation failed", "the evaluation worker's result"
     held_out = worker_files.job_result(outcome, HeldOut, failed, where)
     if len(held_out.evaluation.episodes) != config.eval_episodes:

@@ -19,8 +19,8 @@ from autoreward.config import LoopConfig, Task, TrainingConfig
 from autoreward.loop.baselines import load_or_train_baselines
 from autoreward.loop.parallel import parallel_map
 from autoreward.loop.run_store import RunStore
+from autoreward.loop.runner import Runner
 from autoreward.loop.training import train_or_reuse
-from autoreward.loop.workers import Workers
 from autoreward.records import Baselines, Candidate, FinalResult, NormalizedScore, TrainingResult
 
 
@@ -33,7 +33,7 @@ class FinalEvaluation:
     store: RunStore
     runs_dir: Path  # where baselines are cached, shared by runs
     training_config: Callable[..., TrainingConfig]  # (seed=, steps=) -> the run's config for that training
-    workers: Workers
+    runner: Runner
     # Where each seed's training goes (default: the store's final/seed_<k>); another recipe has its own folders,
     # and never reuses the round's training, whose config `training_config` does not describe.
     seed_dir: Callable[[int], Path] | None = None
@@ -42,7 +42,7 @@ class FinalEvaluation:
     def run(self, best: Candidate) -> FinalResult:
         steps = self.loop.final_steps or self.loop.budget.steps
         seeds = [self.loop.seed + k for k in range(self.loop.final_seeds)]
-        self.workers.progress.note(
+        self.runner.progress.note(
             f"{self.label}: re-training {best.id} on seeds {seeds} and scoring it against the baselines"
         )
 
@@ -51,7 +51,7 @@ class FinalEvaluation:
             training = self._training(best, config)
             if self.task.fitness is None:
                 return training, None  # no fitness, so no sparse baseline and no normalized score
-            baselines = load_or_train_baselines(self.task, config, self.runs_dir, self.workers, f" s{seed}")
+            baselines = load_or_train_baselines(self.task, config, self.runs_dir, self.runner, f" s{seed}")
             return training, baselines
 
         outcomes = parallel_map(one_seed, seeds, self.loop.workers)
@@ -72,8 +72,8 @@ class FinalEvaluation:
             config,
             folder,
             best.code,
-            lambda data: self.workers.progress.training(f"{self.label} s{config.seed}", data),
-            workers=self.workers,
+            lambda data: self.runner.progress.training(f"{self.label} s{config.seed}", data),
+            runner=self.runner,
             on_start=start,
         )
         if started:  # a training read back from an interrupted run finished there, and said so then

@@ -39,8 +39,8 @@ from autoreward.config import Task, TrainingConfig
 from autoreward.errors import WorkerError
 from autoreward.loop.parallel import parallel_map
 from autoreward.loop.run_store import slice_folder
+from autoreward.loop.runner import Runner
 from autoreward.loop.training import finished_training, train_or_reuse
-from autoreward.loop.workers import Workers
 from autoreward.records import Candidate, TrainingResult
 
 DEFAULT_ETA = 2
@@ -177,7 +177,7 @@ def train_slice(
     until: int,
     on_progress: Callable[[dict], None] | None = None,
     *,
-    workers: Workers,
+    runner: Runner,
     on_start: Callable[[], None] = lambda: None,
 ) -> TrainingResult:
     """One candidate's slice up to `until` steps, continuing the slice that reached `start` (None: from scratch).
@@ -197,7 +197,7 @@ def train_slice(
             folder,
             code,
             on_progress,
-            workers=workers,
+            runner=runner,
             on_start=on_start,
             until=until,
             resume_from=previous,

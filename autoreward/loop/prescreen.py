@@ -69,7 +69,7 @@ import numpy as np
 
 from autoreward.config import Task, WorkerLimits
 from autoreward.errors import Interrupted, WorkerError, WorkerFileError
-from autoreward.loop.workers import Workers
+from autoreward.loop.runner import Runner
 from autoreward.records import Candidate
 from autoreward.sandbox import worker_files
 from autoreward.sandbox.worker_files import ARRAYS_BYTES
@@ -149,7 +149,7 @@ def screen(
     code: str,
     episodes: list[LabelledEpisode],
     output_dir: Path,
-    workers: Workers,
+    runner: Runner,
     references: Sequence[float] = (),
     chance: float = 0.5,
     shown: int = 3,
@@ -160,7 +160,7 @@ def screen(
     scale where the task has no success threshold; `chance`: the agreement of a reward that ranks at chance.
     A scoring that fails is a Screening without agreement that says why; nothing is dropped on it."""
     try:
-        rewards = stored_rewards(task, code, episodes, output_dir, workers)
+        rewards = stored_rewards(task, code, episodes, output_dir, runner)
     except WorkerError as error:
         return Screening(None, 0, (str(error),))
     return verdict(task, episodes, rewards, references, chance, shown)
@@ -171,7 +171,7 @@ def stored_rewards(
     code: str,
     episodes: Sequence[LabelledEpisode],
     output_dir: Path,
-    workers: Workers,
+    runner: Runner,
 ) -> np.ndarray:
     """Each stored episode's mean reward per step under `code`, scored in a (jailed) worker in `output_dir`.
 
@@ -191,7 +191,7 @@ def stored_rewards(
             raise WorkerError(f"could not read the stored episodes: {error}") from None
     payload = {"task": to_dict(task), "code": code, "files": [local[f] for f in files]}
     limits = WorkerLimits(wall_seconds=300.0, idle_seconds=60.0, memory_bytes=4 * 1024**3)
-    outcome = workers.run("score", payload, output_dir, limits, task)
+    outcome = runner.run("score", payload, output_dir, limits, task)
     if outcome.status == "interrupted":
         raise Interrupted(message=outcome.message)
     if outcome.status != "ok":

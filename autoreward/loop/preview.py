@@ -36,7 +36,7 @@ from autoreward.config import PlannerSettings, Task, TrainingConfig, WorkerLimit
 from autoreward.errors import TaskError, VideoError, WorkerError
 from autoreward.loop.evaluation import EPISODES_FILE, EVALUATION_FOLDER, EVALUATION_SEED_BASE, HeldOut
 from autoreward.loop.reward_returns import with_reward_returns
-from autoreward.loop.workers import Workers
+from autoreward.loop.runner import Runner
 from autoreward.records import Evaluation
 from autoreward.sandbox import worker_files
 from autoreward.serialize import from_dict, to_dict, write_json
@@ -80,7 +80,7 @@ def preview(
     output_dir: Path,
     settings: PlannerSettings = PlannerSettings(),
     *,
-    workers: Workers,
+    runner: Runner,
     on_progress: Callable[[dict], None] | None = None,
     video: bool = True,
     seed: int = 0,
@@ -97,7 +97,7 @@ def preview(
     planning_dir = worker_files.clear_folder(output_dir / PLANNING_FOLDER)
     payload = {"task": to_dict(task), "code": code, "settings": to_dict(settings), "seed": seed}
     limits = WorkerLimits(wall_seconds=PLANNING_SECONDS, idle_seconds=300.0, memory_bytes=4 * 1024**3)
-    outcome = workers.run("plan", payload, planning_dir, limits, task, on_progress)
+    outcome = runner.run("plan", payload, planning_dir, limits, task, on_progress)
     planned = worker_files.job_result(outcome, Planned, "planning failed", "the planning worker's result")
 
     started = time.monotonic()
@@ -108,12 +108,12 @@ def preview(
     )
     payload = {"task": to_dict(task), "config": to_dict(config)}
     limits = WorkerLimits(wall_seconds=600.0, idle_seconds=300.0, memory_bytes=4 * 1024**3)
-    outcome = workers.run("replay", payload, evaluation_dir, limits, task, on_progress)
+    outcome = runner.run("replay", payload, evaluation_dir, limits, task, on_progress)
     held_out = worker_files.job_result(outcome, HeldOut, "the replay failed", "the replay worker's result")
     if len(held_out.evaluation.episodes) != 1:
         raise WorkerError(f"the replay failed: it reported {len(held_out.evaluation.episodes)} episodes, not 1")
     evaluation = with_reward_returns(
-        task, code, held_out.evaluation, evaluation_dir, output_dir / SCORING_FOLDER, workers
+        task, code, held_out.evaluation, evaluation_dir, output_dir / SCORING_FOLDER, runner
     )
     result = PreviewResult(
         task_id=task.id,

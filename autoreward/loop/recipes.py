@@ -19,7 +19,7 @@ from autoreward.config import Recipe, RunConfig, TrainingConfig
 from autoreward.errors import AutorewardError
 from autoreward.loop.final import FinalEvaluation
 from autoreward.loop.run_store import RunStore
-from autoreward.loop.workers import Workers
+from autoreward.loop.runner import Runner
 from autoreward.records import RecipeResult
 
 
@@ -40,7 +40,7 @@ def evaluate_recipe(
     store: RunStore,
     recipe: Recipe,
     runs_dir: Path,
-    workers: Workers,
+    runner: Runner,
 ) -> RecipeResult:
     """Re-train the run's best reward and its baselines under `recipe`; the result is saved in the run folder."""
     config = store.config()
@@ -64,7 +64,7 @@ def evaluate_recipe(
         store,
         runs_dir,
         training_config,
-        workers,
+        runner,
         seed_dir=lambda seed: store.recipe_dir(recipe) / f"seed_{seed}",
         label=recipe.name,
     )

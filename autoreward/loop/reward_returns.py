@@ -21,7 +21,7 @@ import numpy as np
 from autoreward.config import Task, WorkerLimits
 from autoreward.errors import WorkerError
 from autoreward.loop.evaluation import EPISODES_FILE
-from autoreward.loop.workers import Workers
+from autoreward.loop.runner import Runner
 from autoreward.records import Evaluation
 from autoreward.sandbox import worker_files
 from autoreward.serialize import to_dict
@@ -44,7 +44,7 @@ def with_reward_returns(
     evaluation: Evaluation,
     evaluation_dir: Path,
     scoring_dir: Path,
-    workers: Workers,
+    runner: Runner,
     first_step: int = 0,
 ) -> Evaluation:
     """`evaluation` with each episode's reward and component returns, scored by `code` in a worker.
@@ -56,7 +56,7 @@ def with_reward_returns(
     worker_files.copy_file(evaluation_dir, EPISODES_FILE, scoring_dir / EPISODES_FILE, worker_files.ARRAYS_BYTES)
     payload = {"task": to_dict(task), "code": code, "file": EPISODES_FILE, "first_step": first_step}
     limits = WorkerLimits(wall_seconds=600.0, idle_seconds=120.0, memory_bytes=4 * 1024**3)
-    outcome = workers.run("returns", payload, scoring_dir, limits, task)
+    outcome = runner.run("returns", payload, scoring_dir, limits, task)
     failed, where = "scoring the held-out episodes failed", "the scoring worker's result"
     returns = worker_files.job_result(outcome, list[EpisodeReturns], failed, where)
     if len(returns) != len(evaluation.episodes) or any(len(r.component_returns) > MAX_COMPONENTS for r in returns):

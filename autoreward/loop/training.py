@@ -48,7 +48,7 @@ from autoreward.errors import TaskError, WorkerError, WorkerFileError
 from autoreward.loop.evaluation import EVALUATION_FOLDER, EVALUATION_SEED_BASE, evaluate_policy
 from autoreward.loop.policy_files import save_policy
 from autoreward.loop.reward_returns import SCORING_FOLDER, with_reward_returns
-from autoreward.loop.workers import Workers
+from autoreward.loop.runner import Runner
 from autoreward.records import CurvePoint, LearnerResult, TrainingResult
 from autoreward.sandbox import worker_files
 from autoreward.sandbox.jail import gpu_devices
@@ -69,7 +69,7 @@ def train(
     code: str | None = None,
     on_progress: Callable[[dict], None] | None = None,
     *,
-    workers: Workers,
+    runner: Runner,
     until: int | None = None,
     resume_from: Path | None = None,
 ) -> TrainingResult:
@@ -107,7 +107,7 @@ def train(
         memory_bytes=None if config.on_gpu else config.memory_bytes,
         gpus=int(config.device == "cuda"),
     )
-    outcome = workers.run("train", payload, learner_dir, limits, task, on_progress, gpus=config.on_gpu)
+    outcome = runner.run("train", payload, learner_dir, limits, task, on_progress, gpus=config.on_gpu)
     learned = worker_files.job_result(outcome, LearnerResult, "training failed", "the training worker's result")
     if previous is not None:  # the previous slice's folder keeps what this one started from
         worker_files.clear_folder(learner_dir / START_FOLDER).rmdir()
@@ -115,13 +115,13 @@ def train(
     # A slice short of the budget is ranked by successive halving: its exploring score, played here too.
     exploring = config.eval_episodes if until < config.steps else 0
     held_out = evaluate_policy(
-        task, config, learner_dir, output_dir / EVALUATION_FOLDER, workers, on_progress, exploring,
+        task, config, learner_dir, output_dir / EVALUATION_FOLDER, runner, on_progress, exploring,
         reads=reward_reads(code) if config.reward_source == "program" else (),
     )
     evaluation = held_out.evaluation
     if config.reward_source == "program":
         evaluation = with_reward_returns(
-            task, code, evaluation, output_dir / EVALUATION_FOLDER, output_dir / SCORING_FOLDER, workers,
+            task, code, evaluation, output_dir / EVALUATION_FOLDER, output_dir / SCORING_FOLDER, runner,
             first_step=learned.steps,
         )
     result = TrainingResult(
@@ -150,7 +150,7 @@ def train_or_reuse(
     code: str | None = None,
     on_progress: Callable[[dict], None] | None = None,
     *,
-    workers: Workers,
+    runner: Runner,
     on_start: Callable[[], None] = lambda: None,
     **slice_of: Any,
 ) -> TrainingResult:
@@ -166,7 +166,7 @@ def train_or_reuse(
         return done
     shutil.rmtree(output_dir, ignore_errors=True)
     on_start()
-    return train(task, config, output_dir, code, on_progress, workers=workers, **slice_of)
+    return train(task, config, output_dir, code, on_progress, runner=runner, **slice_of)
 
 
 def _refuse_sac_without_box_actions(task: Task) -> None:

@@ -1,4 +1,4 @@
-"""Where a run's workers start: one `Workers`, made once per run and passed as one thing.
+"""Where a run's workers start: one `Runner`, made once per run and passed as one thing.
 
 A run's trainings, evaluations, scorings and previews each start a worker
 process. Three things about those workers are the same for the whole run,
@@ -12,7 +12,7 @@ and each was once a parameter of its own, threaded through a dozen calls:
 - the progress they report to (`loop.progress.LoopProgress`): the terminal's
   bars and notes, or nothing.
 
-`Workers.run` starts one job in the jail set up for its task (the task's own
+`Runner.run` starts one job in the jail set up for its task (the task's own
 files shown, its GPUs for a GPU job): the one place that is done for the loop.
 Checks of reward programs (`contract.checker`, a level below) take the jail
 alone: they always run on this machine.
@@ -32,7 +32,7 @@ from autoreward.sandbox.jail import Jail
 
 
 @dataclass(frozen=True)
-class Workers:
+class Runner:
     """The jail, the executor and the progress of one run's workers."""
 
     jail: Jail
@@ -46,8 +46,8 @@ class Workers:
         address: str | None = None,
         progress: LoopProgress = SilentProgress(),
         jail: Jail | None = None,
-    ) -> "Workers":
-        """Workers on the executor named `executor` (local or ray, joined here at `address`) or given, in `jail`
+    ) -> "Runner":
+        """Runner on the executor named `executor` (local or ray, joined here at `address`) or given, in `jail`
         (default: the one AUTOREWARD_JAIL asks for, probed now: on, off or require). One sentence, an
         AutorewardError, for an executor that cannot be reached or a jail that is required and cannot run."""
         if jail is None:
@@ -56,7 +56,7 @@ class Workers:
             executor = connect_executor(executor, address)
         return cls(jail, executor, progress)
 
-    def reporting_to(self, progress: LoopProgress) -> "Workers":
+    def reporting_to(self, progress: LoopProgress) -> "Runner":
         """These workers, their progress told to `progress` (the terminal's bars, say)."""
         return replace(self, progress=progress)
 
