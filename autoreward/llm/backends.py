@@ -463,20 +463,11 @@ def connect(settings: LLMSettings, manual_folder: Path | None, environment: dict
     )
 
 
-def ask(
-    llm: LLM,
-    config: LoopConfig,
-    messages,
-    tag: str,
-    *,
-    sample: int = 0,
-    temperature: float | None = None,
-    model: str | None = None,
-) -> str:
-    """One call of the design loop: the run's model (unless one is given), token limit and temperature."""
+def ask(llm: LLM, config: LoopConfig, messages, tag: str, *, sample: int = 0, temperature: float | None = None) -> str:
+    """One call of the design loop, with the run's token limit and temperature (unless one is given); the
+    model is `llm`'s own (the designer's, or a watching judge's: `loop.design_run`)."""
     request = LLMRequest(
         messages=tuple(messages),
-        model=config.model if model is None else model,
         temperature=config.temperature if temperature is None else temperature,
         max_tokens=config.max_tokens,
         sample=sample,
