@@ -652,7 +652,7 @@ def examine_score(text: str, task: Task, runner: Runner | None = None) -> ScoreP
 
 def loop_config(task: Task, llm: LLMSettings, **settings) -> LoopConfig:
     """A run's settings from LoopConfig's fields by name; `steps`, `envs`, `eval_episodes` and `algo` set the
-    budget (checked), the designer's model is the LLM's. The rules for what is not given are the command line's
+    budget (checked); the models are the LLM settings' alone. The rules for what is not given are the command line's
     too: one worker per CPU, confirmation seeds only where the task score picks, the analyzer shown frames
     where a model that takes images is named."""
     budget = budget_with(
@@ -664,18 +664,17 @@ def loop_config(task: Task, llm: LLMSettings, **settings) -> LoopConfig:
     )
     known = set(LoopConfig.__dataclass_fields__)
     unknown = sorted(set(settings) - known)
+    if {"model", "vlm_model"} & set(unknown):
+        raise TypeError("the models are the LLM's settings: pass llm=autoreward.LLMSettings(model=..., vlm_model=...)")
     if unknown:
         raise TypeError(f"not a setting of a design run: {', '.join(unknown)} (see autoreward.config.LoopConfig)")
     if "device" in settings:
         settings["device"] = checked_device(settings["device"], settings.get("executor"))
-    model = llm.model if llm.backend == "openai" else ""
     settings.setdefault("workers", os.cpu_count() or 1)
     # Confirmation picks by the task score over more seeds: only where the task score picks.
     settings.setdefault(
         "confirm_seeds", DEFAULT_CONFIRM_SEEDS if settings.get("feedback", "fitness") == "fitness" else 0
     )
-    settings.setdefault("model", model)
-    settings.setdefault("vlm_model", (llm.vlm_model or model) if llm.backend == "openai" else "")
     # As on the command line: the analyzer watches where a model that takes images is named.
     watching = bool(llm.vlm_model) or settings.get("feedback") == "vlm"
     settings.setdefault("analyzer_frames", watching and settings.get("analyzer", True) and settings.get("videos", True))

@@ -167,7 +167,6 @@ class LoopConfig:
     workers: int = 1  # trainings at once
     executor: Literal["local", "ray"] = "local"  # where trainings and pre-screens run (checks always run here)
     ray_address: str | None = None  # the Ray cluster's head (HOST:PORT); None: a private Ray on this machine
-    model: str = ""
     temperature: float = 1.0
     max_tokens: int | None = None
     budget: Budget = Budget()  # training budget of each candidate
@@ -182,8 +181,8 @@ class LoopConfig:
     # with `accept_score`, it is trusted as written); "judged", no score, each round's best picked by a judge.
     score: ScoreSource = "judged"
     accept_score: bool = False
-    vlm_model: str = ""  # the model of the judge that watches (feedback "vlm"); "": the designer's `model`
-    # The analyzer also sees frames of the best policy's video, asked through that vision model (as the judge).
+    # The analyzer also sees frames of the best policy's video, asked through the vision model (as the judge:
+    # LLMSettings.vlm_model).
     analyzer_frames: bool = False
 
     def training_config(self, seed: int | None = None, steps: int | None = None, **overrides: Any) -> "TrainingConfig":
@@ -245,7 +244,13 @@ class LLMSettings:
             return f"replay of {self.transcript}"
         if self.backend == "manual":
             return "manual: a person answers each prompt"
-        return f"{self.model} at {self.base_url or 'https://api.openai.com/v1'}"
+        designer = f"{self.model} at {self.base_url or 'https://api.openai.com/v1'}"
+        if not (self.vlm_model or self.vlm_base_url):
+            return designer
+        watching = (
+            f"{self.vlm_model or self.model} at {self.vlm_base_url or self.base_url or 'https://api.openai.com/v1'}"
+        )
+        return f"{designer}; the watching judge {watching}"
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,8 @@ def test_mistakes_are_one_sentence_autoreward_errors(tmp_path):
         autoreward.design(runs_dir=tmp_path)
     with pytest.raises(TypeError, match="not a setting of a design run: colour"):
         autoreward.design(task, llm=LLMSettings(backend="replay", transcript="x.md"), runs_dir=tmp_path, colour=1)
+    with pytest.raises(TypeError, match="the models are the LLM's settings"):
+        autoreward.design(task, llm=LLMSettings(backend="replay", transcript="x.md"), runs_dir=tmp_path, model="m")
     with pytest.raises(autoreward.AutorewardError, match="is not a run folder"):
         autoreward.Run.open(tmp_path / "nothing")
     assert not any(tmp_path.iterdir())  # no run folder was left behind

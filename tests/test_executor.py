@@ -419,7 +419,6 @@ def test_a_design_run_on_ray_trains_and_prescreens_there_and_resumes_on_ray(tmp_
         repair_attempts=1,
         final_seeds=1,
         workers=2,
-        model="test-model",
         budget=task.budget,
         executor="ray",
         ray_address=ray_head,

@@ -106,6 +106,28 @@ def test_the_cache_answers_a_repeated_request_without_calling(tmp_path):
     assert LLMRequest(REQUEST.messages, tag="other").key() == LLMRequest(REQUEST.messages).key()
 
 
+def test_the_cache_keys_on_the_model_the_backend_uses(tmp_path):
+    # A run folder from before requests left their model to the backend: its entries name the model.
+    named = LLMRequest(REQUEST.messages, model="test-model", tag="t")
+    key = named.key()
+    (tmp_path / key[:2]).mkdir()
+    old = {"request": {}, "reply": {"text": "from the old cache", "model": "test-model", "prompt_tokens": 3}}
+    (tmp_path / key[:2] / f"{key}.json").write_text(json.dumps(old))
+    with ChatServer([Reply("asked")]) as server:
+        cached = CachedLLM(client(server), tmp_path)
+        reply = cached.complete(REQUEST)  # names no model: the backend's, test-model
+        other = cached.complete(LLMRequest(REQUEST.messages, model="other-model", tag="t"))
+    assert (reply.text, reply.model, reply.cached) == ("from the old cache", "test-model", True)
+    assert other.text == "asked" and [r["model"] for r in server.requests] == ["other-model"]
+    # The new entry is stored with the model it was asked of; a backend without a model keys as before.
+    other_key = LLMRequest(REQUEST.messages, model="other-model").key()
+    assert json.loads((tmp_path / other_key[:2] / f"{other_key}.json").read_text())["request"]["model"] == "other-model"
+    replay = tmp_path / "t.jsonl"
+    replay.write_text('{"tag": "t", "reply": "replayed"}\n')
+    CachedLLM(ReplayLLM(replay), tmp_path / "replay").complete(REQUEST)
+    assert (tmp_path / "replay" / REQUEST.key()[:2] / f"{REQUEST.key()}.json").exists()
+
+
 def test_a_torn_cache_file_is_asked_again(tmp_path):
     with ChatServer([Reply("one"), Reply("two")]) as server:
         cached = CachedLLM(client(server), tmp_path)

@@ -305,7 +305,7 @@ def test_in_a_design_run_an_attack_ends_at_most_its_own_candidate_and_leaks_noth
     (tmp_path / "tasks").mkdir()
     (tmp_path / "tasks" / "cheetah_back_short.toml").write_text(SHORT_TASK)
     task = find_task("cheetah_back_short", (tmp_path / "tasks",))
-    loop = LoopConfig(rounds=2, candidates=2, repair_attempts=1, final_seeds=1, model="m", budget=task.budget)
+    loop = LoopConfig(rounds=2, candidates=2, repair_attempts=1, final_seeds=1, budget=task.budget)
     executor = AttackingSome({"r1c0": "forged_result", "r1c1": "environment_everywhere"})
     with ChatServer(responder=persona) as server:
         settings = LLMSettings(model="m", base_url=server.url)

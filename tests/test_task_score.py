@@ -36,7 +36,7 @@ description = "mean velocity along -x, m/s"
 
 def _propose(server: ChatServer, task, repairs: int = 2) -> ScoreProposal:
     llm = OpenAIChat("test-model", server.url, "key", max_attempts=1)
-    config = LoopConfig(model="test-model", repair_attempts=repairs)
+    config = LoopConfig(repair_attempts=repairs)
     return propose_task_score(llm, Prompts(), task, config, describe_task(task), check_proposed_score)
 
 

@@ -11,8 +11,11 @@ Backends, each with one method `complete(request) -> LLMReply`:
 - `ManualLLM`: writes each prompt to a file and waits for the answer in a
   file beside it, so someone with only a chat window can drive a run.
 
-`CachedLLM` wraps any of them and stores every reply on disk by the hash of
-its request, so a resumed or repeated run never pays twice.
+Each backend's `model` is the model it asks when a request names none (the
+replay and manual backends name none: ""); the run's model lives only in its
+`LLMSettings`. `CachedLLM` wraps any of them and stores every reply on disk by
+the hash of its request with that model filled in, so a resumed or repeated
+run never pays twice.
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ class LLMRequest:
     """One completion request. `sample` tells apart identical prompts that should get different answers."""
 
     messages: tuple[Message, ...]
-    model: str = ""
+    model: str = ""  # "": the backend's own model
     temperature: float = 1.0
     max_tokens: int | None = None
     sample: int = 0
@@ -104,6 +107,13 @@ class LLMReply:
 
 class LLM(Protocol):
     def complete(self, request: LLMRequest) -> LLMReply: ...
+
+
+def resolved(llm: LLM, request: LLMRequest) -> LLMRequest:
+    """`request` with the model `llm` will answer it with: its own, the backend's `model` where it names none.
+
+    A backend without a `model` attribute (a test's scripted fake) names none, like the replay backend."""
+    return request if request.model else replace(request, model=getattr(llm, "model", ""))
 
 
 # Prices in USD per million tokens (input, output), for the cost column; unknown models cost None.
@@ -270,6 +280,7 @@ class ReplayLLM:
     """
 
     MARKER = re.compile(r"^<!-- reply (\S+) -->[ \t]*$", re.MULTILINE)
+    model = ""  # answers by tag whatever model a request names
 
     def __init__(self, transcript: Path):
         self.path = Path(transcript)
@@ -330,6 +341,8 @@ class ManualLLM:
     ended by a line holding only `EOF`.
     """
 
+    model = ""  # a person answers, whatever model a request names
+
     def __init__(
         self,
         folder: Path,
@@ -389,7 +402,11 @@ class ManualLLM:
 
 
 class CachedLLM:
-    """Stores every reply under the hash of its request; a repeated request is answered from disk."""
+    """Stores every reply under the hash of its request; a repeated request is answered from disk.
+
+    The hash is of the request with the model the backend will use filled in (`resolved`): a request naming
+    no model and one naming the backend's own are the same request, so a run folder's cache from before the
+    requests left their model to the backend is still hit."""
 
     def __init__(self, inner: LLM, folder: Path):
         self.inner = inner
@@ -397,11 +414,16 @@ class CachedLLM:
         self.hits = 0
         self.misses = 0
 
+    @property
+    def model(self) -> str:
+        return getattr(self.inner, "model", "")
+
     def _path(self, request: LLMRequest) -> Path:
         key = request.key()
         return self.folder / key[:2] / f"{key}.json"
 
     def complete(self, request: LLMRequest) -> LLMReply:
+        request = resolved(self.inner, request)
         path = self._path(request)
         if path.exists():
             try:
@@ -441,20 +463,11 @@ def connect(settings: LLMSettings, manual_folder: Path | None, environment: dict
     )
 
 
-def ask(
-    llm: LLM,
-    config: LoopConfig,
-    messages,
-    tag: str,
-    *,
-    sample: int = 0,
-    temperature: float | None = None,
-    model: str | None = None,
-) -> str:
-    """One call of the design loop: the run's model (unless one is given), token limit and temperature."""
+def ask(llm: LLM, config: LoopConfig, messages, tag: str, *, sample: int = 0, temperature: float | None = None) -> str:
+    """One call of the design loop, with the run's token limit and temperature (unless one is given); the
+    model is `llm`'s own (the designer's, or a watching judge's: `loop.design_run`)."""
     request = LLMRequest(
         messages=tuple(messages),
-        model=config.model if model is None else model,
         temperature=config.temperature if temperature is None else temperature,
         max_tokens=config.max_tokens,
         sample=sample,

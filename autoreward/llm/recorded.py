@@ -20,6 +20,11 @@ class RecordedLLM:
         self.inner = inner
         self.recorder = recorder
 
+    @property
+    def model(self) -> str:
+        """The model `inner` asks where a request names none (the reply says which one answered)."""
+        return getattr(self.inner, "model", "")
+
     def complete(self, request: LLMRequest) -> LLMReply:
         reply = self.inner.complete(request)
         self.recorder.record_call(request, reply)

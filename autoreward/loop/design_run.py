@@ -68,10 +68,13 @@ def open_design(
 
 
 def _judge_llm(settings: LLMSettings, store: RunStore, llm: LLM) -> LLM:
-    """The LLM a watching judge (and a watching analyzer) asks: the designer's, or the vision model's server."""
-    if settings.backend != "openai" or not settings.vlm_base_url or settings.vlm_base_url == settings.base_url:
+    """The LLM a watching judge (and a watching analyzer) asks: the vision model (default: the designer's) at
+    its server (default: the designer's), with the run's cache and record. A replay or a person answers both."""
+    if settings.backend != "openai":
         return llm
-    vision = replace(settings, base_url=settings.vlm_base_url, model=settings.vlm_model or settings.model)
+    vision = replace(
+        settings, base_url=settings.vlm_base_url or settings.base_url, model=settings.vlm_model or settings.model
+    )
     return RecordedLLM(CachedLLM(connect(vision, None), store.path / "llm_cache"), store)
 
 

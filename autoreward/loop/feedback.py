@@ -184,8 +184,8 @@ def build_feedback(
 ) -> Feedback:
     """Feedback on a trained candidate; asks the analyzer when the config has it on.
 
-    With `frames` (of the policy's video), the analyzer sees them beside the numbers, asked through the vision
-    model (`config.vlm_model`): `llm` is then the LLM that serves it."""
+    With `frames` (of the policy's video), the analyzer sees them beside the numbers: `llm` is then the watching
+    judge's, the vision model's (`loop.design_run`)."""
     training = candidate.training
     summary = training.evaluation.summary
     if summary is not None and not show_score:
@@ -203,8 +203,7 @@ def build_feedback(
             frames=len(frames),
         )
         tag = f"r{candidate.round}/c{candidate.index}/analyzer"
-        model = (config.vlm_model or config.model) if frames else None
-        analysis = ask(llm, config, [Message("user", message, tuple(frames))], tag, temperature=0.0, model=model)
+        analysis = ask(llm, config, [Message("user", message, tuple(frames))], tag, temperature=0.0)
         analysis = analysis.strip()
     return Feedback(
         candidate.id, reflection_text(prompts, task, training, show_score, candidate.id), trajectory, analysis

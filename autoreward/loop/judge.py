@@ -4,7 +4,8 @@ Used where there is no trusted task score to rank by (`--feedback llm` and
 `--feedback vlm`, and tasks given only as a sentence without an accepted
 score). It reads each policy's trajectory summary, never the task score; a
 judge that watches (`frames` given) is also sent a few frames of each
-policy's video, as image content parts, and asked through its own model. A
+policy's video, as image content parts: `llm` is then the vision model's
+(`loop.design_run` connects it), and the model is always `llm`'s own. A
 reply that names no candidate, or one that was not shown, gets one sentence
 and a repair request, as a designer's reply does.
 """
@@ -52,12 +53,9 @@ def judge(
     images = tuple(image for c in candidates for image in _frames(frames, c)) if frames is not None else ()
     message = prompts.render("judge", task_description=task.description, candidates=shown, watched=bool(images))
     messages = [Message("user", message, images)]
-    model = (config.vlm_model or config.model) if frames is not None else None
     by_id = {c.id: c for c in candidates}
     for attempt in range(config.repair_attempts + 1):
-        reply = ask(
-            llm, config, messages, tag if attempt == 0 else f"{tag}/repair{attempt}", temperature=0.0, model=model
-        )
+        reply = ask(llm, config, messages, tag if attempt == 0 else f"{tag}/repair{attempt}", temperature=0.0)
         best, worst = (_named(label, reply, by_id) for label in ("BEST", "WORST"))
         if best is not None:
             reasons = "; ".join(line.strip()[2:] for line in reply.splitlines() if line.strip().startswith("- "))

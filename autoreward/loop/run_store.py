@@ -64,7 +64,7 @@ from autoreward.records import (
 )
 from autoreward.resources import autoreward_version
 from autoreward.sandbox import worker_files
-from autoreward.serialize import read_json, write_json
+from autoreward.serialize import from_dict, read_json, write_json
 from autoreward.sim.video import FRAMES_FOLDER, VIDEO_FILE
 
 # The reply's model when no service answered: a replayed transcript, a person (llm/backends.py).
@@ -134,7 +134,7 @@ class RunStore:
         return cls(path)
 
     def config(self) -> RunConfig:
-        return read_json(self.path / "config.json", RunConfig)
+        return from_dict(RunConfig, _without_loop_models(read_json(self.path / "config.json")))
 
     # --- where things are: the one owner of the run folder's layout ---------
 
@@ -395,6 +395,27 @@ class RunStore:
     def _execute(self, sql: str, parameters: tuple) -> None:
         with self._lock, closing(self._connect()) as db, db:
             db.execute(sql, parameters)
+
+
+def _without_loop_models(data: dict) -> dict:
+    """A stored configuration from before the model names lived only in the LLM settings: its loop settings
+    held `model` and `vlm_model` too (copies, or a Python caller's own). They are moved to the LLM settings as
+    the models that run asked: the loop's model where it named one (the designer asked it), and a vision model
+    only where that differs from the one the LLM settings now give, so a resumed run asks, and its cache is
+    keyed on, the same models."""
+    loop, llm = data.get("loop"), data.get("llm")
+    if not isinstance(loop, dict) or not ({"model", "vlm_model"} & loop.keys()) or not isinstance(llm, dict):
+        return data
+    loop, llm = dict(loop), dict(llm)
+    model, vision = loop.pop("model", "") or "", loop.pop("vlm_model", "") or ""
+    openai = llm.get("backend", "openai") == "openai"
+    if model and (openai or not llm.get("model")):
+        llm["model"] = model
+    asked = vision or model  # what a watching judge named in its requests
+    designer = llm.get("model") or LLMSettings.model
+    if openai and asked and asked != (llm.get("vlm_model") or designer):
+        llm["vlm_model"] = asked
+    return {**data, "loop": loop, "llm": llm}
 
 
 def start_run(runs_dir: Path, task: Task, loop: LoopConfig, llm: LLMSettings, kind: str = "design") -> RunStore:

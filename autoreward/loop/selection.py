@@ -126,5 +126,10 @@ def selector_for(
     """
     source = preference_source(config, task, llm, prompts, store, page_url, note, preference_timeout, judge_llm)
     if source is None and task.fitness is None:
-        source = LLMPreferences(judge_llm or llm, prompts, task, config, store if config.videos else None)
+        # It watches where there are videos (through the vision model), else it reads, as the designer's model.
+        source = (
+            LLMPreferences(judge_llm or llm, prompts, task, config, store)
+            if config.videos
+            else LLMPreferences(llm, prompts, task, config)
+        )
     return ByFitness(task) if source is None else ByPreference(source, store, note)
