@@ -30,6 +30,7 @@ _PUBLIC = {
     "preview": "autoreward.api",
     "PreviewedReward": "autoreward.api",
     "design": "autoreward.api",
+    "DEMO_TRANSCRIPT": "autoreward.api",
     "chat": "autoreward.api",
     "ChatResult": "autoreward.api",
     "Run": "autoreward.api",

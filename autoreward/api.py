@@ -47,8 +47,12 @@ from autoreward.loop.run_folders import DEFAULT_RUNS_DIR, new_run_dir
 from autoreward.loop.run_store import RunStore
 from autoreward.loop.runner import Runner
 from autoreward.records import CheckResult, NormalizedScore, RecipeResult, ScoreProposal, TrainingResult
+from autoreward.resources import data_dir
 from autoreward.sandbox.jail import Jail
 from autoreward.serialize import write_json
+
+# The demo's LLM replies (`autoreward demo`), replayed offline: `LLMSettings(backend="replay", transcript=...)`.
+DEMO_TRANSCRIPT = data_dir("envs") / "demo" / "mountain_car_quick.md"
 
 if TYPE_CHECKING:  # for annotations only: the design loop loads when a run starts
     from autoreward.loop.preview import PreviewResult

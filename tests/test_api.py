@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 import autoreward
 from autoreward.config import LLMSettings
-from autoreward.resources import data_dir
+
+from .conftest import REPO
 
 SPEED = """
 import numpy as np
@@ -75,27 +77,19 @@ def test_train_returns_the_task_score_and_its_folder_and_refuses_a_failing_progr
 
 
 @pytest.mark.slow  # the demo's transcript replayed on 1024 steps a candidate: about 2 minutes on two cores
-def test_a_design_run_from_python_opens_exports_and_reports(tmp_path):
-    task = autoreward.load_task("mountain_car_quick")
-    transcript = data_dir("envs") / "demo" / "mountain_car_quick.md"
-    llm = autoreward.LLMSettings(backend="replay", model="", transcript=str(transcript))
-    run = autoreward.design(
-        task,
-        llm=llm,
-        rounds=2,
-        candidates=3,
-        repair_attempts=1,
-        final_seeds=1,
-        steps=1024,
-        eval_episodes=2,
-        workers=2,
-        videos=False,
-        runs_dir=tmp_path / "runs",
-    )
+def test_the_readme_lines_check_train_and_design_to_an_export(tmp_path, monkeypatch):
+    """README's "Using it from Python" block, run exactly as written (in a folder of its own: runs/ lands there)."""
+    readme = (REPO / "README.md").read_text()
+    marked = readme.split("<!-- tests/test_api.py runs exactly the lines of this block -->\n```python\n")[1]
+    block = marked.split("```")[0]
+    monkeypatch.chdir(tmp_path)
+    seen: dict = {}
+    exec(compile(block, "README.md", "exec"), seen)
+    run, trained = seen["run"], seen["trained"]
+    assert trained.score is not None and trained.folder.parent == Path("runs") and trained.check.ok
     assert run.status == "finished" and run.best is not None and run.final.candidate_id == run.best.id
     assert {c.id for c in run.candidates} >= {"r1c0", "r1c1", "r1c2", "r2c0"}
-    again = autoreward.Run.open(run.path)
-    assert again.best.id == run.best.id and "# Reward report: mountain_car_quick" in again.report()
-    module = again.export(tmp_path / "my_reward.py")
+    assert "# Reward report: mountain_car_quick" in run.report()
+    module = tmp_path / "my_reward.py"
     assert module.read_text().count(run.best.code.strip().splitlines()[-1].strip()) >= 1
     assert (tmp_path / "my_reward_report.md").is_file() and (run.path / "report.html").is_file()

@@ -57,10 +57,8 @@ from autoreward.cli.options import (
 )
 from autoreward.config import DEFAULT_CONFIRM_SEEDS, DEFAULT_PAGE_URL, Budget, LLMSettings, LoopConfig, Task
 from autoreward.errors import AutorewardError
-from autoreward.resources import data_dir
 
 DEMO_TASK = "mountain_car_quick"
-DEMO_TRANSCRIPT = "demo/mountain_car_quick.md"
 
 
 RUN = LoopConfig()  # the defaults of `run`'s options are a design run's own
@@ -632,7 +630,7 @@ def demo(
     """The whole loop, offline, on a built-in task, from a shipped transcript (about ten minutes on two cores)."""
     with _clear_errors():
         task = api.load_task(DEMO_TASK)
-        transcript = data_dir("envs") / DEMO_TRANSCRIPT
+        transcript = api.DEMO_TRANSCRIPT
         console.print(
             f"[bold]autoreward demo[/]: designing a reward for '{task.description}'\n"
             f"LLM replies are replayed from {transcript}; training is real."

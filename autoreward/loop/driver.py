@@ -61,7 +61,7 @@ class DesignLoop:
     page_url: str = DEFAULT_PAGE_URL  # where a person gives preferences (feedback "human")
     preference_timeout: float | None = None  # seconds to wait for that person before stopping; None: no limit
     preferences: PreferenceSource | None = None  # None: as the run's `feedback` names (loop.selection)
-    judge_llm: LLM | None = None  # what a judge or analyzer that watches videos asks (its own model, vlm_model or the designer's); None: `llm`
+    judge_llm: LLM | None = None  # what a watching judge or analyzer asks (vlm_model's LLM); None: `llm`
 
     def __post_init__(self):
         self.config: RunConfig = self.store.config()
