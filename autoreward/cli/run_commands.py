@@ -124,7 +124,7 @@ def run(
     mpc_keep: float = typer.Option(
         RUN.mpc_keep,
         "--mpc-keep",
-        help=f"Share of a round's previews trained (default {RUN.mpc_keep:g}: all).",
+        help=f"Share of a round's previews trained (default {RUN.mpc_keep}: all).",
         **panel(STAGES_PANEL),
     ),
     halving: bool = typer.Option(
