@@ -544,6 +544,11 @@ def design(
             raise TypeError(f"give the run's settings in `loop` or by name, not both: {', '.join(settings)}")
         if loop.problem() is not None:
             raise AutorewardError(loop.problem())
+        if loop.mpc_prescreen:
+            from autoreward.loop.preview import prescreen_problem
+
+            if prescreen_problem(task) is not None:
+                raise AutorewardError(prescreen_problem(task))
         runner = runner or Runner.connect(loop.executor, loop.ray_address)
         check_task(task, jail=runner.jail)  # a task file's own mistake, before any LLM call
         session = open_design(Path(runs_dir), task, loop, llm, prompts_dir=prompts_dir)

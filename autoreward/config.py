@@ -156,6 +156,11 @@ class LoopConfig:
     # task the stored episodes are mostly failures, and their ranking blocked good rewards (loop/prescreen.py).
     prescreen: bool = False
     prescreen_threshold: float = 0.5  # a chance agreement: not trained when significantly below it (p < 0.01)
+    # Preview each checked candidate (one episode planned on it, loop/preview.py) before training: trainings
+    # start best preview first, and only the best `mpc_keep` share of a round's previews is trained. Off by
+    # default: bench/mpc_ranking.py measures how well a preview ranks rewards as PPO does.
+    mpc_prescreen: bool = False
+    mpc_keep: float = 1.0
     # Successive halving of each round's trainings (halving.py); off by default: see LoopConfig's docstring.
     halving: bool = False
     halving_eta: int = 2  # each rung keeps the best 1/eta and trains them eta times longer
@@ -209,6 +214,13 @@ class LoopConfig:
             return (
                 f"--confirm-seeds picks a round's best by its task score over more seeds, and --feedback "
                 f"{self.feedback} picks it by a preference; use one or the other"
+            )
+        if not 0 < self.mpc_keep <= 1:
+            return f"--mpc-keep is the share of a round's previews trained, above 0 and at most 1, got {self.mpc_keep}"
+        if self.mpc_prescreen and self.feedback != "fitness":
+            return (
+                f"--mpc-prescreen ranks candidates by their preview's task score, which --feedback {self.feedback} "
+                "keeps from steering the run; use one or the other"
             )
         if self.feedback == "vlm" and not self.videos:
             return "--feedback vlm shows the judge frames of each policy's video, which --no-videos turns off"

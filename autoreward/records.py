@@ -350,6 +350,8 @@ class Candidate:
     screening_agreement: float | None = None
     # ...and the one-sided binomial p-value of an agreement this low from a reward ranking at chance.
     screening_p_value: float | None = None
+    # --mpc-prescreen: the task score of the episode a preview planned on it (loop/preview.py), before training.
+    preview_score: float | None = None
     # Successive halving stopped it after this many steps (its last slice's budget; `training` is that slice's).
     stopped_at: int | None = None
     # --confirm-seeds: near its round's best, it was trained on the run's next seeds; its task score on each.

@@ -223,6 +223,46 @@ def test_pre_screening_skips_training_a_candidate_that_reverses_the_task(workspa
 
 
 @pytest.mark.slow
+def test_mpc_prescreening_previews_each_candidate_and_trains_the_best_previews_first(workspace):
+    # Round 2's second candidate rewards running the wrong way (the critic misses it): its preview runs forward,
+    # so with half of each round's previews trained it is the one not trained.
+    flags = [*RUN_FLAGS, "--final-seeds", "1", "--mpc-prescreen", "--mpc-keep", "0.5"]
+    with ChatServer(responder=persona_with_a_reversed_candidate) as server:
+        output = run_cli_to_end(["run", "cheetah_back_short", "--tasks-dir", "tasks", *flags], server.url, workspace)
+    run = the_run(workspace)
+    candidates = candidates_of(run)
+    good, reversed_one = candidates["r2c0"], candidates["r2c1"]
+    assert good.preview_score > 0 > reversed_one.preview_score  # the task is to run towards -x
+    assert reversed_one.status == "prescreened_out" and reversed_one.training is None
+    assert "its preview's task score" in reversed_one.message and "--mpc-keep 0.5" in reversed_one.message
+    assert good.status == "trained" and (run / "round_2" / "r2c0" / "preview" / "preview.json").is_file()
+    # Round 1: both previewed, the better one trained, the other not.
+    first = [candidates["r1c0"], candidates["r1c1"]]
+    assert sorted(c.status for c in first) == ["prescreened_out", "trained"]
+    trained = next(c for c in first if c.status == "trained")
+    assert trained.preview_score == max(c.preview_score for c in first)
+    assert "previews, best first:" in output
+    assert read_json(run / "round_2" / "round.json")["steps_saved"] == 512
+
+
+def test_mpc_prescreening_is_refused_in_one_sentence_where_there_is_nothing_to_preview(workspace):
+    from typer.testing import CliRunner
+
+    from autoreward.cli import app
+
+    transcript = workspace / "none.md"
+    transcript.write_text("<!-- reply r1/c0/designer -->\nno\n")
+    common = ["--llm", "replay", "--transcript", str(transcript), "--runs-dir", str(workspace / "runs")]
+    no_model = CliRunner().invoke(app, ["run", "mountain_car_quick", "--mpc-prescreen", *common])
+    assert no_model.exit_code == 2 and "has no MuJoCo model, and a preview plans on one" in no_model.output
+    nothing = CliRunner().invoke(
+        app, ["run", "cheetah_back_short", "--tasks-dir", str(workspace / "tasks"), "--mpc-keep", "0", *common]
+    )
+    assert nothing.exit_code == 2 and "--mpc-keep is the share of a round's previews trained" in nothing.output
+    assert not (workspace / "runs").exists() or not any((workspace / "runs").iterdir())
+
+
+@pytest.mark.slow
 def test_a_task_given_in_words_has_its_best_reward_chosen_by_a_judge(workspace):
     flags = [
         "run",

@@ -175,7 +175,8 @@ def _until_interrupted(runner, said: Callable[[int], str]):
     """Ctrl-C (SIGINT) or SIGTERM ends the command within seconds: one line, and exit code 128 + the signal.
 
     The first signal raises `Interrupted` in the main thread, wherever it waits. `runner` (the command's
-    `autoreward.Runner`, None before it has any) then stop their jobs (each running worker's group is killed within a second, none starts again) and `said(signal)`
+    `autoreward.Runner`, None before it has any) then stop their jobs (each running worker's group is killed
+    within a second, none starts again) and `said(signal)`
     gives the line to print (a design run marks itself interrupted there and names its resume command).
     The process ends with os._exit, so threads still waiting on an LLM reply are not waited for; what they
     would have written is lost whole or not at all (records are written atomically, once complete), and

@@ -115,6 +115,18 @@ def run(
         help=f"Pre-screen on stored episodes (default: {_on(RUN.prescreen)}).",
         **panel(STAGES_PANEL),
     ),
+    mpc_prescreen: bool = typer.Option(
+        RUN.mpc_prescreen,
+        "--mpc-prescreen/--no-mpc-prescreen",
+        help=f"Preview each candidate, train best first (default: {_on(RUN.mpc_prescreen)}).",
+        **panel(STAGES_PANEL),
+    ),
+    mpc_keep: float = typer.Option(
+        RUN.mpc_keep,
+        "--mpc-keep",
+        help=f"Share of a round's previews trained (default {RUN.mpc_keep}: all).",
+        **panel(STAGES_PANEL),
+    ),
     halving: bool = typer.Option(
         RUN.halving,
         "--halving/--no-halving",
@@ -284,6 +296,8 @@ def run(
             "analyzer": analyzer,
             "analyzer_frames": analyzer_frames,
             "prescreen": prescreen,
+            "mpc_prescreen": mpc_prescreen,
+            "mpc_keep": mpc_keep,
             "feedback": feedback,
             "halving": halving,
             "halving_eta": halving_eta,
@@ -353,7 +367,8 @@ def _task_for_run(task: Optional[str], env: Optional[str], tasks_dir) -> Task:
 
 
 def _design(runner, page_url: str = DEFAULT_PAGE_URL, preference_timeout: float | None = None, **design) -> api.Run:
-    """`autoreward.design` with `design`'s arguments, on `runner` (the command's Runner), at the terminal: the run folder said at once,
+    """`autoreward.design` with `design`'s arguments, on `runner` (the command's Runner), at the terminal: the run
+    folder said at once,
     progress bars, Ctrl-C that marks the run interrupted and names its resume command, and the final table.
 
     `page_url` and `preference_timeout` belong to this invocation, not to the run: a resume may wait

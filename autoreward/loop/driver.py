@@ -14,6 +14,7 @@ run's cache.
 
 from __future__ import annotations
 
+import math
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -39,6 +40,7 @@ from autoreward.loop.prescreen import (
     over_the_half,
     screen,
 )
+from autoreward.loop.preview import prescreen_problem, preview
 from autoreward.loop.progress import LoopProgress
 from autoreward.loop.run_store import RunStore
 from autoreward.loop.runner import Runner
@@ -70,6 +72,8 @@ class DesignLoop:
         self.progress: LoopProgress = self.runner.progress
         if self.loop.problem() is not None:
             raise AutorewardError(self.loop.problem())
+        if self.loop.mpc_prescreen and prescreen_problem(self.task) is not None:
+            raise AutorewardError(prescreen_problem(self.task))
         if self.preferences is not None:  # a source chosen by the caller
             self.selector: Selector = ByPreference(self.preferences, self.store, self.progress.note)
         else:
@@ -85,7 +89,8 @@ class DesignLoop:
                 self.judge_llm,
             )
         options = CheckOptions(training_batch_size=self.loop.budget.n_envs)  # the check calls it at this size too
-        check = lambda task, code, folder: check_program(task, code, folder, options, jail=self.runner.jail)  # noqa: E731
+        jail = self.runner.jail
+        check = lambda task, code, folder: check_program(task, code, folder, options, jail=jail)  # noqa: E731
         self.designer = CandidateDesigner(self.llm, self.prompts, self.task, self.loop, check)
 
     def run(self) -> FinalResult:
@@ -131,10 +136,14 @@ class DesignLoop:
         if stored:
             designed = parallel_map(lambda c: self._prescreened(c, stored), designed, self.loop.workers)
             designed = self._at_most_half_prescreened_out(designed)
+        if self.loop.mpc_prescreen:
+            designed = self._previewed_round(number, designed)
         if self._halving():
             candidates = self._halved(number, designed)
         else:
-            candidates = parallel_map(self._trained, designed, self.loop.workers)
+            candidates = parallel_map(self._trained, self._best_preview_first(designed), self.loop.workers)
+            place = {c.id: i for i, c in enumerate(designed)}
+            candidates.sort(key=lambda c: place[c.id])
         if self.loop.confirm_seeds and isinstance(self.selector, ByFitness):
             candidates = self._confirmation().confirm(number, candidates)
         skipped = sum(c.status == "prescreened_out" for c in candidates)
@@ -282,6 +291,63 @@ class DesignLoop:
             self.store.log_event("pre-screened", candidate=candidate.id, verdict="half_rule")
             self.progress.note(f"{candidate.id}: trained after all; {VERDICTS['half_rule']}")
         return [kept.get(c.id, c) for c in candidates]
+
+    def _previewed_round(self, number: int, designed: list[Candidate]) -> list[Candidate]:
+        """--mpc-prescreen: each ready candidate previewed (read back when it was), and the ready ones beyond the
+        best `mpc_keep` share of the round's previews not trained. The share is of every candidate with a preview,
+        so a resumed round decides as the interrupted one did; one whose preview failed is trained unranked."""
+        previewed = parallel_map(self._previewed, designed, self.loop.workers)
+        scored = [c for c in previewed if c.preview_score is not None]
+        keep = max(1, math.ceil(self.loop.mpc_keep * len(scored))) if scored else 0
+        kept = {c.id for c in self._best_preview_first(scored)[:keep]}
+        decided = []
+        for candidate in previewed:
+            if candidate.status == "ready" and candidate.preview_score is not None and candidate.id not in kept:
+                candidate = replace(
+                    candidate,
+                    status="prescreened_out",
+                    message=f"not trained: its preview's task score {candidate.preview_score:.3g} was not among "
+                    f"the best {keep} of the round's {len(scored)} previews (--mpc-keep {self.loop.mpc_keep:g})",
+                )
+                self.store.save_candidate(candidate)
+                self.progress.note(f"{candidate.id}: {candidate.message}")
+            decided.append(candidate)
+        if scored:
+            order = ", ".join(f"{c.id} {c.preview_score:.3g}" for c in self._best_preview_first(scored))
+            self.progress.note(f"round {number}: previews, best first: {order}")
+        return decided
+
+    def _previewed(self, candidate: Candidate) -> Candidate:
+        if candidate.status != "ready" or candidate.preview_score is not None:
+            return candidate
+        folder = self.store.candidate_dir(candidate.id, candidate.round) / "preview"
+        self.store.log_event("preview started", candidate=candidate.id)
+        told = lambda data: self.progress.training(f"{candidate.id} preview", data)  # noqa: E731
+        try:
+            result = preview(
+                self.task,
+                candidate.code,
+                folder,
+                self.task.planner,
+                runner=self.runner,
+                on_progress=told,
+                video=False,
+                seed=self.loop.seed,
+            )
+        except WorkerError as error:  # not ranked, and trained: the training says what is wrong, if anything
+            self.progress.note(f"{candidate.id}: no preview: {str(error).splitlines()[0]}")
+            return candidate
+        previewed = replace(candidate, preview_score=result.score)
+        self.store.save_candidate(previewed)
+        self.store.log_event("previewed", candidate=candidate.id, score=result.score, steps=result.steps)
+        return previewed
+
+    def _best_preview_first(self, candidates: list[Candidate]) -> list[Candidate]:
+        """`candidates` by their preview's task score, best first; those without one after, in their order."""
+        higher = self.task.fitness.higher_is_better if self.task.fitness else True
+        scored = [c for c in candidates if c.preview_score is not None]
+        scored.sort(key=lambda c: -c.preview_score if higher else c.preview_score)
+        return scored + [c for c in candidates if c.preview_score is None]
 
     def _trained(self, candidate: Candidate) -> Candidate:
         if candidate.status != "ready":

@@ -129,6 +129,13 @@ def preview(
     return result
 
 
+def prescreen_problem(task: Task) -> str | None:
+    """Why `--mpc-prescreen` cannot rank `task`'s candidates by their previews, in one sentence; None when it can."""
+    if task.fitness is None:
+        return f"--mpc-prescreen ranks candidates by their preview's task score, and {task.id} has no task score"
+    return task.planner.problem() or preview_problem(task)
+
+
 def preview_problem(task: Task) -> str | None:
     """Why `task` cannot be previewed, in one sentence (its environment has no MuJoCo model to plan on);
     None when it can. The environment is made here, as a task's probe makes it: no reward program runs."""
