@@ -151,3 +151,25 @@ def test_the_command_takes_the_answers_from_a_file_and_a_short_file_stops_in_one
     assert [t["reply"] for t in read_json(folder / "chat.json")["turns"]] == ["use less effort", "faster", "train"]
     missing = runner.invoke(app, ["chat", "cheetah_back_short", *common, "--person", str(tmp_path / "none.txt")])
     assert missing.exit_code == 2 and "cannot read the answers in" in missing.output
+
+
+def test_a_turns_preview_video_is_on_the_review_page(short_task, transcript, tmp_path):
+    import http.client
+
+    llm = autoreward.LLMSettings(backend="replay", transcript=str(transcript))
+    result = autoreward.chat(short_task, Person("quit"), llm=llm, runs_dir=tmp_path / "runs")
+    film = result.folder / "round_1" / "r1c0" / "preview" / "evaluation" / "video.mp4"
+    assert film.stat().st_size > 0
+    server = autoreward.ReviewServer(tmp_path / "runs", "127.0.0.1", 0).start()
+    try:
+        host, port = server.url.removeprefix("http://").rsplit(":", 1)
+        connection = http.client.HTTPConnection(host, int(port), timeout=10)
+        connection.request("GET", f"/runs/{result.folder.name}/", headers={"Host": f"127.0.0.1:{port}"})
+        page = connection.getresponse().read().decode()
+        assert f"/runs/{result.folder.name}/video/r1c0" in page
+        connection.request("GET", f"/runs/{result.folder.name}/video/r1c0", headers={"Host": f"127.0.0.1:{port}"})
+        response = connection.getresponse()
+        assert response.status == 200 and response.read() == film.read_bytes()
+        connection.close()
+    finally:
+        server.close()

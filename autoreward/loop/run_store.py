@@ -69,6 +69,8 @@ from autoreward.sim.video import FRAMES_FOLDER, VIDEO_FILE
 
 # The reply's model when no service answered: a replayed transcript, a person (llm/backends.py).
 UNPAID_MODELS = ("replay", "manual")
+# A candidate's preview film, where a chat turn previewed it (loop/chat.py: <candidate>/preview/, the replay's folder).
+PREVIEW_VIDEO = Path("preview") / "evaluation" / VIDEO_FILE
 TRANSCRIPT_FILE = "transcript.md"  # every LLM reply of the run in order, in the replay backend's Markdown format
 CANDIDATE_ID = re.compile(r"^r(\d{1,4})c(\d{1,4})$")  # "r2c1": round 2, candidate 1
 SCHEMA = """
@@ -156,10 +158,15 @@ class RunStore:
         return self.slice_dir(candidate, candidate.stopped_at)
 
     def video_path(self, candidate: Candidate) -> Path | None:
-        """The video of a candidate's (last) training, when it has one: a regular file, no link on the way."""
+        """The video of a candidate's (last) training, else of its preview (a chat turn's, `loop/chat.py`), when
+        it has one: a regular file, no link on the way."""
         name = candidate.training.video if candidate.training is not None and candidate.training.video else VIDEO_FILE
-        path = self.training_dir(candidate) / name
-        return path if worker_files.is_present(self.path, path.relative_to(self.path)) else None
+        trained = self.training_dir(candidate) / name
+        previewed = self.candidate_dir(candidate.id, candidate.round) / PREVIEW_VIDEO
+        for path in (trained, previewed):
+            if worker_files.is_present(self.path, path.relative_to(self.path)):
+                return path
+        return None
 
     def frames_dir(self, candidate: Candidate) -> Path:
         """Where the frames of a candidate's video that a watching judge was shown are, beside the video
