@@ -29,8 +29,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable
 
-from autoreward.config import CheckOptions, Task
-from autoreward.contract.checker import check_program
+from autoreward.config import Task
 from autoreward.errors import WorkerError
 from autoreward.loop.design import CandidateDesigner, DesignBrief
 from autoreward.loop.design_run import DesignSession
@@ -61,18 +60,11 @@ class ChatSession:
         config = self.store.config()
         self.task: Task = config.task
         self.loop = config.loop
-        options = CheckOptions(training_batch_size=self.loop.budget.n_envs)  # as a run's candidates are checked
-        check = lambda task, code, folder: check_program(task, code, folder, options, jail=runner.jail)  # noqa: E731
-        self.designer = CandidateDesigner(session.llm, session.prompts, self.task, self.loop, check)
+        self.designer = CandidateDesigner.in_jail(session.llm, session.prompts, self.task, self.loop, runner.jail)
 
     def run(self) -> ChatRecord:
         """Turns until the person says `train` (then the training) or `quit`; an error marks the run failed."""
-        self.store.mark_running()
-        try:
-            return self._run()
-        except Exception as error:  # Interrupted is not an Exception: the command line marks that one
-            self.store.fail(str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__)
-            raise
+        return self.store.driven(self._run)
 
     def _run(self) -> ChatRecord:
         record = self.load()

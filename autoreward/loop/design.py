@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from autoreward.config import LoopConfig, Task
+from autoreward.config import CheckOptions, LoopConfig, Task
 from autoreward.contract.checker import check_program
 from autoreward.errors import ExtractionError
 from autoreward.llm.backends import LLM, Message, ask
@@ -51,6 +51,14 @@ class CandidateDesigner:
         self.config = config
         self.check = check
         self.critic = Critic(llm, prompts, config)
+
+    @classmethod
+    def in_jail(cls, llm: LLM, prompts: Prompts, task: Task, config: LoopConfig, jail) -> "CandidateDesigner":
+        """A run's designer: its programs checked in `jail` at the run's training batch size (the size its
+        trainings call the reward at), as every candidate of a design run or a chat is."""
+        options = CheckOptions(training_batch_size=config.budget.n_envs)
+        check = lambda task, code, folder: check_program(task, code, folder, options, jail=jail)  # noqa: E731
+        return cls(llm, prompts, task, config, check)
 
     def design(
         self, brief: DesignBrief, round_number: int, index: int, folder: Path, request: str | None = None

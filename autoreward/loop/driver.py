@@ -19,8 +19,7 @@ import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from autoreward.config import DEFAULT_PAGE_URL, CheckOptions, RunConfig, Task, TrainingConfig
-from autoreward.contract.checker import check_program
+from autoreward.config import DEFAULT_PAGE_URL, RunConfig, Task, TrainingConfig
 from autoreward.errors import AutorewardError, VideoError, WorkerError
 from autoreward.llm.backends import LLM, Image
 from autoreward.llm.prompts import Prompts
@@ -88,19 +87,11 @@ class DesignLoop:
                 self.preference_timeout,
                 self.judge_llm,
             )
-        options = CheckOptions(training_batch_size=self.loop.budget.n_envs)  # the check calls it at this size too
-        jail = self.runner.jail
-        check = lambda task, code, folder: check_program(task, code, folder, options, jail=jail)  # noqa: E731
-        self.designer = CandidateDesigner(self.llm, self.prompts, self.task, self.loop, check)
+        self.designer = CandidateDesigner.in_jail(self.llm, self.prompts, self.task, self.loop, self.runner.jail)
 
     def run(self) -> FinalResult:
         """Run (or resume) the rounds and the final evaluation; an error that ends the run marks it failed."""
-        self.store.mark_running()
-        try:
-            return self._run()
-        except Exception as error:  # Interrupted is not an Exception: the command line marks that one
-            self.store.fail(str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__)
-            raise
+        return self.store.driven(self._run)
 
     def _run(self) -> FinalResult:
         state_description = describe_task(self.task)

@@ -44,6 +44,7 @@ import threading
 from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from autoreward.config import LLMSettings, LoopConfig, Recipe, RunConfig, Task
 from autoreward.errors import AutorewardError
@@ -69,6 +70,7 @@ from autoreward.sim.video import FRAMES_FOLDER, VIDEO_FILE
 
 # The reply's model when no service answered: a replayed transcript, a person (llm/backends.py).
 UNPAID_MODELS = ("replay", "manual")
+T = TypeVar("T")
 # A candidate's preview film, where a chat turn previewed it (loop/chat.py: <candidate>/preview/, the replay's folder).
 PREVIEW_VIDEO = Path("preview") / "evaluation" / VIDEO_FILE
 TRANSCRIPT_FILE = "transcript.md"  # every LLM reply of the run in order, in the replay backend's Markdown format
@@ -319,6 +321,16 @@ class RunStore:
         so that a run whose process died shows as "stopped (process gone)", not "running" for ever."""
         write_json(self.path / ORCHESTRATOR_FILE, this_process())
         self.set_status("running")
+
+    def driven(self, work: Callable[[], T]) -> T:
+        """`work()` with this process driving the run (`mark_running`); an error that ends it marks the run failed
+        with the error's first line. Interrupted is not an Exception: the command line marks that one."""
+        self.mark_running()
+        try:
+            return work()
+        except Exception as error:
+            self.fail(str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__)
+            raise
 
     def status(self) -> str:
         with self._lock, closing(self._connect()) as db:
