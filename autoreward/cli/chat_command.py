@@ -28,6 +28,7 @@ from autoreward.cli.options import (
     TasksDirOption,
     TranscriptOption,
     _clear_errors,
+    _given_llm,
     _runner,
     _until_interrupted,
     app,
@@ -80,14 +81,7 @@ def chat(
 ) -> None:
     """Design a reward with the LLM turn by turn: each one previewed in a minute, you say what to change, then train."""
     with _clear_errors():
-        given = {
-            "backend": llm,
-            "model": model,
-            "base_url": base_url,
-            "api_key_variable": api_key_env,
-            "transcript": str(transcript.resolve()) if transcript else None,
-        }
-        given = {k: v for k, v in given.items() if v is not None}
+        given = _given_llm(transcript, backend=llm, model=model, base_url=base_url, api_key_variable=api_key_env)
         answers = _answers(person)
         folder: list[Path] = []
 

@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Callable, get_args
 
 import typer
@@ -223,6 +224,12 @@ def _clear_errors():
     except KeyboardInterrupt:  # Ctrl-C before the long part began (`_until_interrupted` handles that one)
         errors.print("interrupted (Ctrl-C)", highlight=False)
         raise typer.Exit(130) from None
+
+
+def _given_llm(transcript: Path | None = None, **values) -> dict:
+    """The LLMSettings fields the command line gave (None: not given), a transcript's path made absolute."""
+    values["transcript"] = str(transcript.resolve()) if transcript else None
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def _runner(name: str | None, address: str | None):

@@ -45,6 +45,7 @@ from autoreward.cli.options import (
     TasksDirOption,
     TranscriptOption,
     _clear_errors,
+    _given_llm,
     _progress_bars,
     _runner,
     _until_interrupted,
@@ -262,18 +263,17 @@ def run(
 ) -> None:
     """Design a reward for a task: rounds of LLM candidates, checked, reviewed, trained and analysed."""
     with _clear_errors():
-        given = {
-            "backend": llm,
-            "model": model,
-            "base_url": base_url,
-            "api_key_variable": api_key_env,
-            "transcript": str(transcript.resolve()) if transcript else None,
-            "attempts": llm_attempts,
-            "timeout_seconds": llm_timeout,
-            "vlm_model": vlm_model,
-            "vlm_base_url": vlm_base_url,
-        }
-        given = {k: v for k, v in given.items() if v is not None}
+        given = _given_llm(
+            transcript,
+            backend=llm,
+            model=model,
+            base_url=base_url,
+            api_key_variable=api_key_env,
+            attempts=llm_attempts,
+            timeout_seconds=llm_timeout,
+            vlm_model=vlm_model,
+            vlm_base_url=vlm_base_url,
+        )
         if resume is not None:  # the run's own LLM settings and executor, except those given again
             config = api.Run.open(resume).config
             runner = _runner(executor or config.loop.executor, address or config.loop.ray_address)
