@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 from autoreward.config import (
     DEFAULT_CONFIRM_SEEDS,
     DEFAULT_PAGE_URL,
+    REWARD_FORMS,
     Budget,
     CheckOptions,
     LLMSettings,
@@ -42,6 +43,7 @@ from autoreward.config import (
     Task,
     TrainingConfig,
 )
+from autoreward.contract import forms
 from autoreward.errors import AutorewardError
 from autoreward.loop.run_folders import DEFAULT_RUNS_DIR, new_run_dir
 from autoreward.loop.run_store import RunStore
@@ -95,11 +97,14 @@ def list_tasks(tasks_dir: Sequence[Path | str] = ()) -> tuple[dict[str, Task], d
     return found, broken
 
 
-def describe(task: Task) -> str:
-    """The State stub a reward designer reads, generated from the environment (its MuJoCo model where it has one)."""
+def describe(task: Task, form: str = "reward") -> str:
+    """The State stub a reward designer reads, generated from the environment (its MuJoCo model where it has one),
+    ending with the function of `form` (reward, progress or latent) the designer writes."""
     from autoreward.task.describe import describe_task
 
-    return describe_task(task)
+    if form not in REWARD_FORMS:
+        raise AutorewardError(f"a reward form is one of {', '.join(REWARD_FORMS)}, not {form!r}")
+    return forms.with_signature(describe_task(task), form)
 
 
 def check(task: Task, code: str, runner: Runner | None = None, training_batch_size: int | None = None) -> CheckResult:
@@ -544,6 +549,9 @@ def design(
             raise TypeError(f"give the run's settings in `loop` or by name, not both: {', '.join(settings)}")
         if loop.problem() is not None:
             raise AutorewardError(loop.problem())
+        form_problems = [forms.task_problem(form, task) for form in loop.forms]
+        if any(form_problems):
+            raise AutorewardError(next(problem for problem in form_problems if problem))
         if loop.mpc_prescreen:
             from autoreward.loop.preview import prescreen_problem
 
@@ -671,6 +679,10 @@ def loop_config(task: Task, llm: LLMSettings, **settings) -> LoopConfig:
         settings.pop("envs", None),
         settings.pop("eval_episodes", None),
     )
+    if isinstance(settings.get("forms"), str):  # "reward,progress", as on the command line
+        settings["forms"] = tuple(name.strip() for name in settings["forms"].split(",") if name.strip())
+    elif "forms" in settings:
+        settings["forms"] = tuple(settings["forms"])
     known = set(LoopConfig.__dataclass_fields__)
     unknown = sorted(set(settings) - known)
     if {"model", "vlm_model"} & set(unknown):

@@ -47,6 +47,12 @@ class Budget:
     n_envs: int = 4
     eval_episodes: int = 5
     curve_points: int = 10  # training statistics recorded at this many points
+    # The progress form (ProgressCounts): the count bonus beta / sqrt(n(bin)) over the progress vector, binned
+    # into `progress_bins` levels per dimension. Defaults measured by bench/forms.py (bench/README.md).
+    progress_beta: float = 0.1
+    progress_bins: int = 10
+    # The latent form (LaRe): the return decomposition is fitted by least squares over this many recent episodes.
+    latent_episodes: int = 64
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,11 @@ class Task:
 
 
 RewardSource = Literal["program", "native", "sparse"]
+# What a reward program returns, and how training turns it into rewards (`autoreward.contract.forms`): a dense
+# reward; progress estimates in [0, 1] with the sparse reward and a count bonus; or latent terms whose weights a
+# return decomposition fits to the task score.
+RewardForm = Literal["reward", "progress", "latent"]
+REWARD_FORMS: tuple[RewardForm, ...] = ("reward", "progress", "latent")
 
 
 # Where environments are simulated: gymnasium environments, one CPU batch, or MuJoCo Warp worlds.
@@ -149,6 +160,9 @@ class LoopConfig:
 
     rounds: int = 3
     candidates: int = 4  # designed per round, in parallel
+    # The reward forms the designer is asked for (contract/forms.py); with several, a round's candidates take
+    # them in turn (candidate i gets forms[i % len(forms)]) and all compete on the same task score.
+    forms: tuple[RewardForm, ...] = ("reward",)
     repair_attempts: int = 2  # repairs after a failed check or a critic's rejection
     critic: bool = True
     analyzer: bool = True
@@ -204,6 +218,12 @@ class LoopConfig:
 
     def problem(self) -> str | None:
         """Why these settings cannot run together, in one sentence; None when they can."""
+        unknown = [form for form in self.forms if form not in REWARD_FORMS]
+        if unknown or not self.forms or len(set(self.forms)) != len(self.forms):
+            return (
+                f"--forms names reward forms, each once, from {', '.join(REWARD_FORMS)}; got "
+                f"{','.join(self.forms) or 'none'}"
+            )
         if self.halving and self.feedback != "fitness":
             # Its rungs rank by the task score, and a stopped candidate never reaches a preference's pool.
             return (

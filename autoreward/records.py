@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from autoreward.config import Fitness, PreferenceSourceName, Recipe, RewardSource, RunConfig, TrainingConfig
+from autoreward.config import Fitness, PreferenceSourceName, Recipe, RewardForm, RewardSource, RunConfig, TrainingConfig
 
 
 def now_iso() -> str:
@@ -179,6 +179,32 @@ class TrainingResult:
     video_error: str | None = None  # why a video that was asked for could not be made
     # Seconds the held-out evaluation and the scoring of its episodes took, in their own workers, after training.
     evaluation_seconds: float | None = None
+    form: RewardForm = "reward"  # the reward program's form (contract/forms.py)
+    form_report: FormReport | None = None  # what a progress or latent program's training reward learned
+
+
+@dataclass(frozen=True)
+class FormTerm:
+    """One term of a progress or latent program in a training: its range, and the latent form's fitted weight."""
+
+    name: str
+    low: float
+    high: float
+    weight: float | None = None
+
+
+@dataclass(frozen=True)
+class FormReport:
+    """What a progress or latent program's training reward learned (`sim/reward_forms.py`): each term's range;
+    the progress form's bins (levels per dimension), how many it visited and its bonus scale; the latent form's
+    weights (in its terms) and the episodes they were fitted on. From the training worker: shown, never picks."""
+
+    form: str
+    terms: tuple[FormTerm, ...]
+    bins: int | None = None
+    bins_visited: int | None = None
+    beta: float | None = None
+    episodes_fitted: int | None = None
 
 
 @dataclass(frozen=True)
@@ -189,6 +215,7 @@ class LearnerResult:
     steps: int
     curve: tuple[CurvePoint, ...]
     wall_seconds: float
+    form_report: FormReport | None = None  # a progress or latent program's
 
 
 @dataclass(frozen=True)
@@ -352,6 +379,7 @@ class Candidate:
     screening_p_value: float | None = None
     # --mpc-prescreen: the task score of the episode a preview planned on it (loop/preview.py), before training.
     preview_score: float | None = None
+    form: RewardForm = "reward"  # the form the designer was asked for (contract/forms.py)
     # Successive halving stopped it after this many steps (its last slice's budget; `training` is that slice's).
     stopped_at: int | None = None
     # --confirm-seeds: near its round's best, it was trained on the run's next seeds; its task score on each.

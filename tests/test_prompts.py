@@ -12,6 +12,8 @@ from .review_fixtures import training
 
 VARIABLES = {
     "designer_system": {"state_description": "class State: ...", "training": "How the policy will be trained: PPO."},
+    "designer_system_progress": {"state_description": "class State: ...", "training": "PPO."},
+    "designer_system_latent": {"state_description": "class State: ...", "training": "PPO."},
     "designer_request": {
         "task_description": "Run backwards.",
         "best_program": "",
@@ -42,7 +44,12 @@ VARIABLES = {
         "measured": {},
         "total_is_sum": None,
     },
-    "analyzer": {"task_description": "Run.", "program": "def f(): ...", "trajectory_summary": "x rose 3 m", "frames": 0},
+    "analyzer": {
+        "task_description": "Run.",
+        "program": "def f(): ...",
+        "trajectory_summary": "x rose 3 m",
+        "frames": 0,
+    },
     "judge": {
         "task_description": "Run.",
         "candidates": [{"id": "r1c0", "summary": "x rose"}, {"id": "r1c1", "summary": "x fell"}],

@@ -85,6 +85,13 @@ def run(
         help=f"Candidates designed per round (default {RUN.candidates}).",
         **panel(LOOP_PANEL),
     ),
+    reward_forms: str = typer.Option(
+        ",".join(RUN.forms),
+        "--forms",
+        "--form",
+        help="Reward forms, comma-separated: reward, progress (counts), latent (default: reward).",
+        **panel(LOOP_PANEL),
+    ),
     repairs: int = typer.Option(
         RUN.repair_attempts,
         "--repairs",
@@ -291,6 +298,7 @@ def run(
         chosen_settings = {
             "rounds": rounds,
             "candidates": candidates,
+            "forms": tuple(name.strip() for name in reward_forms.split(",") if name.strip()),
             "repair_attempts": repairs,
             "critic": critic,
             "analyzer": analyzer,

@@ -8,7 +8,8 @@ written for the program's author: what went wrong, where, what is expected.
 
 The dynamic checks, in order: the call raises nothing; it returns
 `(total, components)` with float arrays of shape (N,) and at least one
-component; every value is finite and of sane size; each row's result does
+component (a progress or latent program, its dict of such arrays, with what its
+form asks of them: `contract/forms.py`); every value is finite and of sane size; each row's result does
 not depend on the other rows (the batch equals row-by-row calls); two calls
 on the same input agree; and one call on a batch fits the time budget.
 The program is called at the batch sizes it will meet: the check's batch,
@@ -28,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from autoreward.config import CheckOptions, Task, WorkerLimits
-from autoreward.contract import reward_program
+from autoreward.contract import forms, reward_program
 from autoreward.errors import TaskError, WorkerFileError
 from autoreward.records import CheckCategory, CheckResult, ComponentStats
 from autoreward.sandbox.jail import Jail
@@ -39,15 +40,24 @@ from autoreward.task.files import make_env
 
 
 def check_program(
-    task: Task, code: str, output_dir: Path, options: CheckOptions = CheckOptions(), jail: Jail | None = None
+    task: Task,
+    code: str,
+    output_dir: Path,
+    options: CheckOptions = CheckOptions(),
+    jail: Jail | None = None,
+    form: str | None = None,
 ) -> CheckResult:
     """Check `code` against the reward contract for `task`. Runs the code only in a (jailed) worker process.
 
-    Without a `training_batch_size` in `options`, the program is also called at the task budget's environments.
+    `form`: the form the program must be of (None: any; its function says which). Without a
+    `training_batch_size` in `options`, the program is also called at the task budget's environments.
     """
-    static = reward_program.static_check(code)
+    static = reward_program.static_check(code, form)
     if not static.ok:
         return static
+    problem = forms.task_problem(reward_program.program_form(code), task)
+    if problem is not None:
+        return CheckResult(CheckCategory.SIGNATURE, problem)
     if options.training_batch_size is None:
         options = replace(options, training_batch_size=task.budget.n_envs)
     payload = {"task": to_dict(task), "code": code, "options": to_dict(options)}
@@ -292,8 +302,9 @@ def check_loaded(code: str, states, actions, next_states, options: CheckOptions,
     static = reward_program.static_check(code)  # refused with its own category (a field set is `writes_input`)
     if not static.ok:
         return static
+    form = reward_program.program_form(code)
     try:
-        compute_reward = reward_program.load(code)
+        compute_reward = forms.as_reward(form, reward_program.load(code))
     except BaseException as error:  # the program's top level ran and failed
         return _exception_result(error, code, "running the program's top level")
 
@@ -309,7 +320,7 @@ def check_loaded(code: str, states, actions, next_states, options: CheckOptions,
         result = _call(compute_reward, code, states.rows(rows), read_only(actions[rows]), next_states.rows(rows))
         if isinstance(result, CheckResult):
             return result
-        problem = _output_problem(result, len(rows), component_names)
+        problem = forms.not_terms(form, result, len(rows)) or _output_problem(result, len(rows), component_names)
         if problem is not None:
             return problem
         component_names = tuple(result[1])
@@ -319,6 +330,12 @@ def check_loaded(code: str, states, actions, next_states, options: CheckOptions,
         problem = _value_problem(total, components, options.largest_value)
         if problem is not None:
             return problem
+    parts = {
+        name: np.concatenate([np.asarray(c[name], dtype=np.float64) for _, c in outputs]) for name in component_names
+    }
+    problem = forms.values_problem(form, parts)
+    if problem is not None:
+        return problem
 
     rows = batches[0]
     total, components = outputs[0]
@@ -341,7 +358,7 @@ def check_loaded(code: str, states, actions, next_states, options: CheckOptions,
         )
         if isinstance(single, CheckResult):
             return single
-        problem = _output_problem(single, 1, component_names)
+        problem = forms.not_terms(form, single, 1) or _output_problem(single, 1, component_names)
         if problem is not None:
             return problem
         if not _close(single[0][0], total[position]):
@@ -367,14 +384,12 @@ def check_loaded(code: str, states, actions, next_states, options: CheckOptions,
             seconds_per_call=seconds,
         )
     totals = np.concatenate([np.asarray(total, dtype=np.float64) for total, _ in outputs])
-    parts = {
-        name: np.concatenate([np.asarray(c[name], dtype=np.float64) for _, c in outputs]) for name in component_names
-    }
     stats = {name: ComponentStats(float(v.mean()), float(v.min()), float(v.max())) for name, v in parts.items()}
     summed = np.sum(list(parts.values()), axis=0) if parts else np.zeros_like(totals)
     return CheckResult(
         CheckCategory.OK,
-        f"passed: {len(component_names)} components on {states.batch_size} states, "
+        f"passed: {len(component_names)} {forms.TERMS[form]}{'s' * (len(component_names) != 1)} on "
+        f"{states.batch_size} states, "
         f"{seconds * 1e6:.0f} µs per call on {len(rows)} rows",
         components=component_names,
         seconds_per_call=seconds,
@@ -399,7 +414,11 @@ def _training_size_problem(compute_reward, code: str, inputs, outputs, options: 
     if isinstance(result, CheckResult):
         return result
     names = tuple(outputs[0][1])
-    problem = _output_problem(result, size, names) or _value_problem(*result, options.largest_value)
+    problem = (
+        forms.not_terms(reward_program.program_form(code), result, size)
+        or _output_problem(result, size, names)
+        or _value_problem(*result, options.largest_value)
+    )
     if problem is not None:
         return replace(problem, message=f"on a batch of {size} (the training's batch): {problem.message}")
     expected = np.concatenate([np.asarray(total, dtype=np.float64) for total, _ in outputs])[:size]

@@ -8,7 +8,10 @@ The contract::
 
 `state` and `next_state` are `autoreward.sim.state.State` batches of N, `action`
 an (N, action_dim) array; `total` and every component have shape (N,).
-Only `numpy` and `math` may be imported.
+Only `numpy` and `math` may be imported. A program of another form
+(`autoreward.contract.forms`) defines `compute_progress` or `compute_latent`
+instead, with the same three arguments, and returns only the dict; which of
+the three it defines is its form (`program_form`).
 
 This module holds the static rules (`static_check`, which never runs the
 code) and `load` (which does, and so is only ever called in a worker). The
@@ -43,6 +46,8 @@ from autoreward.records import CheckCategory, CheckResult
 from autoreward.refused_names import FORBIDDEN_ATTRIBUTES
 
 ENTRY_POINT = "compute_reward"
+# Each reward form's function (`config.RewardForm`): a program defines exactly one of them.
+ENTRY_POINTS = {"reward": ENTRY_POINT, "progress": "compute_progress", "latent": "compute_latent"}
 PARAMETERS = ("state", "action", "next_state")
 ALLOWED_MODULES = ("numpy", "math")
 # Importable module paths: numpy's submodules other than these hold files, processes and other modules.
@@ -172,7 +177,7 @@ def _fail(category: CheckCategory, message: str, line: int | None = None) -> Che
     return CheckResult(category=category, message=message, line=line)
 
 
-def static_check(code: str) -> CheckResult:
+def static_check(code: str, form: str | None = None) -> CheckResult:
     """Check a program without running it: syntax, imports, forbidden names, the entry point's signature."""
     try:
         tree = ast.parse(code, filename=PROGRAM_FILENAME)
@@ -202,13 +207,12 @@ def static_check(code: str) -> CheckResult:
         (line, _, _), (category, message) = min(problems, key=lambda found: found[0])  # the first one read
         return _fail(category, message, line or None)
 
-    functions = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == ENTRY_POINT]
-    if not functions:
-        return _fail(
-            CheckCategory.SIGNATURE,
-            f"the program defines no top-level function `{ENTRY_POINT}`; "
-            f"expected `def {ENTRY_POINT}(state, action, next_state):` returning (total, components).",
-        )
+    entries = {n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in ENTRY_POINTS.values()}
+    expected = ENTRY_POINTS[form] if form is not None else None
+    if expected is not None and expected not in entries or len(entries) != 1:
+        return _fail(CheckCategory.SIGNATURE, _entry_point_problem(entries, form))
+    entry = entries.pop()
+    functions = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == entry]
     function = functions[-1]
     arguments = function.args
     names = tuple(a.arg for a in arguments.posonlyargs + arguments.args)
@@ -216,11 +220,52 @@ def static_check(code: str) -> CheckResult:
     if len(names) < 3 or required > 3 or arguments.vararg or any(d is None for d in arguments.kw_defaults):
         return _fail(
             CheckCategory.SIGNATURE,
-            f"`{ENTRY_POINT}` takes ({', '.join(names)}) but must accept exactly three positional "
+            f"`{entry}` takes ({', '.join(names)}) but must accept exactly three positional "
             f"arguments: ({', '.join(PARAMETERS)}).",
             function.lineno,
         )
     return CheckResult(category=CheckCategory.OK, message="passed the static rules")
+
+
+RETURNS = {
+    "reward": "returning (total, components)",
+    "progress": "returning {name: progress} with each progress in [0, 1]",
+    "latent": "returning {name: latent term}",
+}
+
+
+def _entry_point_problem(entries: set[str], form: str | None) -> str:
+    """Why a program's top-level functions do not name its form: none of the entry points, two, or another form's."""
+    if form is not None:
+        entry = ENTRY_POINTS[form]
+        other = (
+            f" (it defines {', '.join(f'`{e}`' for e in sorted(entries))}, which is another form)" if entries else ""
+        )
+        return (
+            f"the program defines no top-level function `{entry}`{other}; this is the {form} form: expected "
+            f"`def {entry}(state, action, next_state):` {RETURNS[form]}."
+        )
+    if entries:
+        return (
+            f"the program defines {' and '.join(f'`{e}`' for e in sorted(entries))}; a program is of one form and "
+            "defines exactly one of " + ", ".join(f"`{e}`" for e in ENTRY_POINTS.values()) + "."
+        )
+    return (
+        f"the program defines no top-level function `{ENTRY_POINT}`; "
+        f"expected `def {ENTRY_POINT}(state, action, next_state):` returning (total, components)."
+    )
+
+
+def program_form(code: str) -> str:
+    """The form of a program's text: the one of `ENTRY_POINTS` it defines at top level ("reward" if none or several
+    do, or it does not parse: the static rules then say why)."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError):
+        return "reward"
+    names = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    forms = [form for form, entry in ENTRY_POINTS.items() if entry in names]
+    return forms[0] if len(forms) == 1 else "reward"
 
 
 def _position(node: ast.AST) -> tuple[int, int, int]:
@@ -422,7 +467,8 @@ RewardFunction = Callable[..., tuple]
 
 
 def load(code: str) -> RewardFunction:
-    """Run a program's top level and return its `compute_reward`. Call only in a worker process.
+    """Run a program's top level and return its function (`compute_reward`, or its form's). Call only in a worker
+    process.
 
     Raises `ValueError` with a CheckResult-ready message if the static rules fail.
     """
@@ -438,7 +484,7 @@ def load(code: str) -> RewardFunction:
         "math": math,
     }
     exec(compile(code, PROGRAM_FILENAME, "exec"), namespace)
-    return namespace[ENTRY_POINT]
+    return namespace[ENTRY_POINTS[program_form(code)]]
 
 
 def program_line(error: BaseException, code: str) -> tuple[int | None, str]:

@@ -16,6 +16,8 @@ from autoreward.resources import data_dir
 
 TEMPLATES = (
     "designer_system",
+    "designer_system_progress",
+    "designer_system_latent",
     "designer_request",
     "repair",
     "reflection",

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 
 from autoreward.config import LoopConfig
+from autoreward.contract.forms import with_signature
+from autoreward.contract.reward_program import program_form
 from autoreward.llm.backends import LLM, Message, ask
 from autoreward.llm.prompts import Prompts
 from autoreward.records import CheckResult, Critique
@@ -28,13 +30,15 @@ class Critic:
         self, task_description: str, state_description: str, program: str, tag: str, check: CheckResult | None = None
     ) -> Critique:
         """`check`: the program's passed check, whose measurements on real states the critic is shown."""
+        form = program_form(program)
         prompt = self.prompts.render(
             "critic",
             task_description=task_description,
-            state_description=state_description,
+            state_description=with_signature(state_description, form),
             program=program,
             measured=check.component_stats if check is not None else {},
-            total_is_sum=check.total_is_sum if check is not None else None,
+            total_is_sum=check.total_is_sum if check is not None and form == "reward" else None,
+            form=form,
         )
         reply = ask(self.llm, self.config, [Message("user", prompt)], tag, temperature=0.0)
         return parse_critique(reply)

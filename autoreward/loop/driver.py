@@ -188,6 +188,7 @@ class DesignLoop:
             state_description=state_description,
             best_program=best.code if best else None,
             best_round=best.round if best else None,
+            best_form=best.form if best else "reward",
             feedback=previous.feedback.text() if previous and previous.feedback else None,
             lessons=previous.lessons if previous else (),
             training_description=describe_training(self._training_config(), episode_limit(self.task)),
@@ -200,7 +201,9 @@ class DesignLoop:
             return existing
         folder = self.store.candidate_dir(candidate_id, number)
         self.store.log_event("design started", candidate=candidate_id)
-        candidate = self.designer.design(brief, number, index, folder)
+        # With several forms (--forms), the candidates of a round take them in turn.
+        form = self.loop.forms[index % len(self.loop.forms)]
+        candidate = self.designer.design(brief, number, index, folder, form=form)
         self.store.save_candidate(candidate)
         self.store.log_event("design finished", candidate=candidate_id, status=candidate.status)
         verdict = "ready to train" if candidate.status == "ready" else f"{candidate.status}: {candidate.message}"

@@ -303,13 +303,13 @@ def over_the_half(candidates: Sequence[Candidate]) -> list[Candidate]:
 def run_score_job(payload: dict[str, Any], output_dir: Path, channel) -> dict:
     """Mean reward per step of every stored episode, under the program in the payload: the mean over its kept
     transitions, each weighted by the steps it stands for (`sim.trajectory.TransitionSampler`)."""
-    from autoreward.contract import reward_program
+    from autoreward.contract import forms
     from autoreward.sim.observation_state import state_layout
     from autoreward.sim.state import read_only
     from autoreward.task.files import make_env
 
     task = from_dict(Task, payload["task"])
-    function = reward_program.load(payload["code"])
+    function = forms.load_as_reward(payload["code"])
     env = make_env(task)
     layout = state_layout(env, extras=task.extras)
     env.close()

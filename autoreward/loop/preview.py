@@ -178,14 +178,14 @@ def run_planning_job(payload: dict[str, Any], output_dir: Path, channel) -> dict
     """Plan one episode with the reward program from the held-out reset; write the actions only."""
     import mujoco
 
-    from autoreward.contract import reward_program
+    from autoreward.contract import forms
     from autoreward.sim.predictive_sampling import PredictiveSampler
     from autoreward.sim.state import StateLayout, read_only
     from autoreward.task.files import make_env
 
     task = from_dict(Task, payload["task"])
     settings = from_dict(PlannerSettings, payload["settings"])
-    function = reward_program.load(payload["code"])
+    function = forms.load_as_reward(payload["code"])
     env = make_env(task)
     base = env.unwrapped
     if not isinstance(getattr(base, "model", None), mujoco.MjModel):

@@ -78,7 +78,7 @@ def with_reward_returns(
 
 def run_returns_job(payload: dict[str, Any], output_dir: Path, channel) -> list[dict]:
     """Each recorded episode's return under the program, in total and by component, summed step by step."""
-    from autoreward.contract import reward_program
+    from autoreward.contract import forms
     from autoreward.contract.passive import PassiveChecker
     from autoreward.serialize import from_dict
     from autoreward.sim.observation_state import state_layout
@@ -87,7 +87,7 @@ def run_returns_job(payload: dict[str, Any], output_dir: Path, channel) -> list[
     from autoreward.task.files import make_env
 
     task = from_dict(Task, payload["task"])
-    function = PassiveChecker(reward_program.load(payload["code"]), payload["code"], payload["first_step"])
+    function = PassiveChecker(forms.load_as_reward(payload["code"]), payload["code"], payload["first_step"])
     env = make_env(task)
     layout = state_layout(env, extras=task.extras)
     env.close()

@@ -43,22 +43,25 @@ from typing import Any, Callable
 import numpy as np
 
 from autoreward.config import Task, TrainingConfig, WorkerLimits
+from autoreward.contract import forms
 from autoreward.contract.reads import reward_reads
+from autoreward.contract.reward_program import program_form
 from autoreward.errors import TaskError, WorkerError, WorkerFileError
 from autoreward.loop.evaluation import EVALUATION_FOLDER, EVALUATION_SEED_BASE, evaluate_policy
 from autoreward.loop.policy_files import save_policy
 from autoreward.loop.reward_returns import SCORING_FOLDER, with_reward_returns
 from autoreward.loop.runner import Runner
-from autoreward.records import CurvePoint, LearnerResult, TrainingResult
+from autoreward.records import CurvePoint, FormReport, LearnerResult, TrainingResult
 from autoreward.sandbox import worker_files
 from autoreward.sandbox.jail import gpu_devices
 from autoreward.serialize import from_dict, read_json, to_dict, write_json
+from autoreward.sim.reward_forms import FORM_STATE_FILE
 
 PROGRESS_INTERVAL_SECONDS = 2.0
 LEARNER_FOLDER = "learner"  # inside a training's folder: the training worker's own
 RECORD_FILE = "training.json"  # the orchestrator's record of a finished training, beside the workers' folders
 # What a slice leaves for the next one to continue from; `train` copies them into the next slice's START_FOLDER.
-CHECKPOINT_FILES = ("policy.zip", "vecnormalize.pkl", "replay_buffer.pkl")
+CHECKPOINT_FILES = ("policy.zip", "vecnormalize.pkl", "replay_buffer.pkl", FORM_STATE_FILE)
 START_FOLDER = "start"
 
 
@@ -85,6 +88,8 @@ def train(
         raise ValueError("training on a reward program needs its code")
     if config.algo == "sac":
         _refuse_sac_without_box_actions(task)
+    if config.reward_source == "program" and forms.task_problem(program_form(code), task) is not None:
+        raise TaskError(forms.task_problem(program_form(code), task))
     until = config.steps if until is None else until
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -138,6 +143,8 @@ def train(
         video=held_out.video,
         video_error=held_out.video_error,
         evaluation_seconds=time.monotonic() - started,
+        form=program_form(code) if config.reward_source == "program" else "reward",
+        form_report=plausible_report(learned.form_report),
     )
     write_json(output_dir / RECORD_FILE, result)
     return result
@@ -167,6 +174,18 @@ def train_or_reuse(
     shutil.rmtree(output_dir, ignore_errors=True)
     on_start()
     return train(task, config, output_dir, code, on_progress, runner=runner, **slice_of)
+
+
+MAX_FORM_TERMS = 64
+
+
+def plausible_report(report: FormReport | None) -> FormReport | None:
+    """The training worker's report of its form reward, kept when every number in it is finite and its terms are
+    few (it ran the program, so it is shown and never picks); None otherwise."""
+    if report is None or len(report.terms) > MAX_FORM_TERMS:
+        return None
+    numbers = [report.beta or 0.0] + [v for t in report.terms for v in (t.low, t.high, t.weight or 0.0)]
+    return report if all(np.isfinite(numbers)) else None
 
 
 def _refuse_sac_without_box_actions(task: Task) -> None:
@@ -349,8 +368,7 @@ def run_training_job(payload: dict[str, Any], output_dir: Path, channel) -> dict
     from stable_baselines3.common.logger import Logger
     from stable_baselines3.common.vec_env import VecNormalize
 
-    from autoreward.contract import reward_program
-    from autoreward.contract.passive import PassiveChecker
+    from autoreward.sim.reward_forms import FormReward
     from autoreward.sim.vec_env import make_vec_env
 
     torch.set_num_threads(1)
@@ -370,7 +388,7 @@ def run_training_job(payload: dict[str, Any], output_dir: Path, channel) -> dict
     reward_function = None
     if config.reward_source == "program":  # watched on every call: the first broken batch ends the training
         first_step = previous.steps if previous is not None else 0
-        reward_function = PassiveChecker(reward_program.load(payload["code"]), payload["code"], first_step)
+        reward_function = training_reward(payload["code"], config, first_step, start)
 
     # A continued slice steps its environments from other seeds than the first did (never the held-out ones).
     seed = config.seed if previous is None else (config.seed + previous.steps) % (EVALUATION_SEED_BASE - config.n_envs)
@@ -405,8 +423,36 @@ def run_training_job(payload: dict[str, Any], output_dir: Path, channel) -> dict
         model.save_replay_buffer(output_dir / "replay_buffer.pkl")
 
     save_policy(model, normalizer, output_dir)  # what the evaluation worker loads: arrays, never a pickle
-    result = LearnerResult(steps=int(model.num_timesteps), curve=tuple(callback.points), wall_seconds=wall)
+    report = None
+    if isinstance(reward_function, FormReward):
+        np.savez(output_dir / FORM_STATE_FILE, **reward_function.arrays())
+        report = reward_function.report()
+    result = LearnerResult(
+        steps=int(model.num_timesteps), curve=tuple(callback.points), wall_seconds=wall, form_report=report
+    )
     return to_dict(result)
+
+
+def training_reward(code: str, config: TrainingConfig, first_step: int = 0, start: Path | None = None):
+    """What a training worker pays for `code`: the reward program itself, or its form's training reward (a
+    progress or latent program's, `sim/reward_forms.py`), each watched by the passive check on every call; a
+    continued slice's form reward starts from what the previous slice's had learned (`start`)."""
+    from autoreward.contract import reward_program
+    from autoreward.contract.passive import PassiveChecker
+    from autoreward.sim.reward_forms import LatentDecomposition, ProgressCounts
+
+    form = reward_program.program_form(code)
+    watched = PassiveChecker(forms.as_reward(form, reward_program.load(code)), code, first_step)
+    if form == "reward":
+        return watched
+    if form == "progress":
+        reward = ProgressCounts(watched, config.n_envs, config.progress_bins, config.progress_beta)
+    else:
+        reward = LatentDecomposition(watched, config.n_envs, config.latent_episodes)
+    if start is not None and (start / FORM_STATE_FILE).exists():
+        with np.load(start / FORM_STATE_FILE, allow_pickle=False) as stored:
+            reward.load_arrays({name: stored[name] for name in stored.files})
+    return reward
 
 
 def _continued_model(config: TrainingConfig, env, start: Path, seed: int):

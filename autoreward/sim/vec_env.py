@@ -29,6 +29,7 @@ from autoreward.config import RewardSource, Simulator, Task
 from autoreward.errors import UnsupportedSimulatorError
 from autoreward.records import ComponentStats, EpisodeResult
 from autoreward.sim.observation_state import ObservationLayout, state_layout
+from autoreward.sim.reward_forms import FormReward
 from autoreward.sim.state import StateLayout, read_only
 from autoreward.task.files import make_env
 from autoreward.task.fitness import FitnessMeter
@@ -182,7 +183,9 @@ class RewardVecEnv(VecEnvWrapper):
     """Replaces the reward of a `CapturingVecEnv`, or of a `BatchedVecEnv` (batched_env.py), which
     keeps the same buffers (`layout`, `before`, `after`, `reset_rows`, `copy_fields`, `advance`).
 
-    `reward_source` is "program" (call `reward_function` on the batch),
+    `reward_source` is "program" (call `reward_function` on the batch; a
+    `reward_forms.FormReward` is also given the sparse reward, the episode ends
+    and each finished episode's task score),
     "native" (keep the environment's own reward) or "sparse" (the task's
     fitness alone: each step's term, or for a `last` fitness the episode's
     final value on its last step).
@@ -202,7 +205,8 @@ class RewardVecEnv(VecEnvWrapper):
         super().__init__(venv)
         if reward_source == "program" and reward_function is None:
             raise ValueError("reward_source 'program' needs a reward_function")
-        if reward_source == "sparse" and task.fitness is None:
+        self._form = reward_function if isinstance(reward_function, FormReward) else None
+        if (reward_source == "sparse" or self._form is not None) and task.fitness is None:
             raise ValueError(f"task {task.id} has no fitness, so it has no sparse reward")
         self.layout = venv.layout
         self.task = task
@@ -265,7 +269,11 @@ class RewardVecEnv(VecEnvWrapper):
         if self._meter is not None:
             fitness_terms = self._meter.step_values(state, actions, next_state)
 
-        if self.reward_source == "program":
+        if self._form is not None:  # a progress or latent program: the task's sparse reward and episodes too
+            total, components = self._form(
+                state, actions, next_state, self._sparse_rewards(fitness_terms, dones), dones
+            )
+        elif self.reward_source == "program":
             total, components = self._reward_function(state, actions, next_state)
         elif self.reward_source == "native":
             total = native
@@ -340,6 +348,9 @@ class RewardVecEnv(VecEnvWrapper):
 
     def _finish_episodes(self, rows: list[int], infos: list[dict]) -> None:
         fitness = self._meter.finish(rows).tolist() if self._meter is not None else [None] * len(rows)
+        if self._form is not None:
+            sign = 1.0 if self.task.fitness.higher_is_better else -1.0
+            self._form.episodes_ended(rows, [sign * value for value in fitness])
         lengths = (self._steps - self._episode_start[rows]).tolist()
         sums = self._sums[:, rows].T.tolist()
         for row, length, value, (native_return, reward_return, *component_returns) in zip(rows, lengths, fitness, sums):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from autoreward.config import Task
+from autoreward.contract.forms import SIGNATURES
 from autoreward.sim.observation_state import ObservationField, ObservationLayout, state_layout
 from autoreward.sim.state import JOINT_WIDTHS, JointInfo, StateLayout
 from autoreward.task.episodes import comment_lines, episode_facts
@@ -226,16 +227,12 @@ def describe_observation_layout(
 
 def _episodes_and_signature(facts, max_episode_steps: int | None) -> list[str]:
     """The end of every description: when an episode ends and where it starts (task.episodes), else its
-    length, then the function the designer writes."""
+    length, then the function the designer writes (a reward; `contract.forms.with_signature` swaps in another
+    form's)."""
     lines = ["", *facts] if facts else []
     if not facts and max_episode_steps:
         lines.append(f"# An episode lasts at most {max_episode_steps} steps; the environment may also end it early.")
-    return lines + [
-        "",
-        "",
-        "def compute_reward(state: State, action: np.ndarray, next_state: State) -> tuple[np.ndarray, dict[str, np.ndarray]]:",
-        '    """Return (total, components): arrays of shape (N,), components by name. numpy and math only."""',
-    ]
+    return lines + ["", "", *SIGNATURES["reward"]]
 
 
 def describe_task(task: Task) -> str:

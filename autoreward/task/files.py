@@ -70,7 +70,16 @@ TOP_LEVEL_FIELDS = {
 }
 REQUIRED_FIELDS = ("id", "env", "description")
 FITNESS_FIELDS = {"step": str, "reduce": str, "description": str, "higher_is_better": bool}
-BUDGET_FIELDS = {"algo": str, "steps": int, "n_envs": int, "eval_episodes": int, "curve_points": int}
+BUDGET_FIELDS = {
+    "algo": str,
+    "steps": int,
+    "n_envs": int,
+    "eval_episodes": int,
+    "curve_points": int,
+    "progress_beta": (int, float),
+    "progress_bins": int,
+    "latent_episodes": int,
+}
 PREVIEW_FIELDS = {"horizon": int, "samples": int, "noise": (int, float), "knots": int}
 TASK_ID = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 # An extra that reads the environment: `env.` and a dotted attribute path of `env.unwrapped`.
@@ -177,9 +186,13 @@ def parse_task(text: str, source: str, base_dir: Path | None = None) -> Task:
         budget = dataclasses.replace(budget, **table["budget"])
         if budget.algo not in ("ppo", "sac"):
             raise TaskError(f"{where}: field 'algo' must be 'ppo' or 'sac', got {budget.algo!r}")
-        for name in ("steps", "n_envs", "eval_episodes", "curve_points"):
+        for name in ("steps", "n_envs", "eval_episodes", "curve_points", "latent_episodes"):
             if getattr(budget, name) < 1:
                 raise TaskError(f"{where}: field {name!r} must be at least 1, got {getattr(budget, name)}")
+        if not 2 <= budget.progress_bins <= 1000:
+            raise TaskError(f"{where}: field 'progress_bins' must be from 2 to 1000, got {budget.progress_bins}")
+        if not 0.0 <= budget.progress_beta <= 100.0:
+            raise TaskError(f"{where}: field 'progress_beta' must be from 0 to 100, got {budget.progress_beta}")
 
     planner = PlannerSettings()
     if "preview" in table:
