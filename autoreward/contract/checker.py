@@ -507,7 +507,8 @@ def _output_problem(result: Any, n: int, expected_names: tuple[str, ...]) -> Che
 
 
 def _value_problem(total, components: dict, largest: float) -> CheckResult | None:
-    for what, values in (("the total", total), *((f"component {k!r}", v) for k, v in components.items())):
+    # Components first: a NaN in one makes the total NaN too, and the component says where it came from.
+    for what, values in (*((f"component {k!r}", v) for k, v in components.items()), ("the total", total)):
         values = np.asarray(values, dtype=np.float64)
         bad = ~np.isfinite(values)
         if bad.any():
