@@ -14,6 +14,7 @@ from autoreward.errors import ExtractionError, TaskError, WorkerError
 from autoreward.llm.extract import extract_program
 from autoreward.llm.prompts import Prompts
 from autoreward.loop.design import CandidateDesigner, DesignBrief
+from autoreward.loop.feedback import reflection_text
 from autoreward.loop.runner import Runner
 from autoreward.loop.training import train
 from autoreward.records import CheckCategory
@@ -206,6 +207,10 @@ def test_a_progress_program_trains_on_the_sparse_reward_and_its_count_bonus(car,
     assert all(0.0 <= t.low <= t.high <= 1.0 for t in report.terms)
     assert set(result.curve[-1].components) == {"sparse", "count_bonus"}
     assert result.curve[-1].components["sparse"].max == -1.0  # mountain_car_quick: -1 a step until the flag
+    # The designer reads each estimate's range and the bins visited.
+    text = reflection_text(Prompts(), car, result)
+    assert f"it visited {report.bins_visited} of the 100 bins" in text and "- height: [" in text
+    assert "go through the progress estimates one by one" in text
 
 
 def test_a_latent_program_trains_on_its_fitted_decomposition_and_reports_the_weights(car, tmp_path, jail):
@@ -215,6 +220,9 @@ def test_a_latent_program_trains_on_its_fitted_decomposition_and_reports_the_wei
     assert [t.name for t in report.terms] == ["climb", "speed", "effort"]
     assert report.episodes_fitted >= 2 and any(t.weight != 0.0 for t in report.terms)
     assert set(result.curve[-1].components) == {"climb", "speed", "effort"}
+    text = reflection_text(Prompts(), car, result)
+    weight = report.terms[0].weight
+    assert f"- climb: weight {weight:.3g}, range [" in text and f"({report.episodes_fitted} episodes in all)" in text
 
 
 def test_a_slice_of_a_progress_training_continues_its_counts(car, tmp_path, jail):

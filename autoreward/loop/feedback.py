@@ -50,6 +50,8 @@ def reflection_text(
         score_improved=_improved(scores, higher) if show_score and len(scores) >= 2 else None,
         length_curve=[f"{p.episode_length:.0f}" if p.episode_length is not None else "-" for p in curve],
         hacking=hacking_alarm(candidate_id or "this reward", training, higher) if show_score else None,
+        form=training.form,
+        form_report=training.form_report,
     )
 
 
