@@ -150,3 +150,38 @@ def preference_persona_one_round(body: dict) -> Reply:
     if len(messages) == 2 and "The best reward so far" in messages[1]["content"]:
         return Reply("Here it is in JavaScript:\n\n```javascript\nfunction computeReward() { return 0; }\n```\n")
     return preference_persona(body)
+
+
+CHEETAH_PROGRESS = """
+import numpy as np
+
+def compute_progress(state, action, next_state):
+    backward = np.clip(-next_state.joints.rootx.qpos / 2.0, 0.0, 1.0)
+    upright = np.clip(np.cos(next_state.joints.rooty.qpos), 0.0, 1.0)
+    return {"backward": backward, "upright": upright}
+"""
+
+CHEETAH_LATENT = """
+import numpy as np
+
+def compute_latent(state, action, next_state):
+    moved = (state.joints.rootx.qpos - next_state.joints.rootx.qpos) / state.dt
+    effort = np.sum(np.square(action), axis=1)
+    return {"moved_back": moved, "effort": effort}
+"""
+
+
+def forms_persona(body: dict) -> Reply:
+    """A designer that writes each form it is asked for (the system prompt says which), in every round."""
+    messages = body["messages"]
+    last = text_of(messages[-1]["content"])
+    if last.startswith("You review reward functions"):
+        return Reply("VERDICT: ACCEPT\n- it measures motion towards -x")
+    if last.startswith("A policy was trained on a reward"):
+        return Reply("- the policy moves backwards but slowly")
+    system = text_of(messages[0]["content"])
+    if "You write progress functions" in system:
+        return block(CHEETAH_PROGRESS, "Progress as distance travelled backwards, and staying upright.")
+    if "You write latent reward terms" in system:
+        return block(CHEETAH_LATENT, "What a step did: its motion backwards and its effort.")
+    return block(BACKWARD.format(scale=1.0, effort=0.1), "Backward speed, light effort.")

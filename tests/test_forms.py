@@ -237,3 +237,34 @@ def test_a_progress_that_leaves_its_range_only_in_training_ends_the_training_wit
     late = _with_body("compute_progress", "return {'speed': np.clip(np.abs(next_state.obs.velocity) * 200.0, 0, 2)}")
     with pytest.raises(WorkerError, match=r"outside \[0, 1\]"):
         train(car, TINY, tmp_path, late, runner=Runner.connect(jail=jail))
+
+
+# --- a design run that mixes forms, through the loopback chat server -------------------------------------
+
+
+def test_a_run_asked_for_three_forms_designs_trains_and_scores_each_and_reports_them_side_by_side(workspace):
+    from .chat_server import ChatServer, text_of
+    from .conftest import candidates_of, run_cli_to_end, the_run
+    from .llm_persona import forms_persona
+
+    flags = ["--rounds", "1", "--candidates", "3", "--repairs", "0", "--final-seeds", "1", "--workers", "2"]
+    flags += ["--forms", "reward,progress,latent", "--no-videos"]
+    with ChatServer(responder=forms_persona) as server:
+        run_cli_to_end(["run", "cheetah_back_short", "--tasks-dir", "tasks", *flags], server.url, workspace)
+    run = the_run(workspace)
+    candidates = candidates_of(run)
+    assert {c.id: c.form for c in candidates.values()} == {"r1c0": "reward", "r1c1": "progress", "r1c2": "latent"}
+    for candidate in candidates.values():
+        assert candidate.status == "trained", candidate.message
+        assert candidate.training.form == candidate.form and candidate.fitness is not None
+    assert candidates["r1c0"].training.form_report is None
+    assert candidates["r1c1"].training.form_report.bins_visited > 0
+    assert candidates["r1c2"].training.form_report.episodes_fitted > 0
+    # Each designer was asked for its own form, and shown its own function.
+    systems = [text_of(r["messages"][0]["content"]) for r in server.requests if r["messages"][0]["role"] == "system"]
+    assert any("def compute_progress(state: State" in s for s in systems)
+    assert any("def compute_latent(state: State" in s for s in systems)
+    report = (run / "export" / "reward_report.md").read_text()
+    assert "## By reward form" in report and "| progress (progress with count bonus) | 1 | 1 |" in report
+    assert "| r1c1 | progress |" in report or "| r1c1 (best of round) | progress |" in report
+    assert "latent: fitted weights moved_back" in report

@@ -28,6 +28,7 @@ from autoreward.records import (
     RoundResult,
     RunFacts,
     ScoreProposal,
+    TrainingResult,
 )
 from autoreward.sim.trajectory import summary_text
 
@@ -135,6 +136,8 @@ def markdown_report(facts: RunFacts) -> str:
         lines += ["", *score_proposal_lines(facts.score_proposal)]
     if final is not None:
         lines += ["", "## Result", "", *_final_lines(final, config.loop.feedback)]
+    if len(config.loop.forms) > 1:
+        lines += ["", "## By reward form", "", *_form_lines(facts)]
     if final is not None and facts.recipes:
         lines += ["", "## Under other training recipes", "", *_recipe_lines(facts)]
     for result in rounds:
@@ -279,15 +282,67 @@ def _recipe_lines(facts: RunFacts) -> list[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in recipe_table(facts)]
 
 
+FORM_NAMES = {"reward": "dense reward", "progress": "progress with count bonus", "latent": "latent terms"}
+
+
+def form_rows(facts: RunFacts) -> list[tuple[str, ...]]:
+    """Per reward form the run asked for: its candidates designed and trained, and its best and mean task score on
+    held-out episodes (one seed each, the round budget; only the run's best is trained again over seeds)."""
+    rows = []
+    higher = facts.config.task.fitness.higher_is_better if facts.config.task.fitness else True
+    for form in facts.config.loop.forms:
+        members = [c for c in facts.candidates if c.form == form]
+        scored = [c for c in members if c.fitness is not None]
+        best = (max if higher else min)(scored, key=lambda c: c.fitness) if scored else None
+        mean = sum(c.fitness for c in scored) / len(scored) if scored else None
+        rows.append(
+            (
+                f"{form} ({FORM_NAMES[form]})",
+                str(len(members)),
+                str(len(scored)),
+                f"{best.fitness:.4g} ({best.id})" if best else "-",
+                f"{mean:.4g}" if mean is not None else "-",
+            )
+        )
+    return rows
+
+
+def _form_lines(facts: RunFacts) -> list[str]:
+    lines = [
+        "Each form's candidates on the same trusted task score, one training each at the round budget; only the "
+        "run's best is trained again over seeds (above).",
+        "",
+        "| form | designed | trained | best task score | mean task score |",
+        "|---|---|---|---|---|",
+    ]
+    return lines + ["| " + " | ".join(row) + " |" for row in form_rows(facts)]
+
+
+def form_report_line(training: TrainingResult) -> str | None:
+    """What a progress or latent training learned, in one line (None for a dense reward's)."""
+    report = training.form_report
+    if report is None:
+        return None
+    if report.form == "progress":
+        ranges = ", ".join(f"{t.name} [{t.low:.3g}, {t.high:.3g}]" for t in report.terms)
+        total = report.bins ** len(report.terms)
+        return f"progress: {report.bins_visited} of {total} bins visited (beta {report.beta:.3g}); ranges {ranges}"
+    weights = ", ".join(f"{t.name} {t.weight:.3g}" for t in report.terms)
+    return f"latent: fitted weights {weights} (on {report.episodes_fitted} episodes)"
+
+
 def _round_lines(result: RoundResult, candidates: list[Candidate], facts: RunFacts) -> list[str]:
     members = [c for c in candidates if c.round == result.round]
-    lines = ["| candidate | attempts | outcome | task score |", "|---|---|---|---|"]
+    several = len(facts.config.loop.forms) > 1 or facts.config.loop.forms != ("reward",)
+    form_header, form_rule = (" form |", "---|") if several else ("", "")
+    lines = [f"| candidate |{form_header} attempts | outcome | task score |", f"|---|{form_rule}---|---|---|"]
     for candidate in members:
         score = "-" if candidate.fitness is None else f"{candidate.fitness:.4g}"
         if candidate.confirmed_fitness is not None:
             score += f" (mean over {1 + len(candidate.confirmation)} seeds: {candidate.confirmed_fitness:.4g})"
         mark = " (best of round)" if candidate.id == result.best_id else ""
-        lines.append(f"| {candidate.id}{mark} | {len(candidate.attempts)} | {outcome(candidate)} | {score} |")
+        form = f" {candidate.form} |" if several else ""
+        lines.append(f"| {candidate.id}{mark} |{form} {len(candidate.attempts)} | {outcome(candidate)} | {score} |")
     for candidate in members:
         lines += ["", f"### {candidate.id}", ""]
         for attempt in candidate.attempts:
@@ -310,6 +365,9 @@ def _round_lines(result: RoundResult, candidates: list[Candidate], facts: RunFac
         alarm = hacking(candidate, facts)
         if alarm:
             lines.append(f"- **{alarm}**")
+        learned = form_report_line(candidate.training) if candidate.training is not None else None
+        if learned:
+            lines.append(f"- {learned}")
         summary = candidate.training.evaluation.summary if candidate.training is not None else None
         if summary is not None:  # the table the analyzer read: what the reward reads, and the contacts, included
             lines += ["", "What its policy did on held-out episodes:", "", "```", summary_text(summary), "```"]
