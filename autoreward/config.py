@@ -48,7 +48,7 @@ class Budget:
     eval_episodes: int = 5
     curve_points: int = 10  # training statistics recorded at this many points
     # The progress form (ProgressCounts): the count bonus beta / sqrt(n(bin)) over the progress vector, binned
-    # into `progress_bins` levels per dimension. Defaults measured by bench/forms.py (bench/README.md).
+    # into `progress_bins` levels per dimension. Defaults: see bench/README.md (the forms).
     progress_beta: float = 0.1
     progress_bins: int = 10
     # The latent form (LaRe): the return decomposition is fitted by least squares over this many recent episodes.

@@ -12,7 +12,7 @@ from autoreward.sandbox.worker import JOBS, job_function
 # From the bottom up; a module may import modules of its own level or lower (docs/architecture.md says why).
 LEVELS = [
     ("records", "config", "serialize", "errors", "resources", "refused_names"),
-    ("contract.reward_program", "contract.restricted_numpy", "contract.passive", "contract.reads"),
+    ("contract.reward_program", "contract.forms", "contract.restricted_numpy", "contract.passive", "contract.reads"),
     ("task.files", "task.fitness"),
     ("sim",),
     ("task.describe", "task.episodes", "task.standing"),

@@ -61,11 +61,13 @@ def tasks(tasks_dir: Optional[list[Path]] = TasksDirOption) -> None:
 @app.command()
 def describe(
     env_or_task: str = typer.Argument(..., help="A task id, a task file or a gymnasium environment id."),
+    form: str = typer.Option("reward", "--form", help="End with this form's function: reward, progress, latent."),
     tasks_dir: Optional[list[Path]] = TasksDirOption,
 ) -> None:
     """Print the State stub a reward designer reads, generated from the environment's MuJoCo model."""
     with _clear_errors():
-        text = api.describe(api.load_task(env_or_task, tasks_dir or (), probe=False))  # it makes the environment
+        task = api.load_task(env_or_task, tasks_dir or (), probe=False)  # describe makes the environment
+        text = api.describe(task, form)
     sys.stdout.write(text)
 
 
