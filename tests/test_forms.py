@@ -268,3 +268,5 @@ def test_a_run_asked_for_three_forms_designs_trains_and_scores_each_and_reports_
     assert "## By reward form" in report and "| progress (progress with count bonus) | 1 | 1 |" in report
     assert "| r1c1 | progress |" in report or "| r1c1 (best of round) | progress |" in report
     assert "latent: fitted weights moved_back" in report
+    page = (run / "report.html").read_text()
+    assert '<h3 id="forms">By reward form</h3>' in page and "latent: fitted weights moved_back" in page
