@@ -480,6 +480,14 @@ def persona_code(scale: float) -> str:
             "--confirm-seeds picks a round's best by its task score over more seeds",
         ),
         (
+            ["run", "half_cheetah_backward", "--forms", "reward,counts"],
+            "--forms names reward forms, each once, from reward, progress, latent; got reward,counts",
+        ),
+        (
+            ["run", "--env", "Hopper-v5", "hop in place", "--form", "latent", "--score", "judged"],
+            "has no task score ([fitness]), and the latent form trains on it",
+        ),
+        (
             ["run", "half_cheetah_backward", "--analyzer-frames", "--no-videos"],
             "--analyzer-frames shows the analyzer frames of the best policy's video, which --no-videos turns off",
         ),

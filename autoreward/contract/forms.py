@@ -109,7 +109,7 @@ def task_problem(form: str, task) -> str | None:
         return None
     return (
         f"task {task.id} has no task score ([fitness]), and the {form} form trains on it (the progress form on its "
-        "sparse reward, the latent form on each episode's score): write a compute_reward, or give the task a "
+        "sparse reward, the latent form on each episode's score): use the reward form (compute_reward), or give the task a "
         "[fitness]"
     )
 
