@@ -206,6 +206,15 @@ class FormReport:
     beta: float | None = None
     episodes_fitted: int | None = None
 
+    def describe(self) -> str:
+        """What the training learned, in one line."""
+        if self.form == "progress":
+            ranges = ", ".join(f"{t.name} [{t.low:.3g}, {t.high:.3g}]" for t in self.terms)
+            total = (self.bins or 0) ** len(self.terms)
+            return f"progress: {self.bins_visited} of {total} bins visited (beta {self.beta:.3g}); ranges {ranges}"
+        weights = ", ".join(f"{t.name} {t.weight or 0.0:.3g}" for t in self.terms)
+        return f"latent: fitted weights {weights} (on {self.episodes_fitted} episodes)"
+
 
 @dataclass(frozen=True)
 class LearnerResult:

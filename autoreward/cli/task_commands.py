@@ -193,6 +193,8 @@ def _print_result(task: Task, trained, normalized) -> None:
         table.add_row("success rate", f"{evaluation.success_rate:.0%} (threshold {task.success_threshold:g})")
     table.add_row("episode length", f"{evaluation.length_mean:.1f}")
     table.add_row("training", f"{trained.steps} steps at {trained.steps_per_second:.0f} steps/s")
+    if trained.form_report is not None:
+        table.add_row("form", trained.form_report.describe())
     if trained.video is not None:
         table.add_row("video", f"training/{trained.video}")
     elif trained.video_error is not None:

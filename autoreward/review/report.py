@@ -320,15 +320,7 @@ def _form_lines(facts: RunFacts) -> list[str]:
 
 def form_report_line(training: TrainingResult) -> str | None:
     """What a progress or latent training learned, in one line (None for a dense reward's)."""
-    report = training.form_report
-    if report is None:
-        return None
-    if report.form == "progress":
-        ranges = ", ".join(f"{t.name} [{t.low:.3g}, {t.high:.3g}]" for t in report.terms)
-        total = report.bins ** len(report.terms)
-        return f"progress: {report.bins_visited} of {total} bins visited (beta {report.beta:.3g}); ranges {ranges}"
-    weights = ", ".join(f"{t.name} {t.weight:.3g}" for t in report.terms)
-    return f"latent: fitted weights {weights} (on {report.episodes_fitted} episodes)"
+    return training.form_report.describe() if training.form_report is not None else None
 
 
 def _round_lines(result: RoundResult, candidates: list[Candidate], facts: RunFacts) -> list[str]:
