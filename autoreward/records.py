@@ -317,6 +317,10 @@ class ExportInfo:
     normalized_note: str | None = None  # why the normalized score means nothing, where it does not
     human_name: str = "the hand-written reward"  # what the human baseline was
     policy_seed: int | None = None  # the seed whose trained policy was exported beside the module, if one was
+    # What a progress or latent program's training learned (its count table's summary, its fitted weights): the
+    # final training on `form_seed`'s; the module shows it, and carries the latent form's weights.
+    form_report: FormReport | None = None
+    form_seed: int | None = None
 
 
 # --- the design loop -----------------------------------------------------------

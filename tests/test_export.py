@@ -28,6 +28,7 @@ from autoreward.sim.vec_env import make_vec_env
 from autoreward.task.files import find_task, make_env
 
 from .conftest import REPO, human_reward
+from .test_forms import LATENT, PROGRESS
 
 INFO = ExportInfo(
     run_id="hopper_forward__run__20261130-101500",
@@ -373,3 +374,146 @@ def test_the_exported_module_gives_the_algorithm_the_settings_autoreward_trained
     if algo == "ppo":
         cpu = algorithm_settings(dataclasses.replace(recipe, device="cpu"))
         assert (settings["batch_size"] > cpu["batch_size"]) == (device == "cuda")
+
+
+# --- the progress and latent forms: their training reward, carried and reproduced -----------------
+
+# Steps a progress or latent module's environments as SB3's DummyVecEnv does (each in turn, reset when
+# done), all sharing one form reward, and writes each step's reward and parts and what the form learned.
+FORM_ROLLOUT = """
+import importlib.util, json, sys
+import numpy as np
+
+module_path, actions_path, seed, out_path = sys.argv[1:]
+spec = importlib.util.spec_from_file_location("exported_reward", module_path)
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+progress = hasattr(module, "ProgressCounts")
+form_reward = module.ProgressCounts() if progress else module.LatentDecomposition()
+actions = np.load(actions_path)
+envs = [module.make_env(form_reward) for _ in range(actions.shape[1])]
+for row, env in enumerate(envs):
+    env.reset(seed=int(seed) + row)
+steps = []
+for batch in actions:
+    for row, env in enumerate(envs):
+        _, reward, terminated, truncated, info = env.step(batch[row])
+        steps.append({"reward": reward, "components": info["reward_components"], "score": info.get("task_score")})
+        if terminated or truncated:
+            env.reset()
+if progress:
+    learned = {"counts": sorted([*level, n] for level, n in form_reward.counts.items())}
+else:
+    learned = {"weights": form_reward.weights.tolist(), "fitted": form_reward.fitted}
+assert "autoreward" not in sys.modules, "the exported module imported autoreward"
+json.dump({"steps": steps, "learned": learned}, open(out_path, "w"))
+"""
+
+
+def car_task(reduce: str = "sum", higher_is_better: bool = True):
+    """mountain_car_quick, or the same car scored by another reduction and direction of its task score."""
+    task = find_task("mountain_car_quick")
+    if reduce == "sum" and higher_is_better:
+        return task
+    step = "next_state.obs.position" if reduce == "last" else "np.abs(next_state.obs.velocity)"
+    fitness = dataclasses.replace(task.fitness, step=step, reduce=reduce, higher_is_better=higher_is_better)
+    return dataclasses.replace(task, fitness=fitness)
+
+
+@pytest.mark.parametrize(
+    "program, reduce, higher_is_better",
+    [(PROGRESS, "sum", True), (PROGRESS, "last", False), (LATENT, "sum", True), (LATENT, "mean", False)],
+    ids=["progress", "progress-last-lower", "latent", "latent-mean-lower"],
+)
+def test_an_exported_progress_or_latent_module_pays_what_autoreward_trains_on(
+    fresh_python, tmp_path, program, reduce, higher_is_better
+):
+    """Two environments sharing one form reward, over 650 steps each: episodes end together at 300 steps,
+    so a latent fit is refitted on two episodes that ended at the same step, after both were paid."""
+    from autoreward.config import TrainingConfig
+    from autoreward.loop.training import training_reward
+
+    task = car_task(reduce, higher_is_better)
+    module = write_reward_module(tmp_path / "reward.py", task, program, INFO)
+    actions = np.random.default_rng(1).uniform(-1, 1, size=(650, 2, 1)).astype(np.float32)
+    np.save(tmp_path / "actions.npy", actions)
+    fresh_python(FORM_ROLLOUT, module, tmp_path / "actions.npy", 5, tmp_path / "out.json")
+    exported = json.loads((tmp_path / "out.json").read_text())
+
+    reward = training_reward(program, TrainingConfig.from_budget(task.budget, n_envs=2))
+    env = make_vec_env(task, n_envs=2, seed=5, reward_source="program", reward_function=reward)
+    env.reset()
+    rewards = np.array([env.step(batch)[1] for batch in actions])  # float32, as the learner gets them
+    window = env.take_window()
+    env.close()
+
+    steps = exported["steps"]
+    # What the learner is paid: the float32 of the same float64 reward, step by step and environment by environment.
+    np.testing.assert_array_equal(np.float32([s["reward"] for s in steps]), rewards.reshape(-1))
+    for name, chunks in window.components.items():
+        np.testing.assert_array_equal([s["components"][name] for s in steps], np.concatenate(chunks), err_msg=name)
+    assert [s["score"] for s in steps if s["score"] is not None] == [e.fitness for e in window.episodes]
+    assert len(window.episodes) == 4
+    if program == PROGRESS:
+        counts = sorted([*np.frombuffer(level, dtype=np.int16).tolist(), n] for level, n in reward.counts.items())
+        assert exported["learned"]["counts"] == counts
+    else:
+        assert exported["learned"] == {"weights": reward.weights.tolist(), "fitted": 4}
+        assert any(w != 0.0 for w in reward.weights)
+
+
+def test_an_export_names_its_form_and_carries_what_its_training_learned(tmp_path):
+    from autoreward.records import FormReport, FormTerm
+
+    car = find_task("mountain_car_quick")
+    latent = FormReport(
+        form="latent",
+        terms=(
+            FormTerm("climb", -0.8, 0.9, 0.1234567890123),
+            FormTerm("speed", 0.0, 0.6, -2.5e-3),
+            FormTerm("effort", 0.0, 1.0, 0.0),
+        ),
+        episodes_fitted=12,
+    )
+    text = render_reward_module(car, LATENT, dataclasses.replace(INFO, form_report=latent, form_seed=4))
+    header = text.split('"""')[1]
+    assert "Form: latent" in header and "on seed 4 fitted, on 12 episodes in all" in header
+    assert "climb: 0.1235  (the term ranged over [-0.8, 0.9])" in header
+    assert 'FITTED_WEIGHTS = {"climb": 0.1234567890123, "speed": -0.0025, "effort": 0.0}' in text
+    assert "latent_episodes: int = 64" in text and "RIDGE = 0.001" in text
+
+    # The weights, held fixed, are a plain reward: each term times its weight, in the wrapper and in fitted_reward.
+    namespace: dict = {}
+    exec(compile(text, "<exported>", "exec"), namespace)  # our own template, rendered from our own program
+    weights = namespace["FITTED_WEIGHTS"]
+    env = namespace["make_env"](namespace["LatentDecomposition"](weights=weights))
+    env.reset(seed=0)
+    for action in np.random.default_rng(0).uniform(-1, 1, size=(20, 1)):
+        state = env._state
+        _, reward, _, _, info = env.step(action.astype(np.float32))
+        parts = {name: value * weights[name] for name, value in info["terms"].items()}
+        assert info["reward_components"] == pytest.approx(parts, rel=1e-12, abs=0)
+        assert reward == pytest.approx(sum(parts.values()), rel=1e-12)
+        total, components = namespace["fitted_reward"](state, action.reshape(1, 1), env._state)
+        assert float(total[0]) == pytest.approx(reward, rel=1e-12)
+    env.close()
+
+    progress = FormReport(
+        form="progress",
+        terms=(FormTerm("height", 0.2, 0.55), FormTerm("speed", 0.0, 0.4)),
+        bins=10,
+        bins_visited=23,
+        beta=0.1,
+    )
+    text = render_reward_module(car, PROGRESS, dataclasses.replace(INFO, form_report=progress, form_seed=4))
+    header = text.split('"""')[1]
+    assert "Form: progress" in header and "0.1 / sqrt(n)" in header
+    assert "on seed 4 learned: it visited 23 of the 100 bins" in header and "height: [0.2, 0.55]" in header
+    assert "The count table itself is not carried" in header
+    assert "progress_beta: float = 0.1" in text and "progress_bins: int = 10" in text
+
+    # A dense reward says its form too; a form that trains on the task score needs one.
+    assert "Form: reward" in render_reward_module(car, human_reward(car), INFO).split('"""')[1]
+    words = dataclasses.replace(car, fitness=None)
+    with pytest.raises(ExportError, match="has no task score"):
+        render_reward_module(words, PROGRESS, INFO)

@@ -4,7 +4,12 @@ The module, rendered from `templates/reward_module.py.j2`, holds a header
 (task, environment, provenance and scores), the program verbatim, a State
 builder for the task's environment, a gymnasium wrapper that applies the
 reward, `make_env`, then `train` and `evaluate` as autoreward trained and
-scored it; with a policy, `load_policy` and `watch` too. It needs numpy and
+scored it; with a policy, `load_policy` and `watch` too. A progress or latent
+program (`contract/forms.py`) comes with its form's training reward written
+out (`ProgressCounts`, `LatentDecomposition`: `sim/reward_forms.py`'s, with
+the run's settings), which its wrapper pays, and with what the scored
+training learned: the count table's summary, or the fitted weights, which
+`fitted_reward` and a fixed `LatentDecomposition` pay as a plain reward. It needs numpy and
 gymnasium (with MuJoCo), never autoreward: the names, shapes and conventions
 of the State are fixed here, at export time, from the same `StateLayout` that
 training used.
@@ -26,15 +31,17 @@ from typing import Any
 import jinja2
 
 from autoreward.config import Task, TrainingConfig
-from autoreward.contract.reward_program import static_check
+from autoreward.contract import forms
+from autoreward.contract.reward_program import ENTRY_POINTS, program_form, static_check
 from autoreward.errors import ExportError, WorkerFileError
 from autoreward.loop.evaluation import EVALUATION_FOLDER, EVALUATION_SEED_BASE
 from autoreward.loop.policy_files import NORMALIZER_STATISTICS, POLICY_WEIGHTS
 from autoreward.loop.training import algorithm_settings
-from autoreward.records import ExportInfo
+from autoreward.records import ExportInfo, FormReport
 from autoreward.resources import TEMPLATES_DIR
 from autoreward.sandbox import worker_files
 from autoreward.sim.observation_state import ObservationLayout, state_layout
+from autoreward.sim.reward_forms import RIDGE
 from autoreward.sim.state import JOINT_WIDTHS
 from autoreward.task.files import environment_module, make_env, module_location
 
@@ -69,12 +76,18 @@ def render_reward_module(
     to files copied beside the module (`write_reward_module` copies them): those are loaded from there.
     `policy` maps what a training left (`policy.zip`, `vecnormalize.pkl`) to the names of their copies beside
     the module, whose `load_policy()` then loads them; `info.policy_seed` says which seed trained it.
-    Raises ExportError if the program fails the static rules, or defines a
-    top-level name the module itself needs (e.g. `make_env`).
+    `info.form_report` is what the scored training of a progress or latent program learned: the module shows
+    it, and a latent module pays its weights as `FITTED_WEIGHTS`.
+    Raises ExportError if the program fails the static rules, defines a
+    top-level name the module itself needs (e.g. `make_env`), or is of a form the task cannot train.
     """
     checked = static_check(code)
     if not checked.ok:
         raise ExportError(f"the reward program cannot be exported: {checked.message}")
+    form = program_form(code)
+    if forms.task_problem(form, task) is not None:
+        raise ExportError(f"the reward program cannot be exported: {forms.task_problem(form, task)}")
+    report = info.form_report if info.form_report is not None and info.form_report.form == form else None
     env = make_env(task)
     try:
         layout = state_layout(env, extras=task.extras)
@@ -119,6 +132,13 @@ def render_reward_module(
         "task_score": task.fitness,
         "env_distribution": distribution,
         "policy": policy or {},
+        "form": form,
+        "entry_point": ENTRY_POINTS[form],
+        "form_report": report,
+        "bins_in_all": report.bins ** len(report.terms) if report is not None and report.bins else None,
+        "fitted_weights": _fitted_weights(report),
+        "ridge": RIDGE,
+        "progress_slack": forms.PROGRESS_SLACK,
     }
     template = _environment().get_template(TEMPLATE)
     text = template.render(code=code.strip("\n"), **variables)
@@ -308,6 +328,13 @@ def _fitness_line(task: Task, info: ExportInfo) -> str:
     if task.success_threshold is not None:
         notes.append(f"success at {task.success_threshold:g}")
     return f"{line} ({'; '.join(notes)})"
+
+
+def _fitted_weights(report: FormReport | None) -> dict[str, float] | None:
+    """The latent form's fitted weight of each term, by name; None where the training recorded none."""
+    if report is None or report.form != "latent" or any(term.weight is None for term in report.terms):
+        return None
+    return {term.name: term.weight for term in report.terms}
 
 
 def _joint_slots(joint) -> dict[str, Any]:
