@@ -270,3 +270,11 @@ def test_a_run_asked_for_three_forms_designs_trains_and_scores_each_and_reports_
     assert "latent: fitted weights moved_back" in report
     page = (run / "report.html").read_text()
     assert '<h3 id="forms">By reward form</h3>' in page and "latent: fitted weights moved_back" in page
+    # The export of the best names its form and carries what its final training learned (export_run).
+    exported = (run / "export" / "reward.py").read_text()
+    if "def compute_progress(" in exported:
+        assert "Form: progress" in exported and "What the scored training on seed 0 learned: it visited" in exported
+    elif "def compute_latent(" in exported:
+        assert "Form: latent" in exported and "FITTED_WEIGHTS = {" in exported
+    else:
+        assert "Form: reward" in exported

@@ -3,8 +3,10 @@
 `export_run` is what `autoreward export`, the end of `autoreward run` and
 `Run.export` do: it takes the final result's candidate, the training
 settings of the final evaluation and its recorded scores (so the module's
-`train()` and `evaluate()` reproduce them), and, asked for the policy, the
-weights of the final seed that scored best.
+`train()` and `evaluate()` reproduce them), what the training of the final
+seed that scored best learned (a progress or latent program's `FormReport`:
+the module carries the latent form's fitted weights), and, asked for the
+policy, that seed's weights.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from autoreward.config import RunConfig, Task
 from autoreward.errors import AutorewardError
 from autoreward.loop.run_store import RunStore
+from autoreward.loop.training import finished_training
 from autoreward.records import Candidate, ExportInfo, FinalResult, now_iso
 from autoreward.resources import autoreward_version
 from autoreward.review.export import write_reward_module
@@ -36,9 +39,12 @@ def export_run(store: RunStore, module_path: Path | str | None = None, with_poli
     config = store.config()
     best = next(c for c in store.candidates() if c.id == final.candidate_id)
     info = export_info(config, final, best)
+    seed = best_seed(config.task, final)
+    trained = finished_training(store.final_training_dir(best, seed))
+    if trained is not None and trained.form_report is not None:
+        info = replace(info, form_report=trained.form_report, form_seed=seed)
     policy_dir = None
     if with_policy:
-        seed = best_seed(config.task, final)
         policy_dir = store.final_training_dir(best, seed)
         info = replace(info, policy_seed=seed)
     write_reward_module(module_path, config.task, best.code, info, policy_dir)
