@@ -462,6 +462,64 @@ def test_an_exported_progress_or_latent_module_pays_what_autoreward_trains_on(
         assert any(w != 0.0 for w in reward.weights)
 
 
+FORM_REPRODUCE = """
+import json, sys
+import numpy as np
+import torch
+sys.path.insert(0, sys.argv[1])
+import reproduced
+seed = int(sys.argv[2])
+progress = hasattr(reproduced, "ProgressCounts")
+form_reward = reproduced.ProgressCounts() if progress else reproduced.LatentDecomposition()
+model, normalizer = reproduced.train(seed=seed, form_reward=form_reward)
+scores = reproduced.evaluate(model, normalizer)
+loaded, loaded_normalizer = reproduced.load_policy()
+weights = loaded.policy.state_dict()
+same_policy = all(torch.equal(value, weights[name]) for name, value in model.policy.state_dict().items())
+same_policy = same_policy and np.array_equal(normalizer.obs_rms.mean, loaded_normalizer.obs_rms.mean)
+if progress:
+    learned = {"bins_visited": len(form_reward.counts)}
+else:
+    learned = {"weights": dict(zip(form_reward.names, form_reward.weights.tolist())), "fitted": form_reward.fitted}
+print(json.dumps({"scores": scores, "recorded": reproduced.RECORDED_SCORES[seed], "same_policy": same_policy,
+                  "learned": learned}))
+"""
+
+
+@pytest.mark.slow  # two trainings (autoreward's and the module's) and torch in a fresh Python
+@pytest.mark.parametrize("program", [PROGRESS, LATENT], ids=["progress", "latent"])
+def test_an_exported_progress_or_latent_module_reproduces_its_training_and_score(fresh_python, tmp_path, jail, program):
+    from autoreward.config import TrainingConfig
+    from autoreward.loop.training import train
+
+    car = find_task("mountain_car_quick")
+    config = TrainingConfig(steps=4000, n_envs=2, eval_episodes=2, seed=3, video=False)
+    trained = train(car, config, tmp_path / "training", program, runner=Runner.connect(jail=jail))
+    report = trained.form_report
+    info = dataclasses.replace(
+        INFO,
+        training=config,
+        recorded_scores={3: trained.evaluation.fitness_mean},
+        policy_seed=3,
+        form_report=report,
+        form_seed=3,
+    )
+    module = write_reward_module(
+        tmp_path / "export" / "reproduced.py", car, program, info, policy_dir=tmp_path / "training"
+    )
+    reproduced = json.loads(fresh_python(FORM_REPRODUCE, module.parent, 3).strip().splitlines()[-1])
+    assert reproduced["scores"] == [e.fitness for e in trained.evaluation.episodes]
+    assert np.mean(reproduced["scores"]) == reproduced["recorded"] == trained.evaluation.fitness_mean
+    # Bit for bit the same learner: the module's training paid every step what autoreward's did.
+    assert reproduced["same_policy"]
+    if program == PROGRESS:
+        assert reproduced["learned"] == {"bins_visited": report.bins_visited}
+    else:
+        fitted = {term.name: term.weight for term in report.terms}
+        assert reproduced["learned"] == {"weights": fitted, "fitted": report.episodes_fitted}
+        assert report.episodes_fitted >= 2 and any(fitted.values())
+
+
 def test_an_export_names_its_form_and_carries_what_its_training_learned(tmp_path):
     from autoreward.records import FormReport, FormTerm
 
