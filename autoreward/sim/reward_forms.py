@@ -12,8 +12,8 @@ episode ends; `episodes_ended` gives it each finished episode's task score.
   last `episodes` episodes, refitted whenever one ends. Until the first episode ends, w is 0.
 
 What each learned (the count table, the weights and the episodes they were fitted on) is `arrays()`, saved
-beside the policy (a slice of successive halving continues from it; the export carries it) and loaded with
-`load_arrays`; `report()` is what the designer and the person are shown.
+beside the policy (a slice of successive halving continues from it) and loaded with `load_arrays`; `report()`
+is what the designer and the person are shown, and what the export carries (the latent form's weights).
 """
 
 from __future__ import annotations
