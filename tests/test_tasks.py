@@ -2,6 +2,7 @@ import subprocess
 import sys
 import zipfile
 
+import numpy as np
 import pytest
 
 from autoreward.errors import TaskError, UnknownEnvironmentError
@@ -174,3 +175,42 @@ def test_a_task_file_sets_how_its_preview_plans_and_a_written_task_file_keeps_it
     assert task.planner == PlannerSettings(horizon=60, noise=1.0, samples=PlannerSettings().samples)
     assert parse_task(task_file_text(task), "again.toml").planner == task.planner
     assert "[preview]" not in task_file_text(parse_task(GOOD, "t.toml"))  # nothing written where nothing was set
+
+
+def _mountain_car_episode(task, policy: str):
+    """One episode of `task` on its sparse reward (what the progress form is paid beside its count bonus): the
+    rewards step by step and the episode's record. "pump" pushes the way the car already rolls, which reaches
+    the flag in a couple of swings; "still" never pushes."""
+    from autoreward.sim.vec_env import EPISODE_INFO_KEY, make_vec_env
+
+    env = make_vec_env(task, 1, 0, "sparse")
+    obs, rewards = env.reset(), []
+    for _ in range(task.max_episode_steps):
+        action = np.where(obs[:, 1:2] >= 0, 1.0, -1.0) if policy == "pump" else np.zeros((1, 1))
+        obs, reward, done, infos = env.step(action.astype(np.float32))
+        rewards.append(float(reward[0]))
+        if done[0]:
+            env.close()
+            return rewards, infos[0][EPISODE_INFO_KEY]
+    raise AssertionError(f"{task.id}: the episode did not end in {task.max_episode_steps} steps")
+
+
+def test_the_forms_benchmark_tasks_score_an_arrival_apart_from_a_car_that_stays_in_the_valley(jail):
+    from autoreward.contract.checker import check_task
+
+    sparse, final = find_task("mountain_car_sparse"), find_task("mountain_car_final_position")
+    for task in (sparse, final):
+        check_task(task, jail=jail)  # the fitness on real states, in a worker
+    rewards, arrived = _mountain_car_episode(sparse, "pump")
+    assert arrived.terminated and arrived.length < 300 and arrived.fitness == 1.0
+    assert rewards[:-1] == [0.0] * (len(rewards) - 1) and rewards[-1] == 1.0  # nothing until the flag
+    assert sparse.fitness.succeeded(arrived.fitness, sparse.success_threshold)
+    rewards, stayed = _mountain_car_episode(sparse, "still")
+    assert stayed.length == 300 and stayed.fitness == 0.0 and set(rewards) == {0.0}
+
+    rewards, arrived = _mountain_car_episode(final, "pump")
+    assert arrived.terminated and arrived.fitness >= 0.45 and rewards[-1] == arrived.fitness
+    assert final.fitness.succeeded(arrived.fitness, final.success_threshold)
+    rewards, stayed = _mountain_car_episode(final, "still")
+    assert stayed.length == 300 and -0.7 < stayed.fitness < -0.3 and set(rewards[:-1]) == {0.0}
+    assert not final.fitness.succeeded(stayed.fitness, final.success_threshold)
