@@ -27,6 +27,7 @@ Usage:
     python bench/forms.py --out /tmp/bench/forms      # both tasks, seeds 0-2, the sweep: 33 trainings
     python bench/forms.py --quick                     # smoke run, about a minute: 7 trainings of 3 000 steps
     python bench/forms.py --tasks mountain_car_sparse --seeds 0,1,2,3,4 --steps 100000 --no-sweep
+    python bench/forms.py --forms reward,latent --no-sweep --out /tmp/bench/forms   # two forms, the rest read back
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import autoreward  # noqa: E402
 from autoreward.config import REWARD_FORMS, Budget, TrainingConfig  # noqa: E402
 from autoreward.loop.runner import Runner  # noqa: E402
-from autoreward.loop.training import finished_training, train  # noqa: E402
+from autoreward.loop.training import finished_training, ppo_sizes, train  # noqa: E402
 from autoreward.records import TrainingResult  # noqa: E402
 from autoreward.sandbox.jail import SETTING_VARIABLE, Jail  # noqa: E402
 
@@ -64,6 +65,9 @@ class Args:
         default="mountain_car_sparse,mountain_car_final_position", metadata={"help": "comma-separated task ids"}
     )
     seeds: str = field(default="0,1,2", metadata={"help": "comma-separated seeds, each trains every form"})
+    forms: str = field(
+        default=",".join(REWARD_FORMS), metadata={"help": "the forms trained, from reward,progress,latent"}
+    )
     steps: int = field(default=0, metadata={"help": "the budget of each training (0: each task's own)"})
     eval_episodes: int = field(default=5, metadata={"help": "held-out episodes per training"})
     workers: int = field(default=2, metadata={"help": "trainings at once"})
@@ -119,6 +123,7 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     sweep_seeds = [int(s) for s in (args.sweep_seeds or args.seeds).split(",")]
     task_ids = args.tasks.split(",")
+    forms = [form for form in REWARD_FORMS if form in args.forms.split(",")]
     tasks = {task_id: autoreward.load_task(task_id) for task_id in task_ids}
     if not args.no_sweep and args.sweep_task not in tasks:
         tasks[args.sweep_task] = autoreward.load_task(args.sweep_task)
@@ -132,8 +137,9 @@ def main() -> None:
     )
 
     codes = {}
+    swept = forms if args.no_sweep or "progress" in forms else [*forms, "progress"]
     for task_id, task in tasks.items():
-        for form in REWARD_FORMS:
+        for form in swept if task_id == args.sweep_task else forms:
             path = PROGRAMS / f"{FAMILY[task_id]}_{form}.py"
             codes[task_id, form] = path.read_text()
             result = autoreward.check(task, codes[task_id, form])
@@ -145,7 +151,7 @@ def main() -> None:
         Job(task_id, form, seed, tasks[task_id].budget.progress_beta, tasks[task_id].budget.progress_bins)
         for task_id in task_ids
         for seed in seeds
-        for form in REWARD_FORMS
+        for form in forms
     ]
     sweep: list[tuple[float, int]] = []
     if not args.no_sweep:
@@ -171,7 +177,9 @@ def main() -> None:
             )
             folder = job.folder(root)
             result = finished_training(folder)
-            if result is None or result.steps != steps or len(result.evaluation.episodes) != args.eval_episodes:
+            rollout = ppo_sizes(steps, config.n_envs)[0] * config.n_envs  # PPO ends on a whole rollout
+            same = result is not None and steps <= result.steps < steps + rollout
+            if not same or len(result.evaluation.episodes) != args.eval_episodes:
                 result = train(task, config, folder, codes[job.task, job.form], runner=Runner.connect(jail=jail))
             results[job] = result
             print(
@@ -196,12 +204,12 @@ def main() -> None:
     print("\n| task | form | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± std | success | Δ vs reward |")
     print("|---|---|" + "---:|" * (len(seeds) + 3))
     for task_id in task_ids:
-        dense = [r.evaluation.fitness_mean for r in scores(task_id, "reward", seeds)]
-        for form in REWARD_FORMS:
+        dense = [r.evaluation.fitness_mean for r in scores(task_id, "reward", seeds)] if "reward" in forms else []
+        for form in forms:
             runs = scores(task_id, form, seeds)
             values = [r.evaluation.fitness_mean for r in runs]
             success = statistics.fmean(r.evaluation.success_rate for r in runs)
-            delta = "" if form == "reward" else spread([v - d for v, d in zip(values, dense)])
+            delta = "" if form == "reward" or not dense else spread([v - d for v, d in zip(values, dense)])
             print(
                 f"| {task_id} | {form} | "
                 + " | ".join(f"{v:.3f}" for v in values)
@@ -209,13 +217,16 @@ def main() -> None:
             )
     print("\nwhat each training reward learned, and the task score of the training's episodes along its curve:")
     for task_id in task_ids:
-        for form in REWARD_FORMS:
+        for form in forms:
             for seed, run in zip(seeds, scores(task_id, form, seeds)):
                 print(f"  {task_id} {form} seed {seed}: {learned(run) or '-'}; in training: {along_training(run)}")
 
     if sweep:
         base = tasks[args.sweep_task].budget
-        reference = [r.evaluation.fitness_mean for r in scores(args.sweep_task, "progress", sweep_seeds)]
+        reference = [
+            r.evaluation.fitness_mean
+            for r in scores(args.sweep_task, "progress", sweep_seeds, base.progress_beta, base.progress_bins)
+        ]
         print(f"\nprogress sweep on {args.sweep_task}, seeds {sweep_seeds} (beta 0: the sparse reward alone)")
         print(
             "\n| beta | bins | "
