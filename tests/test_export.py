@@ -568,7 +568,7 @@ def test_an_export_names_its_form_and_carries_what_its_training_learned(tmp_path
     assert "Form: progress" in header and "0.1 / sqrt(n)" in header
     assert "on seed 4 learned: it visited 23 of the 100 bins" in header and "height: [0.2, 0.55]" in header
     assert "The count table itself is not carried" in header
-    assert "progress_beta: float = 0.1" in text and "progress_bins: int = 10" in text
+    assert "progress_beta: float = 0.1" in text and "progress_bins: int = 5" in text
 
     # A dense reward says its form too; a form that trains on the task score needs one.
     assert "Form: reward" in render_reward_module(car, human_reward(car), INFO).split('"""')[1]

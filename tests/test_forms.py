@@ -202,14 +202,14 @@ def test_a_progress_program_trains_on_the_sparse_reward_and_its_count_bonus(car,
     result = train(car, TINY, tmp_path, PROGRESS, runner=Runner.connect(jail=jail))
     assert result.form == "progress" and result.evaluation.fitness_mean is not None
     report = result.form_report
-    assert report.bins == 10 and report.beta == 0.1 and 1 < report.bins_visited <= 100
+    assert report.bins == 5 and report.beta == 0.1 and 1 < report.bins_visited <= 25
     assert [t.name for t in report.terms] == ["height", "speed"]
     assert all(0.0 <= t.low <= t.high <= 1.0 for t in report.terms)
     assert set(result.curve[-1].components) == {"sparse", "count_bonus"}
     assert result.curve[-1].components["sparse"].max == -1.0  # mountain_car_quick: -1 a step until the flag
     # The designer reads each estimate's range and the bins visited.
     text = reflection_text(Prompts(), car, result)
-    assert f"it visited {report.bins_visited} of the 100 bins" in text and "- height: [" in text
+    assert f"it visited {report.bins_visited} of the 25 bins" in text and "- height: [" in text
     assert "go through the progress estimates one by one" in text
 
 
