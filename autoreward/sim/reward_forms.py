@@ -26,7 +26,7 @@ from autoreward.contract.forms import progress_problem
 from autoreward.errors import RewardFailure
 from autoreward.records import CheckCategory, FormReport, FormTerm
 
-# The ridge of the latent form's least squares, as a share of the mean diagonal of its normal matrix.
+# The ridge of the latent form's least squares, per term: a share of that term's diagonal of the normal matrix.
 RIDGE = 1e-3
 FORM_STATE_FILE = "form_state.npz"  # beside a policy: what its training's form reward had learned
 
@@ -208,7 +208,9 @@ class LatentDecomposition(FormReward):
 
 
 def fitted_weights(sums: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """The weights w that make each episode's summed terms times w its score: ridge least squares."""
+    """The weights w that make each episode's summed terms times w its score: ridge least squares, each term's
+    ridge a share (RIDGE) of its own diagonal, so a term whose sums are small is not shrunk more than the others
+    (one ridge for all shrank such a term 30-57x on bench/forms.py's task)."""
     normal = sums.T @ sums
-    ridge = RIDGE * max(float(np.trace(normal)) / max(len(normal), 1), 1e-12)
-    return np.linalg.solve(normal + ridge * np.eye(len(normal)), sums.T @ scores)
+    ridge = RIDGE * np.maximum(np.diag(normal), 1e-12)
+    return np.linalg.solve(normal + np.diag(ridge), sums.T @ scores)
