@@ -549,9 +549,9 @@ def design(
             raise TypeError(f"give the run's settings in `loop` or by name, not both: {', '.join(settings)}")
         if loop.problem() is not None:
             raise AutorewardError(loop.problem())
-        form_problems = [forms.task_problem(form, task) for form in loop.forms]
-        if any(form_problems):
-            raise AutorewardError(next(problem for problem in form_problems if problem))
+        for form in loop.forms:
+            if forms.task_problem(form, task) is not None:
+                raise AutorewardError(forms.task_problem(form, task))
         if loop.mpc_prescreen:
             from autoreward.loop.preview import prescreen_problem
 

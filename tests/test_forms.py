@@ -159,11 +159,11 @@ def test_the_count_bonus_is_beta_over_the_root_of_the_visits_to_each_bin():
     progress = np.array([[0.05, 0.5], [0.06, 0.5], [0.95, 1.0]])
     counts = ProgressCounts(_terms(progress), n_envs=3, bins=10, beta=0.2)
     sparse = np.array([0.0, 0.0, 1.0])
-    total, parts = counts(None, None, None, sparse, np.zeros(3, bool))
+    total, parts = counts(None, None, None, sparse)
     # The first two rows share a bin (levels 0 and 5): visits 1 then 2; the last row (1.0 is the top level) is new.
     np.testing.assert_allclose(parts["count_bonus"], [0.2, 0.2 / np.sqrt(2), 0.2])
     np.testing.assert_allclose(total, sparse + parts["count_bonus"])
-    counts(None, None, None, sparse, np.zeros(3, bool))
+    counts(None, None, None, sparse)
     assert sorted(counts.counts.values()) == [2, 4] and counts.report().bins_visited == 2
     again = ProgressCounts(_terms(progress), n_envs=3, bins=10, beta=0.2)
     again.load_arrays(counts.arrays())
@@ -173,7 +173,7 @@ def test_the_count_bonus_is_beta_over_the_root_of_the_visits_to_each_bin():
 def test_a_progress_outside_its_range_in_training_ends_it_with_a_sentence():
     counts = ProgressCounts(_terms(np.array([[1.5]])), n_envs=1, bins=10, beta=0.1)
     with pytest.raises(Exception, match=r"progress 't0' reached 1\.5, outside \[0, 1\]"):
-        counts(None, None, None, np.zeros(1), np.zeros(1, bool))
+        counts(None, None, None, np.zeros(1))
 
 
 def test_the_return_decomposition_finds_the_weights_that_explain_the_scores():
@@ -183,12 +183,12 @@ def test_the_return_decomposition_finds_the_weights_that_explain_the_scores():
 
     steps = np.array([[1.0, 0.0], [0.0, 1.0]])  # two environments, each paying one term a step
     latent = LatentDecomposition(_terms(steps), n_envs=2, episodes=8)
-    total, _ = latent(None, None, None, np.zeros(2), np.zeros(2, bool))
+    total, _ = latent(None, None, None, np.zeros(2))
     np.testing.assert_array_equal(total, [0.0, 0.0])  # nothing fitted before an episode ends
     for _ in range(2):
-        latent(None, None, None, np.zeros(2), np.zeros(2, bool))
+        latent(None, None, None, np.zeros(2))
     latent.episodes_ended([0, 1], [6.0, -3.0])  # three steps each: weights 2 and -1
-    total, credit = latent(None, None, None, np.zeros(2), np.zeros(2, bool))
+    total, credit = latent(None, None, None, np.zeros(2))
     np.testing.assert_allclose(total, [2.0, -1.0], atol=1e-2)
     np.testing.assert_allclose(credit["t0"], [2.0, 0.0], atol=1e-2)
     report = latent.report()

@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from autoreward.contract.reward_program import ENTRY_POINTS, load, program_form
 from autoreward.records import CheckCategory, CheckResult
 
 # The tolerance of the progress form's [0, 1]: a clip computed in float32 may land a hair outside.
@@ -87,9 +88,7 @@ def load_as_reward(code: str) -> Callable:
     """A program of any form, loaded (worker only) with the reward's shape (`as_reward`): what the scoring of
     stored or held-out episodes and a preview's planner call; a progress program is scored by its summed
     progress, a latent one by its terms unweighted (the weights are its training's)."""
-    from autoreward.contract import reward_program
-
-    return as_reward(reward_program.program_form(code), reward_program.load(code))
+    return as_reward(program_form(code), load(code))
 
 
 def not_terms(form: str, result: Any, n: int) -> CheckResult | None:
@@ -98,7 +97,7 @@ def not_terms(form: str, result: Any, n: int) -> CheckResult | None:
         return None
     return CheckResult(
         CheckCategory.WRONG_OUTPUT,
-        f"{entry_name(form)} returned a {type(result).__name__}; expected {EXPECTED[form].format(n=n)}.",
+        f"{ENTRY_POINTS[form]} returned a {type(result).__name__}; expected {EXPECTED[form].format(n=n)}.",
     )
 
 
@@ -114,25 +113,18 @@ def task_problem(form: str, task) -> str | None:
     )
 
 
-def entry_name(form: str) -> str:
-    from autoreward.contract.reward_program import ENTRY_POINTS
-
-    return ENTRY_POINTS[form]
-
-
 def values_problem(form: str, terms: dict[str, np.ndarray]) -> CheckResult | None:
     """What the form asks of its terms on the check's real states: progress within [0, 1]; latent terms that
     change (a constant term carries no credit: the decomposition cannot tell it from the episode's length)."""
-    if form == "progress":
-        for name, values in terms.items():
-            low, high = float(values.min()), float(values.max())
-            if low < -PROGRESS_SLACK or high > 1.0 + PROGRESS_SLACK:
-                return CheckResult(
-                    CheckCategory.OUT_OF_RANGE,
-                    f"progress {name!r} ranges over [{low:.4g}, {high:.4g}] on the check's states; a progress is a "
-                    "share of the task done, within [0, 1]: squash it (np.clip(x, 0.0, 1.0), np.exp(-d / scale), "
-                    "1 - d / d0 clipped).",
-                )
+    outside = _outside_range(terms) if form == "progress" else None
+    if outside is not None:
+        name, low, high = outside
+        return CheckResult(
+            CheckCategory.OUT_OF_RANGE,
+            f"progress {name!r} ranges over [{low:.4g}, {high:.4g}] on the check's states; a progress is a "
+            "share of the task done, within [0, 1]: squash it (np.clip(x, 0.0, 1.0), np.exp(-d / scale), "
+            "1 - d / d0 clipped).",
+        )
     if form == "latent":
         for name, values in terms.items():
             if float(np.ptp(values)) <= 1e-12 * max(1.0, float(np.abs(values).max())):
@@ -147,8 +139,17 @@ def values_problem(form: str, terms: dict[str, np.ndarray]) -> CheckResult | Non
 
 def progress_problem(terms: dict[str, np.ndarray]) -> str | None:
     """In training: the first progress outside [0, 1], as the end of a sentence; None when all are within."""
+    outside = _outside_range(terms)
+    if outside is None:
+        return None
+    name, low, high = outside
+    return f"progress {name!r} reached {low if low < 0 else high:.4g}, outside [0, 1]"
+
+
+def _outside_range(terms: dict[str, np.ndarray]) -> tuple[str, float, float] | None:
+    """The first progress with a value outside [0, 1] (beyond PROGRESS_SLACK), with its smallest and largest."""
     for name, values in terms.items():
         low, high = float(np.min(values)), float(np.max(values))
         if low < -PROGRESS_SLACK or high > 1.0 + PROGRESS_SLACK:
-            return f"progress {name!r} reached {low if low < 0 else high:.4g}, outside [0, 1]"
+            return name, low, high
     return None

@@ -88,8 +88,9 @@ def train(
         raise ValueError("training on a reward program needs its code")
     if config.algo == "sac":
         _refuse_sac_without_box_actions(task)
-    if config.reward_source == "program" and forms.task_problem(program_form(code), task) is not None:
-        raise TaskError(forms.task_problem(program_form(code), task))
+    form = program_form(code) if config.reward_source == "program" else "reward"
+    if forms.task_problem(form, task) is not None:
+        raise TaskError(forms.task_problem(form, task))
     until = config.steps if until is None else until
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -143,7 +144,7 @@ def train(
         video=held_out.video,
         video_error=held_out.video_error,
         evaluation_seconds=time.monotonic() - started,
-        form=program_form(code) if config.reward_source == "program" else "reward",
+        form=form,
         form_report=plausible_report(learned.form_report),
     )
     write_json(output_dir / RECORD_FILE, result)

@@ -1,8 +1,8 @@
 """The training rewards of the progress and latent forms (`contract/forms.py`), kept per training.
 
 Each wraps a program's terms function (`(state, action, next_state) -> (sum, {name: (N,)})`, already watched
-by the passive check) and is called by `RewardVecEnv` with the task score's sparse reward and the step's
-episode ends; `episodes_ended` gives it each finished episode's task score.
+by the passive check) and is called by `RewardVecEnv` with the task score's sparse reward;
+`episodes_ended` gives it each finished episode's task score.
 
 - `ProgressCounts` (Sarukkai et al., ProgressCounts): the sparse reward plus `beta / sqrt(n(bin))`, where a
   bin is the progress vector cut into `bins` levels per dimension and n counts the training's visits to it,
@@ -55,7 +55,7 @@ class FormReward:
         np.maximum(self.high, values.max(axis=0), out=self.high)
         return values
 
-    def __call__(self, state, action, next_state, sparse: np.ndarray, dones: np.ndarray):
+    def __call__(self, state, action, next_state, sparse: np.ndarray):
         raise NotImplementedError
 
     def episodes_ended(self, rows: list[int], scores: list[float | None]) -> None:
@@ -103,7 +103,7 @@ class ProgressCounts(FormReward):
         self.beta = beta
         self.counts: dict[bytes, int] = {}
 
-    def __call__(self, state, action, next_state, sparse, dones):
+    def __call__(self, state, action, next_state, sparse):
         progress = self._terms(state, action, next_state)
         problem = progress_problem(dict(zip(self.names, progress.T)))
         if problem is not None:
@@ -159,7 +159,7 @@ class LatentDecomposition(FormReward):
         self.scores = np.zeros(0)  # ...and their task scores
         self.fitted = 0  # episodes the weights were fitted on, in all
 
-    def __call__(self, state, action, next_state, sparse, dones):
+    def __call__(self, state, action, next_state, sparse):
         latent = self._terms(state, action, next_state)
         if self.weights is None:
             self.weights = np.zeros(len(self.names))

@@ -184,8 +184,8 @@ class RewardVecEnv(VecEnvWrapper):
     keeps the same buffers (`layout`, `before`, `after`, `reset_rows`, `copy_fields`, `advance`).
 
     `reward_source` is "program" (call `reward_function` on the batch; a
-    `reward_forms.FormReward` is also given the sparse reward, the episode ends
-    and each finished episode's task score),
+    `reward_forms.FormReward` is also given the sparse reward and each finished
+    episode's task score),
     "native" (keep the environment's own reward) or "sparse" (the task's
     fitness alone: each step's term, or for a `last` fitness the episode's
     final value on its last step).
@@ -270,9 +270,7 @@ class RewardVecEnv(VecEnvWrapper):
             fitness_terms = self._meter.step_values(state, actions, next_state)
 
         if self._form is not None:  # a progress or latent program: the task's sparse reward and episodes too
-            total, components = self._form(
-                state, actions, next_state, self._sparse_rewards(fitness_terms, dones), dones
-            )
+            total, components = self._form(state, actions, next_state, self._sparse_rewards(fitness_terms, dones))
         elif self.reward_source == "program":
             total, components = self._reward_function(state, actions, next_state)
         elif self.reward_source == "native":
@@ -340,8 +338,12 @@ class RewardVecEnv(VecEnvWrapper):
         rows = [0, 1] + [2 + self._component_names.index(name) for name in component_names]
         self._sums[rows] += table
 
+    def _score_sign(self) -> float:
+        """+1 where a higher task score is better, else -1: what makes the task score a reward to maximize."""
+        return 1.0 if self.task.fitness.higher_is_better else -1.0
+
     def _sparse_rewards(self, fitness_terms: np.ndarray, dones: np.ndarray) -> np.ndarray:
-        sign = 1.0 if self.task.fitness.higher_is_better else -1.0
+        sign = self._score_sign()
         if self.task.fitness.reduce == "last":
             return sign * np.where(dones, fitness_terms, 0.0)
         return sign * fitness_terms
@@ -349,8 +351,7 @@ class RewardVecEnv(VecEnvWrapper):
     def _finish_episodes(self, rows: list[int], infos: list[dict]) -> None:
         fitness = self._meter.finish(rows).tolist() if self._meter is not None else [None] * len(rows)
         if self._form is not None:
-            sign = 1.0 if self.task.fitness.higher_is_better else -1.0
-            self._form.episodes_ended(rows, [sign * value for value in fitness])
+            self._form.episodes_ended(rows, [self._score_sign() * value for value in fitness])
         lengths = (self._steps - self._episode_start[rows]).tolist()
         sums = self._sums[:, rows].T.tolist()
         for row, length, value, (native_return, reward_return, *component_returns) in zip(rows, lengths, fitness, sums):
